@@ -1,0 +1,170 @@
+"""The codec contract, codec keys and the one registry every listing is generated from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..camera import CameraProfile
+from ..errors import CodecError
+
+__all__ = ["Codec", "CodecKey", "CodecResult", "REGISTRY", "register", "parse_spec", "describe_codecs",
+           "to_dtype"]
+
+
+@dataclass(frozen=True)
+class CodecKey:
+    """One ``key=value`` setting a codec accepts."""
+
+    name: str
+    kind: type  # int, float or str
+    help: str
+    default: Any = None
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+
+    def convert(self, codec: str, text: str):
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise CodecError(f"codec {codec}: {self.name}={text!r} is not a valid {self.kind.__name__}") from None
+        if self.choices and value not in self.choices:
+            raise CodecError(f"codec {codec}: {self.name} must be one of {', '.join(map(str, self.choices))}; got {text!r}")
+        if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            raise CodecError(f"codec {codec}: {self.name} must lie in [{self.low}, {self.high}]; got {text}")
+        return value
+
+    def describe(self) -> str:
+        kind = "|".join(map(str, self.choices)) if self.choices else self.kind.__name__
+        rng = f" in [{self.low:g}, {self.high:g}]" if self.low is not None and self.high is not None else ""
+        default = "" if self.default is None else f" (default {self.default})"
+        return f"{self.name}={kind}{rng}{default}: {self.help}"
+
+
+@dataclass(frozen=True)
+class CodecResult:
+    """What a codec did to one image.
+
+    Attributes
+    ----------
+    spec : str
+        The spec as the user wrote it.
+    decoded : ndarray
+        The decoded image, in the raw image's dtype.
+    n_bytes : int or None
+        Bytes of the compressed stream (with any side information it needs), None if unknown.
+    compression_ratio : float or None
+        Raw bytes / ``n_bytes``.
+    info : dict
+        Settings used and how the image was normalised (JSON-serialisable).
+    """
+
+    spec: str
+    decoded: np.ndarray
+    n_bytes: int | None
+    compression_ratio: float | None
+    info: dict = field(default_factory=dict)
+
+
+class Codec:
+    """Base class of every codec: validated settings in, :class:`CodecResult` out.
+
+    Subclasses set ``name``, ``summary`` and ``keys`` and implement :meth:`apply`. Settings are
+    available as attributes of ``self.params``.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    keys: ClassVar[tuple[CodecKey, ...]] = ()
+
+    def __init__(self, spec: str, **params):
+        known = {k.name: k for k in self.keys}
+        self.spec = spec
+        self.params = {k.name: k.default for k in self.keys}
+        for key, value in params.items():
+            if key not in known:
+                allowed = ", ".join(known) if known else "none"
+                raise CodecError(f"codec {self.name}: unknown key {key!r} (keys: {allowed})")
+            self.params[key] = known[key].convert(self.name, value) if isinstance(value, str) else value
+        self.check()
+
+    def check(self) -> None:
+        """Raise CodecError for settings that are invalid together (subclasses override)."""
+
+    def apply(self, image: np.ndarray, profile: CameraProfile) -> CodecResult:
+        """Encode and decode ``image``; return the decoded image in ``image``'s dtype."""
+        raise NotImplementedError
+
+    def result(self, image, decoded, n_bytes, **info) -> CodecResult:
+        ratio = None if not n_bytes else image.nbytes / n_bytes
+        return CodecResult(self.spec, to_dtype(decoded, image.dtype), n_bytes, ratio,
+                           {"codec": self.name, **self.params, **info})
+
+
+REGISTRY: dict[str, type[Codec]] = {}
+
+
+def register(cls: type[Codec]) -> type[Codec]:
+    """Class decorator adding a codec to the registry under ``cls.name``."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"codec {cls.name} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+# A comma separates settings only where a new ``key=`` follows, so paths may hold commas.
+_SPLIT = re.compile(r",(?=\s*[A-Za-z_]\w*\s*=)")
+
+
+def parse_spec(spec: str) -> Codec:
+    """Build the codec a spec ``name:key=value,...`` names.
+
+    Examples
+    --------
+    >>> from noisestat.codecs import parse_spec
+    >>> parse_spec("bitdepth:bits=8,mode=shift").params
+    {'bits': 8, 'mode': 'shift'}
+    """
+    name, _, rest = spec.strip().partition(":")
+    name = name.strip()
+    if name not in REGISTRY:
+        raise CodecError(f"unknown codec {name!r} in {spec!r} (known: {', '.join(sorted(REGISTRY))}; "
+                         f"`noisestat codecs` lists them)")
+    params = {}
+    if rest.strip():
+        for item in _SPLIT.split(rest):
+            key, eq, value = item.partition("=")
+            if not eq or not key.strip():
+                raise CodecError(f"codec spec {spec!r}: expected key=value, got {item!r}")
+            if key.strip() in params:
+                raise CodecError(f"codec spec {spec!r}: key {key.strip()!r} given twice")
+            params[key.strip()] = value.strip()
+    return REGISTRY[name](spec, **params)
+
+
+def describe_codecs() -> str:
+    """Human-readable list of every registered codec and its keys (what ``noisestat codecs`` prints)."""
+    lines = []
+    for name in sorted(REGISTRY):
+        cls = REGISTRY[name]
+        lines.append(f"{name}: {cls.summary}")
+        lines.extend(f"    {key.describe()}" for key in cls.keys)
+    return "\n".join(lines)
+
+
+def to_dtype(values: np.ndarray, dtype) -> np.ndarray:
+    """Round and clip ``values`` into integer ``dtype`` (unchanged if already of that dtype)."""
+    values = np.asarray(values)
+    dtype = np.dtype(dtype)
+    if values.dtype == dtype:
+        return values
+    info = np.iinfo(dtype)
+    if np.issubdtype(values.dtype, np.floating):
+        if not np.isfinite(values).all():
+            raise CodecError("decoded image holds NaN or infinite values")
+        values = np.rint(values)
+    return np.clip(values, info.min, info.max).astype(dtype)
