@@ -90,6 +90,10 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
             n_estimators=self.n_estimators, max_features=self.max_features, max_depth=None,
             bootstrap=True, random_state=seed, n_jobs=self.n_jobs)
         forest.fit(features[picked], labels[picked])
+        # Prediction runs the trees in a fixed order in one thread: tree votes then sum to the same
+        # bits whatever the number of workers running images in parallel (threaded prediction
+        # accumulates in completion order).
+        forest.n_jobs = 1
         self.forest_ = forest
         self.seed_ = seed
         self.classes_ = forest.classes_
@@ -110,9 +114,6 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         features = weka_features(image, sigmas=self.sigmas).reshape(-1, self.n_features_in_)
         column = int(np.flatnonzero(self.classes_ == OBJECT)[0])
         proba = np.empty(features.shape[0])
-        # Trees are evaluated one image at a time in a fixed order (n_jobs=1 here): sums of tree
-        # votes are then bit-identical whatever the number of workers running images in parallel.
-        self.forest_.n_jobs = 1
         for start in range(0, features.shape[0], _PREDICT_CHUNK):
             chunk = features[start:start + _PREDICT_CHUNK]
             proba[start:start + len(chunk)] = self.forest_.predict_proba(chunk)[:, column]
@@ -208,7 +209,7 @@ def load_model(path: str | os.PathLike) -> PixelClassifier:
         raise ModelError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
     model = PixelClassifier(n_estimators=header["n_estimators"], max_features=header["max_features"],
                             sigmas=tuple(header["sigmas"]), random_state=header["seed"])
-    forest = RandomForestClassifier(n_estimators=len(trees), max_features=header["max_features"])
+    forest = RandomForestClassifier(n_estimators=len(trees), max_features=header["max_features"], n_jobs=1)
     forest.estimators_ = trees
     forest.estimator_ = DecisionTreeClassifier(max_features=header["max_features"])
     forest.classes_ = classes

@@ -95,6 +95,9 @@ class Codec:
     def check(self) -> None:
         """Raise CodecError for settings that are invalid together (subclasses override)."""
 
+    def prepare(self, image: np.ndarray, profile: CameraProfile) -> None:
+        """Raise CodecError early, before any long computation, if ``image`` cannot be coded."""
+
     def apply(self, image: np.ndarray, profile: CameraProfile) -> CodecResult:
         """Encode and decode ``image``; return the decoded image in ``image``'s dtype."""
         raise NotImplementedError

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import imagecodecs
 import numpy as np
 
 from .._io import _read_any, file_sha256
-from ..errors import CodecError
+from ..errors import CodecError, InputError
 from ._base import Codec, CodecKey, register
 
 
@@ -148,16 +149,24 @@ class File(Codec):
             if value and not os.path.isfile(value):
                 raise CodecError(f"codec file: {key}={value}: no such file")
 
-    def apply(self, image, profile):
-        from ..errors import InputError
-
+    def _read(self, image):
         path = self.params["path"]
         try:
-            decoded = np.squeeze(_read_any(__import__("pathlib").Path(path)))
+            decoded = np.squeeze(_read_any(Path(path)))
         except InputError as exc:
             raise CodecError(f"codec file: {exc}") from None
         if decoded.shape != image.shape:
             raise CodecError(f"codec file: {path} has shape {decoded.shape}; the raw image has {image.shape}")
+        if not (np.issubdtype(decoded.dtype, np.integer) or np.issubdtype(decoded.dtype, np.floating)):
+            raise CodecError(f"codec file: {path} holds {decoded.dtype} values, not numbers")
+        return decoded
+
+    def prepare(self, image, profile):
+        self._read(image)
+
+    def apply(self, image, profile):
+        path = self.params["path"]
+        decoded = self._read(image)
         n_bytes = os.path.getsize(self.params["stream"]) if self.params["stream"] else None
         info = {"sha256": file_sha256(path), "dtype": str(decoded.dtype)}
         if self.params["stream"]:

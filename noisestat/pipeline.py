@@ -1,0 +1,366 @@
+"""The assessment pipeline: the one module that knows the order of the stages.
+
+raw image + camera profile -> replicas -> pixel classifier -> objects -> morphometry ->
+matching to the raw objects -> sigma_raw; each codec -> decoded image -> same chain -> eps.
+
+Replicas and codecs are independent tasks run by joblib with ``jobs`` workers. Each task
+draws its randomness from its own child seed and the forest predicts in a fixed order, so every
+number is the same for any ``jobs``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from . import __version__
+from ._io import (array_sha256, check_labels, check_raw_image, file_sha256, read_image, read_labels,
+                  staged_directory, write_json_atomic, write_text_atomic)
+from .camera import CameraProfile, load_profile
+from .classifier import PixelClassifier, load_model, save_model
+from .codecs import CodecResult, parse_spec
+from .errors import InputError
+from .matching import METHODS, match_centroids, match_iou
+from .morphometry import ANGULAR_PARAMETERS, PARAMETERS, ObjectMeasurements, measure_objects
+from .replicas import MODE as REPLICA_MODE
+from .replicas import draw_replica, replica_seeds
+from .scores import angular_mask, epsilon, null_reference, replica_spread, summarise_eps, verdict
+
+__all__ = ["Assessment", "CodecScore", "ImageObjects", "assess", "assess_files", "write_assessment",
+           "format_summary", "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
+
+GLOBAL_PARAMETERS = ("N_tot", "A_tot")
+SUMMARY_SCHEMA = 1
+_ANGULAR = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
+
+
+@dataclass(frozen=True)
+class ImageObjects:
+    """One image's objects, aligned to the raw image's objects.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_raw_objects, 19)
+        Parameters of the object matched to each raw object; NaN where none matched.
+    partner : ndarray of int, shape (n_raw_objects,)
+        Label id of that object in this image's segmentation, 0 where none matched.
+    n_objects : int
+        N_tot: objects in this image.
+    area_total : int
+        A_tot: object pixels in this image.
+    matching : dict
+        Matched and unmatched counts.
+    """
+
+    values: np.ndarray
+    partner: np.ndarray
+    n_objects: int
+    area_total: int
+    matching: dict
+
+    @property
+    def globals(self) -> np.ndarray:
+        return np.array([self.n_objects, self.area_total], dtype=float)
+
+
+@dataclass(frozen=True)
+class CodecScore:
+    """Scores of one codec against the raw image."""
+
+    spec: str
+    compression_ratio: float | None
+    n_bytes: int | None
+    info: dict
+    objects: ImageObjects
+    eps: np.ndarray
+    parameters: dict
+    global_scores: dict
+    tolerable: bool
+    reasons: tuple
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything an assessment measured, with its provenance."""
+
+    raw: ObjectMeasurements
+    raw_objects: ImageObjects
+    sigma_raw: np.ndarray
+    n_replicas_matched: np.ndarray
+    replica_globals: np.ndarray
+    replica_matching: tuple
+    codecs: tuple
+    rule: str
+    provenance: dict = field(default_factory=dict)
+    model: PixelClassifier | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_replicas(self) -> int:
+        return len(self.replica_globals)
+
+    def summary(self) -> dict:
+        """The content of ``summary.json``."""
+        sigma_global = self.replica_globals.std(axis=0, ddof=1)
+        codecs = []
+        for c in self.codecs:
+            codecs.append({
+                "spec": c.spec, "compression_ratio": c.compression_ratio, "n_bytes": c.n_bytes,
+                "settings": c.info, "matching": c.objects.matching,
+                "parameters": c.parameters, "global": c.global_scores,
+                "tolerable": c.tolerable, "reasons": list(c.reasons)})
+        raw_globals = self.raw_objects.globals
+        return {
+            "schema_version": SUMMARY_SCHEMA,
+            "noisestat": __version__,
+            "replicas": self.n_replicas,
+            "seed": self.provenance.get("seed"),
+            "n_objects_raw": len(self.raw),
+            "raw": {name: {"value": float(raw_globals[i]), "sigma_raw": float(sigma_global[i]),
+                           "replica_mean": float(self.replica_globals[:, i].mean())}
+                    for i, name in enumerate(GLOBAL_PARAMETERS)},
+            "replica_matching": {
+                "unmatched_raw_mean": float(np.mean([m["unmatched_reference"] for m in self.replica_matching])),
+                "unmatched_replica_mean": float(np.mean([m["unmatched_other"] for m in self.replica_matching])),
+                "raw_objects_with_sigma": int((self.n_replicas_matched >= 2).sum())},
+            "null_reference": null_reference(self.n_replicas),
+            "verdict_rule": self.rule,
+            "codecs": codecs,
+            "provenance": self.provenance,
+        }
+
+
+def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np.ndarray,
+                       raw_xy: np.ndarray, matching: str):
+    labels = model.segment(image)
+    table = measure_objects(labels)
+    n_raw = len(raw_xy)
+    if matching == "iou":
+        m = match_iou(raw_labels, labels)
+    else:
+        m = match_centroids(raw_xy, np.column_stack([table.column("XM"), table.column("YM")]))
+    values = np.full((n_raw, len(PARAMETERS)), np.nan)
+    partner = np.zeros(n_raw, dtype=np.int64)
+    hit = m.partner >= 0
+    values[hit] = table.values[m.partner[hit]]
+    partner[hit] = table.labels[m.partner[hit]]
+    area = int(table.column("Area").sum()) if len(table) else 0
+    return ImageObjects(values, partner, len(table), area, m.counts())
+
+
+def _replica_task(image, profile, seed, model, raw_labels, raw_xy, matching):
+    return _segment_and_match(draw_replica(image, profile, seed), model, raw_labels, raw_xy, matching)
+
+
+def _codec_task(image, profile, codec, model, raw_labels, raw_xy, matching):
+    result: CodecResult = codec.apply(image, profile)
+    objects = _segment_and_match(result.decoded, model, raw_labels, raw_xy, matching)
+    return result.compression_ratio, result.n_bytes, result.info, objects
+
+
+def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelClassifier | None = None,
+           labels: np.ndarray | None = None, replicas: int = 10, seed: int = 0, jobs: int = 1,
+           matching: str = "iou", provenance: dict | None = None) -> Assessment:
+    """Score codecs against the camera noise of one raw image.
+
+    Parameters
+    ----------
+    image : ndarray of int, shape (rows, cols)
+        The raw image (DN).
+    profile : CameraProfile
+    codecs : sequence of str or Codec
+        Codec specs (``"jpeg:ratio=10"``) or codecs built by :func:`noisestat.codecs.parse_spec`.
+    model : PixelClassifier, optional
+        A fitted classifier. Exactly one of ``model`` and ``labels``.
+    labels : ndarray, optional
+        Sparse labels (0 unlabelled, 1 background, 2 object) to train a classifier on ``image``
+        with a seed drawn from ``seed``.
+    replicas : int, default 10
+        Monte-Carlo raw-equivalent images.
+    seed : int, default 0
+        The one seed every random choice flows from (forest and replicas).
+    jobs : int, default 1
+        Parallel workers; the numbers do not depend on it.
+    matching : {"iou", "centroid"}
+        Object matching rule (:mod:`noisestat.matching`).
+
+    Returns
+    -------
+    Assessment
+    """
+    started = time.time()
+    check_raw_image(image)
+    _check_range(image, profile)
+    if (model is None) == (labels is None):
+        raise InputError("give exactly one of a trained model or sparse labels")
+    if matching not in METHODS:
+        raise InputError(f"matching must be one of {', '.join(METHODS)}; got {matching!r}")
+    if replicas < 2:
+        raise InputError(f"at least 2 replicas are needed to estimate sigma_raw; got {replicas}")
+    if jobs == 0:
+        raise InputError("jobs must be a positive number of workers (or negative: all cores but |jobs|-1)")
+    codecs = [parse_spec(c) if isinstance(c, str) else c for c in codecs]
+    if not codecs:
+        raise InputError("no codec to assess: give at least one codec spec")
+    specs = [c.spec for c in codecs]
+    if len(set(specs)) != len(specs):
+        raise InputError(f"codec specs must be distinct; got {specs}")
+    for codec in codecs:
+        codec.prepare(image, profile)
+
+    forest_seed, replica_root = np.random.SeedSequence(seed).spawn(2)
+    trained = labels is not None
+    if trained:
+        check_labels(labels, shape=image.shape)
+        model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs).fit(image, labels)
+
+    raw_labels = model.segment(image)
+    raw = measure_objects(raw_labels)
+    raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
+    raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
+                               int(raw.column("Area").sum()) if len(raw) else 0, {})
+
+    common = (model, raw_labels, raw_xy, matching)
+    tasks = [delayed(_replica_task)(image, profile, s, *common) for s in replica_seeds(replica_root, replicas)]
+    tasks += [delayed(_codec_task)(image, profile, c, *common) for c in codecs]
+    results = Parallel(n_jobs=jobs)(tasks)
+    replica_objects, codec_results = results[:replicas], results[replicas:]
+
+    stack = np.stack([r.values for r in replica_objects]) if len(raw) else np.empty((replicas, 0, len(PARAMETERS)))
+    sigma, n_matched = replica_spread(raw.values, stack, _ANGULAR)
+    replica_globals = np.stack([r.globals for r in replica_objects])
+    sigma_global = replica_globals.std(axis=0, ddof=1)
+
+    scores, rule = [], ""
+    for codec, (ratio, n_bytes, info, objects) in zip(codecs, codec_results):
+        eps = epsilon(raw.values, objects.values, sigma, _ANGULAR)
+        parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}
+        global_eps = epsilon(raw_objects.globals, objects.globals, sigma_global, np.zeros(2, bool))
+        global_scores = {name: {"raw": float(raw_objects.globals[i]), "sigma_raw": float(sigma_global[i]),
+                                "codec": float(objects.globals[i]), "eps": float(global_eps[i])}
+                         for i, name in enumerate(GLOBAL_PARAMETERS)}
+        ok, reasons, rule = verdict(parameters, {k: v["eps"] for k, v in global_scores.items()}, replicas)
+        scores.append(CodecScore(codec.spec, ratio, n_bytes, info, objects, eps, parameters, global_scores,
+                                 ok, tuple(reasons)))
+
+    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "matching": matching,
+            "threshold": 0.5, "connectivity": 8, "classifier": model.describe(),
+            "classifier_trained_here": trained, "jobs": jobs,
+            "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
+            "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
+    prov.update(provenance or {})
+    return Assessment(raw, raw_objects, sigma, n_matched, replica_globals,
+                      tuple(r.matching for r in replica_objects), tuple(scores), rule, prov, model)
+
+
+def _check_range(image: np.ndarray, profile: CameraProfile) -> None:
+    top = int(image.max())
+    if top > profile.max_dn:
+        raise InputError(f"image has values up to {top}, above the camera's {profile.bit_depth}-bit range "
+                         f"(max {profile.max_dn}): wrong camera profile or image")
+
+
+_CSV_COLUMNS = ("codec", "object", "parameter", "chi_raw", "sigma_raw", "n_replicas_matched", "codec_object",
+                "chi_codec", "eps")
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else repr(float(value))
+    return str(value)
+
+
+def objects_csv(assessment: Assessment) -> str:
+    """``objects.csv``: one row per codec, raw object and parameter."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(_CSV_COLUMNS)
+    raw_ids = assessment.raw.labels
+    for c in assessment.codecs:
+        for i, obj in enumerate(raw_ids):
+            partner = int(c.objects.partner[i])
+            for j, name in enumerate(PARAMETERS):
+                writer.writerow((c.spec, int(obj), name, _fmt(assessment.raw.values[i, j]),
+                                 _fmt(assessment.sigma_raw[i, j]), int(assessment.n_replicas_matched[i]),
+                                 partner if partner else "", _fmt(c.objects.values[i, j]), _fmt(c.eps[i, j])))
+    return buffer.getvalue()
+
+
+def raw_results_csv(assessment: Assessment) -> str:
+    """ImageJ-style Results table of the raw image's objects (ImageJ's column names)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow((" ",) + PARAMETERS)
+    for i, row in enumerate(assessment.raw.values):
+        writer.writerow((i + 1,) + tuple(_fmt(v) for v in row))
+    return buffer.getvalue()
+
+
+def format_summary(assessment: Assessment) -> str:
+    """The short human-readable summary printed after an assessment."""
+    s = assessment.summary()
+    lines = [f"raw: {s['n_objects_raw']} objects, {s['replicas']} replicas (seed {s['seed']}), "
+             f"N_tot sigma_raw {s['raw']['N_tot']['sigma_raw']:.2f}, A_tot sigma_raw {s['raw']['A_tot']['sigma_raw']:.1f} px"]
+    header = f"{'codec':<34} {'ratio':>7} {'matched':>8} {'eps N_tot':>9} {'eps A_tot':>9} {'worst |mean eps|':>24}  verdict"
+    lines.append(header)
+    for c in s["codecs"]:
+        ratio = "-" if c["compression_ratio"] is None else f"{c['compression_ratio']:.1f}"
+        means = {p: abs(v["mean_eps"]) for p, v in c["parameters"].items() if not math.isnan(v["mean_eps"])}
+        worst = max(means, key=means.get) if means else None
+        worst_text = f"{worst} {means[worst]:.2f}" if worst else "n/a"
+        lines.append(f"{c['spec'][:34]:<34} {ratio:>7} {c['matching']['matched']:>8} "
+                     f"{c['global']['N_tot']['eps']:>9.2f} {c['global']['A_tot']['eps']:>9.2f} {worst_text:>24}  "
+                     f"{'tolerable' if c['tolerable'] else 'NOT tolerable'}")
+    lines.append(f"rule: {s['verdict_rule']}")
+    return "\n".join(lines)
+
+
+def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
+    """Write ``objects.csv``, ``summary.json``, ``summary.txt``, ``raw_results.csv`` and the classifier
+    used (``model.npz``, reusable with ``--model``) to ``outdir``.
+
+    The folder is built under a temporary name and moved into place at the end, so an
+    interrupted run never leaves a folder that looks complete, and an existing folder is only
+    replaced by a finished one.
+    """
+    with staged_directory(outdir) as tmp:
+        write_text_atomic(tmp / "objects.csv", objects_csv(assessment))
+        write_text_atomic(tmp / "raw_results.csv", raw_results_csv(assessment))
+        write_text_atomic(tmp / "summary.txt", format_summary(assessment) + "\n")
+        if assessment.model is not None:
+            save_model(assessment.model, tmp / "model.npz")
+        # summary.json last: its presence marks a complete output.
+        write_json_atomic(tmp / "summary.json", assessment.summary())
+    return Path(outdir)
+
+
+def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
+                 seed=0, jobs=1, matching="iou") -> Assessment:
+    """Read the inputs, validate them all before any work, assess, write ``outdir``."""
+    image = read_image(image_path)
+    profile = load_profile(camera_path)
+    if (model_path is None) == (labels_path is None):
+        raise InputError("give exactly one of --model or --labels")
+    codecs = [parse_spec(c) for c in codecs]
+    inputs = {"image": {"path": str(image_path), "sha256": file_sha256(image_path)},
+              "camera": {"path": str(camera_path), "sha256": file_sha256(camera_path)}}
+    model = labels = None
+    if model_path is not None:
+        model = load_model(model_path)
+        inputs["model"] = {"path": str(model_path), "sha256": file_sha256(model_path)}
+    else:
+        labels = read_labels(labels_path, shape=image.shape)
+        inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
+    if Path(outdir).exists() and not Path(outdir).is_dir():
+        raise InputError(f"{outdir}: exists and is not a folder")
+    result = assess(image, profile, codecs, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
+                    matching=matching, provenance={"inputs": inputs})
+    write_assessment(result, outdir)
+    return result

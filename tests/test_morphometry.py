@@ -1,0 +1,305 @@
+"""Tests of noisestat.morphometry against values worked out by hand.
+
+Conventions used in the comments: pixel (x, y) covers [x, x+1] x [y, y+1], y down;
+c = 2 - sqrt(2) is what ImageJ's traced perimeter takes off per counted corner.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.spatial import ConvexHull
+
+from noisestat.errors import InputError
+from noisestat.morphometry import (
+    ANGULAR_PARAMETERS,
+    PARAMETERS,
+    ObjectMeasurements,
+    _imagej_convex_hull,
+    _shoelace_area,
+    _trace_outline,
+    measure_objects,
+)
+
+C = 2.0 - math.sqrt(2.0)
+
+
+def _row(image, label=1):
+    """The measurements of one object as a dict keyed by column name."""
+    table = measure_objects(np.asarray(image))
+    index = int(np.flatnonzero(table.labels == label)[0])
+    return dict(zip(PARAMETERS, table.values[index]))
+
+
+def _check(row, expected):
+    for name, value in expected.items():
+        assert row[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+
+
+def _random_blobs(shape=(160, 160), n=40, seed=1):
+    """Noisy ellipses, labelled as 8-connected components."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros(shape, bool)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    for _ in range(n):
+        r = rng.uniform(2, 12)
+        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        a, t = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi)
+        u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
+        v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
+        image |= (u / r) ** 2 + (v / (a * r)) ** 2 < 1 + rng.normal(0, 0.2, shape)
+    labels, _ = ndimage.label(image, structure=np.ones((3, 3)))
+    return labels
+
+
+def test_api_shape_and_names():
+    assert len(PARAMETERS) == 19
+    assert set(ANGULAR_PARAMETERS) <= set(PARAMETERS)
+    table = measure_objects(np.array([[0, 3], [0, 0]]))
+    assert isinstance(table, ObjectMeasurements)
+    assert len(table) == 1
+    assert table.labels.dtype == np.int64 and table.values.dtype == np.float64
+    assert table.values.shape == (1, 19)
+    assert table.column("Area")[0] == 1.0
+    with pytest.raises(KeyError):
+        table.column("Perimeter")
+
+
+def test_single_pixel():
+    # Outline (1,1) (0,1) (0,0) (1,0): 4 unit sides, corners at vertices 0 and 2
+    # -> Perim = 4 - 2c = 2 sqrt 2.  Moments: 1/12 on xx and yy -> isotropic,
+    # Major = Minor = sqrt(4/pi).  Hull = unit square: Feret = sqrt 2 from (0,0)
+    # to (1,1), FeretAngle = atan2(0-1, 1-0) = -45 -> 135; MinFeret = 1.
+    image = np.zeros((3, 4), int)
+    image[1, 2] = 1
+    d = math.sqrt(4 / math.pi)
+    _check(_row(image), {
+        "Area": 1, "XM": 2.5, "YM": 1.5, "Perim.": 2 * math.sqrt(2),
+        "Major": d, "Minor": d, "Angle": 0, "Circ.": 1, "Feret": math.sqrt(2),
+        "FeretX": 2, "FeretY": 1, "FeretAngle": 135, "MinFeret": 1, "AR": 1,
+        "Round": 1, "Solidity": 1, "FeretAR": math.sqrt(2), "Compact": 1, "Extent": 1,
+    })
+
+
+def test_two_by_two_square():
+    # Outline (2,2) (0,2) (0,0) (2,0): 4 sides of 2, all corners -> 8 - 4c = 4 sqrt 2.
+    # Circ = 16 pi / 32 > 1 -> 1.  Isotropic: Major = Minor = sqrt(16/pi).
+    d = math.sqrt(16 / math.pi)
+    _check(_row(np.ones((2, 2), int)), {
+        "Area": 4, "XM": 1, "YM": 1, "Perim.": 4 * math.sqrt(2), "Major": d,
+        "Minor": d, "Angle": 0, "Circ.": 1, "Feret": 2 * math.sqrt(2), "FeretX": 0,
+        "FeretY": 0, "FeretAngle": 135, "MinFeret": 2, "Solidity": 1, "Extent": 1,
+    })
+
+
+def test_diagonal_line():
+    # Pixels (i, i), i = 0..3.  Outline: 16 unit sides (a staircase on each side),
+    # every other vertex a corner -> Perim = 16 - 8c = 8 sqrt 2.
+    # Sums: n=4, Sx=Sy=6, Sxx=Syy=Sxy=14 -> n^2 u20 = n^2 u02 = n^2 u11 = 4*14-36 = 20.
+    # 12 n^2 cov = [[256, 240], [240, 256]]: eigenvalues 496 and 16, ratio 31.
+    # Major = sqrt(16/pi * sqrt 31), Minor = sqrt(16/pi / sqrt 31); the axis runs
+    # down-right on screen -> Angle 135.
+    # Hull (0,0) (0,1) (3,4) (4,4) (4,3) (1,0): area 16 - 2 * 9/2 = 7 -> Solidity 4/7.
+    # Feret (0,0)-(4,4) = 4 sqrt 2; MinFeret = sqrt 2 (the band's width).
+    image = np.eye(4, dtype=np.uint8)
+    _check(_row(image), {
+        "Area": 4, "XM": 2, "YM": 2, "Perim.": 8 * math.sqrt(2),
+        "Major": math.sqrt(16 / math.pi * math.sqrt(31)),
+        "Minor": math.sqrt(16 / math.pi / math.sqrt(31)),
+        "Angle": 135, "Circ.": 16 * math.pi / 128, "Feret": 4 * math.sqrt(2),
+        "FeretX": 0, "FeretY": 0, "FeretAngle": 135, "MinFeret": math.sqrt(2),
+        "Solidity": 4 / 7, "FeretAR": 4, "Extent": 0.25,
+    })
+    # The other diagonal: Feret from (0,4) to (4,0), angle atan2(4, 4) = 45.
+    row = _row(np.fliplr(image))
+    _check(row, {"Angle": 45, "FeretAngle": 45, "FeretX": 0, "FeretY": 4,
+                 "Perim.": 8 * math.sqrt(2)})
+
+
+def test_horizontal_and_vertical_lines():
+    # 1 x 5 row: outline (5,1) (0,1) (0,0) (5,0), sides 5 1 5 1 -> corners at
+    # vertices 0 (first), 1? no (side 1 after a corner), 2 (side 5), 3? no
+    # -> Perim = 12 - 2c.  Moments: u20 = (25-1)/12 + 1/12 = 25/12, u02 = 1/12,
+    # ratio 25 -> Major = sqrt(20/pi * 5), Minor = sqrt(20/pi / 5).
+    row = _row(np.ones((1, 5), int))
+    _check(row, {"Perim.": 12 - 2 * C, "Major": math.sqrt(100 / math.pi),
+                 "Minor": math.sqrt(4 / math.pi), "Angle": 0, "Feret": math.sqrt(26),
+                 "FeretAngle": math.degrees(math.atan2(1, 5)) % 180,
+                 "MinFeret": 1, "Solidity": 1, "Extent": 1})
+    # Feret pair: hull (0,0) (0,1) (5,1) (5,0); (0,0)-(5,1) comes first -> angle
+    # atan2(0-1, 5-0) + 180.
+    assert row["FeretAngle"] == pytest.approx(180 - math.degrees(math.atan2(1, 5)))
+    column = _row(np.ones((5, 1), int))
+    _check(column, {"Perim.": 12 - 2 * C, "Angle": 90, "MinFeret": 1,
+                    "Major": math.sqrt(100 / math.pi)})
+
+
+def test_l_shape():
+    # X . .
+    # X . .
+    # X X X     pixels (0,0) (0,1) (0,2) (1,2) (2,2)
+    # Outline from (1,1) downwards: (1,2) (3,2) (3,3) (0,3) (0,0) (1,0), incoming
+    # sides 2 2 1 3 3 1; corners: 2 yes, 2 yes, 1 no, 3 yes, 3 yes, 1 no -> 4
+    # -> Perim = 12 - 4c.
+    # Sums: n=5, Sx=3, Sy=7, Sxx=5, Syy=13, Sxy=6 -> n^2 u20 = 16, n^2 u02 = 16,
+    # n^2 u11 = 9; cov = [[16/25 + 1/12, 9/25], [9/25, 16/25 + 1/12]],
+    # eigenvalues 13/12 and 109/300, ratio 325/109; axis down-right -> 135.
+    # Hull (0,0) (0,3) (3,3) (3,2) (1,0): shoelace 14/2 = 7 -> Solidity 5/7.
+    # Feret (0,0)-(3,3) = 3 sqrt 2.  MinFeret: the side (3,2)-(1,0) lies on
+    # x - y = 1; (0,3) is |0 - 3 - 1| / sqrt 2 = 2 sqrt 2 away, the other sides
+    # give 3 -> MinFeret = 2 sqrt 2, FeretAR = 1.5.  Extent = 5/9.
+    image = np.array([[1, 0, 0], [1, 0, 0], [1, 1, 1]])
+    s = math.sqrt(325 / 109)
+    major = math.sqrt(20 / math.pi * s)
+    perimeter = 12 - 4 * C
+    _check(_row(image), {
+        "Area": 5, "XM": 1.1, "YM": 1.9, "Perim.": perimeter, "Major": major,
+        "Minor": math.sqrt(20 / math.pi / s), "Angle": 135,
+        "Circ.": 20 * math.pi / perimeter**2, "Feret": 3 * math.sqrt(2),
+        "FeretX": 0, "FeretY": 0, "FeretAngle": 135, "MinFeret": 2 * math.sqrt(2),
+        "AR": s, "Round": 20 / (math.pi * major**2), "Solidity": 5 / 7,
+        "FeretAR": 1.5, "Compact": math.sqrt(20 / math.pi) / major, "Extent": 5 / 9,
+    })
+
+
+def test_object_with_hole():
+    # A 3 x 3 ring: the hole is not traced (outline = the 3 x 3 square,
+    # Perim = 12 - 4c) but not counted either: Area 8, Solidity = Extent = 8/9.
+    ring = np.ones((3, 3), int)
+    ring[1, 1] = 0
+    square = _row(np.ones((3, 3), int))
+    row = _row(ring)
+    _check(row, {"Area": 8, "XM": 1.5, "YM": 1.5, "Perim.": 12 - 4 * C,
+                 "Angle": 0, "Solidity": 8 / 9, "Extent": 8 / 9,
+                 "Major": math.sqrt(32 / math.pi), "Minor": math.sqrt(32 / math.pi)})
+    for name in ("Perim.", "Feret", "FeretX", "FeretY", "FeretAngle", "MinFeret"):
+        assert row[name] == square[name]
+
+
+def test_digital_disk():
+    r = 20
+    yy, xx = np.mgrid[-30:31, -30:31]
+    disk = (xx**2 + yy**2 <= r * r).astype(np.int32)
+    row = _row(disk)
+    assert row["Area"] == disk.sum()
+    assert row["Area"] == pytest.approx(math.pi * r * r, rel=0.01)
+    assert row["Perim."] == pytest.approx(2 * math.pi * r, rel=0.03)
+    assert 0.95 < row["Circ."] <= 1
+    assert row["XM"] == pytest.approx(30.5) and row["YM"] == pytest.approx(30.5)
+    assert row["Major"] == pytest.approx(row["Minor"], rel=1e-12)
+    assert row["Angle"] == 0  # exactly symmetric moments
+    assert row["Feret"] == pytest.approx(2 * r + 1, rel=0.02)
+    assert row["MinFeret"] == pytest.approx(2 * r + 1, rel=0.02)
+    assert 0.97 < row["Solidity"] < 1
+
+
+def test_several_objects_ordered_by_label():
+    image = np.zeros((8, 12), np.uint16)
+    image[0, 0] = 7                     # 1 px
+    image[2:4, 2:4] = 2                 # 2 x 2
+    image[5:8, 8] = 900                 # 3 x 1 column
+    image[6, 0:5] = 40                  # 1 x 5 row
+    table = measure_objects(image)
+    assert table.labels.tolist() == [2, 7, 40, 900]
+    assert table.column("Area").tolist() == [4, 1, 5, 3]
+    assert table.column("XM").tolist() == [3, 0.5, 2.5, 8.5]
+    assert table.column("Perim.")[1] == pytest.approx(2 * math.sqrt(2))
+    assert table.column("Extent").tolist() == [1, 1, 1, 1]
+    # Each object alone gives the same row as in company.
+    for label, values in zip(table.labels, table.values):
+        alone = measure_objects(np.where(image == label, label, 0))
+        np.testing.assert_array_equal(alone.values[0], values)
+
+
+def test_sparse_large_labels():
+    image = np.zeros((4, 4), np.int64)
+    image[0, 0] = 2**40
+    image[3, 3] = 5
+    table = measure_objects(image)
+    assert table.labels.tolist() == [5, 2**40]
+    assert table.column("XM").tolist() == [3.5, 0.5]
+
+
+def test_exact_identities_on_random_blobs():
+    table = measure_objects(_random_blobs())
+    assert len(table) > 10
+    area = table.column("Area")
+    major, minor = table.column("Major"), table.column("Minor")
+    rnd, ar, compact = table.column("Round"), table.column("AR"), table.column("Compact")
+    np.testing.assert_allclose(rnd * ar, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(compact**2, rnd, rtol=1e-12)
+    np.testing.assert_allclose(math.pi / 4 * major * minor, area, rtol=1e-12)
+    assert np.all(major >= minor)
+    for name in ANGULAR_PARAMETERS:
+        angles = table.column(name)
+        assert np.all((angles >= 0) & (angles < 180))
+    assert np.all(table.column("Solidity") <= 1 + 1e-12)
+    assert np.all(table.column("Extent") <= 1)
+    assert np.all(table.column("Circ.") <= 1)
+    assert np.all(table.column("MinFeret") <= table.column("Feret"))
+
+
+def test_outline_and_hull_consistent_with_filled_object():
+    # The traced polygon encloses exactly the object with its holes filled, its
+    # side lengths add up to the crack length of that filled object, and the
+    # hull matches qhull's on all pixel corners.
+    labels = _random_blobs(seed=2)
+    for k, box in enumerate(ndimage.find_objects(labels)):
+        mask = np.pad(labels[box] == k + 1, 1)
+        filled = ndimage.binary_fill_holes(mask).astype(int)
+        xs, ys = _trace_outline(mask)
+        assert _shoelace_area(xs, ys) == filled.sum()
+        sides = np.abs(xs - np.roll(xs, 1)) + np.abs(ys - np.roll(ys, 1))
+        crack = np.abs(np.diff(filled, axis=0)).sum() + np.abs(np.diff(filled, axis=1)).sum()
+        assert sides.sum() == crack
+        assert np.all(sides > 0) and np.all((xs == np.roll(xs, 1)) | (ys == np.roll(ys, 1)))
+        hx, hy = _imagej_convex_hull(xs, ys)
+        py, px = np.nonzero(mask)
+        corners = np.concatenate([np.c_[px + dx, py + dy] for dx in (0, 1) for dy in (0, 1)])
+        reference = ConvexHull(corners)
+        assert _shoelace_area(hx, hy) == pytest.approx(reference.volume, abs=1e-9)
+        # ImageJ's hull order: start at min y then min x, counter-clockwise on screen.
+        assert (hy[0], hx[0]) == min(zip(hy.tolist(), hx.tolist()))
+        assert np.sum(hx * np.roll(hy, -1) - np.roll(hx, -1) * hy) < 0
+
+
+def test_trace_start_and_direction():
+    # ImageJ starts below the right end of the first run of the top row and walks
+    # down: for the L shape the first vertex is (1, 2), the last (1, 0).
+    mask = np.pad(np.array([[1, 0, 0], [1, 0, 0], [1, 1, 1]], bool), 1)
+    xs, ys = _trace_outline(mask)
+    assert list(zip(xs.tolist(), ys.tolist())) == [(1, 2), (3, 2), (3, 3), (0, 3), (0, 0), (1, 0)]
+
+
+def test_feret_tie_keeps_first_pair_in_hull_order():
+    # 3 x 3 square: both diagonals are 3 sqrt 2.  Hull order (0,0) (0,3) (3,3) (3,0):
+    # pair (0,0)-(3,3) comes before (0,3)-(3,0) -> FeretX, FeretY = 0, 0, angle 135.
+    row = _row(np.ones((3, 3), int))
+    _check(row, {"Feret": 3 * math.sqrt(2), "FeretX": 0, "FeretY": 0, "FeretAngle": 135})
+
+
+def test_empty_image():
+    for image in (np.zeros((5, 5), int), np.zeros((0, 3), np.uint8)):
+        table = measure_objects(image)
+        assert len(table) == 0
+        assert table.values.shape == (0, 19)
+        assert table.labels.shape == (0,)
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((2, 2, 2), int),
+    np.zeros(5, int),
+    np.zeros((3, 3), float),
+    np.zeros((3, 3), bool),
+    np.array([[0, -1], [2, 0]]),
+])
+def test_bad_input_raises(bad):
+    with pytest.raises(InputError):
+        measure_objects(bad)
+
+
+def test_result_is_read_only():
+    table = measure_objects(np.ones((2, 2), int))
+    with pytest.raises(ValueError):
+        table.values[0, 0] = 1.0
