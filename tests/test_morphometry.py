@@ -230,6 +230,11 @@ def test_sparse_large_labels():
     table = measure_objects(image)
     assert table.labels.tolist() == [5, 2**40]
     assert table.column("XM").tolist() == [3.5, 0.5]
+    # Same through the dense path (small ids, with gaps) and unsigned input.
+    small = np.where(image == 2**40, 9, image).astype(np.uint8)
+    dense = measure_objects(small)
+    assert dense.labels.tolist() == [5, 9]
+    np.testing.assert_array_equal(dense.values, table.values)
 
 
 def test_exact_identities_on_random_blobs():
@@ -304,6 +309,7 @@ def test_empty_image():
     np.zeros((3, 3), float),
     np.zeros((3, 3), bool),
     np.array([[0, -1], [2, 0]]),
+    np.array([[0, 2**63]], dtype=np.uint64),
 ])
 def test_bad_input_raises(bad):
     with pytest.raises(InputError):
