@@ -153,7 +153,8 @@ def measure_objects(label_image: np.ndarray) -> ObjectMeasurements:
     Raises
     ------
     InputError
-        If `label_image` is not a 2-D array of integers, or holds negative ids.
+        If `label_image` is not a 2-D array of integers, or holds negative ids
+        or ids beyond the int64 range.
 
     Notes
     -----
@@ -461,10 +462,8 @@ def _imagej_convex_hull(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.
     unit square), so the degenerate cases of a hull routine do not arise.
     """
     # Only the leftmost and rightmost vertex of each row can be on the hull.
-    key = ys * (int(xs.max()) + 1) + xs
-    key = np.unique(key)
     width = int(xs.max()) + 1
-    py, px = np.divmod(key, width)
+    py, px = np.divmod(np.unique(ys * width + xs), width)
     new_row = np.flatnonzero(np.diff(py)) + 1
     firsts = np.concatenate(([0], new_row))
     lasts = np.concatenate((new_row - 1, [py.shape[0] - 1]))
