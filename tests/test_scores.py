@@ -1,0 +1,70 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from noisestat.scores import deviation, epsilon, null_reference, replica_spread, summarise_eps, verdict
+
+ANG = np.array([False, True])
+
+
+def test_angles_wrap_at_180_degrees():
+    d = deviation(np.array([5.0, 179.0]), np.array([3.0, 1.0]), ANG)
+    assert d.tolist() == [2.0, -2.0]
+
+
+def test_spread_of_angles_crossing_zero():
+    raw = np.array([[10.0, 0.5]])
+    reps = np.array([[[11.0, 179.5]], [[9.0, 1.5]], [[10.0, 0.5]]])
+    sigma, n = replica_spread(raw, reps, ANG)
+    assert n.tolist() == [3]
+    assert sigma[0, 0] == pytest.approx(1.0)
+    assert sigma[0, 1] == pytest.approx(1.0)  # -1, +1, 0 degrees, not 179 degrees apart
+
+
+def test_constant_replicas_give_exact_zero_and_unmatched_give_nan():
+    raw = np.array([[0.3, 1.0], [2.0, 3.0]])
+    reps = np.array([[[0.3, 1.0], [np.nan, np.nan]], [[0.3, 1.0], [2.0, 3.0]], [[0.3, 1.0], [np.nan, np.nan]]])
+    sigma, n = replica_spread(raw, reps, np.array([False, False]))
+    assert sigma[0].tolist() == [0.0, 0.0]
+    assert np.isnan(sigma[1]).all() and n.tolist() == [3, 1]
+
+
+def test_eps_conventions():
+    sigma = np.array([[2.0, 0.0, 0.0, np.nan]])
+    raw = np.array([[10.0, 5.0, 5.0, 1.0]])
+    codec = np.array([[7.0, 5.0, 4.0, 1.0]])
+    eps = epsilon(raw, codec, sigma, np.zeros(4, bool))
+    assert eps[0, 0] == 1.5 and eps[0, 1] == 0.0 and eps[0, 2] == math.inf and math.isnan(eps[0, 3])
+    s = summarise_eps(eps[0])
+    assert s["n"] == 3 and s["n_infinite"] == 1
+    assert s["mean_eps"] == 0.75 and s["frac_abs_eps_lt_1"] == pytest.approx(1 / 3)
+
+
+def test_null_reference_matches_simulated_second_acquisitions():
+    # eps of an independent draw against sigma from N replicas: sqrt 2 * t(N-1)
+    rng = np.random.default_rng(0)
+    n_rep, n_obj = 10, 200000
+    raw = rng.normal(size=n_obj)
+    other = rng.normal(size=n_obj)
+    reps = rng.normal(size=(n_rep, n_obj))
+    eps = (raw - other) / reps.std(axis=0, ddof=1)
+    null = null_reference(n_rep)
+    assert np.mean(np.abs(eps) < 1) == pytest.approx(null["frac_abs_eps_lt_1"], abs=0.005)
+    assert np.quantile(np.abs(eps), 0.99) == pytest.approx(null["abs_eps_q99"], rel=0.03)
+    assert eps.std() == pytest.approx(null["sd"], rel=0.02)
+    assert null["frac_abs_eps_lt_1"] == pytest.approx(2 * stats.t.cdf(1 / math.sqrt(2), 9) - 1)
+
+
+def test_verdict():
+    good = {"Area": {"n": 50, "mean_eps": 0.1, "sd_eps": 1.5, "frac_abs_eps_lt_1": 0.5}}
+    ok, reasons, rule = verdict(good, {"N_tot": 0.5, "A_tot": -1.0}, 10)
+    assert ok and not reasons and "4.60" in rule
+    shifted = {"Area": {"n": 50, "mean_eps": 1.3, "sd_eps": 1.5, "frac_abs_eps_lt_1": 0.5}}
+    assert verdict(shifted, {"N_tot": 0.0}, 10)[1] == ["Area: mean eps +1.30"]
+    wide = {"Area": {"n": 50, "mean_eps": 0.0, "sd_eps": 9, "frac_abs_eps_lt_1": 0.2}}
+    assert "only 20% of objects" in verdict(wide, {}, 10)[1][0]
+    assert verdict({"Area": {"n": 0}}, {}, 10)[1] == ["Area: no matched object"]
+    assert verdict(good, {"A_tot": 55.0}, 10)[1] == ["A_tot: eps +55.00"]
+    assert not verdict(good, {"A_tot": math.nan}, 10)[0]
