@@ -1,0 +1,90 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import tifffile
+
+from noisestat.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_codecs_lists_every_codec(capsys):
+    code, out, _ = run(capsys, "codecs")
+    assert code == 0
+    for name in ("lossless", "bitdepth", "jpeg", "file"):
+        assert f"\n{name}:" in "\n" + out
+
+
+def test_train_then_assess_with_model(capsys, tmp_path, scene_files):
+    code, out, _ = run(capsys, "train", scene_files / "raw.tif", "--labels", scene_files / "labels.tif",
+                       "--trees", 20, "-o", tmp_path / "m.npz")
+    assert code == 0 and "forest seed" in out
+    code, out, err = run(capsys, "assess", scene_files / "raw.tif", "--camera", scene_files / "camera.json",
+                         "--model", tmp_path / "m.npz", "--codec", "lossless",
+                         "--codec", f"file:path={scene_files / 'raw_b.tif'}", "--replicas", 3, "-o", tmp_path / "o")
+    assert code == 0, err
+    assert "lossless" in out and "rule:" in out
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["provenance"]["classifier_trained_here"] is False
+    assert s["provenance"]["inputs"]["model"]["sha256"]
+
+
+def _bad_cases(d, tmp):
+    tifffile.imwrite(tmp / "small.tif", np.zeros((10, 10), np.uint8))
+    (tmp / "nogain.json").write_text(json.dumps({"offset_dn": 100, "read_noise_dn": 2, "bit_depth": 16}))
+    (tmp / "notimage.tif").write_text("hello")
+    tifffile.imwrite(tmp / "zeros.tif", np.zeros((64, 64), np.uint16))
+    tifffile.imwrite(tmp / "float.tif", np.ones((64, 64), np.float32))
+    (tmp / "evil.npz").write_bytes(pickle.dumps({"x": 1}))
+    R, C, L = d / "raw.tif", d / "camera.json", d / "labels.tif"
+    return {
+        "labels of another shape": ([R, "--camera", C, "--labels", tmp / "small.tif"], "labels must have the image's shape"),
+        "profile without gain": ([R, "--camera", tmp / "nogain.json", "--labels", L], "missing required key(s) gain_dn_per_e"),
+        "unknown codec": ([R, "--camera", C, "--labels", L, "--codec", "nosuch:x=1"], "unknown codec 'nosuch'"),
+        "unknown key": ([R, "--camera", C, "--labels", L, "--codec", "jpeg:nosuchkey=3"], "unknown key 'nosuchkey'"),
+        "not an image": ([tmp / "notimage.tif", "--camera", C, "--labels", L], "not a readable image"),
+        "all zero": ([tmp / "zeros.tif", "--camera", C, "--labels", L], "every pixel is zero"),
+        "floating point": ([tmp / "float.tif", "--camera", C, "--labels", L], "expected integer pixel values"),
+        "missing file": ([tmp / "missing.tif", "--camera", C, "--labels", L], "no such file"),
+        "pickled model": ([R, "--camera", C, "--model", tmp / "evil.npz"], "not a noisestat model file"),
+    }
+
+
+@pytest.mark.parametrize("case", ["labels of another shape", "profile without gain", "unknown codec", "unknown key",
+                                  "not an image", "all zero", "floating point", "missing file", "pickled model"])
+def test_bad_input_is_one_line_exit_1_and_no_output(capsys, tmp_path, scene_files, case):
+    argv, words = _bad_cases(scene_files, tmp_path)[case]
+    if "--codec" not in argv:
+        argv = argv + ["--codec", "lossless"]
+    code, out, err = run(capsys, "assess", *argv, "--replicas", 2, "-o", tmp_path / "out")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["assess", "x.tif"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["assess", "x.tif", "--camera", "c", "--labels", "l", "--codec", "lossless", "--replicas", "0", "-o", "o"])
+    assert info.value.code == 2
+
+
+def test_demo_runs_end_to_end(capsys, tmp_path):
+    code, out, err = run(capsys, "demo", "-o", tmp_path / "demo", "--jobs", 2)
+    assert code == 0, err
+    s = json.loads((tmp_path / "demo" / "assessment" / "summary.json").read_text())
+    specs = [c["spec"] for c in s["codecs"]]
+    assert specs == ["lossless", "bitdepth:bits=8,mode=minmax", "bitdepth:bits=8,mode=shift", "jpeg:ratio=10",
+                     "jpeg:ratio=100"]
+    by = {c["spec"]: c for c in s["codecs"]}
+    assert by["lossless"]["tolerable"] and not by["bitdepth:bits=8,mode=shift"]["tolerable"]
+    for f in ("raw.tif", "labels.tif", "camera.json"):
+        assert (tmp_path / "demo" / f).exists()

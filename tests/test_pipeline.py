@@ -1,0 +1,147 @@
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import tifffile
+
+from noisestat import CodecError, InputError
+from noisestat.morphometry import PARAMETERS
+from noisestat.pipeline import assess, assess_files, write_assessment
+from noisestat.simulate import acquire, simulate_scene, sparse_labels
+
+from conftest import CAMERA
+
+
+@pytest.fixture(scope="module")
+def lossless_run(small_scene):
+    raw, labels, _, _ = small_scene
+    return assess(raw, CAMERA, ["lossless", "bitdepth:bits=8,mode=shift", "jpeg:ratio=20"], labels=labels,
+                  replicas=5, seed=0)
+
+
+def test_lossless_gives_eps_zero_for_every_object_and_parameter(lossless_run):
+    c = lossless_run.codecs[0]
+    assert len(lossless_run.raw) > 5
+    has_sigma = lossless_run.n_replicas_matched >= 2
+    assert has_sigma.sum() > 5
+    eps = c.eps[has_sigma]
+    assert eps.shape[1] == 19 and (eps == 0).all()
+    assert all(p["mean_eps"] == 0 and p["frac_abs_eps_lt_1"] == 1 for p in c.parameters.values())
+    assert c.global_scores["N_tot"]["eps"] == 0 and c.global_scores["A_tot"]["eps"] == 0
+    assert c.tolerable
+
+
+def test_unmatched_objects_are_counted_not_dropped(small_scene, lossless_run):
+    raw, labels, _, _ = small_scene
+    from noisestat.codecs._base import Codec
+
+    class BlankLeftHalf(Codec):  # loses every object in the left half of the image
+        name, summary = "blank", "left half set to the background level"
+
+        def apply(self, image, profile):
+            out = image.copy()
+            out[:, : image.shape[1] // 2] = np.median(image)
+            return self.result(image, out, None)
+
+    r = assess(raw, CAMERA, [BlankLeftHalf("blank")], labels=labels, replicas=3, seed=0)
+    c = r.codecs[0]
+    n_raw = len(r.raw)
+    left = r.raw.column("XM") < raw.shape[1] // 2 - 12
+    assert c.objects.matching["matched"] + c.objects.matching["unmatched_reference"] == n_raw
+    assert c.objects.matching["unmatched_reference"] >= left.sum() > 0
+    assert (c.objects.partner[left] == 0).all() and np.isnan(c.eps[left]).all()
+    assert c.parameters["Area"]["n"] <= n_raw - left.sum()
+    assert c.global_scores["N_tot"]["codec"] < c.global_scores["N_tot"]["raw"]
+
+
+def test_results_do_not_depend_on_jobs(small_scene, lossless_run):
+    raw, labels, _, _ = small_scene
+    again = assess(raw, CAMERA, ["lossless", "bitdepth:bits=8,mode=shift", "jpeg:ratio=20"], labels=labels,
+                   replicas=5, seed=0, jobs=2)
+    np.testing.assert_array_equal(again.sigma_raw, lossless_run.sigma_raw)
+    np.testing.assert_array_equal(again.replica_globals, lossless_run.replica_globals)
+    for a, b in zip(again.codecs, lossless_run.codecs):
+        np.testing.assert_array_equal(a.eps, b.eps)
+    s1, s2 = again.summary(), lossless_run.summary()
+    for s in (s1, s2):
+        s["provenance"].pop("jobs"), s["provenance"].pop("seconds")
+    assert json.dumps(s1, default=str) == json.dumps(s2, default=str)
+
+
+def test_seed_changes_replicas(small_scene, lossless_run):
+    raw, labels, _, _ = small_scene
+    other = assess(raw, CAMERA, ["lossless"], labels=labels, replicas=5, seed=1)
+    assert other.provenance["classifier"]["seed"] != lossless_run.provenance["classifier"]["seed"]
+    assert not np.array_equal(other.replica_globals, lossless_run.replica_globals)
+
+
+def test_second_independent_acquisition_is_inside_the_raw_noise():
+    """Statistical validity: a second raw acquisition gives Area eps ~ sqrt 2 * t(9)."""
+    electrons, truth = simulate_scene((640, 640), rng=21)
+    raw_a = acquire(electrons, CAMERA, 1)
+    raw_b = acquire(electrons, CAMERA, 2)
+    labels = sparse_labels(truth, rng=3)
+    from noisestat.codecs._base import Codec
+
+    class SecondAcquisition(Codec):  # what `file:path=raw_b.tif` does, without a file
+        name, summary = "second", "the other acquisition"
+
+        def apply(self, image, profile):
+            return self.result(image, raw_b, None)
+
+    result = assess(raw_a, CAMERA, [SecondAcquisition("second")], labels=labels, replicas=10, seed=0, jobs=2)
+    area = result.codecs[0].parameters["Area"]
+    null = result.summary()["null_reference"]
+    assert area["n"] >= 100
+    # mean of >= 100 eps with sd ~1.6: standard error ~0.16
+    assert abs(area["mean_eps"]) < 0.4
+    # sd near sqrt(2) (sqrt 2 * sd of t(9) = 1.60 with 10 replicas)
+    assert math.sqrt(2) * 0.85 < area["sd_eps"] < null["sd"] * 1.3
+    assert area["frac_abs_eps_lt_1"] == pytest.approx(null["frac_abs_eps_lt_1"], abs=0.12)
+
+
+def test_outputs_have_the_documented_shape(tmp_path, lossless_run):
+    out = write_assessment(lossless_run, tmp_path / "out")
+    s = json.loads((out / "summary.json").read_text())
+    assert s["replicas"] == 5 and s["seed"] == 0 and s["n_objects_raw"] == len(lossless_run.raw)
+    c = s["codecs"][2]
+    assert c["spec"] == "jpeg:ratio=20" and abs(c["compression_ratio"] / 20 - 1) < 0.05
+    assert list(c["parameters"]) == list(PARAMETERS)
+    assert set(c["parameters"]["Area"]) >= {"n", "mean_eps", "sd_eps", "frac_abs_eps_lt_1"}
+    assert set(c["global"]["N_tot"]) == {"raw", "sigma_raw", "codec", "eps"}
+    assert isinstance(c["tolerable"], bool) and "tolerable when" in s["verdict_rule"]
+    assert s["provenance"]["classifier"]["seed"] == lossless_run.provenance["classifier"]["seed"]
+    with open(out / "objects.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 * len(lossless_run.raw) * 19
+    assert {"codec", "object", "parameter", "chi_raw", "sigma_raw", "chi_codec", "eps"} <= set(rows[0])
+    assert (out / "model.npz").exists() and (out / "raw_results.csv").exists()
+    assert "NOT tolerable" in (out / "summary.txt").read_text()
+
+
+def test_failed_run_leaves_existing_output_untouched(tmp_path, scene_files):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text("previous results")
+    with pytest.raises(CodecError):
+        assess_files(scene_files / "raw.tif", scene_files / "camera.json", ["jpeg:ratio=1e5"], out,
+                     labels_path=scene_files / "labels.tif", replicas=2)
+    assert (out / "summary.json").read_text() == "previous results"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_image_above_camera_range_is_refused(small_scene):
+    raw, labels, _, _ = small_scene
+    from noisestat import CameraProfile
+
+    with pytest.raises(InputError, match="above the camera's 8-bit range"):
+        assess(raw, CameraProfile(1.0, 10.0, 1.0, 8), ["lossless"], labels=labels)
+
+
+def test_centroid_matching_is_selectable(small_scene):
+    raw, labels, _, _ = small_scene
+    r = assess(raw, CAMERA, ["jpeg:ratio=20"], labels=labels, replicas=3, seed=0, matching="centroid")
+    assert r.codecs[0].objects.matching["method"] == "centroid"
+    assert r.summary()["provenance"]["matching"] == "centroid"
