@@ -62,3 +62,10 @@ def test_noise_variance_is_poisson_plus_read():
     assert p.noise_variance_dn2(100) == 4.0
     assert p.noise_variance_dn2(1100) == 0.5 * 1000 + 4.0
     assert p.noise_variance_dn2(50) == 4.0  # below the offset: read noise only
+
+
+def test_shipped_example_profile_loads():
+    from pathlib import Path
+
+    p = load_profile(Path(__file__).resolve().parents[1] / "calibration" / "example-datasheet.json")
+    assert p.bit_depth == 16 and p.gain_dn_per_e == 0.46
