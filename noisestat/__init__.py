@@ -1,18 +1,24 @@
 """noisestat: does a compression setting change what a model measures by more than camera noise?
 
-The public API, one stage per module:
+The public API, one stage per module, chained by :func:`assess` (the pipeline):
 
-camera profile -> replicas -> pixel classifier -> morphometry -> matching -> codecs -> scores,
-chained by :func:`assess` (the pipeline).
+camera profile -> replicas -> pixel classifier -> morphometry -> matching -> codecs -> scores.
 """
 
 __version__ = "0.1.0"
 
+from ._io import read_image, read_labels
 from .camera import CameraProfile, load_profile, save_profile
 from .classifier import PixelClassifier, load_model, save_model
+from .codecs import describe_codecs, parse_spec
 from .errors import CodecError, InputError, ModelError, NoisestatError, ProfileError
+from .matching import match_centroids, match_iou
+from .morphometry import PARAMETERS, measure_objects
+from .pipeline import Assessment, assess, assess_files, format_summary, write_assessment
 from .replicas import draw_replica, generate_replicas
 
-__all__ = ["__version__", "CameraProfile", "load_profile", "save_profile", "PixelClassifier", "load_model",
-           "save_model", "draw_replica", "generate_replicas", "NoisestatError", "InputError", "ProfileError",
-           "CodecError", "ModelError"]
+__all__ = ["__version__", "read_image", "read_labels", "CameraProfile", "load_profile", "save_profile",
+           "PixelClassifier", "load_model", "save_model", "describe_codecs", "parse_spec", "match_iou",
+           "match_centroids", "PARAMETERS", "measure_objects", "Assessment", "assess", "assess_files",
+           "format_summary", "write_assessment", "draw_replica", "generate_replicas", "NoisestatError",
+           "InputError", "ProfileError", "CodecError", "ModelError"]

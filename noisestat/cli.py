@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
     p.add_argument("--matching", choices=("iou", "centroid"), default="iou",
                    help="object matching: one-to-one IoU >= 0.5 (default) or the paper's 3 px centroid rule")
+    p.add_argument("--min-area", type=int, default=0, metavar="PX",
+                   help="discard objects smaller than PX pixels in every image (default 0: keep all)")
     p.add_argument("-o", "--output", required=True, help="output folder")
 
     p = sub.add_parser("train", help="train a pixel classifier from sparse labels")
@@ -70,7 +72,7 @@ def _assess(args) -> int:
 
     result = assess_files(args.image, args.camera, args.codec, args.output, model_path=args.model,
                           labels_path=args.labels, replicas=args.replicas, seed=args.seed, jobs=args.jobs,
-                          matching=args.matching)
+                          matching=args.matching, min_area=args.min_area)
     print(format_summary(result))
     print(f"wrote {args.output}/summary.json and objects.csv")
     return 0

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
+from skimage.segmentation import relabel_sequential
 
 from . import __version__
 from ._io import (array_sha256, check_labels, check_raw_image, file_sha256, read_image, read_labels,
@@ -137,9 +138,21 @@ class Assessment:
         }
 
 
-def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np.ndarray,
-                       raw_xy: np.ndarray, matching: str):
+def _segment(image: np.ndarray, model: PixelClassifier, min_area: int) -> np.ndarray:
+    """Objects of ``image``: the classifier's 8-connected objects of at least ``min_area`` pixels
+    (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel."""
     labels = model.segment(image)
+    if min_area > 1:
+        small = np.bincount(labels.ravel()) < min_area
+        small[0] = False
+        labels[small[labels]] = 0
+        labels = relabel_sequential(labels)[0]
+    return labels
+
+
+def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np.ndarray,
+                       raw_xy: np.ndarray, matching: str, min_area: int):
+    labels = _segment(image, model, min_area)
     table = measure_objects(labels)
     n_raw = len(raw_xy)
     if matching == "iou":
@@ -155,19 +168,19 @@ def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np
     return ImageObjects(values, partner, len(table), area, m.counts())
 
 
-def _replica_task(image, profile, seed, model, raw_labels, raw_xy, matching):
-    return _segment_and_match(draw_replica(image, profile, seed), model, raw_labels, raw_xy, matching)
+def _replica_task(image, profile, seed, *common):
+    return _segment_and_match(draw_replica(image, profile, seed), *common)
 
 
-def _codec_task(image, profile, codec, model, raw_labels, raw_xy, matching):
+def _codec_task(image, profile, codec, *common):
     result: CodecResult = codec.apply(image, profile)
-    objects = _segment_and_match(result.decoded, model, raw_labels, raw_xy, matching)
+    objects = _segment_and_match(result.decoded, *common)
     return result.compression_ratio, result.n_bytes, result.info, objects
 
 
 def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelClassifier | None = None,
            labels: np.ndarray | None = None, replicas: int = 10, seed: int = 0, jobs: int = 1,
-           matching: str = "iou", provenance: dict | None = None) -> Assessment:
+           matching: str = "iou", min_area: int = 0, provenance: dict | None = None) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -190,6 +203,9 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         Parallel workers; the numbers do not depend on it.
     matching : {"iou", "centroid"}
         Object matching rule (:mod:`noisestat.matching`).
+    min_area : int, default 0
+        Objects smaller than this many pixels are discarded in every image (raw, replicas,
+        codecs), as ImageJ's Analyze Particles size filter does. 0 keeps every object.
 
     Returns
     -------
@@ -204,6 +220,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         raise InputError(f"matching must be one of {', '.join(METHODS)}; got {matching!r}")
     if replicas < 2:
         raise InputError(f"at least 2 replicas are needed to estimate sigma_raw; got {replicas}")
+    if min_area < 0:
+        raise InputError(f"min_area must be >= 0 pixels; got {min_area}")
     if jobs == 0:
         raise InputError("jobs must be a positive number of workers (or negative: all cores but |jobs|-1)")
     codecs = [parse_spec(c) if isinstance(c, str) else c for c in codecs]
@@ -221,13 +239,13 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         check_labels(labels, shape=image.shape)
         model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs).fit(image, labels)
 
-    raw_labels = model.segment(image)
+    raw_labels = _segment(image, model, min_area)
     raw = measure_objects(raw_labels)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
                                int(raw.column("Area").sum()) if len(raw) else 0, {})
 
-    common = (model, raw_labels, raw_xy, matching)
+    common = (model, raw_labels, raw_xy, matching, min_area)
     tasks = [delayed(_replica_task)(image, profile, s, *common) for s in replica_seeds(replica_root, replicas)]
     tasks += [delayed(_codec_task)(image, profile, c, *common) for c in codecs]
     results = Parallel(n_jobs=jobs)(tasks)
@@ -251,7 +269,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                                  ok, tuple(reasons)))
 
     prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "matching": matching,
-            "threshold": 0.5, "connectivity": 8, "classifier": model.describe(),
+            "threshold": 0.5, "connectivity": 8, "min_area": min_area, "classifier": model.describe(),
             "classifier_trained_here": trained, "jobs": jobs,
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
             "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
@@ -342,7 +360,7 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
 
 
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
-                 seed=0, jobs=1, matching="iou") -> Assessment:
+                 seed=0, jobs=1, matching="iou", min_area=0) -> Assessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``."""
     image = read_image(image_path)
     profile = load_profile(camera_path)
@@ -361,6 +379,6 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     if Path(outdir).exists() and not Path(outdir).is_dir():
         raise InputError(f"{outdir}: exists and is not a folder")
     result = assess(image, profile, codecs, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
-                    matching=matching, provenance={"inputs": inputs})
+                    matching=matching, min_area=min_area, provenance={"inputs": inputs})
     write_assessment(result, outdir)
     return result

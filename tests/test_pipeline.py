@@ -145,3 +145,16 @@ def test_centroid_matching_is_selectable(small_scene):
     r = assess(raw, CAMERA, ["jpeg:ratio=20"], labels=labels, replicas=3, seed=0, matching="centroid")
     assert r.codecs[0].objects.matching["method"] == "centroid"
     assert r.summary()["provenance"]["matching"] == "centroid"
+
+
+def test_min_area_drops_small_objects_everywhere(small_scene, lossless_run):
+    raw, labels, _, _ = small_scene
+    areas = lossless_run.raw.column("Area")
+    cut = int(np.median(areas))
+    r = assess(raw, CAMERA, ["jpeg:ratio=20"], labels=labels, replicas=3, seed=0, min_area=cut)
+    assert len(r.raw) == (areas >= cut).sum()
+    assert r.raw.column("Area").min() >= cut
+    assert r.replica_globals[:, 0].max() <= len(lossless_run.raw)
+    assert r.provenance["min_area"] == cut
+    with pytest.raises(InputError, match="min_area"):
+        assess(raw, CAMERA, ["lossless"], labels=labels, min_area=-1)
