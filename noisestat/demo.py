@@ -19,7 +19,7 @@ DEMO_CODECS = ("lossless", "bitdepth:bits=8,mode=minmax", "bitdepth:bits=8,mode=
 
 
 def run_demo(outdir: str | os.PathLike = "noisestat-demo", *, seed: int = 0, jobs: int = 1,
-             shape=(512, 512), replicas: int = 10) -> Assessment:
+             shape=(640, 640), replicas: int = 10) -> Assessment:
     """Simulate a camera and a scene, assess :data:`DEMO_CODECS`, write everything to ``outdir``.
 
     ``outdir`` receives the inputs (``raw.tif``, ``labels.tif``, ``camera.json``) and the

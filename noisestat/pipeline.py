@@ -172,10 +172,6 @@ def _replica_task(image, profile, seed, *common):
     return _segment_and_match(draw_replica(image, profile, seed), *common)
 
 
-def _codec_task(image, profile, codec, *common):
-    result: CodecResult = codec.apply(image, profile)
-    objects = _segment_and_match(result.decoded, *common)
-    return result.compression_ratio, result.n_bytes, result.info, objects
 
 
 def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelClassifier | None = None,
@@ -224,6 +220,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         raise InputError(f"min_area must be >= 0 pixels; got {min_area}")
     if jobs == 0:
         raise InputError("jobs must be a positive number of workers (or negative: all cores but |jobs|-1)")
+    if labels is not None:
+        check_labels(labels, shape=image.shape)
     codecs = [parse_spec(c) if isinstance(c, str) else c for c in codecs]
     if not codecs:
         raise InputError("no codec to assess: give at least one codec spec")
@@ -232,11 +230,12 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         raise InputError(f"codec specs must be distinct; got {specs}")
     for codec in codecs:
         codec.prepare(image, profile)
+    # Codecs run first: a setting that cannot be coded fails in seconds, before the long part.
+    coded: list[CodecResult] = Parallel(n_jobs=jobs)(delayed(c.apply)(image, profile) for c in codecs)
 
     forest_seed, replica_root = np.random.SeedSequence(seed).spawn(2)
     trained = labels is not None
     if trained:
-        check_labels(labels, shape=image.shape)
         model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs).fit(image, labels)
 
     raw_labels = _segment(image, model, min_area)
@@ -247,9 +246,9 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
 
     common = (model, raw_labels, raw_xy, matching, min_area)
     tasks = [delayed(_replica_task)(image, profile, s, *common) for s in replica_seeds(replica_root, replicas)]
-    tasks += [delayed(_codec_task)(image, profile, c, *common) for c in codecs]
+    tasks += [delayed(_segment_and_match)(c.decoded, *common) for c in coded]
     results = Parallel(n_jobs=jobs)(tasks)
-    replica_objects, codec_results = results[:replicas], results[replicas:]
+    replica_objects, codec_objects = results[:replicas], results[replicas:]
 
     stack = np.stack([r.values for r in replica_objects]) if len(raw) else np.empty((replicas, 0, len(PARAMETERS)))
     sigma, n_matched = replica_spread(raw.values, stack, _ANGULAR)
@@ -257,7 +256,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     sigma_global = replica_globals.std(axis=0, ddof=1)
 
     scores, rule = [], ""
-    for codec, (ratio, n_bytes, info, objects) in zip(codecs, codec_results):
+    for c, objects in zip(coded, codec_objects):
         eps = epsilon(raw.values, objects.values, sigma, _ANGULAR)
         parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}
         global_eps = epsilon(raw_objects.globals, objects.globals, sigma_global, np.zeros(2, bool))
@@ -265,8 +264,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                                 "codec": float(objects.globals[i]), "eps": float(global_eps[i])}
                          for i, name in enumerate(GLOBAL_PARAMETERS)}
         ok, reasons, rule = verdict(parameters, {k: v["eps"] for k, v in global_scores.items()}, replicas)
-        scores.append(CodecScore(codec.spec, ratio, n_bytes, info, objects, eps, parameters, global_scores,
-                                 ok, tuple(reasons)))
+        scores.append(CodecScore(c.spec, c.compression_ratio, c.n_bytes, c.info, objects, eps, parameters,
+                                 global_scores, ok, tuple(reasons)))
 
     prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "matching": matching,
             "threshold": 0.5, "connectivity": 8, "min_area": min_area, "classifier": model.describe(),

@@ -25,6 +25,15 @@ __all__ = ["angular_mask", "deviation", "replica_spread", "epsilon", "summarise_
            "verdict", "VERDICT_RULE"]
 
 
+# Relative size below which two measured values count as equal: far above float64 rounding of the
+# morphometry (~1e-15), far below any real change of a parameter.
+_ROUNDING = 1e-9
+
+
+def _scale(values: np.ndarray) -> np.ndarray:
+    return np.maximum(np.abs(values), 1.0)
+
+
 def angular_mask(parameters, angular) -> np.ndarray:
     """Boolean per parameter: True where values are angles modulo 180 degrees."""
     return np.array([p in angular for p in parameters])
@@ -63,8 +72,9 @@ def replica_spread(raw: np.ndarray, replicas: np.ndarray, angular: np.ndarray):
         d = dev[:, ok]
         mean = np.nanmean(d, axis=0)
         spread = np.sqrt(np.nansum((d - mean) ** 2, axis=0) / (n_matched[ok, None] - 1))
-        # Identical values must give sigma exactly 0, not the rounding error of their mean.
-        constant = np.nanmax(d, axis=0) == np.nanmin(d, axis=0)
+        # Values equal up to floating-point rounding (the same width computed along two hull edges)
+        # must give sigma exactly 0, not 1e-16 that would turn any real change into eps ~ 1e16.
+        constant = np.nanmax(d, axis=0) - np.nanmin(d, axis=0) <= _ROUNDING * _scale(raw[ok])
         sigma[ok] = np.where(constant, 0.0, spread)
     return sigma, n_matched
 
@@ -72,6 +82,7 @@ def replica_spread(raw: np.ndarray, replicas: np.ndarray, angular: np.ndarray):
 def epsilon(raw: np.ndarray, codec: np.ndarray, sigma: np.ndarray, angular: np.ndarray) -> np.ndarray:
     """eps = (chi_raw - chi_c) / sigma_raw, with the conventions of the module docstring."""
     diff = deviation(raw, codec, angular)
+    diff = np.where(np.abs(diff) <= _ROUNDING * _scale(raw), 0.0, diff)
     with np.errstate(divide="ignore", invalid="ignore"):
         eps = diff / sigma
     eps = np.where((sigma == 0) & (diff == 0), 0.0, eps)

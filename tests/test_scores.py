@@ -68,3 +68,14 @@ def test_verdict():
     assert verdict({"Area": {"n": 0}}, {}, 10)[1] == ["Area: no matched object"]
     assert verdict(good, {"A_tot": 55.0}, 10)[1] == ["A_tot: eps +55.00"]
     assert not verdict(good, {"A_tot": math.nan}, 10)[0]
+
+
+def test_rounding_differences_are_not_spread():
+    # the same width computed along two hull edges can differ in the last bit
+    w = 5.0
+    raw = np.array([[w]])
+    reps = np.array([[[w]], [[np.nextafter(w, 6)]], [[w]]])
+    sigma, _ = replica_spread(raw, reps, np.array([False]))
+    assert sigma[0, 0] == 0.0
+    assert epsilon(raw, np.array([[np.nextafter(w, 4)]]), sigma, np.array([False]))[0, 0] == 0.0
+    assert epsilon(raw, np.array([[4.0]]), sigma, np.array([False]))[0, 0] == math.inf
