@@ -2,7 +2,10 @@
 
 The format is documented in ``calibration/README.md``. Four keys are required
 (``gain_dn_per_e``, ``offset_dn``, ``read_noise_dn``, ``bit_depth``) so that a profile copied by
-hand from a datasheet works; every other key is optional and kept as it is under ``extra``.
+hand from a datasheet works. Two optional keys change the noise model: ``noise_map`` (a measured
+intensity-to-variance map, for non-linear cameras) and ``pixel_maps`` (per-pixel offset, read
+variance and gain in a TIFF beside the profile, for sCMOS cameras). Every other key is kept as it
+is under ``extra``.
 """
 
 from __future__ import annotations
@@ -10,16 +13,83 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import ProfileError
 
-__all__ = ["CameraProfile", "load_profile", "save_profile", "REQUIRED_KEYS"]
+__all__ = ["CameraProfile", "NoiseMap", "PixelMaps", "load_profile", "save_profile", "REQUIRED_KEYS"]
 
 REQUIRED_KEYS = ("gain_dn_per_e", "offset_dn", "read_noise_dn", "bit_depth")
 FORMAT_VERSION = 1
+PIXEL_MAP_PAGES = ("offset_dn", "read_variance_dn2", "gain_dn_per_e")
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseMap:
+    """Temporal noise variance as a function of the mean signal, measured level by level.
+
+    Attributes
+    ----------
+    mean_dn : ndarray
+        Increasing mean signals (DN).
+    variance_dn2 : ndarray
+        Temporal variance at each mean (DN^2), non-decreasing.
+    """
+
+    mean_dn: np.ndarray
+    variance_dn2: np.ndarray
+
+    @classmethod
+    def from_json(cls, obj, name: str) -> "NoiseMap":
+        try:
+            mean = np.asarray(obj["mean_dn"], dtype=np.float64)
+            var = np.asarray(obj["variance_dn2"], dtype=np.float64)
+        except (TypeError, KeyError, ValueError):
+            raise ProfileError(f"{name}: noise_map needs numeric lists mean_dn and variance_dn2") from None
+        if mean.ndim != 1 or mean.shape != var.shape or len(mean) < 2:
+            raise ProfileError(f"{name}: noise_map mean_dn and variance_dn2 must be lists of equal length >= 2")
+        if not (np.isfinite(mean).all() and np.isfinite(var).all()) or (var < 0).any() or (np.diff(mean) <= 0).any():
+            raise ProfileError(f"{name}: noise_map must have increasing finite means and variances >= 0")
+        return cls(mean, var)
+
+    def variance(self, mean_dn) -> np.ndarray:
+        """Variance at ``mean_dn``, linear between the map's points, constant beyond its ends."""
+        return np.interp(np.asarray(mean_dn, dtype=np.float64), self.mean_dn, self.variance_dn2)
+
+    def to_json(self) -> dict:
+        return {"mean_dn": [float(v) for v in self.mean_dn], "variance_dn2": [float(v) for v in self.variance_dn2]}
+
+
+@dataclass(frozen=True, eq=False)
+class PixelMaps:
+    """Offset (DN), read variance (DN^2) and gain (DN/e-) of every pixel, each (rows, cols)."""
+
+    offset_dn: np.ndarray
+    read_variance_dn2: np.ndarray
+    gain_dn_per_e: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.offset_dn.shape
+
+    def stack(self) -> np.ndarray:
+        return np.stack([getattr(self, p) for p in PIXEL_MAP_PAGES]).astype(np.float32)
+
+    @classmethod
+    def from_stack(cls, stack: np.ndarray, name: str = "pixel maps") -> "PixelMaps":
+        if stack.ndim != 3 or stack.shape[0] != len(PIXEL_MAP_PAGES):
+            raise ProfileError(f"{name}: expected {len(PIXEL_MAP_PAGES)} pages ({', '.join(PIXEL_MAP_PAGES)}); "
+                               f"got shape {stack.shape}")
+        stack = stack.astype(np.float64)
+        if not np.isfinite(stack).all():
+            raise ProfileError(f"{name}: holds NaN or infinite values")
+        if (stack[2] <= 0).any() or (stack[1] < 0).any():
+            raise ProfileError(f"{name}: gains must be > 0 and read variances >= 0")
+        return cls(*stack)
 
 
 @dataclass(frozen=True)
@@ -48,9 +118,24 @@ class CameraProfile:
     read_noise_dn: float
     bit_depth: int
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    noise_map: NoiseMap | None = field(default=None, compare=False, repr=False)
+    pixel_maps: PixelMaps | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
-        _validate(asdict(self), "camera profile")
+        _validate({k: getattr(self, k) for k in REQUIRED_KEYS}, "camera profile")
+
+    @property
+    def noise_model(self) -> str:
+        """Which noise model replicas are drawn from: pixel-maps, noise-map or linear."""
+        if self.pixel_maps is not None:
+            return "pixel-maps"
+        return "noise-map" if self.noise_map is not None else "linear"
+
+    def check_image(self, image, name: str = "image") -> None:
+        """Raise ProfileError if per-pixel maps do not cover ``image``."""
+        if self.pixel_maps is not None and self.pixel_maps.shape != image.shape:
+            raise ProfileError(f"{name}: the camera profile's per-pixel maps are {self.pixel_maps.shape}; "
+                               f"the image is {image.shape} (a crop or binning of the calibrated sensor?)")
 
     @property
     def max_dn(self) -> int:
@@ -58,17 +143,20 @@ class CameraProfile:
         return 2 ** int(self.bit_depth) - 1
 
     def noise_variance_dn2(self, mean_dn):
-        """Temporal noise variance (DN^2) at mean signal ``mean_dn`` (array-like)."""
-        import numpy as np
-
+        """Temporal noise variance (DN^2) at mean signal ``mean_dn`` (array-like): from the noise
+        map when there is one, else the linear model (per-pixel maps are not used here)."""
+        if self.noise_map is not None:
+            return self.noise_map.variance(mean_dn)
         signal = np.maximum(np.asarray(mean_dn, dtype=np.float64) - self.offset_dn, 0.0)
         return self.gain_dn_per_e * signal + self.read_noise_dn**2
 
     def to_dict(self) -> dict[str, Any]:
-        """The profile as the JSON object it is stored as."""
+        """The profile as the JSON object it is stored as (per-pixel maps as a file reference)."""
         out = {"format_version": FORMAT_VERSION}
         out.update({k: getattr(self, k) for k in REQUIRED_KEYS})
         out.update(self.extra)
+        if self.noise_map is not None:
+            out["noise_map"] = {**self.extra.get("noise_map", {}), **self.noise_map.to_json()}
         return out
 
 
@@ -115,12 +203,45 @@ def load_profile(path: str | os.PathLike) -> CameraProfile:
         raise ProfileError(f"{path}: format_version {version!r} is not supported (this noisestat reads {FORMAT_VERSION})")
     _validate(data, str(path))
     extra = {k: v for k, v in data.items() if k not in REQUIRED_KEYS}
+    noise_map = NoiseMap.from_json(data["noise_map"], str(path)) if "noise_map" in data else None
+    pixel_maps = _load_pixel_maps(data["pixel_maps"], path) if "pixel_maps" in data else None
     return CameraProfile(float(data["gain_dn_per_e"]), float(data["offset_dn"]), float(data["read_noise_dn"]),
-                         int(data["bit_depth"]), extra)
+                         int(data["bit_depth"]), extra, noise_map, pixel_maps)
+
+
+def _load_pixel_maps(ref, path: Path) -> PixelMaps:
+    import tifffile
+
+    from ._io import file_sha256
+
+    if not isinstance(ref, dict) or not isinstance(ref.get("file"), str):
+        raise ProfileError(f"{path}: pixel_maps must be an object with the TIFF file name under 'file'")
+    maps_path = path.parent / ref["file"]
+    if not maps_path.is_file():
+        raise ProfileError(f"{path}: pixel_maps file {maps_path} is missing (keep it beside the profile)")
+    if ref.get("sha256") and file_sha256(maps_path) != ref["sha256"]:
+        raise ProfileError(f"{path}: pixel_maps file {maps_path} does not match the checksum in the profile")
+    try:
+        stack = tifffile.imread(maps_path)
+    except Exception as exc:
+        raise ProfileError(f"{path}: pixel_maps file {maps_path} is not a readable TIFF ({type(exc).__name__})") from None
+    return PixelMaps.from_stack(stack, str(maps_path))
 
 
 def save_profile(profile: CameraProfile, path: str | os.PathLike) -> None:
-    """Write ``profile`` to ``path`` as JSON, atomically."""
-    from ._io import write_json_atomic
+    """Write ``profile`` to ``path`` as JSON, atomically; per-pixel maps go to a TIFF beside it
+    (``<name>_pixelmaps.tif``), referenced from the JSON with its SHA-256."""
+    from ._io import file_sha256, write_json_atomic
 
-    write_json_atomic(path, profile.to_dict())
+    path = Path(path)
+    data = profile.to_dict()
+    if profile.pixel_maps is not None:
+        import tifffile
+
+        maps_path = path.with_name(f"{path.stem}_pixelmaps.tif")
+        tmp = maps_path.with_name(f".{maps_path.name}.tmp")
+        tifffile.imwrite(tmp, profile.pixel_maps.stack(), metadata={"pages": list(PIXEL_MAP_PAGES)})
+        os.replace(tmp, maps_path)
+        data["pixel_maps"] = {**profile.extra.get("pixel_maps", {}), "file": maps_path.name,
+                              "pages": list(PIXEL_MAP_PAGES), "sha256": file_sha256(maps_path)}
+    write_json_atomic(path, data)

@@ -210,6 +210,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     started = time.time()
     check_raw_image(image)
     _check_range(image, profile)
+    profile.check_image(image)
     if (model is None) == (labels is None):
         raise InputError("give exactly one of a trained model or sparse labels")
     if matching not in METHODS:
@@ -267,7 +268,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         scores.append(CodecScore(c.spec, c.compression_ratio, c.n_bytes, c.info, objects, eps, parameters,
                                  global_scores, ok, tuple(reasons)))
 
-    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "matching": matching,
+    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE,
+            "noise_model": profile.noise_model, "matching": matching,
             "threshold": 0.5, "connectivity": 8, "min_area": min_area, "classifier": model.describe(),
             "classifier_trained_here": trained, "jobs": jobs,
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),

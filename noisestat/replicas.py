@@ -22,6 +22,15 @@ What this gives, and what it does not:
 * Pixels at the digitiser's maximum are saturated; their true signal is unknown and a second
   acquisition would saturate them again, so they are copied unchanged.
 
+Noise models. The profile decides how a pixel's noise is drawn (``CameraProfile.noise_model``):
+
+* ``linear`` (the four required keys): Poisson electrons plus Gaussian read noise, as above;
+* ``pixel-maps`` (sCMOS): the same chain with each pixel's own offset, gain and read variance;
+* ``noise-map`` (non-linear cameras): Gaussian noise with the measured variance at the pixel's
+  value, ``y' = y + N(0, sigma^2(y))``. The Poisson-to-DN relation no longer holds on a bent
+  response curve, while the measured variance does; the Gaussian shape is exact up to the
+  skewness of shot noise, negligible above a few tens of electrons.
+
 Randomness: one root seed; replica ``i`` draws from its own child generator
 ``SeedSequence(seed).spawn(n)[i]``, so replica ``i`` is the same whichever worker computes it and
 however many workers there are.
@@ -74,13 +83,22 @@ def draw_replica(image: np.ndarray, profile: CameraProfile,
     if not np.issubdtype(image.dtype, np.integer):
         raise InputError(f"raw image must hold integers; got dtype {image.dtype}")
     rng = np.random.default_rng(rng)
+    profile.check_image(image)
     top = min(profile.max_dn, np.iinfo(image.dtype).max)
     bottom = max(0, np.iinfo(image.dtype).min)
     y = image.astype(np.float64)
-    electrons = np.maximum(y - profile.offset_dn, 0.0) / profile.gain_dn_per_e
-    out = profile.offset_dn + profile.gain_dn_per_e * rng.poisson(electrons)
-    if profile.read_noise_dn > 0:
-        out += rng.normal(0.0, profile.read_noise_dn, size=image.shape)
+    if profile.noise_model == "noise-map":
+        out = y + rng.standard_normal(image.shape) * np.sqrt(profile.noise_map.variance(y))
+    else:
+        if profile.noise_model == "pixel-maps":
+            maps = profile.pixel_maps
+            offset, gain, read_sd = maps.offset_dn, maps.gain_dn_per_e, np.sqrt(maps.read_variance_dn2)
+        else:
+            offset, gain, read_sd = profile.offset_dn, profile.gain_dn_per_e, profile.read_noise_dn
+        electrons = np.maximum(y - offset, 0.0) / gain
+        out = offset + gain * rng.poisson(electrons)
+        if np.any(read_sd > 0):
+            out += rng.standard_normal(image.shape) * read_sd
     out = np.clip(np.rint(out), bottom, top)
     saturated = image >= top
     out[saturated] = image[saturated]

@@ -1,0 +1,116 @@
+"""Camera calibration: from a flat-field series (or one image) to a camera profile.
+
+    series = read_emva_descriptor("EMVA1288_Data.txt")        # or read_stacks(flats, darks)
+    result = calibrate_series(series)                        # photon transfer, maps, profile
+    save_profile(result.profile, "camera.json")
+
+See :mod:`noisestat.calibrate._ptc` for the photon-transfer definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import __version__
+from ..camera import CameraProfile, NoiseMap
+from ._maps import pixel_maps
+from ._plot import plot_photon_transfer
+from ._ptc import PhotonTransfer, photon_transfer
+from ._readers import FlatFieldSeries, Level, read_emva_descriptor, read_stacks
+
+__all__ = ["Calibration", "calibrate_series", "read_emva_descriptor", "read_stacks", "FlatFieldSeries", "Level",
+           "PhotonTransfer", "photon_transfer", "plot_photon_transfer", "format_calibration"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A calibration's photon transfer analysis and the camera profile built from it."""
+
+    ptc: PhotonTransfer
+    profile: CameraProfile
+    warnings: tuple = ()
+
+
+def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None) -> Calibration:
+    """Photon transfer, optional per-pixel maps and the camera profile of a flat-field series.
+
+    Parameters
+    ----------
+    series : FlatFieldSeries
+    per_pixel : bool or None
+        Compute per-pixel maps: None (default) when the series has enough frames
+        (:data:`noisestat.calibrate._maps.MIN_DARK_FRAMES`, ``MIN_GAIN_DOF``), True to require them,
+        False to skip.
+    """
+    from ..errors import InputError
+
+    if len(series.levels) < 2:
+        raise InputError(f"{series.source}: a photon transfer curve needs at least 2 light levels; "
+                         f"got {len(series.levels)}")
+    ptc = photon_transfer(series)
+    warnings = list(ptc.warnings)
+    maps = None
+    if per_pixel is not False:
+        levels = sorted(series.levels, key=lambda lv: float(lv.bright.mean()))
+        maps = pixel_maps(levels, ptc.fit_mask)
+        if maps is None and per_pixel:
+            raise InputError(f"{series.source}: too few frames for per-pixel maps (need at least 20 dark frames "
+                             f"and 100 degrees of freedom over the fitted levels)")
+    bits = series.bit_depth or int(max(int(lv.bright.max()) for lv in series.levels)).bit_length()
+    extra = {
+        "source": {"kind": "flat-field series", "path": series.source, "levels": len(series.levels)},
+        "noisestat": __version__,
+        "gain_se_dn_per_e": ptc.gain_se,
+        "read_noise_se_dn": ptc.read_noise_se,
+        "dark_noise_e": ptc.sigma_d_e,
+        "saturation_dn": ptc.saturation_dn,
+        "saturation_capacity_e": ptc.saturation_capacity_e,
+        "linearity": ptc.linearity,
+    }
+    if ptc.quantum_efficiency is not None:
+        extra["quantum_efficiency"] = ptc.quantum_efficiency
+    if ptc.dark_current_e_per_s is not None:
+        extra["dark_current_e_per_s"] = ptc.dark_current_e_per_s
+    if ptc.spatial is not None:
+        extra["spatial_nonuniformity"] = ptc.spatial
+    noise_map = None
+    if ptc.noise_map is not None:
+        noise_map = NoiseMap.from_json(ptc.noise_map, "noise map")
+        extra["noise_map"] = {"method": ptc.noise_map["method"]}
+    if maps is not None:
+        extra["pixel_maps"] = {"method": "offset and read variance from the dark frames; gain by weighted "
+                                         "least squares over the fitted levels (Huang et al. 2013)"}
+    profile = CameraProfile(ptc.gain_dn_per_e, ptc.offset_dn, ptc.read_noise_dn, int(bits), extra, noise_map, maps)
+    return Calibration(ptc, profile, tuple(warnings))
+
+
+def format_calibration(cal: Calibration) -> str:
+    """The summary table printed by ``noisestat calibrate``."""
+    p, ptc = cal.profile, cal.ptc
+    rows = [("system gain K", f"{p.gain_dn_per_e:.5g} ± {ptc.gain_se:.2g}", "DN/e-"),
+            ("inverse gain 1/K", f"{1 / p.gain_dn_per_e:.4g}", "e-/DN"),
+            ("mean dark value mu_y.dark", f"{p.offset_dn:.3f}", "DN"),
+            ("temporal dark noise sigma_y.dark", f"{p.read_noise_dn:.4g} ± {ptc.read_noise_se:.2g}", "DN"),
+            ("dark noise sigma_d", f"{ptc.sigma_d_e:.4g}", "e-"),
+            ("saturation (variance peak)", f"{ptc.saturation_dn:.1f}", "DN"),
+            ("saturation capacity", f"{ptc.saturation_capacity_e:.0f}", "e-"),
+            ("levels fitted / excluded", f"{int(ptc.fit_mask.sum())} / {int(ptc.excluded.sum())}", ""),
+            ("non-linear", "yes (noise map stored)" if ptc.nonlinear else "no", "")]
+    if ptc.quantum_efficiency is not None:
+        rows.append(("quantum efficiency", f"{100 * ptc.quantum_efficiency:.1f}", "%"))
+    lin = ptc.linearity
+    if "linearity_error_min_pct" in lin:
+        rows.append(("linearity error min / max", f"{lin['linearity_error_min_pct']:.2f} / "
+                                                  f"{lin['linearity_error_max_pct']:.2f}", "%"))
+    if ptc.dark_current_e_per_s is not None:
+        rows.append(("dark current (from the mean)", f"{ptc.dark_current_e_per_s:.3g}", "e-/s"))
+    if ptc.spatial:
+        rows.append(("DSNU1288", f"{ptc.spatial['dsnu1288_e']:.3g}", "e-"))
+        if "prnu1288_pct" in ptc.spatial:
+            rows.append(("PRNU1288", f"{ptc.spatial['prnu1288_pct']:.3g}", "%"))
+    if p.pixel_maps is not None:
+        g = p.pixel_maps.gain_dn_per_e
+        rows.append(("per-pixel gain (median, sd)", f"{float(__import__('numpy').median(g)):.4g}, "
+                                                    f"{float(g.std()):.2g}", "DN/e-"))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name:<{width}}  {value:>22} {unit}" for name, value, unit in rows)

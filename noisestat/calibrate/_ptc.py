@@ -1,0 +1,273 @@
+"""Photon transfer after EMVA 1288 (release 4.0, "Linear"), with non-linear cameras handled.
+
+Per light level, with frames y_i (i = 1..L) of N pixels and frame means mu_i:
+
+* mean        mu_y  = mean of all pixels of all frames;
+* temporal variance s2_y = mean over pixels of the variance over frames of (y_i - mu_i)
+  (ddof = 1). For two frames A, B this is exactly the standard's 0.5 * var(A - B) corrected for
+  the difference of the frame means; subtracting each frame's mean removes light-source flicker,
+  and taking variances over frames per pixel cancels fixed-pattern noise.
+
+The same on the dark frames of the level's exposure time gives mu_y.dark and s2_y.dark; the
+photon transfer curve is s2_y - s2_y.dark = K (mu_y - mu_y.dark).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+from ..errors import InputError
+from ._readers import FlatFieldSeries
+
+__all__ = ["PhotonTransfer", "photon_transfer", "temporal_stats", "FIT_FRACTION", "QUANTISATION_FLOOR_DN2"]
+
+FIT_FRACTION = 0.7                # K is fitted from 0 to 70 % of saturation (EMVA 1288)
+LINEARITY_RANGE = (0.05, 0.95)    # linearity error between 5 % and 95 % of saturation
+QUANTISATION_FLOOR_DN2 = 0.24     # dark variance floor of quantisation-limited cameras (EMVA 1288)
+# Non-linearity test: the quadratic term of the photon transfer curve must be significant (|t| > 3)
+# and change the slope by more than 5 % over the fitted range to matter for noise simulation.
+NONLINEAR_T = 3.0
+NONLINEAR_EFFECT = 0.05
+
+
+def temporal_stats(stack: np.ndarray) -> tuple[float, float]:
+    """Mean and temporal variance (flicker-corrected, fixed pattern cancelled) of a frame stack."""
+    frames = stack.astype(np.float64)
+    means = frames.mean(axis=(1, 2))
+    centred = frames - means[:, None, None]
+    return float(means.mean()), float(centred.var(axis=0, ddof=1).mean())
+
+
+@dataclass(frozen=True)
+class PhotonTransfer:
+    """Results of a photon-transfer analysis (all arrays one entry per temporal level, by mean)."""
+
+    mu_y: np.ndarray
+    s2_y: np.ndarray
+    mu_dark: np.ndarray
+    s2_dark: np.ndarray
+    exposure_s: np.ndarray
+    photons: np.ndarray
+    saturation_index: int
+    excluded: np.ndarray            # bool: above saturation or saturated
+    fit_mask: np.ndarray            # bool: levels used for K
+    gain_dn_per_e: float
+    gain_se: float
+    offset_dn: float
+    read_noise_dn: float
+    read_noise_se: float
+    sigma_d_e: float
+    bit_depth: int | None
+    nonlinear: bool
+    linearity: dict
+    quantum_efficiency: float | None = None
+    dark_current_e_per_s: float | None = None
+    spatial: dict | None = None
+    noise_map: dict | None = None
+    warnings: tuple = ()
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mu_net(self) -> np.ndarray:
+        return self.mu_y - self.mu_dark
+
+    @property
+    def s2_net(self) -> np.ndarray:
+        return self.s2_y - self.s2_dark
+
+    @property
+    def saturation_dn(self) -> float:
+        return float(self.mu_y[self.saturation_index])
+
+    @property
+    def saturation_capacity_e(self) -> float:
+        """Electrons at saturation: QE * photons there when photon counts are known (EMVA 1288),
+        else the net signal at saturation over K."""
+        photons = self.photons[self.saturation_index]
+        if self.quantum_efficiency is not None and np.isfinite(photons):
+            return float(self.quantum_efficiency * photons)
+        return float(self.mu_net[self.saturation_index] / self.gain_dn_per_e)
+
+
+def _fit_through_origin(x, y, w=None):
+    """Weighted least squares y = k x; returns k and its standard error from the residuals."""
+    w = np.ones_like(x) if w is None else w
+    sxx = np.sum(w * x * x)
+    k = np.sum(w * x * y) / sxx
+    dof = len(x) - 1
+    if dof < 1:
+        return k, math.nan
+    resid = y - k * x
+    return k, math.sqrt(np.sum(w * resid**2) / dof / sxx)
+
+
+def _fit_line(x, y):
+    """Ordinary least squares y = a + b x; returns (a, b) and their standard errors."""
+    design = np.column_stack([np.ones_like(x), x])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    dof = len(x) - 2
+    if dof < 1:
+        return coef, np.full(2, math.nan)
+    resid = y - design @ coef
+    cov = np.linalg.inv(design.T @ design) * (resid @ resid / dof)
+    return coef, np.sqrt(np.diag(cov))
+
+
+def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
+    """Compute the photon transfer curve, gain, dark values, saturation and linearity.
+
+    Raises
+    ------
+    InputError
+        Fewer than two usable levels below saturation, or no light above the dark level.
+    """
+    warnings = []
+    levels = sorted(series.levels, key=lambda lv: float(lv.bright.mean()))
+    stats = [temporal_stats(lv.bright) + temporal_stats(lv.dark) for lv in levels]
+    mu_y, s2_y, mu_dark, s2_dark = (np.array(v) for v in zip(*stats))
+    exposure = np.array([np.nan if lv.exposure_s is None else lv.exposure_s for lv in levels])
+    photons = np.array([np.nan if lv.photons is None else lv.photons for lv in levels])
+    top = 2**series.bit_depth - 1 if series.bit_depth else max(int(lv.bright.max()) for lv in levels)
+    clipped = np.array([np.mean(lv.bright >= top) for lv in levels])
+
+    # Saturation: where the variance peaks. Levels beyond it (and levels mostly at the clip value,
+    # whose variance collapses) are excluded.
+    sat = int(np.argmax(s2_y))
+    excluded = np.arange(len(levels)) > sat
+    fully = clipped > 0.5
+    if fully.any():
+        names = [levels[i].name for i in np.flatnonzero(fully)]
+        warnings.append(f"{len(names)} saturated level(s) excluded (more than half the pixels at {top} DN): "
+                        f"{names[0]}{' ...' if len(names) > 1 else ''}")
+    excluded |= fully
+    if fully[: sat + 1].all():
+        raise InputError(f"{series.source}: every level is saturated: lower the light or the exposure")
+    mu_net, s2_net = mu_y - mu_dark, s2_y - s2_dark
+    if mu_net[sat] <= 0:
+        raise InputError(f"{series.source}: the bright frames are no brighter than the dark frames")
+
+    fit = (~excluded) & (mu_net <= FIT_FRACTION * mu_net[sat]) & (mu_net > 0)
+    if fit.sum() < 2:
+        raise InputError(f"{series.source}: fewer than 2 levels between the dark level and 70 % of saturation "
+                         f"({int(fit.sum())}); add levels at lower light")
+    x, y = mu_net[fit], s2_net[fit]
+
+    # Linear K, and the quadratic test of linearity on the same range.
+    k_lin, k_lin_se = _fit_through_origin(x, y)
+    linearity = {"fit_levels": int(fit.sum())}
+    nonlinear = False
+    if fit.sum() >= 4:
+        design = np.column_stack([x, x * x])
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        resid = y - design @ coef
+        dof = len(x) - 2
+        cov = np.linalg.inv(design.T @ design) * (resid @ resid / dof)
+        se = np.sqrt(np.diag(cov))
+        t = coef[1] / se[1] if se[1] > 0 else math.inf * np.sign(coef[1])
+        effect = coef[1] * x.max() / coef[0] if coef[0] > 0 else math.inf
+        nonlinear = bool(abs(t) > NONLINEAR_T and abs(effect) > NONLINEAR_EFFECT)
+        linearity.update({"ptc_quadratic_t": float(t), "ptc_slope_change": float(effect),
+                          "test": f"quadratic term of the photon transfer curve up to {FIT_FRACTION:.0%} of "
+                                  f"saturation: |t| > {NONLINEAR_T:g} and slope change > {NONLINEAR_EFFECT:.0%}"})
+        if nonlinear:
+            # Unbiased gain of a non-linear camera: the slope of the curve at zero signal, where
+            # the response is linear, from the quadratic fit rather than a straight line across
+            # the bend.
+            gain, gain_se = float(coef[0]), float(se[0])
+    if not nonlinear:
+        gain, gain_se = float(k_lin), float(k_lin_se)
+    linearity["nonlinear"] = nonlinear
+    if gain <= 0:
+        raise InputError(f"{series.source}: the photon transfer curve does not rise (gain {gain:.3g}): "
+                         f"not a flat-field series")
+
+    # Dark values at zero exposure: intercepts over exposure time when three or more are given
+    # (dark current makes them grow), else the shortest exposure's values.
+    n_dark = len(set(np.round(exposure[np.isfinite(exposure)], 12)))
+    dark_current = None
+    if n_dark >= 3:
+        (offset, slope_mu), (offset_se, _) = _fit_line(exposure, mu_dark)
+        (s2d, _), (s2d_se, _) = _fit_line(exposure, s2_dark)
+        dark_current = float(slope_mu / gain)
+    else:
+        first = int(np.nanargmin(exposure)) if np.isfinite(exposure).any() else 0
+        offset, s2d = float(mu_dark[first]), float(s2_dark[first])
+        n_pix = levels[first].dark[0].size * (levels[first].dark.shape[0] - 1)
+        s2d_se = s2d * math.sqrt(2 / n_pix)
+    s2d_floored = max(float(s2d), QUANTISATION_FLOOR_DN2)
+    read_noise = math.sqrt(s2d_floored)
+    read_noise_se = float(s2d_se) / (2 * read_noise)
+    sigma_d = math.sqrt(s2d_floored - 1 / 12) / gain
+
+    qe = None
+    if np.isfinite(photons[fit]).all() and (photons[fit] > 0).all():
+        responsivity, _ = _fit_through_origin(photons[fit], mu_net[fit])
+        qe = float(responsivity / gain)
+        linearity.update(_linearity_error(photons, mu_net, excluded, sat))
+
+    noise_map = _noise_map(mu_y, s2_y, mu_dark, s2_dark, excluded) if nonlinear else None
+    extra = {"quadratic": [float(c) for c in coef]} if nonlinear else {}
+    return PhotonTransfer(mu_y, s2_y, mu_dark, s2_dark, exposure, photons, sat, excluded, fit, gain, gain_se,
+                          float(offset), read_noise, read_noise_se, sigma_d, series.bit_depth, nonlinear, linearity,
+                          qe, dark_current, _spatial(series, gain), noise_map, tuple(warnings), extra)
+
+
+def _linearity_error(photons, mu_net, excluded, sat) -> dict:
+    """EMVA 1288 linearity error: fit mu_net = a*photons + b minimising relative deviations between
+    5 % and 95 % of saturation; report the extreme relative deviations in percent."""
+    lo, hi = LINEARITY_RANGE
+    use = (~excluded) & (mu_net >= lo * mu_net[sat]) & (mu_net <= hi * mu_net[sat])
+    if use.sum() < 3:
+        return {}
+    x, y = photons[use], mu_net[use]
+    design = np.column_stack([x, np.ones_like(x)]) / y[:, None]
+    (a, b), *_ = np.linalg.lstsq(design, np.ones_like(y), rcond=None)
+    dev = 100 * (y - (a * x + b)) / (a * x + b)
+    return {"linearity_error_min_pct": float(dev.min()), "linearity_error_max_pct": float(dev.max())}
+
+
+def _noise_map(mu_y, s2_y, mu_dark, s2_dark, excluded) -> dict:
+    """Non-parametric intensity-to-noise map sigma^2(mu) up to saturation, made non-decreasing by
+    isotonic regression (noise grows with signal below saturation)."""
+    keep = ~excluded
+    mean = np.concatenate([[np.mean(mu_dark)], mu_y[keep]])
+    var = np.concatenate([[np.mean(s2_dark)], s2_y[keep]])
+    order = np.argsort(mean)
+    mean, var = mean[order], var[order]
+    smooth = IsotonicRegression(increasing=True).fit_transform(mean, var)
+    return {"mean_dn": [float(v) for v in mean], "variance_dn2": [float(v) for v in smooth],
+            "method": "per-level temporal variance, isotonic (non-decreasing) in the mean"}
+
+
+def _spatial(series: FlatFieldSeries, gain: float) -> dict | None:
+    """DSNU1288 and PRNU1288 from the spatial set, temporal noise removed (var of the mean image
+    minus the temporal variance / L)."""
+    s = series.spatial
+    if s is None:
+        return None
+    out = {}
+    stats = {}
+    for name, stack in (("dark", s.dark), ("bright", s.bright)):
+        frames = stack.astype(np.float64)
+        count = frames.shape[0]
+        mean_image = frames.mean(axis=0)
+        temporal = frames.var(axis=0, ddof=1).mean()
+        spatial_var = mean_image.var(ddof=1) - temporal / count
+        stats[name] = (mean_image.mean(), max(spatial_var, 0.0), count)
+    (mu_d, s2_d, n_d), (mu_b, s2_b, n_b) = stats["dark"], stats["bright"]
+    out["dsnu1288_e"] = math.sqrt(s2_d) / gain
+    out["dsnu_dn"] = math.sqrt(s2_d)
+    if mu_b > mu_d:
+        out["prnu1288_pct"] = 100 * math.sqrt(max(s2_b - s2_d, 0.0)) / (mu_b - mu_d)
+    out["frames"] = {"dark": n_d, "bright": n_b}
+    return out
+
+
+def check_enough_levels(series: FlatFieldSeries) -> None:
+    if len(series.levels) < 2:
+        raise InputError(f"{series.source}: a photon transfer curve needs at least 2 light levels; "
+                         f"got {len(series.levels)}")
