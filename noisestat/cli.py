@@ -63,8 +63,66 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=_jobs, default=1)
 
+    p = sub.add_parser("calibrate", help="camera profile from a flat-field series or one image")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--emva", metavar="DESCRIPTOR", help="EMVA 1288 descriptor file (release 3.0/4.0 style)")
+    source.add_argument("--flat", nargs="+", metavar="LEVEL.tif", help="one multi-page TIFF per light level")
+    source.add_argument("--from-image", metavar="IMAGE", help="estimate var(y) = a*y + b from one image")
+    p.add_argument("--dark", nargs="+", metavar="DARK.tif", help="dark stacks (with --flat)")
+    p.add_argument("--sidecar", metavar="LEVELS.json", help="exposure_s and photons per stack file (with --flat)")
+    p.add_argument("--bit-depth", type=_positive_int, help="digitiser bits (default: from the descriptor or data)")
+    p.add_argument("--dark-offset", type=float, metavar="DN", help="mean dark value, with --from-image")
+    p.add_argument("--per-pixel", choices=("auto", "yes", "no"), default="auto",
+                   help="per-pixel maps (sCMOS): auto = when enough frames are given")
+    p.add_argument("--plot", metavar="PTC.png", help="write the photon-transfer plot")
+    p.add_argument("-o", "--output", required=True, metavar="PROFILE.json", help="camera profile to write")
+
     sub.add_parser("codecs", help="list every codec and its keys")
     return parser
+
+
+def _calibrate(args) -> int:
+    from .camera import save_profile
+    from .errors import InputError
+
+    if args.flat and not args.dark:
+        raise InputError("--flat needs --dark: the offset and dark noise come from frames without light")
+    if (args.dark or args.sidecar) and not args.flat:
+        raise InputError("--dark and --sidecar go with --flat")
+    if args.dark_offset is not None and not args.from_image:
+        raise InputError("--dark-offset goes with --from-image")
+    if args.from_image:
+        from .calibrate import calibrate_image
+
+        profile, fit = calibrate_image(args.from_image, bit_depth=args.bit_depth, offset_dn=args.dark_offset)
+        if args.plot:
+            from .calibrate import plot_noise_fit
+
+            plot_noise_fit(fit, args.plot)
+        save_profile(profile, args.output)
+        print(f"single-image estimate (not a calibration): var(y) = {fit.a:.4g} * y + {fit.b:.4g} DN^2 "
+              f"(a ± {fit.a_se:.2g}, b ± {fit.b_se:.2g}) from {fit.n_pixels_used} pixels in "
+              f"{len(fit.levels_mean)} level sets")
+        print(f"gain_dn_per_e {profile.gain_dn_per_e:.4g}, offset_dn {profile.offset_dn:.4g}, "
+              f"read_noise_dn {profile.read_noise_dn:.4g}, bit_depth {profile.bit_depth}")
+        print(f"wrote {args.output}")
+        return 0
+    from .calibrate import calibrate_series, format_calibration, plot_photon_transfer, read_emva_descriptor, read_stacks
+
+    if args.emva:
+        series = read_emva_descriptor(args.emva)
+    else:
+        series = read_stacks(args.flat, args.dark, sidecar=args.sidecar, bit_depth=args.bit_depth)
+    per_pixel = {"auto": None, "yes": True, "no": False}[args.per_pixel]
+    cal = calibrate_series(series, per_pixel=per_pixel, bit_depth=args.bit_depth)
+    for warning in cal.warnings:
+        print(f"noisestat: warning: {warning}", file=sys.stderr)
+    if args.plot:
+        plot_photon_transfer(cal.ptc, args.plot)
+    save_profile(cal.profile, args.output)
+    print(format_calibration(cal))
+    print(f"wrote {args.output}" + (f" and {args.plot}" if args.plot else ""))
+    return 0
 
 
 def _assess(args) -> int:
@@ -112,7 +170,8 @@ def _codecs(args) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs}[args.command]
+    handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs,
+               "calibrate": _calibrate}[args.command]
     try:
         return handler(args)
     except NoisestatError as exc:

@@ -10,15 +10,17 @@ See :mod:`noisestat.calibrate._ptc` for the photon-transfer definitions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import __version__
+from .._io import file_sha256
 from ..camera import CameraProfile, NoiseMap
 from ._maps import pixel_maps
 from ._plot import plot_photon_transfer
 from ._ptc import PhotonTransfer, photon_transfer
 from ._readers import FlatFieldSeries, Level, read_emva_descriptor, read_stacks
 
-__all__ = ["Calibration", "calibrate_series", "read_emva_descriptor", "read_stacks", "FlatFieldSeries", "Level",
+__all__ = ["Calibration", "calibrate_series", "calibrate_image", "plot_noise_fit", "read_emva_descriptor", "read_stacks", "FlatFieldSeries", "Level",
            "PhotonTransfer", "photon_transfer", "plot_photon_transfer", "format_calibration"]
 
 
@@ -31,7 +33,8 @@ class Calibration:
     warnings: tuple = ()
 
 
-def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None) -> Calibration:
+def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
+                     bit_depth: int | None = None) -> Calibration:
     """Photon transfer, optional per-pixel maps and the camera profile of a flat-field series.
 
     Parameters
@@ -56,9 +59,14 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None) 
         if maps is None and per_pixel:
             raise InputError(f"{series.source}: too few frames for per-pixel maps (need at least 20 dark frames "
                              f"and 100 degrees of freedom over the fitted levels)")
-    bits = series.bit_depth or int(max(int(lv.bright.max()) for lv in series.levels)).bit_length()
+    bits = bit_depth or series.bit_depth or int(max(int(lv.bright.max()) for lv in series.levels)).bit_length()
+    if series.kind == "EMVA 1288 descriptor":
+        source = {"kind": series.kind, "file": Path(series.source).name, "sha256": file_sha256(series.source)}
+    else:
+        source = {"kind": "flat-field stacks", "files": [lv.name for lv in series.levels]}
+    source["levels"] = len(series.levels)
     extra = {
-        "source": {"kind": "flat-field series", "path": series.source, "levels": len(series.levels)},
+        "source": source,
         "noisestat": __version__,
         "gain_se_dn_per_e": ptc.gain_se,
         "read_noise_se_dn": ptc.read_noise_se,
@@ -114,3 +122,54 @@ def format_calibration(cal: Calibration) -> str:
                                                     f"{float(g.std()):.2g}", "DN/e-"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value:>22} {unit}" for name, value, unit in rows)
+
+
+def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | None = None):
+    """Single-image noise estimate (Foi-style, clipping-aware) as a camera profile.
+
+    The profile is marked ``"estimate": "single-image"``: it is a fit of var(y) = a*y + b to one
+    image, not a calibration. Gain and read noise cannot be separated from the offset without dark
+    frames; ``offset_dn`` (a measured mean dark value) makes the split exact.
+
+    Returns
+    -------
+    profile : CameraProfile
+    fit : NoiseFit
+    """
+    from .._io import read_image
+    from ._single_image import estimate_noise, profile_from_fit
+
+    image = read_image(path)
+    bits = bit_depth or max(int(image.max()).bit_length(), 8)
+    fit = estimate_noise(image, bit_depth=bits)
+    keys = profile_from_fit(fit, bit_depth=bits, offset_dn=offset_dn)
+    extra = {k: v for k, v in keys.items() if k not in ("gain_dn_per_e", "offset_dn", "read_noise_dn", "bit_depth")}
+    extra["source"] = {"kind": "single image", "file": Path(path).name, "sha256": file_sha256(path)}
+    extra["noisestat"] = __version__
+    profile = CameraProfile(float(keys["gain_dn_per_e"]), float(keys["offset_dn"]), float(keys["read_noise_dn"]),
+                            int(keys["bit_depth"]), extra)
+    return profile, fit
+
+
+def plot_noise_fit(fit, path) -> None:
+    """PNG of a single-image fit: level-set variances against means, and the fitted line."""
+    import os
+
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(fit.levels_mean, fit.levels_var, "o", label="level sets (smooth regions)")
+    grid = np.linspace(0, float(np.max(fit.levels_mean)) * 1.05, 100)
+    ax.plot(grid, fit.a * grid + fit.b, "-", label=f"var = {fit.a:.4g} y + {fit.b:.4g}")
+    ax.set_xlabel("local mean y (DN)")
+    ax.set_ylabel("noise variance (DN²)")
+    ax.set_title("Single-image noise estimate (not a calibration)")
+    ax.legend()
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)

@@ -50,6 +50,7 @@ class FlatFieldSeries:
     bit_depth: int | None = None
     spatial: Level | None = None
     source: str = ""
+    kind: str = "stacks"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -168,7 +169,7 @@ def read_emva_descriptor(path: str | os.PathLike) -> FlatFieldSeries:
         spatial = Level(stack(b), stack(d), b["exposure_ns"] * 1e-9, b["photons"], "spatial set")
     if not levels:
         raise InputError(f"{path}: no temporal level (a 'b' line with two frames and its 'd' line)")
-    return FlatFieldSeries(tuple(levels), bits, spatial, str(path))
+    return FlatFieldSeries(tuple(levels), bits, spatial, str(path), "EMVA 1288 descriptor")
 
 
 def _read_stack(path: Path, shape, *, min_frames=2) -> np.ndarray:
