@@ -314,8 +314,12 @@ def _run_side(side: str, job_path: str, replicas: int, seed: int, jobs: int, res
         get_reusable_executor().shutdown(wait=True)
     # ru_maxrss is in KiB on Linux (bytes on macOS).
     scale = 1 if sys.platform == "darwin" else 1024
-    out["self_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-    out["workers_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale / 2**20
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["self_mib"] = own.ru_maxrss * scale / 2**20
+    out["workers_mib"] = workers.ru_maxrss * scale / 2**20
+    # CPU seconds of the whole process tree (imports and input loading included, a few seconds):
+    # against the wall time it tells how many cores the side kept busy.
+    out["cpu_s"] = own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
     Path(result_path).write_text(json.dumps(out))
 
 
@@ -359,6 +363,9 @@ def measure(side: str, job_path: str, replicas: int, seed: int, jobs: int) -> di
         result_path = os.path.join(tmp, "result.json")
         command = [sys.executable, os.path.abspath(__file__), "--_side", side, "--_job", job_path,
                    "--_result", result_path, "--replicas", str(replicas), "--seed", str(seed), "--jobs", str(jobs)]
+        # Other work on the machine slows a side down without any sign in its own figures: record
+        # the load it started under.
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         process = subprocess.Popen(command)
         peak = {"kib": None}
         sampling = os.path.isdir("/proc") and os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
@@ -373,26 +380,32 @@ def measure(side: str, job_path: str, replicas: int, seed: int, jobs: int) -> di
         sampler = threading.Thread(target=sample, daemon=True)
         if sampling:
             sampler.start()
-        code = process.wait()
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            raise
         if sampling:
             sampler.join()
         if code != 0:
             raise SystemExit(f"the {side} side failed (exit status {code}); its error is printed above")
         out = json.loads(Path(result_path).read_text())
     out["tree_pss_mib"] = None if peak["kib"] is None else peak["kib"] / 1024
+    out["load"] = load
     return out
 
 
 def _print_report(rows, description, replicas):
     print(f"\njob: {description}; {replicas} replicas; codecs: {', '.join(CODECS)}")
-    header = (f"{'side':<18} {'wall s':>8} {'self MiB':>9} {'workers MiB':>12} {'tree PSS MiB':>13} "
-              f"{'raw objects':>12}")
+    header = (f"{'side':<18} {'wall s':>8} {'CPU s':>7} {'self MiB':>9} {'workers MiB':>12} {'tree PSS MiB':>13} "
+              f"{'raw objects':>12} {'load':>5}")
     print(header)
     print("-" * len(header))
     for name, r in rows:
         pss = "-" if r["tree_pss_mib"] is None else f"{r['tree_pss_mib']:.0f}"
-        print(f"{name:<18} {r['wall_s']:>8.1f} {r['self_mib']:>9.0f} {r['workers_mib']:>12.0f} {pss:>13} "
-              f"{r['n_raw']:>12}")
+        load = "-" if r["load"] is None else f"{r['load']:.1f}"
+        print(f"{name:<18} {r['wall_s']:>8.1f} {r['cpu_s']:>7.1f} {r['self_mib']:>9.0f} {r['workers_mib']:>12.0f} {pss:>13} "
+              f"{r['n_raw']:>12} {load:>5}")
     print("\nstages (s):")
     for name, r in rows:
         if r["stages"]:
@@ -402,9 +415,12 @@ def _print_report(rows, description, replicas):
         for spec, c in r["codecs"].items():
             print(f"  {name:<16} {spec:<30} matched {c['matched']:>5}  median |eps| {c['median_abs_eps']:7.2f}  "
                   f"|eps|<1 {c['inside_band']:6.1%}")
-    print("\nwall s: work only (inputs loaded, imports done). self MiB: ru_maxrss of the side's process. "
+    print("\nwall s: work only (inputs loaded, imports done). CPU s: user+system of the process and its "
+          "workers, imports included. self MiB: ru_maxrss of the side's process. "
           "workers MiB: ru_maxrss of its largest joblib worker (RUSAGE_CHILDREN, not a sum). "
-          "tree PSS MiB: sampled peak of the summed PSS of the process and its workers.")
+          "tree PSS MiB: sampled peak of the summed PSS of the process and its workers. "
+          f"load: 1-minute load average when the side started (this machine has {os.cpu_count()} CPUs; "
+          "a load near or above that means other work shared them).")
 
 
 def main(argv=None):
