@@ -240,7 +240,8 @@ def save_profile(profile: CameraProfile, path: str | os.PathLike) -> None:
 
         maps_path = path.with_name(f"{path.stem}_pixelmaps.tif")
         tmp = maps_path.with_name(f".{maps_path.name}.tmp")
-        tifffile.imwrite(tmp, profile.pixel_maps.stack(), metadata={"pages": list(PIXEL_MAP_PAGES)})
+        tifffile.imwrite(tmp, profile.pixel_maps.stack(), photometric="minisblack",
+                         metadata={"pages": list(PIXEL_MAP_PAGES)})
         os.replace(tmp, maps_path)
         data["pixel_maps"] = {**profile.extra.get("pixel_maps", {}), "file": maps_path.name,
                               "pages": list(PIXEL_MAP_PAGES), "sha256": file_sha256(maps_path)}

@@ -55,7 +55,7 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
     maps = None
     if per_pixel is not False:
         levels = sorted(series.levels, key=lambda lv: float(lv.bright.mean()))
-        maps = pixel_maps(levels, ptc.fit_mask)
+        maps = pixel_maps(levels, ptc.fit_mask, ptc.gain_dn_per_e)
         if maps is None and per_pixel:
             raise InputError(f"{series.source}: too few frames for per-pixel maps (need at least 20 dark frames "
                              f"and 100 degrees of freedom over the fitted levels)")

@@ -22,8 +22,9 @@ MIN_DARK_FRAMES = 20
 MIN_GAIN_DOF = 100
 
 
-def pixel_maps(levels, fit_mask: np.ndarray) -> PixelMaps | None:
-    """Per-pixel maps from the temporal levels (sorted by mean) and the levels to fit.
+def pixel_maps(levels, fit_mask: np.ndarray, gain_dn_per_e: float) -> PixelMaps | None:
+    """Per-pixel maps from the temporal levels (sorted by mean), the levels to fit and the
+    camera's overall gain (used only for the weights).
 
     Returns None when the series has too few frames for useful per-pixel estimates
     (fewer than ``MIN_DARK_FRAMES`` dark frames or ``MIN_GAIN_DOF`` degrees of freedom in the
@@ -49,7 +50,10 @@ def pixel_maps(levels, fit_mask: np.ndarray) -> PixelMaps | None:
         x = frames.mean(axis=0) - lv.dark.astype(np.float64).mean(axis=0)
         v = frames.var(axis=0, ddof=1)
         y = v - read_var
-        w = (count - 1) / (2 * np.maximum(v, 1e-6) ** 2)
+        # Weights from the expected variance, not the measured one: weighting by a noisy estimate's
+        # own inverse square favours the estimates that came out low and biases the gain down.
+        expected = gain_dn_per_e * np.maximum(x, 0.0) + read_var
+        w = (count - 1) / (2 * np.maximum(expected, 1e-6) ** 2)
         sxx += w * x * x
         sxy += w * x * y
     with np.errstate(invalid="ignore", divide="ignore"):

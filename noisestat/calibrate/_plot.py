@@ -53,7 +53,7 @@ def plot_photon_transfer(ptc, path: str | os.PathLike, *, title: str = "Photon t
 
 
 def _model(ptc, x):
-    quad = ptc.extra.get("quadratic") if ptc.nonlinear else None
-    if quad is not None:
-        return quad[0] * x + quad[1] * x * x
+    poly = ptc.extra.get("polynomial") if ptc.nonlinear else None
+    if poly is not None:
+        return sum(c * x ** (k + 1) for k, c in enumerate(poly))
     return ptc.gain_dn_per_e * x

@@ -32,6 +32,7 @@ QUANTISATION_FLOOR_DN2 = 0.24     # dark variance floor of quantisation-limited 
 # and change the slope by more than 5 % over the fitted range to matter for noise simulation.
 NONLINEAR_T = 3.0
 NONLINEAR_EFFECT = 0.05
+MAX_DEGREE = 4
 
 
 def temporal_stats(stack: np.ndarray) -> tuple[float, float]:
@@ -105,6 +106,20 @@ def _fit_through_origin(x, y, w=None):
     return k, math.sqrt(np.sum(w * resid**2) / dof / sxx)
 
 
+def _polyfit_through_origin(x, y, degree, sd=None):
+    """Least squares y = c1 x + c2 x^2 + ... + c_d x^d, weighted by 1/sd^2 when ``sd`` is given;
+    coefficients and their standard errors (residual variance scaled)."""
+    sd = np.ones_like(x) if sd is None else sd
+    design = np.column_stack([x**k for k in range(1, degree + 1)]) / sd[:, None]
+    scale = np.abs(design).max(axis=0)  # column scaling keeps the normal equations well conditioned
+    design = design / scale
+    coef, *_ = np.linalg.lstsq(design, y / sd, rcond=None)
+    resid = y / sd - design @ coef
+    dof = len(x) - degree
+    cov = np.linalg.pinv(design.T @ design) * (resid @ resid / max(dof, 1))
+    return coef / scale, np.sqrt(np.diag(cov)) / scale
+
+
 def _fit_line(x, y):
     """Ordinary least squares y = a + b x; returns (a, b) and their standard errors."""
     design = np.column_stack([np.ones_like(x), x])
@@ -160,25 +175,36 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
     k_lin, k_lin_se = _fit_through_origin(x, y)
     linearity = {"fit_levels": int(fit.sum())}
     nonlinear = False
+    coef = None
     if fit.sum() >= 4:
-        design = np.column_stack([x, x * x])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        resid = y - design @ coef
-        dof = len(x) - 2
-        cov = np.linalg.inv(design.T @ design) * (resid @ resid / dof)
-        se = np.sqrt(np.diag(cov))
+        coef, se = _polyfit_through_origin(x, y, 2)
         t = coef[1] / se[1] if se[1] > 0 else math.inf * np.sign(coef[1])
         effect = coef[1] * x.max() / coef[0] if coef[0] > 0 else math.inf
         nonlinear = bool(abs(t) > NONLINEAR_T and abs(effect) > NONLINEAR_EFFECT)
         linearity.update({"ptc_quadratic_t": float(t), "ptc_slope_change": float(effect),
                           "test": f"quadratic term of the photon transfer curve up to {FIT_FRACTION:.0%} of "
                                   f"saturation: |t| > {NONLINEAR_T:g} and slope change > {NONLINEAR_EFFECT:.0%}"})
-        if nonlinear:
-            # Unbiased gain of a non-linear camera: the slope of the curve at zero signal, where
-            # the response is linear, from the quadratic fit rather than a straight line across
-            # the bend.
-            gain, gain_se = float(coef[0]), float(se[0])
-    if not nonlinear:
+    if nonlinear:
+        # Unbiased gain of a non-linear camera: the slope of the curve at zero signal, where the
+        # response is linear. A straight line across the bend is biased, and so is a parabola when the
+        # curve bends more than quadratically: the degree grows while the next term is significant.
+        # Each level's variance estimate has a standard error proportional to the variance itself
+        # (sqrt(2/n) of it for n pixel pairs), so the fit is weighted by 1/s2_y^2: the low levels,
+        # where the response is nearly linear, then carry the slope at zero.
+        # A parabola still bends too little for common response curves (the photon transfer curve
+        # of y = lin + c lin^2 has a cubic term -2c^2 mu^3 of its own): start from a cubic when
+        # there are levels enough, and go higher while the next term is significant.
+        sd = s2_y[fit]
+        degree = 3 if fit.sum() >= 6 else 2
+        coef, se = _polyfit_through_origin(x, y, degree, sd)
+        while degree < MAX_DEGREE and fit.sum() >= degree + 3:
+            higher, higher_se = _polyfit_through_origin(x, y, degree + 1, sd)
+            if not abs(higher[-1]) > 2 * higher_se[-1]:
+                break
+            coef, se, degree = higher, higher_se, degree + 1
+        gain, gain_se = float(coef[0]), float(se[0])
+        linearity["gain_polynomial_degree"] = degree
+    else:
         gain, gain_se = float(k_lin), float(k_lin_se)
     linearity["nonlinear"] = nonlinear
     if gain <= 0:
@@ -210,7 +236,7 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
         linearity.update(_linearity_error(photons, mu_net, excluded, sat))
 
     noise_map = _noise_map(mu_y, s2_y, mu_dark, s2_dark, excluded) if nonlinear else None
-    extra = {"quadratic": [float(c) for c in coef]} if nonlinear else {}
+    extra = {"polynomial": [float(c) for c in coef]} if nonlinear else {}
     return PhotonTransfer(mu_y, s2_y, mu_dark, s2_dark, exposure, photons, sat, excluded, fit, gain, gain_se,
                           float(offset), read_noise, read_noise_se, sigma_d, series.bit_depth, nonlinear, linearity,
                           qe, dark_current, _spatial(series, gain), noise_map, tuple(warnings), extra)
