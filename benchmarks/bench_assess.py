@@ -420,7 +420,7 @@ def _print_report(rows, description, replicas):
           "workers MiB: ru_maxrss of its largest joblib worker (RUSAGE_CHILDREN, not a sum). "
           "tree PSS MiB: sampled peak of the summed PSS of the process and its workers. "
           f"load: 1-minute load average when the side started (this machine has {os.cpu_count()} CPUs; "
-          "a load near or above that means other work shared them).")
+          "a load near or above that means other work shared them; it lags and still includes the previous side).")
 
 
 def main(argv=None):
