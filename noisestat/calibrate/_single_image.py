@@ -15,9 +15,11 @@ sigma). The steps follow the paper's ideas; the details are our own:
    independent pixel noise ``var(D)`` equals the pixel noise variance, whatever its distribution;
    it is blind to any plane ``c + gx*x + gy*y`` (ramps and axis-aligned steps cancel), so smooth
    gradients need no masking. The approximation ``A = (p + q + r + s) / 4`` is the block mean (the
-   local expectation, noise variance sigma^2 / 4), and ``S`` is ``A`` smoothed with a Gaussian of
-   1 block. For Gaussian noise ``A`` and ``D`` are orthogonal projections, hence independent, so
-   selecting and binning blocks by ``S`` does not bias the variance of ``D``.
+   local expectation, noise variance sigma^2 / 4), and ``S`` is the Gaussian-weighted mean (sigma
+   1 block) of the neighbouring blocks' ``A``, the block's own left out. For Gaussian noise ``A``
+   and ``D`` are orthogonal projections, hence independent, so
+   selecting and binning blocks by ``S`` does not bias the variance of ``D``; leaving the block out
+   of ``S`` also keeps the mean of ``A`` over a bin free of regression to the mean.
 2. **Smooth places.** The signal leaks into ``D`` through the mixed second derivative. Blocks where
    any Hessian component of ``A`` (Gaussian derivatives, sigma 1.5 blocks) exceeds
    :data:`EDGE_THRESHOLD` times its pure-noise standard deviation -- anywhere in a 5x5 block window,
@@ -76,7 +78,7 @@ SMOOTH_SIGMA_BLOCKS = 1.0
 MAD_TO_SD = 0.6744897501960817   # median |N(0, 1)|
 MAD_VARIANCE_FACTOR = 5.44       # var(sigma_hat^2) = 5.44 sigma^4 / n for the median-based estimate
 HUBER_C = 3.0
-MIN_SPAN_SD = 8.0                # level means must span this many noise sd (a flat image cannot fit)
+MIN_SPAN_SE = 20.0               # level means must span this many of their SEs (a flat image cannot fit)
 
 
 @dataclass(frozen=True)
@@ -220,8 +222,9 @@ def profile_from_fit(fit: NoiseFit, *, bit_depth: int, offset_dn: float | None =
 # implementation
 
 
-def _estimate(image, bit_depth, n_levels, *, clip_aware: bool) -> NoiseFit:
-    """:func:`estimate_noise`, with ``clip_aware=False`` keeping the clipped level sets (tests)."""
+def _estimate(image, bit_depth, n_levels, *, clip_aware: bool = True, select_smooth: bool = True) -> NoiseFit:
+    """:func:`estimate_noise`; ``clip_aware=False`` keeps the clipped level sets and
+    ``select_smooth=False`` keeps the structured blocks (both to show in tests what they prevent)."""
     img = _check_image(image, bit_depth, n_levels)
     clip_low, clip_high = _clip_values(img, image.dtype, bit_depth)
     rows, cols = (img.shape[0] // 2) * 2, (img.shape[1] // 2) * 2
@@ -229,7 +232,7 @@ def _estimate(image, bit_depth, n_levels, *, clip_aware: bool) -> NoiseFit:
     p, q, r, s = img[0::2, 0::2], img[0::2, 1::2], img[1::2, 0::2], img[1::2, 1::2]
     approx = (p + q + r + s) / 4.0
     detail = (p - q - r + s) / 2.0
-    smooth = ndi.gaussian_filter(approx, SMOOTH_SIGMA_BLOCKS, mode="reflect")
+    smooth = _leave_self_out_smooth(approx)
     n_clipped = np.zeros(approx.shape, dtype=np.int64)
     if clip_aware:
         for value in (clip_low, clip_high):
@@ -248,16 +251,18 @@ def _estimate(image, bit_depth, n_levels, *, clip_aware: bool) -> NoiseFit:
     noise_var = np.interp(smooth, pilot[0][by_mean], np.maximum(pilot[1][by_mean], 1e-12))
     fit = None
     for _ in range(2):
-        keep = _smooth_places(structure, noise_var)
+        keep = _smooth_places(structure, noise_var) if select_smooth else everything
         mean, var, n = _level_sets(smooth, approx, detail, n_clipped, keep, n_levels, lattice)
         if len(mean) < MIN_LEVELS:
             raise InputError(f"image too flat or too textured to estimate noise: {len(mean)} usable intensity "
                              f"level sets (need {MIN_LEVELS}; smooth areas, {MIN_LEVEL_BLOCKS} blocks each, "
                              f"away from clipping)")
         span = float(mean.max() - mean.min())
-        if span < MIN_SPAN_SD * math.sqrt(max(float(np.median(var)), 1e-12)):
-            raise InputError(f"image too flat to estimate noise: its smooth areas span {span:.3g} DN, "
-                             f"less than {MIN_SPAN_SD:g} noise sd (a single intensity cannot separate a and b)")
+        mean_se = float(np.median(np.sqrt(np.maximum(var, 0.0) / (4.0 * n))))
+        if span < MIN_SPAN_SE * mean_se:
+            raise InputError(f"image too flat or too textured to estimate noise: the means of its smooth level sets span "
+                             f"{span:.3g} DN, less than {MIN_SPAN_SE:g} times their standard error "
+                             f"(one intensity cannot separate a and b)")
         fit = _fit_line(mean, var, n)
         model = fit[0] * smooth + fit[1]
         # the fitted line scales the edge threshold in the second pass; floor it where it dips
@@ -313,6 +318,20 @@ def _clip_values(img, dtype, bit_depth) -> tuple[float | None, float | None]:
     if many_at(hi_val) and (high is None or hi_val < high):
         high = hi_val                   # full well reached below the ADC's range
     return low, high
+
+
+def _leave_self_out_smooth(approx: np.ndarray) -> np.ndarray:
+    """Gaussian-weighted mean of the neighbouring blocks, the block itself left out.
+
+    Binning by a smooth that excludes the block keeps the block's own noise out of its bin
+    assignment, so the mean of ``A`` over a level set is an unbiased estimate of the mean noise-free
+    value of its blocks (no regression to the mean, which would flatten the fitted slope).
+    """
+    impulse = np.zeros((17, 17))
+    impulse[8, 8] = 1.0
+    centre = float(ndi.gaussian_filter(impulse, SMOOTH_SIGMA_BLOCKS, mode="constant")[8, 8])
+    smooth = ndi.gaussian_filter(approx, SMOOTH_SIGMA_BLOCKS, mode="reflect")
+    return (smooth - centre * approx) / (1.0 - centre)
 
 
 def _structure(approx: np.ndarray) -> np.ndarray:
