@@ -156,6 +156,9 @@ def _demo(args) -> int:
     from .pipeline import format_summary
 
     result = run_demo(args.output, seed=args.seed, jobs=args.jobs)
+    demo = result.provenance["demo"]
+    print(f"calibrated the simulated camera: K = {demo['calibrated_gain_dn_per_e']:.4f} DN/e- "
+          f"(true {demo['true_gain_dn_per_e']}); profile in {args.output}/camera.json, plot in {args.output}/ptc.png")
     print(format_summary(result))
     print(f"wrote {args.output}/ (inputs) and {args.output}/assessment/ (summary.json, objects.csv)")
     return 0

@@ -174,3 +174,31 @@ def test_stack_bad_inputs(tmp_path, capsys):
     assert code == 1 and "--flat needs --dark" in err
     with pytest.raises(InputError, match="at least 2 light levels"):
         calibrate_series(read_stacks([tmp_path / "dark.tif"], [tmp_path / "dark.tif"]))
+
+
+def test_from_image_writes_a_profile_marked_as_estimate(tmp_path, capsys):
+    from noisestat.simulate import acquire, simulate_scene
+    from noisestat import CameraProfile
+
+    truth = CameraProfile(gain_dn_per_e=0.5, offset_dn=100.0, read_noise_dn=3.0, bit_depth=16)
+    electrons, _ = simulate_scene((384, 384), rng=4, background_e=2000, object_e=6000)
+    tifffile.imwrite(tmp_path / "one.tif", acquire(electrons, truth, 5))
+    code = main(["calibrate", "--from-image", str(tmp_path / "one.tif"), "--bit-depth", "16", "--dark-offset", "100",
+                 "-o", str(tmp_path / "est.json"), "--plot", str(tmp_path / "fit.png")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "single-image estimate (not a calibration)" in out
+    p = load_profile(tmp_path / "est.json")
+    assert p.extra["estimate"] == "single-image"
+    # mid-range variance within 10 % of the truth (the requirement)
+    mid = float(np.median(tifffile.imread(tmp_path / "one.tif")))
+    assert p.noise_variance_dn2(mid) == pytest.approx(truth.noise_variance_dn2(mid), rel=0.1)
+    assert (tmp_path / "fit.png").exists()
+
+
+def test_from_image_refuses_an_image_without_usable_noise(tmp_path, capsys):
+    yy, xx = np.mgrid[:256, :256]
+    texture = (1000 + 400 * np.sin(xx / 1.3) * np.cos(yy / 1.7)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "texture.tif", texture)
+    code, err = _run_cli(capsys, "--from-image", tmp_path / "texture.tif", "-o", tmp_path / "x.json")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()

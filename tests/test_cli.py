@@ -86,5 +86,8 @@ def test_demo_runs_end_to_end(capsys, tmp_path):
                      "jpeg:ratio=100"]
     by = {c["spec"]: c for c in s["codecs"]}
     assert by["lossless"]["tolerable"] and not by["bitdepth:bits=8,mode=shift"]["tolerable"]
-    for f in ("raw.tif", "labels.tif", "camera.json"):
+    for f in ("raw.tif", "labels.tif", "camera.json", "ptc.png"):
         assert (tmp_path / "demo" / f).exists()
+    # the demo calibrates its camera before assessing: the gain is recovered
+    assert "calibrated the simulated camera" in out
+    assert s["provenance"]["demo"]["calibrated_gain_dn_per_e"] == pytest.approx(0.46, rel=0.02)

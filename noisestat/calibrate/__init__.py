@@ -60,7 +60,7 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
             raise InputError(f"{series.source}: too few frames for per-pixel maps (need at least 20 dark frames "
                              f"and 100 degrees of freedom over the fitted levels)")
     bits = bit_depth or series.bit_depth or int(max(int(lv.bright.max()) for lv in series.levels)).bit_length()
-    if series.kind == "EMVA 1288 descriptor":
+    if series.kind == "EMVA 1288 descriptor" and Path(series.source).is_file():
         source = {"kind": series.kind, "file": Path(series.source).name, "sha256": file_sha256(series.source)}
     else:
         source = {"kind": "flat-field stacks", "files": [lv.name for lv in series.levels]}
