@@ -77,8 +77,43 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PTC.png", help="write the photon-transfer plot")
     p.add_argument("-o", "--output", required=True, metavar="PROFILE.json", help="camera profile to write")
 
-    sub.add_parser("codecs", help="list every codec and its keys")
+    p = sub.add_parser("compress-bench", help="compression ratio and image-quality metrics of codecs")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="raw 2D images")
+    p.add_argument("--codec", action="append", required=True, metavar="SPEC", help="codec spec (repeat)")
+    p.add_argument("--camera", help="camera profile: adds errors in units of the per-pixel noise sigma")
+    p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
+    p.add_argument("-o", "--output", required=True, help="output folder (metrics.csv, summary.json)")
+
+    p = sub.add_parser("codec-train", help="train a 1-channel learned codec (CompressAI) on your images, on CPU")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="training images")
+    p.add_argument("--arch", required=True, help="CompressAI architecture, e.g. bmshj2018-factorized")
+    p.add_argument("--quality", type=_positive_int, required=True, help="quality level (sets the rate-distortion weight)")
+    p.add_argument("--steps", type=_positive_int, default=1000, help="training iterations (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, metavar="CHECKPOINT", help="checkpoint file to write")
+
+    p = sub.add_parser("codecs", help="list every codec and its keys")
+    p.add_argument("--markdown", action="store_true", help="as the Markdown table of docs/codecs.md")
     return parser
+
+
+def _compress_bench(args) -> int:
+    from .compression import compress_bench, format_bench
+
+    result = compress_bench(args.images, args.codec, args.output, camera_path=args.camera, jobs=args.jobs)
+    print(format_bench(result))
+    print(f"wrote {args.output}/metrics.csv")
+    return 0
+
+
+def _codec_train(args) -> int:
+    from .learned import train_codec
+
+    info = train_codec(args.images, arch=args.arch, quality=args.quality, steps=args.steps, seed=args.seed,
+                       output=args.output)
+    print(" ".join(f"{k} {v}" for k, v in info.items() if not isinstance(v, (dict, list))))
+    print(f"wrote {args.output}")
+    return 0
 
 
 def _calibrate(args) -> int:
@@ -165,16 +200,16 @@ def _demo(args) -> int:
 
 
 def _codecs(args) -> int:
-    from .codecs import describe_codecs
+    from .codecs import describe_codecs, describe_codecs_markdown
 
-    print(describe_codecs())
+    print(describe_codecs_markdown() if args.markdown else describe_codecs())
     return 0
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs,
-               "calibrate": _calibrate}[args.command]
+    handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs, "calibrate": _calibrate,
+               "compress-bench": _compress_bench, "codec-train": _codec_train}[args.command]
     try:
         return handler(args)
     except NoisestatError as exc:

@@ -5,6 +5,8 @@ A codec is named by a spec string ``name:key=value,...``; :func:`parse_spec` bui
 """
 
 from . import _builtin  # noqa: F401  (registers the built-in codecs)
-from ._base import REGISTRY, Codec, CodecKey, CodecResult, describe_codecs, parse_spec, register
+from ._base import (REGISTRY, Codec, CodecKey, CodecResult, bisect_ratio, describe_codecs, describe_codecs_markdown,
+                    parse_spec, register)
 
-__all__ = ["REGISTRY", "Codec", "CodecKey", "CodecResult", "describe_codecs", "parse_spec", "register"]
+__all__ = ["REGISTRY", "Codec", "CodecKey", "CodecResult", "bisect_ratio", "describe_codecs",
+           "describe_codecs_markdown", "parse_spec", "register"]

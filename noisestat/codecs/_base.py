@@ -12,7 +12,7 @@ from ..camera import CameraProfile
 from ..errors import CodecError
 
 __all__ = ["Codec", "CodecKey", "CodecResult", "REGISTRY", "register", "parse_spec", "describe_codecs",
-           "to_dtype"]
+           "describe_codecs_markdown", "bisect_ratio", "to_dtype"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ class Codec:
     name: ClassVar[str]
     summary: ClassVar[str]
     keys: ClassVar[tuple[CodecKey, ...]] = ()
+    lossless: ClassVar[bool] = False        # decodes to the raw exactly, whatever the settings
+    extra: ClassVar[str | None] = None      # optional dependency group it needs (pip install 'noisestat[extra]')
+    needs_profile: ClassVar[bool] = False   # needs the camera profile (noise-aware coding, bounds in sigma)
 
     def __init__(self, spec: str, **params):
         known = {k.name: k for k in self.keys}
@@ -95,11 +98,17 @@ class Codec:
     def check(self) -> None:
         """Raise CodecError for settings that are invalid together (subclasses override)."""
 
-    def prepare(self, image: np.ndarray, profile: CameraProfile) -> None:
+    def prepare(self, image: np.ndarray, profile: CameraProfile | None) -> None:
         """Raise CodecError early, before any long computation, if ``image`` cannot be coded."""
+        if self.needs_profile and profile is None:
+            raise CodecError(f"{self.spec}: needs the camera profile (--camera)")
 
-    def apply(self, image: np.ndarray, profile: CameraProfile) -> CodecResult:
-        """Encode and decode ``image``; return the decoded image in ``image``'s dtype."""
+    def apply(self, image: np.ndarray, profile: CameraProfile | None) -> CodecResult:
+        """Encode and decode ``image``; return the decoded image in ``image``'s dtype.
+
+        ``profile`` is None when no camera profile is known (``compress-bench`` without
+        ``--camera``); codecs that need one raise CodecError.
+        """
         raise NotImplementedError
 
     def result(self, image, decoded, n_bytes, **info) -> CodecResult:
@@ -157,6 +166,87 @@ def describe_codecs() -> str:
         lines.append(f"{name}: {cls.summary}")
         lines.extend(f"    {key.describe()}" for key in cls.keys)
     return "\n".join(lines)
+
+
+def describe_codecs_markdown() -> str:
+    """The codec table of ``docs/codecs.md``, generated from the registry (so the two cannot drift)."""
+    lines = ["| codec | what it does | keys | lossless | needs |", "|---|---|---|---|---|"]
+    for name in sorted(REGISTRY):
+        cls = REGISTRY[name]
+        keys = "<br>".join(f"`{k.describe().split(':', 1)[0]}`:{k.describe().split(':', 1)[1]}" for k in cls.keys) or "-"
+        needs = ", ".join(x for x in (f"`noisestat[{cls.extra}]`" if cls.extra else "",
+                                      "camera profile" if cls.needs_profile else "") if x) or "-"
+        lines.append(f"| `{name}` | {cls.summary} | {keys} | {'yes' if cls.lossless else 'no'} | {needs} |")
+    return "\n".join(lines)
+
+
+def bisect_ratio(target: float, encode, raw_bytes: int, lo: float, hi: float, *, integer: bool = False,
+                 increasing: bool = False, tolerance: float = 0.05, max_steps: int = 40, spec: str = ""):
+    """Find the knob value whose compression ratio is closest to ``target``.
+
+    Parameters
+    ----------
+    target : float
+        Wanted ratio raw bytes / stream bytes.
+    encode : callable
+        ``encode(knob) -> bytes`` (the complete stream, side information included).
+    raw_bytes : int
+    lo, hi : float
+        Knob range.
+    integer : bool
+        The knob takes integer values.
+    increasing : bool
+        True when the ratio grows with the knob (an error bound), False when it falls (a quality).
+    tolerance : float
+        Relative distance to the target that ends the search early and that the result must meet.
+
+    Returns
+    -------
+    knob, stream, encodes : the chosen knob value, its stream and the number of encodes made.
+
+    Raises
+    ------
+    CodecError
+        When no knob value in range comes within ``tolerance`` of the target; the message gives the
+        closest ratio reached.
+    """
+    cache = {}
+
+    def ratio(k):
+        if k not in cache:
+            cache[k] = encode(k)
+        return raw_bytes / len(cache[k])
+
+    # Orient so that the ratio falls as the knob goes from `a` to `b`.
+    a, b = (hi, lo) if increasing else (lo, hi)
+    best = None
+    if ratio(a) < target:
+        best = a
+    elif ratio(b) >= target:
+        best = b
+    else:
+        for _ in range(max_steps):
+            if integer and abs(b - a) <= 1:
+                break
+            mid = round((a + b) / 2) if integer else (a + b) / 2
+            if not integer and lo > 0 and hi / lo > 100:
+                mid = float(np.sqrt(a * b))  # knobs spanning decades are bisected in log space
+            r = ratio(mid)
+            if abs(r / target - 1) <= tolerance / 4:
+                best = mid
+                break
+            if r >= target:
+                a = mid
+            else:
+                b = mid
+        if best is None:
+            best = min((a, b), key=lambda k: abs(ratio(k) / target - 1))
+    achieved = ratio(best)
+    if abs(achieved / target - 1) > tolerance:
+        closest = min(cache, key=lambda k: abs(raw_bytes / len(cache[k]) / target - 1))
+        raise CodecError(f"{spec}: ratio {target:g} cannot be reached within {tolerance:.0%}; the closest is "
+                         f"{raw_bytes / len(cache[closest]):.3g} at {closest:.4g}")
+    return best, cache[best], len(cache)
 
 
 def to_dtype(values: np.ndarray, dtype) -> np.ndarray:
