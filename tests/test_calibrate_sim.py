@@ -97,6 +97,8 @@ def test_nonlinear_camera_is_detected_and_gain_stays_unbiased(a):
     # The slope at zero signal is the true K: 4 reported SE, plus 1 % for what a cubic cannot follow of
     # the curve (measured over 6 seeds at |a| <= 0.6: at most 1.3 %, mean 0.3 %).
     assert abs(ptc.gain_dn_per_e / 0.5 - 1) < 4 * ptc.gain_se / 0.5 + 0.01
+    # the responsivity is also taken at zero signal, so QE = R / K stays right (6 % tolerance: two slopes at zero)
+    assert ptc.quantum_efficiency == pytest.approx(model.quantum_efficiency, rel=0.06)
     # a straight line through the bend would be off by far more
     fit = ptc.fit_mask
     k_line = np.sum(ptc.mu_net[fit] * ptc.s2_net[fit]) / np.sum(ptc.mu_net[fit] ** 2)

@@ -231,7 +231,13 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
 
     qe = None
     if np.isfinite(photons[fit]).all() and (photons[fit] > 0).all():
-        responsivity, _ = _fit_through_origin(photons[fit], mu_net[fit])
+        if nonlinear:
+            # K is the slope at zero signal; the responsivity must be too, or QE = R / K mixes a
+            # secant with a tangent.
+            r_coef, _ = _polyfit_through_origin(photons[fit], mu_net[fit], degree, mu_net[fit])
+            responsivity = r_coef[0]
+        else:
+            responsivity, _ = _fit_through_origin(photons[fit], mu_net[fit])
         qe = float(responsivity / gain)
         linearity.update(_linearity_error(photons, mu_net, excluded, sat))
 
