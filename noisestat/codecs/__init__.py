@@ -4,7 +4,7 @@ A codec is named by a spec string ``name:key=value,...``; :func:`parse_spec` bui
 :func:`describe_codecs` lists every registered codec with its keys, from the same registry.
 """
 
-from . import _builtin  # noqa: F401  (registers the built-in codecs)
+from . import _builtin, _classic, _errorbound, _noiseaware  # noqa: F401  (register the codecs)
 from ._base import (REGISTRY, Codec, CodecKey, CodecResult, bisect_ratio, describe_codecs, describe_codecs_markdown,
                     parse_spec, register)
 

@@ -243,9 +243,18 @@ def bisect_ratio(target: float, encode, raw_bytes: int, lo: float, hi: float, *,
             best = min((a, b), key=lambda k: abs(ratio(k) / target - 1))
     achieved = ratio(best)
     if abs(achieved / target - 1) > tolerance:
-        closest = min(cache, key=lambda k: abs(raw_bytes / len(cache[k]) / target - 1))
-        raise CodecError(f"{spec}: ratio {target:g} cannot be reached within {tolerance:.0%}; the closest is "
-                         f"{raw_bytes / len(cache[closest]):.3g} at {closest:.4g}")
+        reached = {k: raw_bytes / len(v) for k, v in cache.items()}
+        below = [k for k in reached if reached[k] < target]
+        above = [k for k in reached if reached[k] >= target]
+        sides = []
+        if below:
+            k = max(below, key=reached.get)
+            sides.append(f"{reached[k]:.3g} at {k:.4g}")
+        if above:
+            k = min(above, key=reached.get)
+            sides.append(f"{reached[k]:.3g} at {k:.4g}")
+        raise CodecError(f"{spec}: ratio {target:g} cannot be reached within {tolerance:.0%}; the closest are "
+                         + " and ".join(sides))
     return best, cache[best], len(cache)
 
 
