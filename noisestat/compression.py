@@ -1,0 +1,303 @@
+"""``noisestat compress-bench``: compression ratio and image-quality metrics of codecs on raw images.
+
+Every (image, codec) pair is coded and measured with :func:`noisestat.metrics.compression_metrics`;
+the rows go to ``metrics.csv`` and the per-codec averages over *all* images to ``summary.json``.
+(Zhou et al. reported averages that, through a loop bug, held only the last image; here each
+codec's average says how many images it holds.)
+
+Everything that can be checked is checked before any coding: every image is read, every spec
+parsed and prepared on every image, the camera profile loaded and matched to every image. A codec
+that fails later (an unreachable target ratio, say) stops the run with its one-line message and
+no output folder is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from . import __version__
+from ._io import _json_safe, file_sha256, read_image, staged_directory, write_json_atomic, write_text_atomic
+from .camera import CameraProfile, load_profile
+from .codecs import Codec, parse_spec
+from .errors import CodecError, InputError, NoisestatError
+from .metrics import SIGMA_METRICS, compression_metrics, default_data_range
+
+__all__ = ["CompressBench", "compress_bench", "format_bench", "noise_sigma_dn", "METRIC_COLUMNS",
+           "AVERAGED_METRICS", "QUANTISATION_VARIANCE_DN2"]
+
+#: Columns of ``metrics.csv`` before the camera-noise metrics and ``settings``.
+METRIC_COLUMNS = ("image", "spec", "codec", "lossless", "compression_ratio", "space_saving", "n_bytes",
+                  "raw_bytes", "mse", "rmse", "psnr", "ssim", "ms_ssim", "ms_ssim_scales", "pearson", "bias",
+                  "max_abs_error", "data_range_dn")
+
+#: Metrics averaged per codec in ``summary.json`` (and the camera-noise ones with a camera).
+AVERAGED_METRICS = ("compression_ratio", "space_saving", "mse", "rmse", "psnr", "ssim", "ms_ssim", "pearson",
+                    "bias", "max_abs_error")
+
+#: Floor of the per-pixel noise variance (DN^2): the quantisation noise of a 1-DN step, so that errors
+#: in sigma units stay finite where a profile with no read noise predicts zero variance.
+QUANTISATION_VARIANCE_DN2 = 1.0 / 12.0
+
+
+@dataclass(frozen=True)
+class CompressBench:
+    """What ``compress-bench`` measured.
+
+    Attributes
+    ----------
+    rows : tuple of dict
+        One per (image, codec), image-major, in the order given: ``image``, ``spec``, ``codec``,
+        ``lossless`` and every key of :func:`~noisestat.metrics.compression_metrics`, plus
+        ``settings`` (the codec's ``info``: settings used, e.g. ``quality_used``).
+    averages : tuple of dict
+        One per codec, in the order given: ``spec``, ``codec``, ``lossless``, ``n_images`` and the
+        arithmetic mean over all images of each metric of :data:`AVERAGED_METRICS` (and of the
+        camera-noise metrics with a camera). A mean of values some of which are unknown (None) is
+        None; a PSNR mean holding an exact copy is ``inf``.
+    images : tuple of str
+        The image paths as given.
+    specs : tuple of str
+        The codec specs as given.
+    camera : str or None
+        The camera profile path, if any.
+    provenance : dict
+        noisestat version, image SHA-256s, shapes and dtypes, camera path and SHA-256.
+    outdir : str
+        The output folder written.
+    """
+
+    rows: tuple
+    averages: tuple
+    images: tuple
+    specs: tuple
+    camera: str | None
+    provenance: dict = field(default_factory=dict)
+    outdir: str = ""
+
+    @property
+    def with_camera(self) -> bool:
+        return self.camera is not None
+
+
+def noise_sigma_dn(raw: np.ndarray, profile: CameraProfile) -> np.ndarray:
+    """Per-pixel temporal noise standard deviation (DN) of ``raw`` under ``profile``.
+
+    With per-pixel maps: ``sqrt(gain * max(raw - offset, 0) + read_variance)`` pixel by pixel; else
+    ``sqrt(profile.noise_variance_dn2(raw))`` (noise map or linear model), evaluated at the raw
+    value as an estimate of the mean. Variances are floored at :data:`QUANTISATION_VARIANCE_DN2`.
+    """
+    y = raw.astype(np.float64)
+    maps = profile.pixel_maps
+    if maps is not None:
+        var = maps.gain_dn_per_e * np.maximum(y - maps.offset_dn, 0.0) + maps.read_variance_dn2
+    else:
+        var = np.asarray(profile.noise_variance_dn2(y), dtype=np.float64)
+    return np.sqrt(np.maximum(var, QUANTISATION_VARIANCE_DN2))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _run_pair(name: str, image: np.ndarray, codec: Codec, profile, sigma, data_range: float):
+    """Code one image with one codec and measure it; errors come back as ("error", message)."""
+    try:
+        result = codec.apply(image, profile)
+        decoded = np.asarray(result.decoded)
+        if decoded.shape != image.shape:
+            raise CodecError(f"{codec.spec}: decoded shape {decoded.shape} differs from the raw {image.shape}")
+        if codec.lossless and not np.array_equal(decoded, image):
+            raise CodecError(f"{codec.spec}: a lossless codec did not reproduce {name} exactly")
+        metrics = compression_metrics(image, decoded, n_bytes=result.n_bytes, sigma=sigma, data_range=data_range)
+    except NoisestatError as exc:
+        message = _one_line(exc)
+        return "error", (message if name in message else f"{name}: {message}")
+    except Exception as exc:  # a codec library's own failure: report it on one line, as a codec error
+        return "error", f"{codec.spec} on {name}: {type(exc).__name__}: {_one_line(exc)}"
+    metrics.pop("data_range_source")
+    row = {"image": name, "spec": codec.spec, "codec": codec.name, "lossless": bool(codec.lossless), **metrics,
+           "settings": _json_safe(result.info)}
+    return "ok", row
+
+
+def _mean(values):
+    if any(v is None for v in values):
+        return None
+    vals = [float(v) for v in values]
+    if any(math.isnan(v) for v in vals):
+        return math.nan
+    if any(math.isinf(v) for v in vals):
+        return math.fsum(vals) if len({math.copysign(1, v) for v in vals if math.isinf(v)}) == 1 else math.nan
+    return math.fsum(vals) / len(vals)
+
+
+def _validate(images, specs, camera_path):
+    images = [str(p) for p in images]
+    specs = [str(s) for s in specs]
+    if not images:
+        raise InputError("compress-bench: no image given")
+    if not specs:
+        raise CodecError("compress-bench: no codec given (--codec SPEC)")
+    for what, items, err in (("image", images, InputError), ("codec", specs, CodecError)):
+        seen = set()
+        for item in items:
+            key = os.path.abspath(item) if what == "image" else item.strip()
+            if key in seen:
+                raise err(f"compress-bench: {what} {item!r} given twice")
+            seen.add(key)
+    arrays = [read_image(p) for p in images]
+    codecs = [parse_spec(s) for s in specs]
+    profile = load_profile(camera_path) if camera_path is not None else None
+    for path, image in zip(images, arrays):
+        if profile is not None:
+            profile.check_image(image, name=path)
+        for codec in codecs:
+            try:
+                codec.prepare(image, profile)
+            except NoisestatError as exc:
+                message = _one_line(exc)
+                raise type(exc)(message if path in message else f"{path}: {message}") from None
+    return images, specs, arrays, codecs, profile
+
+
+def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) -> CompressBench:
+    """Code every image with every codec, measure each pair and write ``metrics.csv`` and ``summary.json``.
+
+    Parameters
+    ----------
+    images : sequence of path-like
+        Raw 2D integer images.
+    specs : sequence of str
+        Codec specs (``noisestat codecs`` lists them).
+    outdir : path-like
+        Output folder, written whole on success (replacing one that exists) and not at all on error.
+    camera_path : path-like, optional
+        Camera profile: sets the PSNR/SSIM peak to ``2**bit_depth - 1``, is passed to the codecs,
+        and adds the errors in units of the per-pixel noise sigma (:func:`noise_sigma_dn`).
+    jobs : int
+        Parallel workers (joblib) over (image, codec) pairs; the results do not depend on it.
+
+    Returns
+    -------
+    CompressBench
+
+    Raises
+    ------
+    InputError, CodecError, ProfileError
+        An unreadable image, a bad spec, an unusable camera profile (all found before any coding),
+        or a codec failing on an image; nothing is written then.
+    """
+    images, specs, arrays, codecs, profile = _validate(images, specs, camera_path)
+    bit_depth = profile.bit_depth if profile is not None else None
+    prepared = []
+    for image in arrays:
+        sigma = noise_sigma_dn(image, profile) if profile is not None else None
+        prepared.append((sigma, default_data_range(image, bit_depth)))
+
+    tasks = (delayed(_run_pair)(name, image, codec, profile, sigma, peak[0])
+             for name, image, (sigma, peak) in zip(images, arrays, prepared) for codec in codecs)
+    rows = []
+    # Results arrive in task order whatever ``jobs`` is, so the first failing pair is the same.
+    for status, value in Parallel(n_jobs=jobs, return_as="generator")(tasks):
+        if status == "error":
+            raise CodecError(value)
+        rows.append(value)
+
+    sigma_keys = SIGMA_METRICS if profile is not None else ()
+    averages = []
+    for codec in codecs:
+        mine = [r for r in rows if r["spec"] == codec.spec]
+        avg = {"spec": codec.spec, "codec": codec.name, "lossless": bool(codec.lossless), "n_images": len(mine)}
+        for key in AVERAGED_METRICS + sigma_keys:
+            avg[key] = _mean([r[key] for r in mine])
+        known = [r["n_bytes"] for r in mine]
+        avg["compression_ratio_pooled"] = (None if any(n is None for n in known)
+                                           else sum(r["raw_bytes"] for r in mine) / sum(known))
+        averages.append(avg)
+
+    provenance = {
+        "noisestat": __version__,
+        "images": [{"path": p, "sha256": file_sha256(p), "shape": list(a.shape), "dtype": str(a.dtype),
+                    "data_range_dn": peak[0], "data_range_source": peak[1]}
+                   for p, a, (_, peak) in zip(images, arrays, prepared)],
+        "camera": None if camera_path is None else {"path": str(camera_path), "sha256": file_sha256(camera_path),
+                                                    "bit_depth": profile.bit_depth,
+                                                    "noise_model": profile.noise_model},
+    }
+    result = CompressBench(tuple(rows), tuple(averages), tuple(images), tuple(specs),
+                           None if camera_path is None else str(camera_path), provenance, str(outdir))
+    with staged_directory(outdir) as tmp:
+        write_text_atomic(Path(tmp) / "metrics.csv", metrics_csv(result))
+        write_json_atomic(Path(tmp) / "summary.json", summary_dict(result))
+    return result
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # shortest exact round-trip form; inf and nan as such
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def metrics_csv(result: CompressBench) -> str:
+    """``metrics.csv``: one row per image and codec; ``settings`` holds the codec's info as JSON."""
+    columns = list(METRIC_COLUMNS) + (list(SIGMA_METRICS) if result.with_camera else []) + ["settings"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in result.rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def summary_dict(result: CompressBench) -> dict:
+    """``summary.json``: per-codec averages over all images, with provenance."""
+    return {
+        "noisestat": __version__,
+        "what": "per-codec arithmetic means over all images of the metrics in metrics.csv",
+        "n_images": len(result.images),
+        "codecs": list(result.averages),
+        "provenance": result.provenance,
+    }
+
+
+def _fmt(value, spec: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return format(value, spec)
+
+
+def format_bench(result: CompressBench) -> str:
+    """The table ``compress-bench`` prints: one line per codec, averages over all images."""
+    cols = [("ratio", "compression_ratio", ".2f"), ("psnr_dB", "psnr", ".2f"), ("ssim", "ssim", ".4f"),
+            ("ms_ssim", "ms_ssim", ".4f"), ("pearson", "pearson", ".5f")]
+    if result.with_camera:
+        cols += [("err/sigma_rms", "error_sigma_rms", ".3f"), ("noise_infl", "noise_inflation", ".4f")]
+    width = max([len("codec")] + [len(a["spec"]) for a in result.averages])
+    header = f"{'codec':<{width}}  {'images':>6}" + "".join(f"  {name:>{max(len(name), 8)}}" for name, _, _ in cols)
+    lines = [header]
+    for avg in result.averages:
+        line = f"{avg['spec']:<{width}}  {avg['n_images']:>6}"
+        line += "".join(f"  {_fmt(avg[key], spec):>{max(len(name), 8)}}" for name, key, spec in cols)
+        lines.append(line)
+    lines.append(f"(means over {len(result.images)} image(s) per codec; psnr peak "
+                 + ("2^bit_depth-1 of the camera" if result.with_camera else
+                    "2^b-1, b the smallest of 8/10/12/14/16 bits holding each image's max") + ")")
+    return "\n".join(lines)
