@@ -12,6 +12,32 @@ from . import __version__
 from .errors import NoisestatError
 
 
+class _Progress:
+    """A one-line progress bar on stderr, drawn only on a terminal and without --quiet."""
+
+    def __init__(self, label: str, *, quiet: bool = False, stream=None):
+        self.stream = stream or sys.stderr
+        self.active = not quiet and self.stream.isatty()
+        self.label = label
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if not self.active:
+            return
+        width = 30
+        filled = int(width * done / total)
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name[:40]:<40}")
+        self.stream.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            self.stream.write("\r" + " " * 100 + "\r")
+            self.stream.flush()
+        return False
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -48,7 +74,27 @@ def _parser() -> argparse.ArgumentParser:
                    help="object matching: one-to-one IoU >= 0.5 (default) or the paper's 3 px centroid rule")
     p.add_argument("--min-area", type=int, default=0, metavar="PX",
                    help="discard objects smaller than PX pixels in every image (default 0: keep all)")
+    p.add_argument("--model-seeds", type=int, default=0, metavar="K",
+                   help="also retrain the forest with K other seeds and report sigma_model beside sigma_raw")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="output folder")
+
+    p = sub.add_parser("tune", help="the strongest setting of a codec that is still tolerable")
+    p.add_argument("image", help="raw 2D image")
+    p.add_argument("--camera", required=True, help="camera profile JSON")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
+    source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object")
+    p.add_argument("--codec", required=True, metavar="NAME[:KEY=VALUE,...]",
+                   help="codec to tune, optionally with fixed keys (e.g. avif:bits=12); its knob is searched")
+    p.add_argument("--replicas", type=_positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=_jobs, default=1)
+    p.add_argument("--matching", choices=("iou", "centroid"), default="iou")
+    p.add_argument("--min-area", type=int, default=0, metavar="PX")
+    p.add_argument("--max-evaluations", type=_positive_int, default=8, help="settings to try at most (default 8)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, help="output folder (tune.json, tune.csv, tune.png)")
 
     p = sub.add_parser("train", help="train a pixel classifier from sparse labels")
     p.add_argument("image")
@@ -163,11 +209,33 @@ def _calibrate(args) -> int:
 def _assess(args) -> int:
     from .pipeline import assess_files, format_summary
 
-    result = assess_files(args.image, args.camera, args.codec, args.output, model_path=args.model,
-                          labels_path=args.labels, replicas=args.replicas, seed=args.seed, jobs=args.jobs,
-                          matching=args.matching, min_area=args.min_area)
+    with _Progress("assess", quiet=args.quiet) as progress:
+        result = assess_files(args.image, args.camera, args.codec, args.output, model_path=args.model,
+                              labels_path=args.labels, replicas=args.replicas, seed=args.seed, jobs=args.jobs,
+                              matching=args.matching, min_area=args.min_area, model_seeds=args.model_seeds,
+                              progress=progress)
     print(format_summary(result))
     print(f"wrote {args.output}/summary.json and objects.csv")
+    return 0
+
+
+def _tune(args) -> int:
+    from ._io import read_image, read_labels
+    from .camera import load_profile
+    from .classifier import load_model
+    from .tune import format_tune, tune, write_tune
+
+    image = read_image(args.image)
+    profile = load_profile(args.camera)
+    model = load_model(args.model) if args.model else None
+    labels = read_labels(args.labels, shape=image.shape) if args.labels else None
+    with _Progress("tune", quiet=args.quiet) as progress:
+        result = tune(image, profile, args.codec, model=model, labels=labels, replicas=args.replicas, seed=args.seed,
+                      jobs=args.jobs, matching=args.matching, min_area=args.min_area,
+                      max_evaluations=args.max_evaluations, progress=progress)
+    write_tune(result, args.output)
+    print(format_tune(result))
+    print(f"wrote {args.output}/tune.json, tune.csv, tune.png")
     return 0
 
 
@@ -209,7 +277,7 @@ def _codecs(args) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs, "calibrate": _calibrate,
-               "compress-bench": _compress_bench, "codec-train": _codec_train}[args.command]
+               "compress-bench": _compress_bench, "codec-train": _codec_train, "tune": _tune}[args.command]
     try:
         return handler(args)
     except NoisestatError as exc:

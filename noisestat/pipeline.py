@@ -15,6 +15,7 @@ import io
 import math
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from .morphometry import ANGULAR_PARAMETERS, PARAMETERS, ObjectMeasurements, mea
 from .replicas import MODE as REPLICA_MODE
 from .replicas import draw_replica, replica_seeds
 from .scores import angular_mask, epsilon, null_reference, replica_spread, summarise_eps, verdict
+from .statistics import codec_statistics, difference_stats
 
 __all__ = ["Assessment", "CodecScore", "ImageObjects", "assess", "assess_files", "write_assessment",
            "format_summary", "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
@@ -59,6 +61,8 @@ class ImageObjects:
         A_tot: object pixels in this image.
     matching : dict
         Matched and unmatched counts.
+    table : ndarray, shape (n_objects, 19)
+        Every object of this image (matched or not), in label order: its own Results table.
     """
 
     values: np.ndarray
@@ -66,6 +70,7 @@ class ImageObjects:
     n_objects: int
     area_total: int
     matching: dict
+    table: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def globals(self) -> np.ndarray:
@@ -86,6 +91,8 @@ class CodecScore:
     global_scores: dict
     tolerable: bool
     reasons: tuple
+    statistics: dict = field(default_factory=dict)
+    area_difference: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,14 @@ class Assessment:
     rule: str
     provenance: dict = field(default_factory=dict)
     model: PixelClassifier | None = field(default=None, repr=False, compare=False)
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    raw_labels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    replica_values: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_eps: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_globals_eps: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_statistics: dict = field(default_factory=dict, repr=False, compare=False)
+    null_tolerable: tuple = field(default=(), repr=False, compare=False)
+    sigma_model: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_replicas(self) -> int:
@@ -117,7 +132,34 @@ class Assessment:
                 "settings": c.info, "matching": c.objects.matching,
                 "parameters": c.parameters, "global": c.global_scores,
                 "tolerable": c.tolerable, "reasons": list(c.reasons)})
+        for c, entry in zip(self.codecs, codecs):
+            entry["statistics"] = c.statistics
+            entry["area_difference"] = c.area_difference
         raw_globals = self.raw_objects.globals
+        null = null_reference(self.n_replicas)
+        if self.null_eps is not None:
+            null["simulated"] = {
+                "method": "two extra replicas per run: eps = (chi_a - chi_b) / sigma_raw, a difference of two "
+                          "independent draws over sigma from the N replicas, as for a second raw acquisition",
+                "parameters": {p: {**summarise_eps(self.null_eps[:, j]),
+                                   "trimmed_mean": self.null_statistics.get(p, {}).get("trimmed_mean"),
+                                   "p_equivalent": self.null_statistics.get(p, {}).get("p_equivalent")}
+                               for j, p in enumerate(PARAMETERS)},
+                "global": {name: float(self.null_globals_eps[i]) for i, name in enumerate(GLOBAL_PARAMETERS)},
+                "judged_tolerable": bool(self.null_tolerable[0]) if self.null_tolerable else None,
+                "reasons": list(self.null_tolerable[1]) if self.null_tolerable else [],
+            }
+        replica_area = (difference_stats(self.replica_values[:, :, 0] - self.raw.values[None, :, 0])
+                        if self.replica_values is not None else {})
+        model = None
+        if self.sigma_model is not None:
+            ratio = self.sigma_model / self.sigma_raw
+            model = {"seeds": self.provenance.get("model_seeds"),
+                     "median_sigma_model_over_sigma_raw": {
+                         p: float(np.nanmedian(np.where(np.isfinite(ratio[:, j]), ratio[:, j], np.nan)))
+                         if np.isfinite(ratio[:, j]).any() else None for j, p in enumerate(PARAMETERS)},
+                     "note": "spread of each parameter over forests retrained with other seeds; reported beside "
+                             "sigma_raw, never added to it"}
         return {
             "schema_version": SUMMARY_SCHEMA,
             "noisestat": __version__,
@@ -131,7 +173,10 @@ class Assessment:
                 "unmatched_raw_mean": float(np.mean([m["unmatched_reference"] for m in self.replica_matching])),
                 "unmatched_replica_mean": float(np.mean([m["unmatched_other"] for m in self.replica_matching])),
                 "raw_objects_with_sigma": int((self.n_replicas_matched >= 2).sum())},
-            "null_reference": null_reference(self.n_replicas),
+            "null_reference": null,
+            "area_difference": {"replicas": replica_area,
+                                **{c.spec: c.area_difference for c in self.codecs}},
+            "sigma_model": model,
             "verdict_rule": self.rule,
             "codecs": codecs,
             "provenance": self.provenance,
@@ -165,7 +210,7 @@ def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np
     values[hit] = table.values[m.partner[hit]]
     partner[hit] = table.labels[m.partner[hit]]
     area = int(table.column("Area").sum()) if len(table) else 0
-    return ImageObjects(values, partner, len(table), area, m.counts())
+    return ImageObjects(values, partner, len(table), area, m.counts(), np.asarray(table.values))
 
 
 def _replica_task(image, profile, seed, *common):
@@ -176,7 +221,8 @@ def _replica_task(image, profile, seed, *common):
 
 def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelClassifier | None = None,
            labels: np.ndarray | None = None, replicas: int = 10, seed: int = 0, jobs: int = 1,
-           matching: str = "iou", min_area: int = 0, provenance: dict | None = None) -> Assessment:
+           matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
+           progress=None) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -202,6 +248,11 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     min_area : int, default 0
         Objects smaller than this many pixels are discarded in every image (raw, replicas,
         codecs), as ImageJ's Analyze Particles size filter does. 0 keeps every object.
+    model_seeds : int, default 0
+        Retrain the forest with this many other seeds to measure sigma_model, the spread due to
+        the forest's own randomness (needs ``labels``); reported beside sigma_raw, never mixed in.
+    progress : callable, optional
+        ``progress(task_name, done, total)`` after each replica, codec image or forest.
 
     Returns
     -------
@@ -217,6 +268,10 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         raise InputError(f"matching must be one of {', '.join(METHODS)}; got {matching!r}")
     if replicas < 2:
         raise InputError(f"at least 2 replicas are needed to estimate sigma_raw; got {replicas}")
+    if model_seeds < 0:
+        raise InputError(f"model_seeds must be >= 0; got {model_seeds}")
+    if model_seeds and labels is None:
+        raise InputError("model_seeds needs sparse labels to retrain the forest (a saved model has one seed)")
     if min_area < 0:
         raise InputError(f"min_area must be >= 0 pixels; got {min_area}")
     if jobs == 0:
@@ -234,7 +289,79 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     # Codecs run first: a setting that cannot be coded fails in seconds, before the long part.
     coded: list[CodecResult] = Parallel(n_jobs=jobs)(delayed(c.apply)(image, profile) for c in codecs)
 
-    forest_seed, replica_root = np.random.SeedSequence(seed).spawn(2)
+    ref, codec_objects = build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed,
+                                         jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
+                                         extra_images=[c.decoded for c in coded], progress=progress)
+    scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
+    model, trained, raw = ref.model, ref.trained, ref.raw
+
+    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "model_seeds": model_seeds,
+            "noise_model": profile.noise_model, "matching": matching,
+            "threshold": 0.5, "connectivity": 8, "min_area": min_area, "classifier": model.describe(),
+            "classifier_trained_here": trained, "jobs": jobs,
+            "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
+            "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
+    prov.update(provenance or {})
+    return Assessment(raw, ref.raw_objects, ref.sigma_raw, ref.n_replicas_matched, ref.replica_globals,
+                      ref.replica_matching, tuple(scores), ref.rule, prov, model,
+                      image=image, raw_labels=ref.raw_labels, replica_values=ref.replica_values,
+                      null_eps=ref.null_eps, null_globals_eps=ref.null_globals_eps,
+                      null_statistics=ref.null_statistics, null_tolerable=ref.null_tolerable,
+                      sigma_model=ref.sigma_model)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Everything an assessment measures that does not depend on the codecs: the raw objects,
+    sigma_raw from the replicas, the simulated second acquisition, sigma_model."""
+
+    profile: CameraProfile
+    model: PixelClassifier
+    trained: bool
+    seed: int
+    matching: str
+    min_area: int
+    raw: ObjectMeasurements
+    raw_labels: np.ndarray
+    raw_objects: ImageObjects
+    raw_xy: np.ndarray
+    sigma_raw: np.ndarray
+    n_replicas_matched: np.ndarray
+    replica_values: np.ndarray
+    replica_globals: np.ndarray
+    replica_matching: tuple
+    null_eps: np.ndarray
+    null_globals_eps: np.ndarray
+    null_statistics: dict
+    null_fractions: dict
+    null_tolerable: tuple
+    rule: str
+    sigma_model: np.ndarray | None = None
+
+    @property
+    def n_replicas(self) -> int:
+        return len(self.replica_globals)
+
+    @property
+    def sigma_global(self) -> np.ndarray:
+        return self.replica_globals.std(axis=0, ddof=1)
+
+    def segment_and_match(self, image: np.ndarray) -> ImageObjects:
+        """Objects of another image of the same scene, aligned to the raw objects."""
+        return _segment_and_match(image, self.model, self.raw_labels, self.raw_xy, self.matching, self.min_area)
+
+
+def _bootstrap_rng(seed: int, name: str) -> np.random.Generator:
+    """The bootstrap generator of one codec: from the run's seed and the codec's spec, so a codec's
+    intervals do not depend on which other codecs were assessed with it."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, zlib.crc32(name.encode()))))
+
+
+def build_reference(image, profile, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
+                    min_area=0, model_seeds=0, extra_images=(), progress=None):
+    """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
+    parallel batch); returns the :class:`Reference` and the extra images' aligned objects."""
+    forest_seed, replica_root, _, model_root = np.random.SeedSequence(seed).spawn(4)
     trained = labels is not None
     if trained:
         model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs).fit(image, labels)
@@ -243,40 +370,71 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     raw = measure_objects(raw_labels)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
-                               int(raw.column("Area").sum()) if len(raw) else 0, {})
+                               int(raw.column("Area").sum()) if len(raw) else 0, {}, np.asarray(raw.values))
 
+    # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
+    # (their difference over sigma_raw is the null distribution of eps).
     common = (model, raw_labels, raw_xy, matching, min_area)
-    tasks = [delayed(_replica_task)(image, profile, s, *common) for s in replica_seeds(replica_root, replicas)]
-    tasks += [delayed(_segment_and_match)(c.decoded, *common) for c in coded]
-    results = Parallel(n_jobs=jobs)(tasks)
-    replica_objects, codec_objects = results[:replicas], results[replicas:]
+    seeds = replica_seeds(replica_root, replicas + 2)
+    tasks = [delayed(_replica_task)(image, profile, s, *common) for s in seeds]
+    tasks += [delayed(_segment_and_match)(extra, *common) for extra in extra_images]
+    names = [f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
+    names += [f"codec image {i + 1}" for i in range(len(extra_images))]
+    results = _run(tasks, jobs, names, progress)
+    replica_objects, null_pair, extra_objects = results[:replicas], results[replicas:replicas + 2], results[replicas + 2:]
 
     stack = np.stack([r.values for r in replica_objects]) if len(raw) else np.empty((replicas, 0, len(PARAMETERS)))
     sigma, n_matched = replica_spread(raw.values, stack, _ANGULAR)
     replica_globals = np.stack([r.globals for r in replica_objects])
     sigma_global = replica_globals.std(axis=0, ddof=1)
 
-    scores, rule = [], ""
-    for c, objects in zip(coded, codec_objects):
-        eps = epsilon(raw.values, objects.values, sigma, _ANGULAR)
-        parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}
-        global_eps = epsilon(raw_objects.globals, objects.globals, sigma_global, np.zeros(2, bool))
-        global_scores = {name: {"raw": float(raw_objects.globals[i]), "sigma_raw": float(sigma_global[i]),
-                                "codec": float(objects.globals[i]), "eps": float(global_eps[i])}
-                         for i, name in enumerate(GLOBAL_PARAMETERS)}
-        ok, reasons, rule = verdict(parameters, {k: v["eps"] for k, v in global_scores.items()}, replicas)
-        scores.append(CodecScore(c.spec, c.compression_ratio, c.n_bytes, c.info, objects, eps, parameters,
-                                 global_scores, ok, tuple(reasons)))
+    null_eps = epsilon(null_pair[0].values, null_pair[1].values, sigma, _ANGULAR)
+    null_globals = epsilon(null_pair[0].globals, null_pair[1].globals, sigma_global, np.zeros(2, bool))
+    null_stats = codec_statistics(null_eps, PARAMETERS, _bootstrap_rng(seed, "second acquisition"))
+    null_fractions = {p: null_stats[p]["frac_abs_eps_lt_1"] for p in PARAMETERS}
+    null_ok, null_reasons, rule = verdict(null_stats, null_fractions, dict(zip(GLOBAL_PARAMETERS, null_globals)),
+                                         replicas)
 
-    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE,
-            "noise_model": profile.noise_model, "matching": matching,
-            "threshold": 0.5, "connectivity": 8, "min_area": min_area, "classifier": model.describe(),
-            "classifier_trained_here": trained, "jobs": jobs,
-            "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
-            "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
-    prov.update(provenance or {})
-    return Assessment(raw, raw_objects, sigma, n_matched, replica_globals,
-                      tuple(r.matching for r in replica_objects), tuple(scores), rule, prov, model)
+    sigma_model = None
+    if model_seeds:
+        forests = [PixelClassifier(random_state=np.random.default_rng(s), n_jobs=jobs).fit(image, labels)
+                   for s in model_root.spawn(model_seeds)]
+        tasks = [delayed(_segment_and_match)(image, f, raw_labels, raw_xy, matching, min_area) for f in forests]
+        others = _run(tasks, jobs, [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
+        sigma_model, _ = replica_spread(raw.values, np.stack([o.values for o in others]), _ANGULAR)
+
+    ref = Reference(profile, model, trained, seed, matching, min_area, raw, raw_labels, raw_objects, raw_xy, sigma,
+                    n_matched, stack, replica_globals, tuple(r.matching for r in replica_objects), null_eps,
+                    null_globals, null_stats, null_fractions, (null_ok, tuple(null_reasons)), rule, sigma_model)
+    return ref, extra_objects
+
+
+def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> CodecScore:
+    """eps, summaries, statistics and the verdict of one decoded image against the reference."""
+    raw = ref.raw
+    eps = epsilon(raw.values, objects.values, ref.sigma_raw, _ANGULAR)
+    parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}
+    statistics = codec_statistics(eps, PARAMETERS, _bootstrap_rng(ref.seed, coded.spec))
+    sigma_global = ref.sigma_global
+    global_eps = epsilon(ref.raw_objects.globals, objects.globals, sigma_global, np.zeros(2, bool))
+    global_scores = {name: {"raw": float(ref.raw_objects.globals[i]), "sigma_raw": float(sigma_global[i]),
+                            "codec": float(objects.globals[i]), "eps": float(global_eps[i])}
+                     for i, name in enumerate(GLOBAL_PARAMETERS)}
+    ok, reasons, _ = verdict(statistics, ref.null_fractions, {k: v["eps"] for k, v in global_scores.items()},
+                             ref.n_replicas)
+    area = difference_stats(objects.values[:, 0] - raw.values[:, 0])
+    return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
+                      global_scores, ok, tuple(reasons), statistics, area)
+
+
+def _run(tasks, jobs, names, progress):
+    """Run joblib tasks in order, reporting each one finished to ``progress(name, done, total)``."""
+    results = []
+    for i, result in enumerate(Parallel(n_jobs=jobs, return_as="generator")(tasks)):
+        results.append(result)
+        if progress is not None:
+            progress(names[i], i + 1, len(tasks))
+    return results
 
 
 def _check_range(image: np.ndarray, profile: CameraProfile) -> None:
@@ -296,30 +454,74 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def objects_columns(assessment: Assessment) -> dict:
+    """The long table of ``objects.csv`` / ``objects.parquet`` as columns: one row per codec, raw
+    object and parameter (codec_object 0 and NaN values where the codec lost the object)."""
+    n_obj, n_par = assessment.raw.values.shape
+    rows = n_obj * n_par
+    codecs = assessment.codecs
+    tile = lambda a: np.tile(np.asarray(a).reshape(-1), len(codecs))  # noqa: E731
+    return {
+        "codec": np.repeat([c.spec for c in codecs], rows),
+        "object": tile(np.repeat(assessment.raw.labels, n_par)),
+        "parameter": tile(np.tile(PARAMETERS, n_obj)),
+        "chi_raw": tile(assessment.raw.values),
+        "sigma_raw": tile(assessment.sigma_raw),
+        "n_replicas_matched": tile(np.repeat(assessment.n_replicas_matched, n_par)),
+        "codec_object": np.concatenate([np.repeat(c.objects.partner, n_par) for c in codecs]) if codecs else [],
+        "chi_codec": np.concatenate([c.objects.values.reshape(-1) for c in codecs]) if codecs else [],
+        "eps": np.concatenate([c.eps.reshape(-1) for c in codecs]) if codecs else [],
+    }
+
+
 def objects_csv(assessment: Assessment) -> str:
-    """``objects.csv``: one row per codec, raw object and parameter."""
+    """``objects.csv``: one row per codec, raw object and parameter (empty where not estimable)."""
+    cols = objects_columns(assessment)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
-    raw_ids = assessment.raw.labels
-    for c in assessment.codecs:
-        for i, obj in enumerate(raw_ids):
-            partner = int(c.objects.partner[i])
-            for j, name in enumerate(PARAMETERS):
-                writer.writerow((c.spec, int(obj), name, _fmt(assessment.raw.values[i, j]),
-                                 _fmt(assessment.sigma_raw[i, j]), int(assessment.n_replicas_matched[i]),
-                                 partner if partner else "", _fmt(c.objects.values[i, j]), _fmt(c.eps[i, j])))
+    for row in zip(*(cols[k] for k in _CSV_COLUMNS)):
+        writer.writerow(tuple(_fmt(v) if isinstance(v, (float, np.floating)) else
+                              ("" if k == "codec_object" and v == 0 else str(v)) for k, v in zip(_CSV_COLUMNS, row)))
+    return buffer.getvalue()
+
+
+def write_objects_parquet(assessment: Assessment, path) -> None:
+    """``objects.parquet``: the same table with typed columns (NaN where not estimable)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = objects_columns(assessment)
+    table = pa.table({"codec": pa.array(cols["codec"], pa.string()), "object": pa.array(cols["object"], pa.int64()),
+                      "parameter": pa.array(cols["parameter"], pa.string()),
+                      "chi_raw": pa.array(cols["chi_raw"], pa.float64()),
+                      "sigma_raw": pa.array(cols["sigma_raw"], pa.float64()),
+                      "n_replicas_matched": pa.array(cols["n_replicas_matched"], pa.int64()),
+                      "codec_object": pa.array(cols["codec_object"], pa.int64()),
+                      "chi_codec": pa.array(cols["chi_codec"], pa.float64()),
+                      "eps": pa.array(cols["eps"], pa.float64())},
+                     metadata={"noisestat_schema": str(SUMMARY_SCHEMA)})
+    pq.write_table(table, path)
+
+
+def results_table_csv(values: np.ndarray) -> str:
+    """An ImageJ Results table (ImageJ's column names, rows numbered from 1) of one image's objects."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow((" ",) + PARAMETERS)
+    for i, row in enumerate(values):
+        writer.writerow((i + 1,) + tuple(_fmt(v) for v in row))
     return buffer.getvalue()
 
 
 def raw_results_csv(assessment: Assessment) -> str:
-    """ImageJ-style Results table of the raw image's objects (ImageJ's column names)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow((" ",) + PARAMETERS)
-    for i, row in enumerate(assessment.raw.values):
-        writer.writerow((i + 1,) + tuple(_fmt(v) for v in row))
-    return buffer.getvalue()
+    """ImageJ-style Results table of the raw image's objects."""
+    return results_table_csv(assessment.raw.values)
+
+
+def _safe_name(spec: str) -> str:
+    keep = "".join(ch if ch.isalnum() or ch in "-_=." else "_" for ch in spec)
+    return keep[:80]
 
 
 def format_summary(assessment: Assessment) -> str:
@@ -342,8 +544,10 @@ def format_summary(assessment: Assessment) -> str:
 
 
 def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
-    """Write ``objects.csv``, ``summary.json``, ``summary.txt``, ``raw_results.csv`` and the classifier
-    used (``model.npz``, reusable with ``--model``) to ``outdir``.
+    """Write the assessment to ``outdir``: ``summary.json``, ``objects.csv`` and ``objects.parquet``,
+    ``summary.txt``, ImageJ Results tables per image (``imagej/``; ``raw_results.csv`` for the raw
+    image), ``report.html`` with its ``figures/``, and the classifier used (``model.npz``, reusable
+    with ``--model``).
 
     The folder is built under a temporary name and moved into place at the end, so an
     interrupted run never leaves a folder that looks complete, and an existing folder is only
@@ -351,17 +555,27 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
     """
     with staged_directory(outdir) as tmp:
         write_text_atomic(tmp / "objects.csv", objects_csv(assessment))
+        write_objects_parquet(assessment, tmp / "objects.parquet")
         write_text_atomic(tmp / "raw_results.csv", raw_results_csv(assessment))
+        (tmp / "imagej").mkdir()
+        write_text_atomic(tmp / "imagej" / "00_raw.csv", raw_results_csv(assessment))
+        for k, c in enumerate(assessment.codecs, 1):
+            if c.objects.table is not None:
+                write_text_atomic(tmp / "imagej" / f"{k:02d}_{_safe_name(c.spec)}.csv", results_table_csv(c.objects.table))
         write_text_atomic(tmp / "summary.txt", format_summary(assessment) + "\n")
         if assessment.model is not None:
             save_model(assessment.model, tmp / "model.npz")
+        if assessment.image is not None:
+            from .report import write_report
+
+            write_report(assessment, tmp)
         # summary.json last: its presence marks a complete output.
         write_json_atomic(tmp / "summary.json", assessment.summary())
     return Path(outdir)
 
 
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
-                 seed=0, jobs=1, matching="iou", min_area=0) -> Assessment:
+                 seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None) -> Assessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``."""
     image = read_image(image_path)
     profile = load_profile(camera_path)
@@ -380,6 +594,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     if Path(outdir).exists() and not Path(outdir).is_dir():
         raise InputError(f"{outdir}: exists and is not a folder")
     result = assess(image, profile, codecs, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
-                    matching=matching, min_area=min_area, provenance={"inputs": inputs})
+                    matching=matching, min_area=min_area, model_seeds=model_seeds, provenance={"inputs": inputs},
+                    progress=progress)
     write_assessment(result, outdir)
     return result

@@ -125,21 +125,26 @@ def null_reference(n_replicas: int) -> dict:
 
 
 VERDICT_RULE = (
-    "tolerable when, for every parameter, (1) at least one raw object was matched, (2) |mean eps| < 1 "
-    "(the systematic shift stays inside the raw noise) and (3) the fraction of objects with |eps| < 1 "
-    "is at least {keep:.0%} of the {p0:.3f} expected for a second independent raw acquisition "
-    "(eps ~ {dist}); and |eps| of N_tot and A_tot is below {q99:.2f}, the 99 % quantile of that same null"
+    "tolerable when, for every parameter family (AR, Round and Compact are one family, tested through AR): "
+    "(1) at least 3 matched raw objects have a finite eps; (2) the 20 % trimmed mean of eps is shown to lie "
+    "within +-{margin:g} (TOST of Yuen's t, p < {alpha:g}): the systematic shift is below half the raw noise; "
+    "(3) the fraction of objects with |eps| < 1 is at least {keep:.0%} of the fraction a simulated second raw "
+    "acquisition gives for that parameter (two extra replicas, eps ~ {dist} in theory: {p0:.2f}); "
+    "and |eps| of N_tot and A_tot is below {q99:.2f}, the 99 % quantile of {dist}"
 )
 _KEEP = 0.8
 
 
-def verdict(parameters: dict, global_eps: dict, n_replicas: int):
+def verdict(statistics: dict, null_fractions: dict, global_eps: dict, n_replicas: int):
     """Apply :data:`VERDICT_RULE`.
 
     Parameters
     ----------
-    parameters : dict
-        Parameter name -> :func:`summarise_eps` result.
+    statistics : dict
+        Parameter name -> :func:`noisestat.statistics.codec_statistics` entry.
+    null_fractions : dict
+        Parameter name -> fraction with |eps| < 1 of the simulated second acquisition (NaN: use the
+        theoretical value).
     global_eps : dict
         Global parameter name -> eps.
     n_replicas : int
@@ -152,18 +157,28 @@ def verdict(parameters: dict, global_eps: dict, n_replicas: int):
     rule : str
         The rule with its numbers filled in.
     """
+    from .statistics import ALPHA, FAMILIES, MARGIN, family_of
+
     null = null_reference(n_replicas)
-    rule = VERDICT_RULE.format(keep=_KEEP, p0=null["frac_abs_eps_lt_1"], dist=null["distribution"],
-                               q99=null["abs_eps_q99"])
+    rule = VERDICT_RULE.format(margin=MARGIN, alpha=ALPHA, keep=_KEEP, dist=null["distribution"],
+                               p0=null["frac_abs_eps_lt_1"], q99=null["abs_eps_q99"])
     reasons = []
-    for name, s in parameters.items():
-        if s["n"] == 0:
-            reasons.append(f"{name}: no matched object")
+    for name, s in statistics.items():
+        fam = family_of(name)
+        if fam != name and FAMILIES[fam][0] != name:
+            continue  # tested through the family's representative
+        if s["n_finite"] < 3:
+            reasons.append(f"{name}: only {s['n_finite']} matched object(s) with a finite eps")
             continue
-        if not abs(s["mean_eps"]) < 1:
-            reasons.append(f"{name}: mean eps {s['mean_eps']:+.2f}")
-        if s["frac_abs_eps_lt_1"] < _KEEP * null["frac_abs_eps_lt_1"]:
-            reasons.append(f"{name}: only {s['frac_abs_eps_lt_1']:.0%} of objects with |eps| < 1")
+        if not s["p_equivalent"] < ALPHA:
+            reasons.append(f"{name}: trimmed mean eps {s['trimmed_mean']:+.2f} not shown within "
+                           f"+-{MARGIN:g} (TOST p = {s['p_equivalent']:.2g})")
+        p0 = null_fractions.get(name, math.nan)
+        if not np.isfinite(p0):
+            p0 = null["frac_abs_eps_lt_1"]
+        if s["frac_abs_eps_lt_1"] < _KEEP * p0:
+            reasons.append(f"{name}: {s['frac_abs_eps_lt_1']:.0%} of objects with |eps| < 1, second "
+                           f"acquisition {p0:.0%}")
     for name, e in global_eps.items():
         if not abs(e) < null["abs_eps_q99"]:
             reasons.append(f"{name}: eps {e:+.2f}")

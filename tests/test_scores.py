@@ -57,17 +57,28 @@ def test_null_reference_matches_simulated_second_acquisitions():
     assert null["frac_abs_eps_lt_1"] == pytest.approx(2 * stats.t.cdf(1 / math.sqrt(2), 9) - 1)
 
 
+def _stat(n=50, tm=0.1, p_eq=0.001, frac=0.5):
+    return {"n_finite": n, "trimmed_mean": tm, "p_equivalent": p_eq, "frac_abs_eps_lt_1": frac}
+
+
 def test_verdict():
-    good = {"Area": {"n": 50, "mean_eps": 0.1, "sd_eps": 1.5, "frac_abs_eps_lt_1": 0.5}}
-    ok, reasons, rule = verdict(good, {"N_tot": 0.5, "A_tot": -1.0}, 10)
-    assert ok and not reasons and "4.60" in rule
-    shifted = {"Area": {"n": 50, "mean_eps": 1.3, "sd_eps": 1.5, "frac_abs_eps_lt_1": 0.5}}
-    assert verdict(shifted, {"N_tot": 0.0}, 10)[1] == ["Area: mean eps +1.30"]
-    wide = {"Area": {"n": 50, "mean_eps": 0.0, "sd_eps": 9, "frac_abs_eps_lt_1": 0.2}}
-    assert "only 20% of objects" in verdict(wide, {}, 10)[1][0]
-    assert verdict({"Area": {"n": 0}}, {}, 10)[1] == ["Area: no matched object"]
-    assert verdict(good, {"A_tot": 55.0}, 10)[1] == ["A_tot: eps +55.00"]
-    assert not verdict(good, {"A_tot": math.nan}, 10)[0]
+    good = {"Area": _stat()}
+    ok, reasons, rule = verdict(good, {"Area": 0.5}, {"N_tot": 0.5, "A_tot": -1.0}, 10)
+    assert ok and not reasons and "4.60" in rule and "TOST" in rule
+    shifted = {"Area": _stat(tm=1.3, p_eq=0.9)}
+    assert verdict(shifted, {"Area": 0.5}, {"N_tot": 0.0}, 10)[1] == [
+        "Area: trimmed mean eps +1.30 not shown within +-0.5 (TOST p = 0.9)"]
+    wide = {"Area": _stat(frac=0.2)}
+    assert verdict(wide, {"Area": 0.5}, {}, 10)[1] == ["Area: 20% of objects with |eps| < 1, second acquisition 50%"]
+    # the null fraction of the parameter itself, not the theoretical one, is the reference
+    assert verdict({"Area": _stat(frac=0.6)}, {"Area": 0.9}, {}, 10)[0] is False
+    assert verdict({"Area": _stat(frac=0.45)}, {"Area": math.nan}, {}, 10)[0] is True  # falls back to 0.503
+    assert verdict({"Area": _stat(n=2)}, {}, {}, 10)[1] == ["Area: only 2 matched object(s) with a finite eps"]
+    assert verdict(good, {"Area": 0.5}, {"A_tot": 55.0}, 10)[1] == ["A_tot: eps +55.00"]
+    assert not verdict(good, {"Area": 0.5}, {"A_tot": math.nan}, 10)[0]
+    # Round and Compact are judged through AR: a failing Round alone does not count twice
+    family = {"AR": _stat(), "Round": _stat(frac=0.0), "Compact": _stat(frac=0.0)}
+    assert verdict(family, {}, {}, 10)[0] is True
 
 
 def test_rounding_differences_are_not_spread():

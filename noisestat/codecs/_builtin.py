@@ -37,6 +37,8 @@ class Lossless(Codec):
 @register
 class BitDepth(Codec):
     name = "bitdepth"
+    # for `noisestat tune`: fewer bits compress more
+    knob, knob_range, knob_integer, ratio_grows = "bits", (1, 15), True, False
     summary = ("bit-depth reduction: minmax scales the image's min..max to 0..2^bits-1 (ImageJ's "
                "'8-bit'); shift drops the low bits of the camera's bit depth; both scale back to raw")
     keys = (CodecKey("bits", int, "bits kept per pixel", default=8, low=1, high=15),

@@ -100,6 +100,8 @@ class NoiseAware(Codec):
             CodecKey("seed", int, "seed of the dither", default=0, low=0, high=2**63 - 1),
             CodecKey("backend", str, "lossless coder of the integer codes", default="jpegxl", choices=_BACKENDS))
     needs_profile = True
+    # for `noisestat tune`: a larger step compresses more
+    knob, knob_range, knob_integer, ratio_grows = "step", (0.05, 20.0), False, True
 
     def apply(self, image, profile):
         if profile is None:
