@@ -5,6 +5,7 @@ A codec is named by a spec string ``name:key=value,...``; :func:`parse_spec` bui
 """
 
 from . import _builtin, _classic, _errorbound, _noiseaware  # noqa: F401  (register the codecs)
+from . import _learned  # noqa: F401  (registers the learned codec; imports without torch)
 from ._base import (REGISTRY, Codec, CodecKey, CodecResult, bisect_ratio, describe_codecs, describe_codecs_markdown,
                     parse_spec, register)
 
