@@ -177,8 +177,12 @@ def plot(label, rows, path):
             ax_psnr.plot(x[lossy], psnr[lossy], **style)
         if (~lossy).any():  # exact: no error to plot on a log scale; mark the ratio
             ax_psnr.axvline(x[~lossy][0], color=cmap(i % 20), ls=":", lw=1, label=f"{name} (exact)")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     for ax, what in ((ax_rmse, "RMSE (DN)"), (ax_psnr, "PSNR (dB)")):
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("compression ratio (raw bytes / stream bytes)")
         ax.set_ylabel(what)
         ax.grid(True, which="both", alpha=0.3)
