@@ -1,0 +1,886 @@
+"""A self-contained HTML report of an assessment, with the figures of Pomarico et al. (2022).
+
+:func:`write_report` writes ``report.html`` (one file: CSS inline, figures embedded as base64 PNG,
+no script and nothing fetched from anywhere, so it can be mailed or archived as it is) and the
+same figures as PNG files under ``figures/``:
+
+``area_difference.png``
+    Single-object area difference chi - chi_raw of the replicas and of each codec (Fig. 2c).
+``globals.png``
+    N_tot and A_tot normalised to raw, with sigma_raw / raw error bars (Fig. 2d).
+``eps_per_parameter.png``
+    Mean and sd of eps per parameter and codec, the +-1 band and the null of a second raw
+    acquisition (Fig. 2e).
+``objects_eps.png``
+    The raw image with every raw object coloured by |eps| of its Area, one panel per codec.
+``ratio_distortion.png``
+    Compression ratio against distortion (median |eps|, fraction outside the band).
+
+Figures are drawn on :class:`matplotlib.figure.Figure` with the Agg canvas, never through
+pyplot, so the report can be built in a worker thread or a server without touching global
+state, and the same assessment always gives the same bytes.
+
+Fields an assessment may lack (``image``, ``raw_labels``, ``replica_values``, ``null_eps``,
+``sigma_model``, ``statistics``: added to the pipeline later than the rest) are read with
+``getattr``; each figure says in its caption what it had to leave out.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Ellipse, Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from scipy import stats
+
+from ._io import _UMASK, write_text_atomic
+from .morphometry import PARAMETERS
+
+__all__ = ["write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]
+
+FIGURE_NAMES = ("area_difference", "globals", "eps_per_parameter", "objects_eps", "ratio_distortion")
+"""File stems of the figures, in the order the page shows them."""
+
+FAMILY = ("AR", "Round", "Compact")
+"""Parameters that are functions of one another: Round = 4 Area / (pi Major^2) and AR = Major / Minor
+are tied by the fitted ellipse (Round = 1 / AR), and Compact = sqrt(Round); one degree of freedom."""
+
+_DPI = 100
+_EPS_CLIP = 3.0
+_GLOBALS = ("N_tot", "A_tot")
+_AREA = PARAMETERS.index("Area")
+# Grey for the replicas and the null, so the codecs keep the saturated colours.
+_REFERENCE_COLOUR = "0.35"
+_UNMATCHED_COLOUR = (0.90, 0.10, 0.30)
+_NOT_ESTIMABLE_COLOUR = (0.30, 0.85, 1.00)
+# Plain numbers ("20", "-100") on log and symlog axes instead of powers of ten.
+_PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+            "#17becf")
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """One rendered figure.
+
+    Attributes
+    ----------
+    name : str
+        File stem, one of :data:`FIGURE_NAMES`.
+    title : str
+        Short heading.
+    caption : str
+        What the figure shows, plain text (escaped when written to HTML).
+    png : bytes
+        The PNG file.
+    """
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading the assessment
+# --------------------------------------------------------------------------------------------------
+
+def _finite(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float).ravel()
+    return values[np.isfinite(values)]
+
+
+def _mean_sd(values) -> tuple[float, float, int]:
+    """Mean, sd (ddof 1) and count of the finite values; NaN where undefined (never a warning)."""
+    v = _finite(values)
+    mean = float(v.mean()) if len(v) else math.nan
+    sd = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+    return mean, sd, len(v)
+
+
+def _median_abs(values) -> float:
+    """Median |value| over the non-NaN values (infinite ones count as large)."""
+    v = np.abs(np.asarray(values, dtype=float).ravel())
+    v = v[~np.isnan(v)]
+    return float(np.median(v)) if len(v) else math.nan
+
+
+def _fraction_outside(values) -> float:
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[~np.isnan(v)]
+    return float((np.abs(v) >= 1).mean()) if len(v) else math.nan
+
+
+def _optional_array(obj, name: str) -> np.ndarray | None:
+    value = getattr(obj, name, None)
+    return None if value is None else np.asarray(value)
+
+
+def _n_replicas(a) -> int:
+    return int(len(np.asarray(a.replica_globals)))
+
+
+def _null_theory(n_replicas: int) -> dict:
+    """eps of a second raw acquisition in theory: sqrt(2) t(N - 1) (see :func:`noisestat.scores.null_reference`)."""
+    dof = n_replicas - 1
+    if dof < 1:
+        return {"sd": math.nan, "median_abs": math.nan, "frac_outside": math.nan, "label": "n/a"}
+    scale = math.sqrt(2.0)
+    return {"sd": scale * math.sqrt(dof / (dof - 2)) if dof > 2 else math.inf,
+            "median_abs": float(scale * stats.t.ppf(0.75, dof)),
+            "frac_outside": float(1.0 - (2 * stats.t.cdf(1 / scale, dof) - 1)),
+            "label": f"√2·t({dof})"}
+
+
+def _codec_ratio(c) -> float | None:
+    r = getattr(c, "compression_ratio", None)
+    if r is None:
+        return None
+    r = float(r)
+    return r if math.isfinite(r) and r > 0 else None
+
+
+def _matched(c) -> np.ndarray:
+    partner = getattr(c.objects, "partner", None)
+    if partner is not None:
+        return np.asarray(partner) > 0
+    return np.isfinite(np.asarray(c.objects.values, dtype=float)).any(axis=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Matplotlib helpers
+# --------------------------------------------------------------------------------------------------
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    # No "Software" stamp: the bytes then depend on the drawing only.
+    fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None}, facecolor="white")
+    return buffer.getvalue()
+
+
+def _text(s: str) -> str:
+    """``s`` safe as matplotlib text: ``$`` would start mathtext, a leading ``_`` hides a legend entry."""
+    s = str(s).replace("\\", "\\\\").replace("$", r"\$")
+    return "\u200b" + s if s.startswith("_") else s
+
+
+def _short(spec: str, width: int = 30) -> str:
+    """A codec spec shortened in the middle (paths are long; their start and end tell them apart)."""
+    spec = str(spec)
+    if len(spec) <= width:
+        return spec
+    keep = width - 1
+    return spec[: keep // 2] + "…" + spec[len(spec) - (keep - keep // 2):]
+
+
+def _colour(i: int) -> str:
+    return _PALETTE[i % len(_PALETTE)]
+
+
+def _no_data(ax, message: str) -> None:
+    ax.text(0.5, 0.5, _text(message), transform=ax.transAxes, ha="center", va="center", fontsize=10,
+            color="0.3", wrap=True)
+
+
+def _jitter(n: int, seed: int) -> np.ndarray:
+    # A fixed seed per series: the strip plot is the same every time the report is built.
+    return np.random.default_rng(seed).uniform(-0.22, 0.22, n)
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(v):
+        return "n/a"
+    if math.isinf(v):
+        return "+∞" if v > 0 else "−∞"
+    return format(v, spec)
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------
+
+def _figure_area_difference(a) -> ReportFigure:
+    raw_area = np.asarray(a.raw.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
+    replica_values = _optional_array(a, "replica_values")
+    series, notes = [], []
+    if replica_values is not None and replica_values.size:
+        series.append(("replicas", replica_values[:, :, _AREA] - raw_area[None, :], _REFERENCE_COLOUR))
+    elif replica_values is None:
+        notes.append("the replicas' single-object values are not in this assessment, so only the codecs are shown")
+    for i, c in enumerate(a.codecs):
+        codec_area = np.asarray(c.objects.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
+        series.append((c.spec, codec_area - raw_area, _colour(i)))
+
+    fig = _new_figure(9.5, 4.6)
+    ax = fig.add_subplot()
+    diffs = [_finite(d) for _, d, _ in series]
+    reference = _finite(series[0][1]) if series and series[0][0] == "replicas" else np.empty(0)
+    ref_sd = float(reference.std(ddof=1)) if len(reference) > 1 else 1.0
+    handles = []
+    for k, ((label, _, colour), d) in enumerate(zip(series, diffs)):
+        mean, sd, n = _mean_sd(d)
+        if n:
+            ax.scatter(k + _jitter(n, k), d, s=12, color=colour, alpha=0.55, linewidths=0)
+            ax.boxplot([d], positions=[k], widths=0.5, showfliers=False, manage_ticks=False,
+                       medianprops={"color": colour}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
+                       capprops={"color": "0.4"})
+            ax.errorbar([k + 0.32], [mean], yerr=[0 if math.isnan(sd) else sd], fmt="D", color="black",
+                        markersize=5, capsize=3)
+        else:
+            ax.text(k, 0, "no matched\nobject", ha="center", va="center", fontsize=8, color="0.3")
+        name = "replicas" if label == "replicas" else _short(label, 34)
+        handles.append(Line2D([], [], marker="o", linestyle="", color=colour,
+                              label=_text(f"{name}: mean {_fmt(mean, '+.2f')}, sd {_fmt(sd)} px (n={n})")))
+    handles.append(Line2D([], [], marker="D", linestyle="", color="black", label="mean ± sd"))
+    ax.axhline(0, color="0.5", linewidth=0.8, zorder=0)
+    ax.set_xticks(range(len(series)), [_text("replicas" if s[0] == "replicas" else _short(s[0], 22))
+                                       for s in series], rotation=15, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(series) - 0.4)
+    all_d = np.concatenate(diffs) if diffs else np.empty(0)
+    scale = "linear"
+    if len(all_d) and np.abs(all_d).max() > 40 * max(ref_sd, 1.0):
+        # A codec that moves areas by hundreds of pixels would flatten the replicas to a line.
+        ax.set_yscale("symlog", linthresh=max(ref_sd, 1.0))
+        ax.yaxis.set_major_formatter(_PLAIN)
+        scale = "symmetric-log"
+    ax.set_ylabel("Area − Area_raw (px)" + (" [symlog]" if scale != "linear" else ""))
+    ax.set_title("Single-object area difference to the raw image")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if not len(a.raw):
+        _no_data(ax, "the raw image has no objects")
+    caption = ("Area of each object minus the area of the raw object it matches (Fig. 2c of Pomarico et al. "
+               "2022): replicas (raw-equivalent Monte-Carlo images from the camera noise model) in grey, "
+               "each codec in colour; points are objects, boxes the quartiles, black diamonds mean ± sd "
+               f"(also in the legend). Unmatched objects are left out. The y axis is {scale}.")
+    if notes:
+        caption += " Note: " + "; ".join(notes) + "."
+    return ReportFigure("area_difference", "Single-object area difference", caption, _png(fig))
+
+
+def _figure_globals(a) -> ReportFigure:
+    raw = np.asarray(a.raw_objects.globals, dtype=float)
+    replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, 2)
+    sigma = replicas.std(axis=0, ddof=1) if len(replicas) > 1 else np.full(2, np.nan)
+    fig = _new_figure(9.5, 4.0)
+    axes = fig.subplots(1, 2)
+    labels = ["replicas"] + [_short(c.spec, 22) for c in a.codecs]
+    for j, (ax, name) in enumerate(zip(axes, _GLOBALS)):
+        ax.set_title(f"{name} / {name} of raw")
+        ax.set_xticks(range(len(labels)), [_text(s) for s in labels], rotation=15, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        if not raw[j] > 0:
+            _no_data(ax, f"{name} of the raw image is 0:\nno ratio to show")
+            continue
+        rel_sigma = sigma[j] / raw[j]
+        if math.isfinite(rel_sigma):
+            ax.axhspan(1 - rel_sigma, 1 + rel_sigma, color="0.88", zorder=0, label="1 ± σ_raw/raw")
+        ax.axhline(1.0, color="0.5", linewidth=0.8, zorder=0)
+        rep = replicas[:, j] / raw[j]
+        ax.scatter(_jitter(len(rep), 100 + j), rep, s=12, color=_REFERENCE_COLOUR, alpha=0.5, linewidths=0)
+        mean, sd, _ = _mean_sd(rep)
+        ax.errorbar([0.3], [mean], yerr=[0 if math.isnan(sd) else sd], fmt="s", color="black", capsize=3,
+                    label="replicas: mean ± sd")
+        for i, c in enumerate(a.codecs):
+            value = float(np.asarray(c.objects.globals, dtype=float)[j]) / raw[j]
+            ax.errorbar([i + 1], [value], yerr=[0 if not math.isfinite(rel_sigma) else rel_sigma], fmt="o",
+                        color=_colour(i), capsize=4, markersize=7)
+        ax.set_ylabel(f"{name} relative to raw")
+        ax.legend(fontsize=8, loc="best")
+    caption = ("Global parameters normalised to the raw image (Fig. 2d): object count N_tot and total object "
+               "area A_tot of each replica (grey points; black square = mean ± sd) and of each codec's decoded "
+               "image (coloured points), divided by the raw value. Codec error bars and the grey band are "
+               "σ_raw / raw, σ_raw being the sd over the replicas.")
+    return ReportFigure("globals", "Global parameters relative to raw", caption, _png(fig))
+
+
+def _parameter_order() -> list[str]:
+    """PARAMETERS with the AR / Round / Compact family moved side by side, so one bracket marks it."""
+    order = [p for p in PARAMETERS if p not in FAMILY[1:]]
+    at = order.index(FAMILY[0]) + 1
+    return order[:at] + list(FAMILY[1:]) + order[at:]
+
+
+def _figure_eps(a) -> ReportFigure:
+    order = _parameter_order()
+    columns = [PARAMETERS.index(p) for p in order]
+    n_rep = _n_replicas(a)
+    theory = _null_theory(n_rep)
+    null_eps = _optional_array(a, "null_eps")
+    sigma_model = _optional_array(a, "sigma_model")
+    show_model = sigma_model is not None and sigma_model.shape == np.asarray(a.sigma_raw).shape
+    fig = _new_figure(11.0, 6.8 if show_model else 4.9)
+    if show_model:
+        ax, ax_model = fig.subplots(2, 1, sharex=True, height_ratios=[2.3, 1])
+    else:
+        ax, ax_model = fig.add_subplot(), None
+
+    series = []  # (label, colour, means, sds, n_infinite)
+    if null_eps is not None and null_eps.ndim == 2:
+        stats_ = [_mean_sd(null_eps[:, j]) for j in columns]
+        series.append(("second raw acquisition (simulated)", _REFERENCE_COLOUR, [s[0] for s in stats_],
+                       [s[1] for s in stats_], [int(np.isinf(null_eps[:, j]).sum()) for j in columns]))
+        null_text = "the simulated second raw acquisition (grey)"
+    else:
+        sd = theory["sd"]
+        series.append((f"second raw acquisition (theory, ε ~ {theory['label']})", _REFERENCE_COLOUR,
+                       [0.0] * len(order), [sd if math.isfinite(sd) else math.nan] * len(order), [0] * len(order)))
+        null_text = (f"the theoretical null of a second raw acquisition, ε ~ {theory['label']} (grey; its sd is "
+                     f"{_fmt(theory['sd'])})")
+    for i, c in enumerate(a.codecs):
+        eps = np.asarray(c.eps, dtype=float).reshape(-1, len(PARAMETERS))
+        stats_ = [_mean_sd(eps[:, j]) for j in columns]
+        series.append((_short(c.spec, 40), _colour(i), [s[0] for s in stats_], [s[1] for s in stats_],
+                       [int(np.isinf(eps[:, j]).sum()) for j in columns]))
+
+    x = np.arange(len(order), dtype=float)
+    width = 0.8 / len(series)
+    ax.axhspan(-1, 1, color="#d9f0d3", zorder=0, label="|ε| < 1: inside the raw noise")
+    ax.axhline(0, color="0.5", linewidth=0.8, zorder=0)
+    lo, hi = order.index(FAMILY[0]) - 0.45, order.index(FAMILY[-1]) + 0.45
+    ax.axvspan(lo, hi, color="#fff3c4", zorder=0)
+    top = 1.0
+    for k, (label, colour, means, sds, _) in enumerate(series):
+        xs = x - 0.4 + width * (k + 0.5)
+        m = np.array(means, dtype=float)
+        s = np.nan_to_num(np.array(sds, dtype=float), nan=0.0)
+        ok = np.isfinite(m)
+        if ok.any():
+            ax.errorbar(xs[ok], m[ok], yerr=s[ok], fmt="o", color=colour, markersize=4, capsize=2,
+                        elinewidth=1, label=_text(label))
+            top = max(top, float(np.max(np.abs(m[ok]) + s[ok])))
+        else:
+            ax.plot([], [], "o", color=colour, label=_text(label + " (no finite ε)"))
+    if top > 12:
+        # Band and null stay readable next to a codec whose eps reaches tens of sigma.
+        ax.set_yscale("symlog", linthresh=2.0)
+        ax.yaxis.set_major_formatter(_PLAIN)
+        ax.set_ylabel("ε = (χ_raw − χ_codec) / σ_raw  [symlog]")
+    else:
+        ax.set_ylabel("ε = (χ_raw − χ_codec) / σ_raw")
+    y_top = top * (1.6 if top > 12 else 1.15)
+    ax.set_ylim(-y_top, y_top)
+    any_inf = False
+    for k, (_, colour, _, _, n_inf) in enumerate(series):
+        xs = x - 0.4 + width * (k + 0.5)
+        hit = np.array(n_inf) > 0
+        if hit.any():
+            any_inf = True
+            ax.plot(xs[hit], np.full(hit.sum(), y_top), "^", color=colour, markersize=6, clip_on=False)
+    if any_inf:
+        ax.plot([], [], "^", color="0.3", label="some ε = ±∞ (σ_raw = 0), left out of mean/sd")
+    ax.annotate("", xy=(lo, 1.03), xytext=(hi, 1.03), xycoords=("data", "axes fraction"),
+                arrowprops={"arrowstyle": "|-|", "color": "#b8860b", "linewidth": 1.2}, annotation_clip=False)
+    ax.annotate("one family: AR, Round, Compact (1 degree of freedom)", xy=((lo + hi) / 2, 1.06),
+                xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8, color="#8b6508",
+                annotation_clip=False)
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_title("Mean ± sd of ε per parameter", pad=26)
+    if ax_model is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.asarray(sigma_model, dtype=float) / np.asarray(a.sigma_raw, dtype=float)
+        med = np.array([np.median(_finite(ratio[:, j])) if len(_finite(ratio[:, j])) else math.nan
+                        for j in columns])
+        ok = np.isfinite(med)
+        ax_model.bar(x[ok], med[ok], color="#9ecae1", width=0.6)
+        ax_model.axhline(1.0, color="0.4", linestyle="--", linewidth=0.8)
+        ax_model.axvspan(lo, hi, color="#fff3c4", zorder=0)
+        ax_model.set_ylabel("median σ_model / σ_raw", fontsize=9)
+        ax_model.set_title("Spread when the forest is retrained with other seeds, relative to σ_raw", fontsize=9)
+        target = ax_model
+    else:
+        target = ax
+    target.set_xticks(x, order, rotation=45, ha="right", fontsize=9)
+    caption = ("Mean ε with sd error bars, per parameter (Fig. 2e), one series per codec, beside " + null_text +
+               ". The green band is |ε| < 1: a change inside the raw camera noise. AR, Round and Compact "
+               "(shaded yellow, bracketed) are functions of one another: they count as one parameter family.")
+    if any_inf:
+        caption += (" Triangles on the top edge mark parameters where some ε is ±∞ (σ_raw = 0 and the codec "
+                    "changed the value); those are left out of mean and sd and counted in the tables.")
+    if show_model:
+        caption += (" Lower panel: median over objects of the spread of each parameter when the pixel "
+                    "classifier is retrained with other seeds, divided by σ_raw (reported beside σ_raw, "
+                    "never added to it).")
+    return ReportFigure("eps_per_parameter", "ε per parameter", caption, _png(fig))
+
+
+def _object_colours(a, c) -> np.ndarray:
+    """RGB per raw object: |eps| of Area on the clipped colour scale, or the unmatched / not-estimable colour."""
+    cmap = _cmap()
+    eps = np.asarray(c.eps, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
+    matched = _matched(c)
+    rgb = np.array(cmap(np.clip(np.nan_to_num(np.abs(eps), nan=0.0, posinf=_EPS_CLIP), 0, _EPS_CLIP)
+                        / _EPS_CLIP))[:, :3]
+    rgb[np.isnan(eps)] = _NOT_ESTIMABLE_COLOUR
+    rgb[~matched] = _UNMATCHED_COLOUR
+    return rgb
+
+
+def _cmap():
+    from matplotlib import colormaps
+
+    return colormaps["viridis"]
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=float)
+    lo, hi = np.percentile(image, [0.5, 99.5])
+    if not hi > lo:
+        hi = lo + 1.0
+    return np.clip((image - lo) / (hi - lo), 0, 1)
+
+
+def _figure_objects(a) -> ReportFigure:
+    from skimage.segmentation import find_boundaries
+
+    image = _optional_array(a, "image")
+    labels = _optional_array(a, "raw_labels")
+    have_pixels = image is not None and labels is not None and image.ndim == 2 and labels.shape == image.shape
+    if have_pixels:
+        rows, cols = image.shape
+    else:
+        shape = (a.provenance or {}).get("image_shape") if hasattr(a, "provenance") else None
+        if shape and len(shape) == 2:
+            rows, cols = int(shape[0]), int(shape[1])
+        elif len(a.raw):
+            rows = int(np.nanmax(a.raw.column("YM") + a.raw.column("Major"))) + 1
+            cols = int(np.nanmax(a.raw.column("XM") + a.raw.column("Major"))) + 1
+        else:
+            rows = cols = 64
+    n = len(a.codecs)
+    ncols = min(n, 4)
+    nrows = math.ceil(n / ncols)
+    panel = 3.2
+    aspect = rows / max(cols, 1)
+    fig = _new_figure(panel * ncols + 1.2, min(panel * aspect, 6.0) * nrows + 1.1)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    grey = _grey(image) if have_pixels else None
+    ids = np.asarray(a.raw.labels, dtype=np.int64)
+    boundaries = find_boundaries(labels, mode="inner") if have_pixels and len(ids) else None
+    for ax, c in zip(axes, a.codecs):
+        rgb_objects = _object_colours(a, c) if len(ids) else np.empty((0, 3))
+        if have_pixels:
+            canvas = np.repeat(grey[:, :, None], 3, axis=2)
+            if len(ids):
+                lut = np.zeros((int(max(ids.max(), labels.max())) + 1, 3))
+                has = np.zeros(len(lut), dtype=bool)
+                lut[ids] = rgb_objects
+                has[ids] = True
+                inside = has[labels]
+                # Blend so the object's own texture stays visible; outlines in full colour.
+                canvas[inside] = 0.3 * canvas[inside] + 0.7 * lut[labels[inside]]
+                edge = boundaries & inside
+                canvas[edge] = lut[labels[edge]]
+            ax.imshow(canvas, interpolation="nearest")
+        else:
+            ax.imshow(np.full((rows, cols, 3), 0.15), interpolation="nearest")
+            for i in range(len(ids)):
+                xm, ym, major, minor, angle = (float(a.raw.values[i, PARAMETERS.index(p)])
+                                               for p in ("XM", "YM", "Major", "Minor", "Angle"))
+                if all(math.isfinite(v) for v in (xm, ym, major, minor, angle)):
+                    # ImageJ angles run counter-clockwise with y up; the image is shown with y down.
+                    ax.add_patch(Ellipse((xm - 0.5, ym - 0.5), major, minor, angle=-angle,
+                                         facecolor=rgb_objects[i], edgecolor="white", linewidth=0.4))
+        n_unmatched = int((~_matched(c)).sum()) if len(ids) else 0
+        ax.set_title(_text(f"{_short(c.spec, 36)}\n{len(ids) - n_unmatched}/{len(ids)} matched"), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if not len(ids):
+            _no_data(ax, "no raw objects")
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    fig.colorbar(ScalarMappable(Normalize(0, _EPS_CLIP), _cmap()), ax=list(axes[:n]), extend="max",
+                 label="|ε| of Area (clipped at 3)", shrink=0.9)
+    fig.legend(handles=[Patch(color=_UNMATCHED_COLOUR, label="no matching object in the decoded image"),
+                        Patch(color=_NOT_ESTIMABLE_COLOUR, label="ε not estimable (σ_raw undefined)")],
+               loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    caption = ("The raw image in grey, each raw object coloured by |ε| of its Area for the codec named above "
+               "the panel, on a colour scale clipped to 0–3 (|ε| ≥ 3 and ±∞ take the top colour; |ε| < 1 is "
+               "inside the raw noise). Red objects have no matching object in the decoded image; cyan ones "
+               "have no σ_raw (matched by fewer than 2 replicas).")
+    if not have_pixels:
+        caption += (" The raw image and label image are not in this assessment, so each object is drawn as "
+                    "its fitted ellipse (XM, YM, Major, Minor, Angle) on a dark background.")
+    return ReportFigure("objects_eps", "Objects coloured by |ε| of Area", caption, _png(fig))
+
+
+def _figure_ratio(a) -> ReportFigure:
+    theory = _null_theory(_n_replicas(a))
+    null_eps = _optional_array(a, "null_eps")
+    if null_eps is not None and np.asarray(null_eps).size:
+        null_median, null_out, null_kind = _median_abs(null_eps), _fraction_outside(null_eps), "simulated"
+    else:
+        null_median, null_out, null_kind = theory["median_abs"], theory["frac_outside"], "theory"
+    fig = _new_figure(10.0, 4.2)
+    axes = fig.subplots(1, 2)
+    points, without, undefined = [], [], []
+    for i, c in enumerate(a.codecs):
+        ratio = _codec_ratio(c)
+        eps = np.asarray(c.eps, dtype=float)
+        med, out = _median_abs(eps), _fraction_outside(eps)
+        if ratio is None:
+            without.append(c.spec)
+        elif math.isnan(med):
+            undefined.append(c.spec)
+        else:
+            points.append((ratio, med, out, i, c))
+    metrics = (("median |ε| over objects and parameters", 1, null_median),
+               ("fraction of (object, parameter) with |ε| ≥ 1", 2, null_out))
+    for ax, (ylabel, k, null_value) in zip(axes, metrics):
+        ax.set_xlabel("compression ratio (raw bytes / compressed bytes)")
+        ax.set_ylabel(ylabel, fontsize=9)
+        if not points:
+            _no_data(ax, "no codec with a compression ratio\nand an estimable ε")
+            continue
+        ax.set_xscale("log")
+        # Plain numbers at 1, 2, 5, 10, ...: ratios read as "20", not as 2 x 10^1.
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(_PLAIN)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        for p in points:
+            tolerable = bool(getattr(p[4], "tolerable", False))
+            ax.scatter([p[0]], [p[k]], s=55, color=_colour(p[3]), marker="o" if tolerable else "X", zorder=3)
+            ax.annotate(_text(_short(p[4].spec, 24)), (p[0], p[k]), xytext=(5, 4), textcoords="offset points",
+                        fontsize=7)
+        xs = np.array([p[0] for p in points])
+        # Explicit limits: one codec (or equal ratios) would give matplotlib a zero-width log range.
+        ax.set_xlim(xs.min() / 1.6, xs.max() * 2.2)
+        ys = np.array([p[k] for p in points] + ([null_value] if math.isfinite(null_value) else []))
+        ys = ys[np.isfinite(ys)]
+        top = float(ys.max()) if len(ys) else 1.0
+        if k == 2:
+            ax.set_ylim(-0.03, 1.03)
+        elif top > 20:
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.yaxis.set_major_formatter(_PLAIN)
+            ax.set_ylim(-0.05, top * 2)
+        else:
+            ax.set_ylim(-0.04 * max(top, 1.0), max(top * 1.2, 1.2))
+        if math.isfinite(null_value):
+            ax.axhline(null_value, color=_REFERENCE_COLOUR, linestyle="--", linewidth=1,
+                       label=f"second raw acquisition ({null_kind})")
+        ax.plot([], [], "o", color="0.3", label="tolerable")
+        ax.plot([], [], "X", color="0.3", label="not tolerable")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Compression ratio against distortion", fontsize=11)
+    caption = ("Compression ratio (log scale) against two measures of distortion over all raw objects and the "
+               "19 parameters: the median |ε| (left) and the fraction of (object, parameter) pairs outside the "
+               "band |ε| < 1 (right); infinite ε count as outside. The dashed line is the same measure for a "
+               f"second raw acquisition ({null_kind}). Circles: tolerable by the verdict rule; crosses: not.")
+    if without:
+        caption += " Codecs without a compression ratio (not plotted): " + "; ".join(without) + "."
+    if undefined:
+        caption += " Codecs with no estimable ε (not plotted): " + "; ".join(undefined) + "."
+    return ReportFigure("ratio_distortion", "Compression ratio against distortion", caption, _png(fig))
+
+
+def render_figures(assessment) -> list[ReportFigure]:
+    """Draw the five report figures.
+
+    Parameters
+    ----------
+    assessment : noisestat.pipeline.Assessment
+
+    Returns
+    -------
+    list of ReportFigure
+        In the order of :data:`FIGURE_NAMES`.
+    """
+    return [_figure_area_difference(assessment), _figure_globals(assessment), _figure_eps(assessment),
+            _figure_objects(assessment), _figure_ratio(assessment)]
+
+
+# --------------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;max-width:1180px;
+padding:18px 24px;color:#1d1d1f;background:#fff;line-height:1.4}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:3px}
+h3{font-size:15px;margin:18px 0 6px}
+.sub{color:#555;margin:0 0 14px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0 12px}
+th,td{border:1px solid #d5d5d5;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f2f2f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.bad{color:#b00020;font-weight:600}
+code{font-family:Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+.ok{background:#1b7f3b;color:#fff;border-radius:4px;padding:1px 8px;font-weight:600;white-space:nowrap}
+.no{background:#b00020;color:#fff;border-radius:4px;padding:1px 8px;font-weight:600;white-space:nowrap}
+.rule{background:#f7f7f9;border-left:4px solid #888;padding:8px 12px;font-size:13px}
+figure{margin:18px 0 26px}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:13px;color:#333;max-width:1000px}
+ul.reasons{margin:0;padding-left:18px;font-size:12px}details{font-size:12px;color:#555}
+table.prov td:first-child{white-space:nowrap;color:#444}
+"""
+
+_COLUMN_TITLES = {"n": "n", "n_infinite": "n ±∞", "mean_eps": "mean ε", "sd_eps": "sd ε",
+                  "frac_abs_eps_lt_1": "fraction |ε|<1", "median_abs_eps": "median |ε|"}
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _cell(value) -> str:
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, np.number)) or v is None
+                                                for v in value):
+        return '<td class="n">[' + ", ".join(_e(_fmt(v, ".3g")) for v in value) + "]</td>"
+    if isinstance(value, str):
+        return f"<td>{_e(value)}</td>"
+    if isinstance(value, dict):
+        return "<td>" + _e(", ".join(f"{k}: {_fmt(v, '.3g')}" for k, v in value.items())) + "</td>"
+    if isinstance(value, (float, np.floating)) and abs(float(value)) < 1e-3 and value != 0:
+        return f'<td class="n">{_e(_fmt(value, ".2e"))}</td>'
+    return f'<td class="n">{_e(_fmt(value, ".3g"))}</td>'
+
+
+def _parameter_table(c, statistics: dict) -> str:
+    """One row per parameter: the eps summaries, then whatever statistics the assessment carries."""
+    summaries = getattr(c, "parameters", None) or {}
+    base = [k for k in _COLUMN_TITLES if any(k in (summaries.get(p) or {}) for p in PARAMETERS)]
+    extra: list[str] = []
+    for p in PARAMETERS:
+        entry = statistics.get(p)
+        if isinstance(entry, dict):
+            extra += [k for k in entry if k not in extra and k not in base]
+        elif entry is not None and "value" not in extra:
+            extra.append("value")
+    head = "".join(f"<th>{_e(_COLUMN_TITLES.get(k, k))}</th>" for k in base + extra)
+    rows = []
+    for p in PARAMETERS:
+        s = summaries.get(p) or {}
+        entry = statistics.get(p)
+        entry = entry if isinstance(entry, dict) else ({"value": entry} if entry is not None else {})
+        cells = []
+        for k in base:
+            v = s.get(k)
+            bad = k == "mean_eps" and isinstance(v, (int, float)) and not abs(v) < 1
+            cells.append(f'<td class="n{" bad" if bad else ""}">{_e(_fmt(v, ".3g"))}</td>')
+        cells += [_cell(entry.get(k)) for k in extra]
+        fam = " <small>(family AR)</small>" if p in FAMILY[1:] else ""
+        rows.append(f"<tr><td>{_e(p)}{fam}</td>{''.join(cells)}</tr>")
+    return f"<table><tr><th>parameter</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _globals_table(c) -> str:
+    scores = getattr(c, "global_scores", None) or {}
+    if not scores:
+        return ""
+    rows = "".join(f"<tr><td>{_e(name)}</td>" + "".join(_cell(v.get(k)) for k in ("raw", "codec", "sigma_raw", "eps"))
+                   + "</tr>" for name, v in scores.items() if isinstance(v, dict))
+    return ("<table><tr><th>global</th><th>raw</th><th>codec</th><th>σ_raw</th><th>ε</th></tr>"
+            f"{rows}</table>")
+
+
+def _flatten(obj, prefix: str = "") -> list[tuple[str, object]]:
+    if isinstance(obj, dict):
+        out = []
+        for k, v in obj.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(obj, (list, tuple)) and not any(isinstance(v, (dict, list, tuple)) for v in obj):
+        return [(prefix, ", ".join(_fmt(v, "g") if not isinstance(v, str) else v for v in obj))]
+    if isinstance(obj, (list, tuple)):
+        out = []
+        for i, v in enumerate(obj):
+            out += _flatten(v, f"{prefix}[{i}]")
+        return out
+    return [(prefix, obj)]
+
+
+def _kv_table(pairs, css: str = "prov") -> str:
+    rows = "".join(f"<tr><td>{_e(k)}</td><td><code>{_e(_fmt(v, 'g') if not isinstance(v, str) else v)}</code></td></tr>"
+                   for k, v in pairs)
+    return f'<table class="{css}">{rows}</table>'
+
+
+def _null_section(summary: dict) -> str:
+    null = dict(summary.get("null_reference") or {})
+    simulated = null.pop("simulated", None)
+    parts = ["<p>What ε looks like when the “codec” is a second, independent raw acquisition: the reference "
+             "every codec is compared with.</p>", _kv_table(_flatten(null))]
+    if isinstance(simulated, dict):
+        params = simulated.get("parameters") or {}
+        rest = {k: v for k, v in simulated.items() if k != "parameters"}
+        parts.append("<h3>Simulated second acquisition</h3>" + _kv_table(_flatten(rest)))
+        if params:
+            keys: list[str] = []
+            for entry in params.values():
+                if isinstance(entry, dict):
+                    keys += [k for k in entry if k not in keys]
+            head = "".join(f"<th>{_e(_COLUMN_TITLES.get(k, k))}</th>" for k in keys)
+            rows = "".join(f"<tr><td>{_e(p)}</td>" + "".join(_cell((entry or {}).get(k)) for k in keys) + "</tr>"
+                           for p, entry in params.items())
+            parts.append(f"<table><tr><th>parameter</th>{head}</tr>{rows}</table>")
+    return "".join(parts)
+
+
+_SHOWN_REASONS = 4
+
+
+def _reasons(reasons) -> str:
+    """The first reasons as a list, the rest folded (``<details>`` needs no script) so a codec that fails
+    on every parameter does not push the figures down by a screen."""
+    reasons = [str(r) for r in reasons]
+    if not reasons:
+        return "–"
+    items = "".join(f"<li>{_e(r)}</li>" for r in reasons[:_SHOWN_REASONS])
+    text = f'<ul class="reasons">{items}</ul>'
+    if len(reasons) > _SHOWN_REASONS:
+        rest = "".join(f"<li>{_e(r)}</li>" for r in reasons[_SHOWN_REASONS:])
+        text += (f"<details><summary>{len(reasons) - _SHOWN_REASONS} more</summary>"
+                 f'<ul class="reasons">{rest}</ul></details>')
+    return text
+
+
+def report_html(assessment, figures: list[ReportFigure]) -> str:
+    """The report page, with ``figures`` embedded.
+
+    Parameters
+    ----------
+    assessment : noisestat.pipeline.Assessment
+    figures : list of ReportFigure
+        From :func:`render_figures`.
+
+    Returns
+    -------
+    str
+        A complete HTML document; every string from the assessment is escaped.
+    """
+    a = assessment
+    s = a.summary()
+    n_raw = s.get("n_objects_raw", len(a.raw))
+    out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           "<title>noisestat report</title>", f"<style>{_CSS}</style></head><body>",
+           "<h1>noisestat report: does compression change the measurements by more than camera noise?</h1>",
+           f'<p class="sub">{_e(n_raw)} raw objects · {_e(s.get("replicas"))} replicas · seed {_e(s.get("seed"))} '
+           f'· noisestat {_e(s.get("noisestat", ""))}</p>']
+
+    out.append("<h2>Verdict per codec</h2><table><tr><th>codec</th><th>compression ratio</th>"
+               "<th>raw objects matched</th><th>verdict</th><th>reasons</th></tr>")
+    for c in a.codecs:
+        matched = int(_matched(c).sum()) if len(a.raw) else 0
+        ratio = _codec_ratio(c)
+        badge = '<span class="ok">tolerable</span>' if c.tolerable else '<span class="no">NOT tolerable</span>'
+        reasons = _reasons(c.reasons)
+        out.append(f"<tr><td><code>{_e(c.spec)}</code></td><td class=\"n\">{_e(_fmt(ratio, '.1f'))}</td>"
+                   f"<td class=\"n\">{matched} / {_e(n_raw)}</td><td>{badge}</td><td>{reasons}</td></tr>")
+    out.append("</table>")
+    out.append(f'<p class="rule"><b>Verdict rule.</b> {_e(s.get("verdict_rule", getattr(a, "rule", "")))}</p>')
+
+    out.append("<h2>Figures</h2>")
+    for i, f in enumerate(figures, 1):
+        data = base64.b64encode(f.png).decode("ascii")
+        out.append(f'<figure id="{_e(f.name)}"><img src="data:image/png;base64,{data}" alt="{_e(f.title)}">'
+                   f"<figcaption><b>Figure {i}. {_e(f.title)}.</b> {_e(f.caption)}</figcaption></figure>")
+
+    out.append("<h2>Scores per codec and parameter</h2>")
+    for c in a.codecs:
+        statistics = getattr(c, "statistics", None) or {}
+        out.append(f"<h3><code>{_e(c.spec)}</code></h3>")
+        out.append(_parameter_table(c, statistics if isinstance(statistics, dict) else {}))
+        out.append(_globals_table(c))
+
+    out.append("<h2>Null reference</h2>" + _null_section(s))
+    model = s.get("sigma_model")
+    if isinstance(model, dict):
+        out.append("<h2>Classifier spread</h2>" + _kv_table(_flatten(model)))
+
+    prov = dict(s.get("provenance") or {})
+    # The summary's own headline fields first, then the pipeline's provenance as it recorded it.
+    head = [("noisestat", s.get("noisestat", prov.get("noisestat"))), ("seed", s.get("seed")),
+            ("replicas", s.get("replicas")), ("raw objects", n_raw)]
+    out.append("<h2>Provenance</h2>" + _kv_table(head + [(k, v) for k, v in _flatten(prov) if k not in ("seed",)]))
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------------
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(assessment, outdir: str | os.PathLike) -> list[Path]:
+    """Write ``report.html`` and ``figures/*.png`` for an assessment.
+
+    Parameters
+    ----------
+    assessment : noisestat.pipeline.Assessment
+        The result of :func:`noisestat.assess`.
+    outdir : path-like
+        Folder to write into (created if missing). Each file is written to a temporary name and
+        renamed into place, so a reader never sees half a file.
+
+    Returns
+    -------
+    list of Path
+        ``report.html`` first, then the PNG files in the order of :data:`FIGURE_NAMES`.
+
+    Examples
+    --------
+    >>> import noisestat, tempfile
+    >>> from noisestat.simulate import simulate_scene, acquire, sparse_labels
+    >>> electrons, truth = simulate_scene((96, 96), rng=1)
+    >>> camera = noisestat.CameraProfile(0.5, 100, 2, 16)
+    >>> a = noisestat.assess(acquire(electrons, camera, 2), camera, ["lossless"],
+    ...                      labels=sparse_labels(truth, rng=3), replicas=3)
+    >>> [p.name for p in write_report(a, tempfile.mkdtemp())][:2]
+    ['report.html', 'area_difference.png']
+    """
+    outdir = Path(outdir)
+    figures_dir = outdir / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    figures = render_figures(assessment)
+    paths = []
+    for f in figures:
+        path = figures_dir / f"{f.name}.png"
+        _write_bytes_atomic(path, f.png)
+        paths.append(path)
+    # The page last: once it exists, every figure it shows exists too.
+    page = outdir / "report.html"
+    write_text_atomic(page, report_html(assessment, figures))
+    return [page] + paths

@@ -1,0 +1,237 @@
+"""The HTML report: self-contained, every figure drawn, user strings escaped, edge cases survive,
+and the page renders in a real headless browser."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import tifffile
+from matplotlib import image as mpimg
+
+import noisestat
+from noisestat.camera import CameraProfile
+from noisestat.morphometry import PARAMETERS, ObjectMeasurements
+from noisestat.report import FIGURE_NAMES, render_figures, report_html, write_report
+from noisestat.scores import summarise_eps
+from noisestat.simulate import acquire, simulate_scene, sparse_labels
+
+# A decoded-image file whose name needs escaping in HTML: the spec (and so the page) carries the path.
+_ODD_NAME = "decoded <a&b>.tif"
+
+
+@pytest.fixture(scope="module")
+def assessment(tmp_path_factory):
+    electrons, truth = simulate_scene((256, 256), rng=1)
+    camera = CameraProfile(0.5, 100, 2, 16)
+    image = acquire(electrons, camera, 2)
+    decoded = tmp_path_factory.mktemp("decoded") / _ODD_NAME
+    tifffile.imwrite(decoded, image)
+    codecs = ["lossless", "jpeg:ratio=20", "bitdepth:bits=8,mode=shift", f"file:path={decoded}"]
+    return noisestat.assess(image, camera, codecs, labels=sparse_labels(truth, rng=3), replicas=4)
+
+
+@pytest.fixture(scope="module")
+def report(assessment, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return out, write_report(assessment, out)
+
+
+def _has_field(obj, name: str) -> bool:
+    return name in {f.name for f in dataclasses.fields(obj)}
+
+
+def _replace(obj, **changes):
+    """``dataclasses.replace`` with only the fields this version of the pipeline has."""
+    return dataclasses.replace(obj, **{k: v for k, v in changes.items() if _has_field(obj, k)})
+
+
+def _with_eps(codec, eps, values=None, partner=None, ratio="keep"):
+    objects = codec.objects
+    if values is not None:
+        objects = _replace(objects, values=values, partner=partner)
+    changes = {"eps": eps, "objects": objects,
+               "parameters": {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}}
+    if ratio != "keep":
+        changes["compression_ratio"] = ratio
+    return _replace(codec, **changes)
+
+
+def _assert_renders(assessment, tmp_path):
+    paths = write_report(assessment, tmp_path)
+    assert [p.name for p in paths] == ["report.html"] + [f"{n}.png" for n in FIGURE_NAMES]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
+    assert paths[0].read_text(encoding="utf-8").count('<img src="data:image/png;base64,') == 5
+    return paths
+
+
+# --------------------------------------------------------------------------------------------------
+# The page and the figures
+# --------------------------------------------------------------------------------------------------
+
+def test_html_is_self_contained_with_five_embedded_figures(report):
+    out, paths = report
+    page = paths[0].read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page.lower()
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert not re.search(r"<link\b", page)
+    for name in FIGURE_NAMES:
+        assert f'id="{name}"' in page
+
+
+def test_html_shows_verdicts_rule_and_tables(report, assessment):
+    page = report[1][0].read_text(encoding="utf-8")
+    assert "tolerable</span>" in page
+    assert "NOT tolerable" in page  # an 8-bit shift of a 16-bit image moves every area
+    rule = assessment.summary()["verdict_rule"]
+    assert html.escape(rule) in page
+    for heading in ("Verdict per codec", "Scores per codec and parameter", "Null reference", "Provenance"):
+        assert heading in page
+    assert assessment.provenance["image_sha256"] in page
+    assert page.count("<table") >= len(assessment.codecs) + 3
+
+
+def test_codec_spec_with_a_path_is_escaped(report):
+    page = report[1][0].read_text(encoding="utf-8")
+    assert "decoded &lt;a&amp;b&gt;.tif" in page
+    assert "<a&b>" not in page
+
+
+def test_figure_files_exist_and_are_not_blank(report):
+    out, paths = report
+    assert paths[1:] == [out / "figures" / f"{n}.png" for n in FIGURE_NAMES]
+    for path in paths[1:]:
+        pixels = mpimg.imread(path)
+        assert pixels.ndim == 3 and min(pixels.shape[:2]) > 200, path.name
+        assert pixels[..., :3].var() > 0, path.name
+
+
+def test_figures_are_deterministic(assessment):
+    first = [f.png for f in render_figures(assessment)]
+    second = [f.png for f in render_figures(assessment)]
+    assert first == second
+
+
+def test_rewriting_replaces_the_files_and_leaves_no_temporaries(assessment, tmp_path):
+    write_report(assessment, tmp_path)
+    write_report(assessment, tmp_path)
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Edge cases
+# --------------------------------------------------------------------------------------------------
+
+def test_zero_raw_objects(assessment, tmp_path):
+    n_par = len(PARAMETERS)
+    empty = ObjectMeasurements(np.empty(0, dtype=np.int64), np.empty((0, n_par)))
+    raw_objects = _replace(assessment.raw_objects, values=np.empty((0, n_par)), partner=np.empty(0, np.int64),
+                           n_objects=0, area_total=0)
+    codecs = tuple(_with_eps(c, np.empty((0, n_par)), np.empty((0, n_par)), np.empty(0, np.int64))
+                   for c in assessment.codecs)
+    a = _replace(assessment, raw=empty, raw_objects=raw_objects, sigma_raw=np.empty((0, n_par)),
+                 n_replicas_matched=np.empty(0, np.int64), codecs=codecs,
+                 replica_values=np.empty((assessment.n_replicas, 0, n_par)), null_eps=np.empty((0, n_par)),
+                 raw_labels=None if getattr(assessment, "raw_labels", None) is None
+                 else np.zeros_like(assessment.raw_labels))
+    _assert_renders(a, tmp_path)
+
+
+def test_unmatched_codec_nan_and_infinite_eps_and_no_ratio(assessment, tmp_path):
+    n, n_par = assessment.sigma_raw.shape
+    lossless, jpeg = assessment.codecs[:2]
+    # A codec whose decoded image matched no raw object: all values and eps NaN.
+    unmatched = _with_eps(lossless, np.full((n, n_par), np.nan), np.full((n, n_par), np.nan),
+                          np.zeros(n, np.int64), ratio=None)
+    # A codec with infinite eps (sigma_raw = 0 and the value changed) in every other cell.
+    eps = np.asarray(jpeg.eps, dtype=float).copy()
+    eps[::2] = np.inf
+    eps[1::2, ::3] = -np.inf
+    infinite = _with_eps(jpeg, eps, ratio=None)
+    a = _replace(assessment, codecs=(unmatched, infinite))
+    paths = _assert_renders(a, tmp_path)
+    page = paths[0].read_text(encoding="utf-8")
+    assert "+∞" in page and "not plotted" in page
+
+
+def test_one_codec_without_the_optional_fields(assessment, tmp_path):
+    # What an assessment from before the pipeline carried pixels, replica values and the null looks like:
+    # the figures fall back (ellipses, theoretical null, codecs only) instead of failing.
+    a = _replace(assessment, codecs=assessment.codecs[:1], image=None, raw_labels=None, replica_values=None,
+                 null_eps=None, sigma_model=None)
+    paths = _assert_renders(a, tmp_path)
+    assert "theory" in paths[0].read_text(encoding="utf-8")
+
+
+def test_infinite_eps_for_every_object_of_one_codec(assessment, tmp_path):
+    n, n_par = assessment.sigma_raw.shape
+    a = _replace(assessment, codecs=(_with_eps(assessment.codecs[2], np.full((n, n_par), np.inf)),))
+    _assert_renders(a, tmp_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# The page in a real browser
+# --------------------------------------------------------------------------------------------------
+
+def _browser() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+_BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = _browser()
+    if path is None:
+        pytest.skip("no chromium, chromium-browser or google-chrome on PATH (CI installs Debian's chromium)")
+    return path
+
+
+def test_report_renders_in_headless_chromium(browser, report, tmp_path):
+    page = report[1][0]
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *_BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                    "--window-size=1280,4000", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=90, check=False)
+    assert shot.is_file(), "chromium wrote no screenshot"
+    pixels = mpimg.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (4000, 1280)
+    non_white = (pixels < 0.95).any(axis=2)
+    # A blank or broken page is white (or one colour); the report is text, tables and five figures.
+    assert non_white.mean() > 0.05
+    assert non_white.any(axis=1).mean() > 0.5, "content does not reach down the page"
+    colours = np.unique((pixels * 15).round().astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 100
+    # The figures' own colours: the codecs' blue and orange and viridis' yellow of |eps| >= 3.
+    for rgb in ((0.12, 0.47, 0.71), (1.0, 0.50, 0.05), (0.99, 0.91, 0.14)):
+        close = (np.abs(pixels - np.array(rgb)) < 0.06).all(axis=2)
+        assert close.sum() > 20, rgb
+
+
+def test_dom_holds_the_five_figures(browser, report, tmp_path):
+    result = subprocess.run([browser, *_BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                             report[1][0].as_uri()], capture_output=True, text=True, timeout=90, check=False)
+    images = re.findall(r'<img src="data:image/png;base64,', result.stdout)
+    assert len(images) == 5
+    assert "Verdict per codec" in result.stdout
+
+
+def test_report_html_escapes_reasons(assessment):
+    codec = _replace(assessment.codecs[0], tolerable=False, reasons=("<b>bold</b> & more",))
+    page = report_html(_replace(assessment, codecs=(codec,)), render_figures(assessment)[:0])
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; more" in page
