@@ -95,6 +95,24 @@ def test_listing_and_missing_extra_without_torch(tmp_path, trained):
     assert out.strip() == learned.MISSING_EXTRA
 
 
+def test_codec_arch_choices_match_the_models():
+    assert REGISTRY["compressai"].keys[0].choices == learned.ARCHS
+
+
+def test_hyperprior_stream_with_two_strings(images, tmp_path):
+    """Hyperprior models write two strings (y and z); the header's length field splits them again."""
+    out = tmp_path / "hyper.ckpt"
+    learned.train_codec(images[:1], arch="bmshj2018-hyperprior", quality=1, steps=1, seed=0, output=out,
+                        batch=1, patch=64)
+    loaded = learned.load_checkpoint(out, "bmshj2018-hyperprior")
+    image = tifffile.imread(images[1])[:100, :90]
+    stream, info = learned.encode(loaded, image)
+    assert len(info["string_bytes"]) == 2 and info["header_bytes"] == 18 + 2 * 2 + 4
+    decoded = learned.decode(loaded, stream)
+    assert decoded.dtype == image.dtype and decoded.shape == image.shape
+    assert learned.encode(learned.load_checkpoint(out), image)[0] == stream
+
+
 def test_single_channel_models_keep_the_structure():
     for arch in ("bmshj2018-hyperprior", "cheng2020-anchor"):
         one, three = learned.build_model(arch, 1), learned.build_model(arch, 1, channels=3)
