@@ -778,7 +778,10 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
         A complete HTML document; every string from the assessment is escaped.
     """
     a = assessment
-    s = a.summary()
+    # summary() divides sigma_model by sigma_raw, which is 0 for some objects: that is reported as
+    # inf there, and must not turn into an error where warnings are errors.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = a.summary()
     n_raw = s.get("n_objects_raw", len(a.raw))
     out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',

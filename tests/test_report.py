@@ -235,3 +235,12 @@ def test_report_html_escapes_reasons(assessment):
     codec = _replace(assessment.codecs[0], tolerable=False, reasons=("<b>bold</b> & more",))
     page = report_html(_replace(assessment, codecs=(codec,)), render_figures(assessment)[:0])
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; more" in page
+
+
+def test_classifier_spread_panel_when_sigma_model_is_there(assessment, tmp_path):
+    if not _has_field(assessment, "sigma_model"):
+        pytest.skip("this pipeline has no sigma_model")
+    # Half of sigma_raw everywhere; sigma_raw = 0 for some objects gives 0 / 0, which must not warn.
+    a = _replace(assessment, sigma_model=np.asarray(assessment.sigma_raw) * 0.5)
+    page = _assert_renders(a, tmp_path)[0].read_text(encoding="utf-8")
+    assert "retrained with other seeds" in page
