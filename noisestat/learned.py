@@ -472,7 +472,6 @@ def train_codec(images, *, arch: str, quality: int, steps: int, seed: int, outpu
         ``arch``, ``quality``, ``lambda``, ``steps``, ``seed``, the last step's ``loss``,
         ``bpp``, ``mse`` and ``aux_loss``, ``seconds``, ``threads`` and ``output``.
     """
-    _check_arch(arch)
     _check_arch(arch, quality)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise InputError(f"steps must be an integer >= 1; got {steps!r}")
