@@ -153,7 +153,8 @@ class Assessment:
                         if self.replica_values is not None else {})
         model = None
         if self.sigma_model is not None:
-            ratio = self.sigma_model / self.sigma_raw
+            with np.errstate(divide="ignore", invalid="ignore"):  # sigma_raw may be 0: ratio inf/nan, dropped below
+                ratio = self.sigma_model / self.sigma_raw
             model = {"seeds": self.provenance.get("model_seeds"),
                      "median_sigma_model_over_sigma_raw": {
                          p: float(np.nanmedian(np.where(np.isfinite(ratio[:, j]), ratio[:, j], np.nan)))
