@@ -91,3 +91,26 @@ def test_demo_runs_end_to_end(capsys, tmp_path):
     # the demo calibrates its camera before assessing: the gain is recovered
     assert "calibrated the simulated camera" in out
     assert s["provenance"]["demo"]["calibrated_gain_dn_per_e"] == pytest.approx(0.46, rel=0.02)
+
+
+def test_progress_bar_only_on_a_terminal():
+    import io
+
+    from noisestat.cli import _Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    with _Progress("assess", stream=tty) as p:
+        p("replica 1", 1, 4)
+    assert "1/4" in tty.getvalue()
+    quiet = Tty()
+    with _Progress("assess", quiet=True, stream=quiet) as p:
+        p("replica 1", 1, 4)
+    assert quiet.getvalue() == ""
+    plain = io.StringIO()
+    with _Progress("assess", stream=plain) as p:
+        p("replica 1", 1, 4)
+    assert plain.getvalue() == ""

@@ -158,3 +158,36 @@ def test_min_area_drops_small_objects_everywhere(small_scene, lossless_run):
     assert r.provenance["min_area"] == cut
     with pytest.raises(InputError, match="min_area"):
         assess(raw, CAMERA, ["lossless"], labels=labels, min_area=-1)
+
+
+def test_parquet_and_imagej_tables(tmp_path, lossless_run):
+    import pyarrow.parquet as pq
+
+    out = write_assessment(lossless_run, tmp_path / "o")
+    table = pq.read_table(out / "objects.parquet")
+    assert table.num_rows == 3 * len(lossless_run.raw) * 19
+    assert table.column_names == ["codec", "object", "parameter", "chi_raw", "sigma_raw", "n_replicas_matched",
+                                  "codec_object", "chi_codec", "eps"]
+    with open(out / "objects.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    eps_csv = [float(r["eps"]) if r["eps"] else np.nan for r in rows]
+    np.testing.assert_array_equal(np.array(eps_csv), table.column("eps").to_numpy())
+    tables = sorted(p.name for p in (out / "imagej").iterdir())
+    assert tables[0] == "00_raw.csv" and len(tables) == 4
+    header = (out / "imagej" / tables[1]).read_text().splitlines()[0]
+    assert header == " ,Area,XM,YM,Perim.,Major,Minor,Angle,Circ.,Feret,FeretX,FeretY,FeretAngle,MinFeret,AR,Round," \
+                     "Solidity,FeretAR,Compact,Extent"
+    assert (out / "report.html").exists() and (out / "figures").is_dir()
+
+
+def test_simulated_second_acquisition_and_sigma_model_are_reported(small_scene):
+    raw, labels, _, _ = small_scene
+    r = assess(raw, CAMERA, ["lossless"], labels=labels, replicas=4, seed=0, model_seeds=2)
+    s = r.summary()
+    sim = s["null_reference"]["simulated"]
+    assert set(sim["parameters"]) == set(PARAMETERS) and isinstance(sim["judged_tolerable"], bool)
+    assert r.sigma_model.shape == r.sigma_raw.shape
+    assert s["sigma_model"]["seeds"] == 2 and "never added" in s["sigma_model"]["note"]
+    assert s["area_difference"]["lossless"] == {"n": len(r.raw), "mean": 0.0, "sd": 0.0}
+    with pytest.raises(InputError, match="model_seeds needs sparse labels"):
+        assess(raw, CAMERA, ["lossless"], model=r.model, replicas=2, model_seeds=1)

@@ -1,0 +1,58 @@
+import json
+
+import numpy as np
+import pytest
+
+from noisestat import CodecError
+from noisestat.cli import main
+from noisestat.tune import tune, write_tune
+
+from conftest import CAMERA
+
+
+@pytest.fixture(scope="module")
+def tuned(small_scene):
+    raw, labels, _, _ = small_scene
+    return tune(raw, CAMERA, "jpeg", labels=labels, replicas=4, seed=0, max_evaluations=6)
+
+
+def test_chosen_setting_is_tolerable_and_the_next_stronger_is_not(tuned):
+    assert tuned.chosen is not None and tuned.chosen["tolerable"]
+    assert tuned.chosen["spec"].startswith("jpeg:quality=")
+    if tuned.next_stronger is not None:
+        assert not tuned.next_stronger["tolerable"]
+        # stronger = lower quality = higher ratio
+        assert tuned.next_stronger["knob_value"] < tuned.chosen["knob_value"]
+        assert tuned.next_stronger["compression_ratio"] > tuned.chosen["compression_ratio"]
+    # nothing tolerable was tried beyond the chosen one
+    stronger = [e for e in tuned.evaluations if e["knob_value"] < tuned.chosen["knob_value"]]
+    assert not any(e["tolerable"] for e in stronger)
+    assert len(tuned.evaluations) <= 6
+
+
+def test_outputs(tmp_path, tuned):
+    write_tune(tuned, tmp_path / "t")
+    t = json.loads((tmp_path / "t" / "tune.json").read_text())
+    assert t["spec"] == tuned.chosen["spec"] and len(t["evaluations"]) == len(tuned.evaluations)
+    assert (tmp_path / "t" / "tune.csv").read_text().startswith("setting,quality,compression_ratio,tolerable,worst")
+    assert (tmp_path / "t" / "tune.png").exists()
+
+
+def test_bad_requests(small_scene):
+    raw, labels, _, _ = small_scene
+    with pytest.raises(CodecError, match="no setting to tune"):
+        tune(raw, CAMERA, "lossless", labels=labels)
+    with pytest.raises(CodecError, match="tune sets quality itself"):
+        tune(raw, CAMERA, "jpeg:quality=5", labels=labels)
+    with pytest.raises(CodecError, match="unknown codec"):
+        tune(raw, CAMERA, "nosuch", labels=labels)
+
+
+def test_cli(capsys, tmp_path, scene_files):
+    code = main(["tune", str(scene_files / "raw.tif"), "--camera", str(scene_files / "camera.json"), "--labels",
+                 str(scene_files / "labels.tif"), "--codec", "bitdepth:mode=minmax", "--replicas", "3",
+                 "--max-evaluations", "4", "-o", str(tmp_path / "t")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "bitdepth:mode=minmax,bits=" in out and (tmp_path / "t" / "tune.json").exists()
+    assert err == ""  # not a terminal: no progress bar
