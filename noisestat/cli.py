@@ -215,7 +215,7 @@ def _assess(args) -> int:
                               matching=args.matching, min_area=args.min_area, model_seeds=args.model_seeds,
                               progress=progress)
     print(format_summary(result))
-    print(f"wrote {args.output}/summary.json and objects.csv")
+    print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0
 
 
@@ -263,7 +263,7 @@ def _demo(args) -> int:
     print(f"calibrated the simulated camera: K = {demo['calibrated_gain_dn_per_e']:.4f} DN/e- "
           f"(true {demo['true_gain_dn_per_e']}); profile in {args.output}/camera.json, plot in {args.output}/ptc.png")
     print(format_summary(result))
-    print(f"wrote {args.output}/ (inputs) and {args.output}/assessment/ (summary.json, objects.csv)")
+    print(f"wrote {args.output}/ (inputs) and {args.output}/assessment/ (report.html, summary.json, objects.csv)")
     return 0
 
 
