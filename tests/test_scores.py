@@ -57,8 +57,10 @@ def test_null_reference_matches_simulated_second_acquisitions():
     assert null["frac_abs_eps_lt_1"] == pytest.approx(2 * stats.t.cdf(1 / math.sqrt(2), 9) - 1)
 
 
-def _stat(n=50, tm=0.1, p_eq=0.001, frac=0.5):
-    return {"n_finite": n, "trimmed_mean": tm, "p_equivalent": p_eq, "frac_abs_eps_lt_1": frac}
+def _stat(n=50, tm=0.1, p_eq=0.001, frac=0.5, upper=None):
+    upper = frac if upper is None else upper
+    return {"n_finite": n, "trimmed_mean": tm, "p_equivalent": p_eq, "frac_abs_eps_lt_1": frac,
+            "frac_ci95": [frac - 0.1, upper]}
 
 
 def test_verdict():
@@ -67,9 +69,12 @@ def test_verdict():
     assert ok and not reasons and "4.60" in rule and "TOST" in rule
     shifted = {"Area": _stat(tm=1.3, p_eq=0.9)}
     assert verdict(shifted, {"Area": 0.5}, {"N_tot": 0.0}, 10)[1] == [
-        "Area: trimmed mean eps +1.30 not shown within +-0.5 (TOST p = 0.9)"]
+        "Area: trimmed mean eps +1.30 not shown within +-1 (TOST p = 0.9)"]
     wide = {"Area": _stat(frac=0.2)}
-    assert verdict(wide, {"Area": 0.5}, {}, 10)[1] == ["Area: 20% of objects with |eps| < 1, second acquisition 50%"]
+    assert verdict(wide, {"Area": 0.5}, {}, 10)[1] == [
+        "Area: 20% of objects with |eps| < 1 (at most 20%), second acquisition 50%"]
+    # a fraction low by chance but whose interval reaches the reference is not a reason
+    assert verdict({"Area": _stat(frac=0.35, upper=0.45)}, {"Area": 0.5}, {}, 10)[0] is True
     # the null fraction of the parameter itself, not the theoretical one, is the reference
     assert verdict({"Area": _stat(frac=0.6)}, {"Area": 0.9}, {}, 10)[0] is False
     assert verdict({"Area": _stat(frac=0.45)}, {"Area": math.nan}, {}, 10)[0] is True  # falls back to 0.503
