@@ -6,6 +6,7 @@ into an :class:`~noisestat.errors.InputError` whose message names the file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import tifffile
 from .errors import InputError
 
 __all__ = ["read_image", "read_labels", "file_sha256", "array_sha256", "write_json_atomic",
-           "write_text_atomic", "staged_directory"]
+           "write_text_atomic", "atomic_file", "staged_directory"]
 
 
 def _read_any(path: Path) -> np.ndarray:
@@ -135,19 +136,28 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb"):
+    """Open a temporary file beside ``path`` for writing; rename it into place when the block ends
+    without an exception, remove it otherwise. Nothing half-written ever carries the final name."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    with atomic_file(path, "w") as handle:
+        handle.write(text)
 
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:

@@ -22,7 +22,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.tree._tree import Tree
 
-from ._io import check_labels
+from ._io import atomic_file, check_labels
 from .errors import ModelError
 from .features import DEFAULT_SIGMAS, feature_names, weka_features
 
@@ -157,15 +157,8 @@ def save_model(model: PixelClassifier, path: str | os.PathLike) -> None:
         state = tree.tree_.__getstate__()
         arrays[f"nodes_{i}"] = state["nodes"]
         arrays[f"values_{i}"] = state["values"]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_file(path) as handle:
+        np.savez_compressed(handle, **arrays)
 
 
 def load_model(path: str | os.PathLike) -> PixelClassifier:

@@ -52,6 +52,23 @@ def _jobs(text):
     return value
 
 
+def _scene_arguments(p) -> None:
+    """The arguments `assess` and `tune` share: the raw image, its camera, the model, the replicas."""
+    p.add_argument("image", help="raw 2D image (TIFF, PNG)")
+    p.add_argument("--camera", required=True, help="camera profile JSON (see calibration/README.md)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
+    source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object")
+    p.add_argument("--replicas", type=_positive_int, default=10, help="Monte-Carlo replicas (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of every random choice (default 0)")
+    p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
+    p.add_argument("--matching", choices=("iou", "centroid"), default="iou",
+                   help="object matching: one-to-one IoU >= 0.5 (default) or the paper's 3 px centroid rule")
+    p.add_argument("--min-area", type=int, default=0, metavar="PX",
+                   help="discard objects smaller than PX pixels in every image (default 0: keep all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="noisestat", description=(
         "Does a compression setting change what a model measures by more than the camera's own noise?"))
@@ -60,40 +77,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("assess", help="score codecs against the raw image's camera noise")
-    p.add_argument("image", help="raw 2D image (TIFF, PNG)")
-    p.add_argument("--camera", required=True, help="camera profile JSON (see calibration/README.md)")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
-    source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object")
+    _scene_arguments(p)
     p.add_argument("--codec", action="append", required=True, metavar="SPEC",
                    help="codec spec name:key=value,... (repeat; `noisestat codecs` lists them)")
-    p.add_argument("--replicas", type=_positive_int, default=10, help="Monte-Carlo replicas (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="the seed of every random choice (default 0)")
-    p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
-    p.add_argument("--matching", choices=("iou", "centroid"), default="iou",
-                   help="object matching: one-to-one IoU >= 0.5 (default) or the paper's 3 px centroid rule")
-    p.add_argument("--min-area", type=int, default=0, metavar="PX",
-                   help="discard objects smaller than PX pixels in every image (default 0: keep all)")
     p.add_argument("--model-seeds", type=int, default=0, metavar="K",
                    help="also retrain the forest with K other seeds and report sigma_model beside sigma_raw")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="output folder")
 
     p = sub.add_parser("tune", help="the strongest setting of a codec that is still tolerable")
-    p.add_argument("image", help="raw 2D image")
-    p.add_argument("--camera", required=True, help="camera profile JSON")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
-    source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object")
+    _scene_arguments(p)
     p.add_argument("--codec", required=True, metavar="NAME[:KEY=VALUE,...]",
                    help="codec to tune, optionally with fixed keys (e.g. avif:bits=12); its knob is searched")
-    p.add_argument("--replicas", type=_positive_int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=_jobs, default=1)
-    p.add_argument("--matching", choices=("iou", "centroid"), default="iou")
-    p.add_argument("--min-area", type=int, default=0, metavar="PX")
     p.add_argument("--max-evaluations", type=_positive_int, default=8, help="settings to try at most (default 8)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="output folder (tune.json, tune.csv, tune.png)")
 
     p = sub.add_parser("train", help="train a pixel classifier from sparse labels")

@@ -34,14 +34,13 @@ import math
 import os
 import re
 import struct
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ._io import _UMASK, file_sha256, read_image
+from ._io import atomic_file, file_sha256, read_image
 from .codecs._base import to_dtype
 from .errors import CodecError, InputError
 
@@ -171,16 +170,8 @@ def build_model(arch: str, quality: int, *, channels: int = 1):
 def _atomic_torch_save(obj, path: Path) -> None:
     import torch
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as handle:
+        torch.save(obj, handle)
 
 
 def save_checkpoint(model, path, *, arch: str, quality: int, training: dict | None = None) -> None:

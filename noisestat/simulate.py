@@ -19,7 +19,6 @@ and its variance down), and draws a gain per pixel when asked (sCMOS).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path

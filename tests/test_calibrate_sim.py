@@ -8,7 +8,6 @@ reported SE against the standard error of the estimator they rest on, stated whe
 import numpy as np
 import pytest
 
-from noisestat import assess
 from noisestat.calibrate import Level, FlatFieldSeries, calibrate_series, read_emva_descriptor, read_stacks
 from noisestat.calibrate._maps import MIN_DARK_FRAMES
 from noisestat.replicas import draw_replica
