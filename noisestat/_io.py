@@ -111,6 +111,21 @@ def check_labels(labels: np.ndarray, *, shape: tuple[int, int] | None = None, na
             raise InputError(f"{name}: no pixel is labelled {cls} ({what}); the classifier needs both classes")
 
 
+def read_json_object(path: str | os.PathLike, *, what: str, error=InputError) -> dict:
+    """Read a JSON file that must hold an object; ``error`` (an exception class) names the file and
+    what it should have been when it is missing, not JSON or not an object."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such {what} file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: not a JSON {what} ({exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: a {what} must be a JSON object; got {type(data).__name__}")
+    return data
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a file's bytes, in hex."""
     digest = hashlib.sha256()

@@ -10,7 +10,6 @@ is under ``extra``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -189,15 +188,10 @@ def load_profile(path: str | os.PathLike) -> CameraProfile:
     ProfileError
         If the file is missing, not JSON, or misses or mangles a required key.
     """
+    from ._io import read_json_object
+
     path = Path(path)
-    if not path.is_file():
-        raise ProfileError(f"{path}: no such camera profile file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProfileError(f"{path}: not a JSON camera profile ({exc})") from None
-    if not isinstance(data, dict):
-        raise ProfileError(f"{path}: a camera profile must be a JSON object; got {type(data).__name__}")
+    data = read_json_object(path, what="camera profile", error=ProfileError)
     version = data.pop("format_version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise ProfileError(f"{path}: format_version {version!r} is not supported (this noisestat reads {FORMAT_VERSION})")

@@ -298,8 +298,3 @@ def _spatial(series: FlatFieldSeries, gain: float) -> dict | None:
     out["frames"] = {"dark": n_d, "bright": n_b}
     return out
 
-
-def check_enough_levels(series: FlatFieldSeries) -> None:
-    if len(series.levels) < 2:
-        raise InputError(f"{series.source}: a photon transfer curve needs at least 2 light levels; "
-                         f"got {len(series.levels)}")

@@ -6,14 +6,13 @@ stack taken at the same exposure time, and optionally a spatial set (many frames
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
-from .._io import _read_any
+from .._io import _read_any, read_json_object
 from ..errors import InputError
 
 __all__ = ["Level", "FlatFieldSeries", "read_emva_descriptor", "read_stacks"]
@@ -201,14 +200,7 @@ def read_stacks(flats, darks, *, sidecar: str | os.PathLike | None = None,
     meta = {}
     if sidecar is not None:
         sidecar = Path(sidecar)
-        if not sidecar.is_file():
-            raise InputError(f"{sidecar}: no such sidecar file")
-        try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{sidecar}: not JSON ({exc})") from None
-        if not isinstance(meta, dict):
-            raise InputError(f"{sidecar}: expected a JSON object keyed by file name")
+        meta = read_json_object(sidecar, what="sidecar")
 
     def info(p: Path, key):
         entry = meta.get(p.name, meta.get(str(p), {}))

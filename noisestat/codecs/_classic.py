@@ -52,6 +52,10 @@ class KnobCodec(Codec):
         if not self.has_lossless_mode and self.params.get("ratio") is None and self.params.get(self.knob) is None:
             raise CodecError(f"codec {self.name}: needs ratio=R or {self.knob}=")
 
+    def _fixed_knob(self):
+        """The knob value when no ratio is targeted (None: the lossless mode)."""
+        return self.params.get(self.knob)
+
     def _forward(self, image, profile):
         """Data to encode and side-information numbers (default: none)."""
         return image, ()
@@ -70,7 +74,7 @@ class KnobCodec(Codec):
             knob, stream, tries = bisect_ratio(self.params["ratio"], encode, image.nbytes, *self.knob_range,
                                                integer=self.knob_integer, increasing=self.ratio_grows, spec=self.spec)
         else:
-            knob, tries = self.params.get(self.knob), 1
+            knob, tries = self._fixed_knob(), 1
             stream = encode(knob)
         decoded = self._decode(stream[len(header):], data)
         decoded = self._inverse(np.asarray(decoded), side, image)

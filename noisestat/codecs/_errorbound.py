@@ -49,11 +49,10 @@ class _Bounded(KnobCodec):
         decoded = np.asarray(decoded, dtype=np.float64).reshape(image.shape)
         return inverse_gat(decoded, *side) if side else decoded
 
-    def apply(self, image, profile):
-        if self.params.get("max_error_sigma") is not None:
-            # the bound lives in the transformed domain, where it is max_error_sigma
-            self.params = {**self.params, "max_error": self.params["max_error_sigma"]}
-        return super().apply(image, profile)
+    def _fixed_knob(self):
+        # a bound in sigma units is an absolute bound in the transformed domain, where sigma = 1
+        sigma_bound = self.params.get("max_error_sigma")
+        return self.params.get("max_error") if sigma_bound is None else sigma_bound
 
 
 @register
