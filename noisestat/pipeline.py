@@ -118,6 +118,7 @@ class Assessment:
     null_tolerable: tuple = field(default=(), repr=False, compare=False)
     sigma_model: np.ndarray | None = field(default=None, repr=False, compare=False)
     null_fractions: dict = field(default_factory=dict, repr=False, compare=False)
+    warnings: tuple = ()
 
     @property
     def n_replicas(self) -> int:
@@ -181,6 +182,7 @@ class Assessment:
                                 **{c.spec: c.area_difference for c in self.codecs}},
             "sigma_model": model,
             "verdict_rule": self.rule,
+            "warnings": list(self.warnings),
             "codecs": codecs,
             "provenance": self.provenance,
         }
@@ -262,6 +264,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     Assessment
     """
     started = time.time()
+    warnings: list[str] = []  # things the user must know to read the verdict; in summary and report
     check_raw_image(image)
     _check_range(image, profile)
     profile.check_image(image)
@@ -310,7 +313,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                       image=image, raw_labels=ref.raw_labels, replica_values=ref.replica_values,
                       null_eps=ref.null_eps, null_globals_eps=ref.null_globals_eps,
                       null_statistics=ref.null_statistics, null_tolerable=ref.null_tolerable,
-                      sigma_model=ref.sigma_model, null_fractions=ref.null_fractions)
+                      sigma_model=ref.sigma_model, null_fractions=ref.null_fractions,
+                      warnings=tuple(warnings) + ref.warnings)
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,7 @@ class Reference:
     null_tolerable: tuple
     rule: str
     sigma_model: np.ndarray | None = None
+    warnings: tuple = ()
 
     @property
     def n_replicas(self) -> int:
@@ -568,6 +573,7 @@ def format_summary(assessment: Assessment) -> str:
                      f"{c['global']['N_tot']['eps']:>9.2f} {c['global']['A_tot']['eps']:>9.2f} {worst_text:>24}  "
                      f"{'tolerable' if c['tolerable'] else 'NOT tolerable'}")
     lines.append(f"rule: {s['verdict_rule']}")
+    lines.extend(f"warning: {w}" for w in s.get("warnings", []))
     return "\n".join(lines)
 
 
