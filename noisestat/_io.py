@@ -7,20 +7,28 @@ into an :class:`~noisestat.errors.InputError` whose message names the file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from .errors import InputError
+from .errors import InputError, OutputError
 
 __all__ = ["read_image", "read_labels", "file_sha256", "array_sha256", "write_json_atomic",
-           "write_text_atomic", "atomic_file", "staged_directory"]
+           "write_text_atomic", "json_text", "atomic_file", "staged_directory", "OUTPUT_MARKER",
+           "check_output_dir", "check_output_file", "prepare_output_dir", "prepare_output_file",
+           "clean_stale", "is_noisestat_output"]
 
 
 def _read_any(path: Path) -> np.ndarray:
@@ -150,23 +158,289 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()
 
+# ---------------------------------------------------------------------------------------------
+# Writing outputs safely.
+#
+# The decisions (may this path receive an output?) are functions without side effects; the
+# writers below call them again just before they touch the disk. Every OSError on the way out
+# becomes an OutputError naming the path, so the command line prints one line.
+
+#: Name of the file noisestat writes into every output folder it creates. A folder is replaced
+#: as a whole only when it holds this file (or is empty).
+OUTPUT_MARKER = ".noisestat-output"
+
+#: Leftovers of a killed run (``.NAME.<pid>-<random>.partial``, ``.NAME.old-<pid>-<random>``,
+#: ``.NAME.<pid>-<random>.tmp``) are removed when their process is gone, or, when the name holds no
+#: process id or the id has been reused, once they are this old.
+STALE_AFTER_S = 6 * 3600
+
+_HINTS = {errno.ENOSPC: "the disk is full: free some space and run again",
+          errno.EDQUOT: "the disk quota is exhausted: free some space and run again",
+          errno.EACCES: "no permission to write there: choose another place or fix the permissions",
+          errno.EPERM: "no permission to write there: choose another place or fix the permissions",
+          errno.EROFS: "the file system is read-only: choose another place",
+          errno.ENOTDIR: "part of the path is a file, not a folder",
+          errno.EISDIR: "a folder is in the way of the file"}
+
+
+def _reason(exc: BaseException) -> str:
+    """The cause of an OSError in words, with what to do when noisestat knows it."""
+    if isinstance(exc, OSError):
+        text = exc.strerror or str(exc) or type(exc).__name__
+        hint = _HINTS.get(exc.errno)
+        return f"{text}; {hint}" if hint else text
+    return str(exc) or type(exc).__name__
+
+
+def _os_cause(exc: BaseException | None) -> OSError | None:
+    """The OSError at the root of ``exc`` (itself, or what an OutputError was raised from)."""
+    while exc is not None:
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ if isinstance(exc, OutputError) else None
+    return None
+
+
+def _is_within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    # realpath, not Path.resolve(strict=True): the output usually does not exist yet.
+    return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
+
+
+def _check_parents(path: Path, shown) -> None:
+    """Raise OutputError when a file (not a folder) sits where a parent folder of ``path`` should be."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"{shown}: {parent} is a file, not a folder; remove it or choose another output")
+
+
+def _check_inputs(out: Path, shown, inputs, *, folder: bool) -> None:
+    for item in inputs:
+        if item is None:
+            continue
+        source = _resolved(item)
+        if source == out:
+            raise OutputError(f"{shown}: the output would overwrite the input {item}; choose another output")
+        if folder and _is_within(source, out):
+            raise OutputError(f"{shown}: the output folder would replace the folder holding the input {item}; "
+                              f"choose a new folder, e.g. {Path(shown) / 'results'}")
+        if _is_within(out, source):
+            raise OutputError(f"{shown}: the output lies inside the input {item}; choose another output")
+
+
+def is_noisestat_output(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder holding noisestat's output marker (see :data:`OUTPUT_MARKER`)."""
+    marker = Path(path) / OUTPUT_MARKER
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and "noisestat" in data
+
+
+def check_output_dir(path: str | os.PathLike, *, inputs=()) -> Path:
+    """Decide whether ``path`` may receive a noisestat output folder; touch nothing.
+
+    Allowed: a path that does not exist, an empty folder, or a folder noisestat wrote (it holds
+    :data:`OUTPUT_MARKER`). Refused: the current folder or one above it, a folder holding any of
+    ``inputs`` (or one of them, or a path inside one), a file, and a folder of other files.
+
+    Returns
+    -------
+    Path
+        The output folder with symbolic links resolved (where it will be written).
+
+    Raises
+    ------
+    OutputError
+    """
+    shown = os.fspath(path)
+    if shown.strip() == "":
+        raise OutputError("output folder: the name is empty; give a folder name, e.g. -o results")
+    out = _resolved(path)
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder was deleted: nothing to protect there
+        here = None
+    if (here is not None and _is_within(here, out)) or out.parent == out:
+        raise OutputError(f"{shown}: is the current folder or one above it; noisestat replaces its output folder "
+                          f"as a whole, so name a new folder, e.g. -o results")
+    _check_parents(out, shown)
+    _check_inputs(out, shown, inputs, folder=True)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise OutputError(f"{shown}: exists and is a file, not a folder; remove it or choose another output")
+        try:
+            names = [entry.name for entry in os.scandir(out)]
+        except OSError as exc:
+            raise OutputError(f"{shown}: cannot read the existing folder ({_reason(exc)})") from exc
+        if names and not is_noisestat_output(out):
+            raise OutputError(f"{shown}: the folder exists and holds {len(names)} file(s) noisestat did not write "
+                              f"(no {OUTPUT_MARKER}); choose a new or empty folder, or delete this one first")
+    return out
+
+
+def check_output_file(path: str | os.PathLike, *, inputs=()) -> Path:
+    """Decide whether a single output file may be written at ``path``; touch nothing.
+
+    Refused: an empty name, a folder at ``path``, a file where a parent folder should be, and any
+    of ``inputs``. An existing file is replaced (atomically) by a complete one.
+    """
+    shown = os.fspath(path)
+    if shown.strip() == "":
+        raise OutputError("output file: the name is empty; give a file name")
+    out = _resolved(path)
+    if out.is_dir():
+        raise OutputError(f"{shown}: is a folder; give a file name (e.g. {Path(shown) / 'out'}) or remove the folder")
+    _check_parents(out, shown)
+    _check_inputs(out, shown, inputs, folder=False)
+    return out
+
+
+def _make_parent(folder: Path, shown) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{shown}: cannot create the folder {folder} ({_reason(exc)})") from exc
+
+
+def _probe_writable(folder: Path, shown) -> None:
+    """Create and remove a temporary folder in ``folder``: a refused write is found before the work."""
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=folder, prefix=f".noisestat-probe.{os.getpid()}-"))
+    except OSError as exc:
+        raise OutputError(f"{shown}: cannot write in {folder} ({_reason(exc)})") from exc
+
+
+def prepare_output_dir(path: str | os.PathLike, *, inputs=()) -> Path:
+    """:func:`check_output_dir`, then remove a killed run's leftovers beside it, create the missing
+    parent folders and check that the parent accepts new files. Call it before the work."""
+    out = check_output_dir(path, inputs=inputs)
+    if clean_stale(out):  # may have put back a previous folder: judge that one
+        out = check_output_dir(path, inputs=inputs)
+    _make_parent(out.parent, os.fspath(path))
+    _probe_writable(out.parent, os.fspath(path))
+    return out
+
+
+def prepare_output_file(path: str | os.PathLike, *, inputs=()) -> Path:
+    """:func:`check_output_file`, then create the missing parent folders, remove a killed run's
+    temporary files of the same name and check that the folder accepts new files."""
+    out = check_output_file(path, inputs=inputs)
+    _make_parent(out.parent, os.fspath(path))
+    clean_stale(out)
+    _probe_writable(out.parent, os.fspath(path))
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def _leftover_name(name: str):
+    """A pattern matching the names of a run's leftovers for output ``name``: group ``pid`` the
+    process id (absent in names written by noisestat before it recorded one), group ``kind``."""
+    n = re.escape(name)
+    return re.compile(rf"^\.{n}\.(?:(?P<pid>\d+)-\w+\.(?P<kind>partial|tmp)|(?P<old>old)-(?P<oldpid>\d+)(?:-[0-9a-f]+)?"
+                      rf"|\w{{8}}\.(?P<legacy>partial|tmp))$")
+
+
+def clean_stale(path: str | os.PathLike) -> list[Path]:
+    """Remove what a killed run left beside ``path``: ``.NAME.*.partial`` folders, ``.NAME.old-*``
+    folders and ``.NAME.*.tmp`` files whose process is gone (or that are older than
+    :data:`STALE_AFTER_S`). When ``path`` itself is missing and a run died while swapping folders,
+    the previous folder (``.NAME.old-*``) is put back instead of removed. Returns what was removed.
+    """
+    path = Path(path)
+    parent, pattern = path.parent, _leftover_name(path.name)
+    try:
+        entries = [e for e in os.scandir(parent) if pattern.match(e.name)]
+    except OSError:
+        return []
+    now = time.time()
+    stale = []
+    for entry in entries:
+        match = pattern.match(entry.name)
+        pid = match.group("pid") or match.group("oldpid")
+        kind = match.group("kind") or match.group("legacy") or "old"
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if is_dir != (kind != "tmp"):  # folders for .partial and .old-, files for .tmp: nothing else
+            continue
+        if (pid is not None and not _pid_alive(int(pid))) or age > STALE_AFTER_S:
+            stale.append(Path(entry.path))
+    olds = sorted((p for p in stale if p.name.startswith(f".{path.name}.old-") and p.is_dir()),
+                  key=lambda p: p.stat().st_mtime)
+    if olds and not (path.exists() or path.is_symlink()):
+        with contextlib.suppress(OSError):
+            os.replace(olds[-1], path)
+            stale.remove(olds[-1])
+    for item in stale:
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                item.unlink()
+    return stale
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}-"
+
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "wb"):
     """Open a temporary file beside ``path`` for writing; rename it into place when the block ends
-    without an exception, remove it otherwise. Nothing half-written ever carries the final name."""
+    without an exception, remove it otherwise. Nothing half-written ever carries the final name.
+
+    Missing parent folders are created. Any OSError (no permission, a full disk, a folder in the
+    way) is raised as an OutputError naming ``path``, and a previous file at ``path`` is left as
+    it was.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    shown = os.fspath(path)
+    if path.is_dir():
+        raise OutputError(f"{shown}: is a folder; give a file name or remove the folder")
+    _check_parents(_resolved(path), shown)
+    _make_parent(path.parent, shown)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"{shown}: cannot write in {path.parent} ({_reason(exc)})") from exc
     try:
         kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise OutputError(f"{shown}: could not write the file ({_reason(exc)}); any previous file there "
+                          f"is unchanged") from exc
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _remove_quietly(tmp)
         raise
+
+
+def _remove_quietly(path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -175,9 +449,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         handle.write(text)
 
 
+def json_text(obj) -> str:
+    """``obj`` as the indented JSON noisestat writes (NaN written as null)."""
+    return json.dumps(_json_safe(obj), indent=2) + "\n"
+
+
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
     """Write ``obj`` as indented JSON, atomically (NaN written as null)."""
-    write_text_atomic(path, json.dumps(_json_safe(obj), indent=2) + "\n")
+    write_text_atomic(path, json_text(obj))
 
 
 def _json_safe(obj):
@@ -192,34 +471,86 @@ def _json_safe(obj):
     return obj
 
 
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM back for the few system calls that swap two folders, so an
+    interrupt cannot fall between them (the signal is delivered right after)."""
+    signals = {signal.SIGINT, signal.SIGTERM}
+    can = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals) if can else None
+    try:
+        yield
+    finally:
+        if can:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class staged_directory:
     """Context manager: build an output folder under a temporary name, move it into place on success.
 
-    On an exception the temporary folder is removed and an existing folder of the same name is left
-    exactly as it was. On success an existing folder is replaced as a whole.
+    The folder receives :data:`OUTPUT_MARKER` (JSON: the noisestat version and ``command``). On
+    entry the rules of :func:`check_output_dir` apply: an existing folder is replaced only when
+    noisestat wrote it or it is empty, and never when it holds one of ``inputs``. On an exception
+    (an interrupt included) the temporary folder is removed and an existing folder of the same
+    name is left exactly as it was; an OSError is raised as an OutputError naming the folder.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, command: str | None = None, inputs=()):
         self.path = Path(path)
+        self.command = command
+        self.inputs = tuple(inputs)
 
     def __enter__(self) -> Path:
-        parent = self.path.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and not self.path.is_dir():
-            raise InputError(f"{self.path}: exists and is not a folder")
-        self.tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.", suffix=".partial"))
+        shown = os.fspath(self.path)
+        self.final = prepare_output_dir(self.path, inputs=self.inputs)
+        try:
+            self.tmp = Path(tempfile.mkdtemp(dir=self.final.parent, prefix=_temp_prefix(self.final),
+                                             suffix=".partial"))
+        except OSError as exc:
+            raise OutputError(f"{shown}: cannot write in {self.final.parent} ({_reason(exc)})") from exc
+        try:
+            from . import __version__
+
+            marker = {"noisestat": __version__, "command": self.command,
+                      "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            (self.tmp / OUTPUT_MARKER).write_text(json_text(marker), encoding="utf-8")
+        except BaseException as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise OutputError(f"{shown}: could not write the output folder ({_reason(exc)})") from exc
+            raise
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        shown = os.fspath(self.path)
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            cause = _os_cause(exc)
+            if cause is not None:
+                raise OutputError(f"{shown}: could not write the output folder ({_reason(cause)}); "
+                                  f"nothing was changed there") from exc
             return False
-        old = None
-        if self.path.exists():
-            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
-            os.replace(self.path, old)
-        os.replace(self.tmp, self.path)
-        os.chmod(self.path, 0o777 & ~_UMASK)
+        try:
+            # The rules may have changed while the work ran (another program wrote there).
+            check_output_dir(self.path, inputs=self.inputs)
+            os.chmod(self.tmp, 0o777 & ~_UMASK)
+            with _signals_deferred():
+                old = None
+                if self.final.exists() or self.final.is_symlink():
+                    old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+                    os.replace(self.final, old)
+                try:
+                    os.replace(self.tmp, self.final)
+                except BaseException:
+                    if old is not None:
+                        os.replace(old, self.final)
+                    raise
+        except BaseException as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise OutputError(f"{shown}: could not move the finished output into place ({_reason(exc)}); "
+                                  f"nothing was changed there") from exc
+            raise
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)  # what remains (no permission) goes with clean_stale
         return False

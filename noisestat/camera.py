@@ -225,18 +225,27 @@ def _load_pixel_maps(ref, path: Path) -> PixelMaps:
 def save_profile(profile: CameraProfile, path: str | os.PathLike) -> None:
     """Write ``profile`` to ``path`` as JSON, atomically; per-pixel maps go to a TIFF beside it
     (``<name>_pixelmaps.tif``), referenced from the JSON with its SHA-256."""
-    from ._io import file_sha256, write_json_atomic
+    import contextlib
+    import hashlib
+    import io
+
+    from ._io import atomic_file, json_text
 
     path = Path(path)
     data = profile.to_dict()
-    if profile.pixel_maps is not None:
-        import tifffile
+    # Both files are written in full under temporary names before either is renamed (the maps
+    # first), so a failed write leaves the previous profile and its maps matching each other.
+    with contextlib.ExitStack() as files:
+        profile_file = files.enter_context(atomic_file(path, "w"))
+        if profile.pixel_maps is not None:
+            import tifffile
 
-        maps_path = path.with_name(f"{path.stem}_pixelmaps.tif")
-        tmp = maps_path.with_name(f".{maps_path.name}.tmp")
-        tifffile.imwrite(tmp, profile.pixel_maps.stack(), photometric="minisblack",
-                         metadata={"pages": list(PIXEL_MAP_PAGES)})
-        os.replace(tmp, maps_path)
-        data["pixel_maps"] = {**profile.extra.get("pixel_maps", {}), "file": maps_path.name,
-                              "pages": list(PIXEL_MAP_PAGES), "sha256": file_sha256(maps_path)}
-    write_json_atomic(path, data)
+            maps_path = path.with_name(f"{path.stem}_pixelmaps.tif")
+            buffer = io.BytesIO()
+            tifffile.imwrite(buffer, profile.pixel_maps.stack(), photometric="minisblack",
+                             metadata={"pages": list(PIXEL_MAP_PAGES)})
+            files.enter_context(atomic_file(maps_path)).write(buffer.getvalue())
+            data["pixel_maps"] = {**profile.extra.get("pixel_maps", {}), "file": maps_path.name,
+                                  "pages": list(PIXEL_MAP_PAGES),
+                                  "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
+        profile_file.write(json_text(data))

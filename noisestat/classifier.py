@@ -12,7 +12,10 @@ Saved models are ``.npz`` archives of plain numeric arrays plus a JSON header, l
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,15 @@ THRESHOLD = 0.5
 MODEL_FORMAT = "noisestat-pixel-classifier"
 MODEL_VERSION = 1
 _PREDICT_CHUNK = 1 << 18  # pixels per predict call: bounds the forest's temporary arrays
+
+# Limits a model file must respect before anything in it is decompressed or built. A forest of
+# 200 unlimited-depth trees grown on a million labelled pixels stays far below each of them.
+MAX_MODEL_BYTES = 2 << 30    # total uncompressed size of all members of the archive (2 GiB)
+MAX_HEADER_BYTES = 16 << 20  # the JSON header member (16 MiB)
+MAX_TREES = 10_000
+MAX_NODES = 1 << 24          # nodes per tree
+MAX_SIGMAS = 16              # feature scales (the number of features grows with their square)
+MAX_SIGMA = 1024.0           # largest feature scale, pixels
 
 
 class PixelClassifier(BaseEstimator, ClassifierMixin):
@@ -162,55 +174,309 @@ def save_model(model: PixelClassifier, path: str | os.PathLike) -> None:
 
 
 def load_model(path: str | os.PathLike) -> PixelClassifier:
-    """Load a classifier saved by :func:`save_model` (no code is executed: ``allow_pickle=False``)."""
+    """Load a classifier saved by :func:`save_model`.
+
+    Nothing in the file is executed (no pickle) and nothing is trusted: the archive's directory,
+    the header and every tree's node table are validated before any scikit-learn tree is built,
+    because scikit-learn's compiled tree traversal trusts its node table (an out-of-range child or
+    feature index reads outside its arrays; a node that is its own child loops forever).
+
+    Limits: at most :data:`MAX_MODEL_BYTES` uncompressed in all (read from the zip directory
+    before decompressing), :data:`MAX_TREES` trees of at most :data:`MAX_NODES` nodes each.
+
+    Raises
+    ------
+    ModelError
+        One line, ``"<path>: damaged model file: <what>"`` for any violation, or ``"not a noisestat
+        model file"`` when the file is not an archive with a JSON header.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     try:
-        archive = np.load(path, allow_pickle=False)
-        header = json.loads(bytes(archive["header"]).decode("utf-8"))
-    except Exception as exc:
-        raise ModelError(f"{path}: not a noisestat model file ({type(exc).__name__})") from None
-    if header.get("format") != MODEL_FORMAT or header.get("version") != MODEL_VERSION:
-        raise ModelError(f"{path}: not a noisestat pixel classifier of format version {MODEL_VERSION}")
-    classes = np.asarray(header["classes"])
-    n_features = int(header["n_features"])
-    trees = []
+        zipped = zipfile.is_zipfile(path)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model file ({type(exc).__name__})") from None
+    if not zipped:
+        raise ModelError(f"{path}: not a noisestat model file (not an .npz archive)")
     try:
-        with archive:
-            for i, info in enumerate(header["trees"]):
-                nodes = archive[f"nodes_{i}"]
-                values = archive[f"values_{i}"]
-                tree = Tree(n_features, np.array([len(classes)], dtype=np.intp), 1)
-                expected = tree.__getstate__()["nodes"].dtype
-                if nodes.dtype != expected:
-                    raise ModelError(f"{path}: tree nodes were written by another scikit-learn "
-                                     f"({header.get('sklearn')}); retrain the model with this one")
-                tree.__setstate__({"max_depth": info["max_depth"], "node_count": info["node_count"],
-                                   "nodes": nodes, "values": values})
-                estimator = DecisionTreeClassifier(max_features=header["max_features"])
-                estimator.tree_ = tree
-                estimator.classes_ = classes
-                estimator.n_classes_ = len(classes)
-                estimator.n_outputs_ = 1
-                estimator.n_features_in_ = n_features
-                estimator.max_features_ = header["max_features"]
-                trees.append(estimator)
+        with zipfile.ZipFile(path) as archive:
+            return _load_archive(path, archive)
     except ModelError:
         raise
+    except Exception as exc:  # zipfile, zlib and numpy failures on damaged bytes
+        raise ModelError(f"{path}: damaged model file: {_one_line(exc)}") from None
+
+
+class _Damaged(Exception):
+    """A violation found inside the archive; load_model prefixes it with the path."""
+
+
+_MEMBER = re.compile(r"(header|nodes_(0|[1-9]\d{0,8})|values_(0|[1-9]\d{0,8}))\.npy")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _load_archive(path: Path, archive: zipfile.ZipFile) -> PixelClassifier:
+    try:
+        members = _check_directory(archive)
+    except _Damaged as exc:
+        raise ModelError(f"{path}: damaged model file: {exc}") from None
+    if "header.npy" not in members:
+        raise ModelError(f"{path}: not a noisestat model file (no header member)")
+    try:
+        raw = _read_member(archive, members["header.npy"], np.dtype(np.uint8), MAX_HEADER_BYTES)
+        if raw.ndim != 1:
+            raise _Damaged(f"header must be 1-D bytes; got shape {raw.shape}")
+        header = json.loads(raw.tobytes().decode("utf-8"))
     except Exception as exc:
-        raise ModelError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
-    model = PixelClassifier(n_estimators=header["n_estimators"], max_features=header["max_features"],
+        raise ModelError(f"{path}: not a noisestat model file (unreadable header: {_one_line(exc)})") from None
+    if not isinstance(header, dict):
+        raise ModelError(f"{path}: not a noisestat model file (header is a JSON {type(header).__name__}, not an object)")
+    if header.get("format") != MODEL_FORMAT or not _is_int(header.get("version")) or header["version"] != MODEL_VERSION:
+        raise ModelError(f"{path}: not a noisestat pixel classifier of format version {MODEL_VERSION}")
+    try:
+        n_features = _check_header(header)
+        expected = {"header.npy"} | {f"{kind}_{i}.npy" for i in range(len(header["trees"])) for kind in ("nodes", "values")}
+        if set(members) != expected:
+            extra, missing = sorted(set(members) - expected), sorted(expected - set(members))
+            raise _Damaged(f"the header lists {len(header['trees'])} trees but the archive "
+                           + ", ".join(x for x in (f"lacks {missing[:3]}" if missing else "",
+                                                   f"also holds {extra[:3]}" if extra else "") if x))
+        trees = [_read_tree(archive, members, i, info, n_features, header.get("sklearn"))
+                 for i, info in enumerate(header["trees"])]
+    except _Damaged as exc:
+        raise ModelError(f"{path}: damaged model file: {exc}") from None
+    return _assemble(header, trees, n_features)
+
+
+def _check_directory(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """Members by name, after checking names, methods and declared sizes (nothing decompressed)."""
+    infos = archive.infolist()
+    if len(infos) > 2 * MAX_TREES + 1:
+        raise _Damaged(f"{len(infos)} archive members; a model has at most {2 * MAX_TREES + 1}")
+    members, total = {}, 0
+    for info in infos:
+        name = info.filename
+        if not _MEMBER.fullmatch(name):
+            raise _Damaged(f"unexpected archive member {name[:80]!r}")
+        if name in members:
+            raise _Damaged(f"archive member {name!r} appears twice")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 0x1:
+            raise _Damaged(f"archive member {name!r} is encrypted or uses compression method {info.compress_type}; "
+                           f"model files are stored or deflated")
+        total += info.file_size
+        if total > MAX_MODEL_BYTES:
+            raise _Damaged(f"members declare {total} bytes uncompressed; the limit is {MAX_MODEL_BYTES} "
+                           f"(MAX_MODEL_BYTES)")
+        members[name] = info
+    return members
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: np.dtype, limit: int) -> np.ndarray:
+    """Read one ``.npy`` member whose dtype must be ``dtype`` exactly.
+
+    Written out rather than left to ``np.load``: np.load allocates the array the member's own
+    header declares before reading it, and a forged header can declare any size. Here the
+    declared shape must agree with the zip directory's size, which the caller has capped.
+    """
+    if info.file_size > limit:
+        raise _Damaged(f"member {info.filename} declares {info.file_size} bytes; the limit is {limit}")
+    with archive.open(info) as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, found = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran, found = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise _Damaged(f"member {info.filename} is .npy version {version}; expected 1.0 or 2.0")
+        if found != dtype:
+            raise _Damaged(f"member {info.filename} holds dtype {found}; expected {dtype}")
+        if fortran or any(d < 0 for d in shape):
+            raise _Damaged(f"member {info.filename} declares shape {shape}{' in Fortran order' if fortran else ''}")
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if handle.tell() + n_bytes != info.file_size:
+            raise _Damaged(f"member {info.filename} declares shape {shape} ({n_bytes} bytes), which does not fit "
+                           f"its {info.file_size} bytes")
+        buffer = np.empty(n_bytes, dtype=np.uint8)
+        view, got = memoryview(buffer), 0
+        while got < n_bytes:
+            n = handle.readinto(view[got:])
+            if not n:
+                raise _Damaged(f"member {info.filename} is truncated ({got} of {n_bytes} bytes)")
+            got += n
+    return buffer.view(dtype).reshape(shape)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_header(header: dict) -> int:
+    """Check every header field the loader uses; return the number of features."""
+    kinds = {"noisestat": str, "sklearn": str, "classes": list, "feature_names": list, "n_estimators": int,
+             "max_features": int, "sigmas": list, "seed": int, "n_features": int, "threshold": float,
+             "training_pixels": dict, "trees": list}
+    for key, kind in kinds.items():
+        if key not in header:
+            raise _Damaged(f"header has no {key!r}")
+        value = header[key]
+        ok = _is_int(value) if kind is int else _is_number(value) if kind is float else isinstance(value, kind)
+        if not ok:
+            raise _Damaged(f"header {key!r} must be {'a finite number' if kind is float else 'a JSON ' + kind.__name__}; "
+                           f"got {json.dumps(value)[:60]}")
+    if header["classes"] != [BACKGROUND, OBJECT] or not all(_is_int(c) for c in header["classes"]):
+        raise _Damaged(f"header 'classes' must be [{BACKGROUND}, {OBJECT}]; got {json.dumps(header['classes'])[:60]}")
+    if header["threshold"] != THRESHOLD:
+        raise _Damaged(f"header 'threshold' must be {THRESHOLD}; got {header['threshold']}")
+    sigmas = header["sigmas"]
+    if not 1 <= len(sigmas) <= MAX_SIGMAS or not all(_is_number(s) and 0 < s <= MAX_SIGMA for s in sigmas):
+        raise _Damaged(f"header 'sigmas' must be 1 to {MAX_SIGMAS} numbers in (0, {MAX_SIGMA:g}]; "
+                       f"got {json.dumps(sigmas)[:60]}")
+    n_features = len(feature_names(sigmas))
+    names = header["feature_names"]
+    if header["n_features"] != n_features or len(names) != n_features or not all(isinstance(n, str) for n in names):
+        raise _Damaged(f"sigmas {sigmas} give {n_features} features; the header has n_features "
+                       f"{header['n_features']} and {len(names)} feature names")
+    ranges = {"n_estimators": (1, MAX_TREES), "max_features": (1, n_features), "seed": (0, 2**32 - 1)}
+    for key, (low, high) in ranges.items():
+        if not low <= header[key] <= high:
+            raise _Damaged(f"header {key!r} must lie in [{low}, {high}]; got {header[key]}")
+    pixels = header["training_pixels"]
+    for key in ("background", "object"):
+        if not _is_int(pixels.get(key)) or pixels[key] < 0:
+            raise _Damaged(f"header training_pixels[{key!r}] must be a count >= 0; got {json.dumps(pixels.get(key))[:40]}")
+    trees = header["trees"]
+    if len(trees) != header["n_estimators"]:
+        raise _Damaged(f"header lists {len(trees)} trees; n_estimators is {header['n_estimators']}")
+    for i, info in enumerate(trees):
+        if not isinstance(info, dict) or not _is_int(info.get("node_count")) or not _is_int(info.get("max_depth")):
+            raise _Damaged(f"header trees[{i}] must hold integers node_count and max_depth; got {json.dumps(info)[:60]}")
+        if not 1 <= info["node_count"] <= MAX_NODES:
+            raise _Damaged(f"tree {i}: node_count must lie in [1, {MAX_NODES}]; got {info['node_count']}")
+        if not 0 <= info["max_depth"] < info["node_count"]:
+            raise _Damaged(f"tree {i}: max_depth must lie in [0, node_count - 1 = {info['node_count'] - 1}]; "
+                           f"got {info['max_depth']}")
+    return n_features
+
+
+def _node_dtype() -> np.dtype:
+    """The node record this scikit-learn's Tree expects (taken from an empty tree)."""
+    return Tree(1, np.array([2], dtype=np.intp), 1).__getstate__()["nodes"].dtype
+
+
+def _read_tree(archive, members, i: int, info: dict, n_features: int, written_by) -> DecisionTreeClassifier:
+    expected = _node_dtype()
+    n = info["node_count"]
+    try:
+        nodes = _read_member(archive, members[f"nodes_{i}.npy"], expected, MAX_MODEL_BYTES)
+    except _Damaged as exc:
+        if "holds dtype" in str(exc):
+            raise _Damaged(f"{exc} (if scikit-learn {str(written_by)[:20]} wrote it, retrain the model with this "
+                           f"scikit-learn)") from None
+        raise
+    values = _read_member(archive, members[f"values_{i}.npy"], np.dtype("<f8"), MAX_MODEL_BYTES)
+    if nodes.shape != (n,):
+        raise _Damaged(f"tree {i}: node table has shape {nodes.shape}; node_count is {n}")
+    if values.shape != (n, 1, 2):
+        raise _Damaged(f"tree {i}: values have shape {values.shape}; expected {(n, 1, 2)} (nodes, outputs, classes)")
+    _check_nodes(i, nodes, values, n_features, info["max_depth"])
+    tree = Tree(n_features, np.array([2], dtype=np.intp), 1)
+    tree.__setstate__({"max_depth": info["max_depth"], "node_count": n, "nodes": nodes, "values": values})
+    return tree
+
+
+def _check_nodes(i: int, nodes: np.ndarray, values: np.ndarray, n_features: int, max_depth: int) -> None:
+    """Check that a node table is a binary tree scikit-learn can walk safely, and its depth.
+
+    scikit-learn writes every child after its parent (both of its tree builders do), so
+    ``child > parent`` for every edge makes the table acyclic; with every node but the root the
+    child of exactly one parent, it is one tree in which every node is reachable from the root.
+    """
+    n = len(nodes)
+    index = np.arange(n)
+    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    leaf = left == -1  # TREE_LEAF: scikit-learn's traversal stops at left_child == -1
+    inner = ~leaf
+    bad = np.flatnonzero(leaf & ((right != -1) | (feature != -2)))
+    if bad.size:
+        k = bad[0]
+        raise _Damaged(f"tree {i} node {k}: a leaf must have children -1, -1 and feature -2; got "
+                       f"{left[k]}, {right[k]} and {feature[k]}")
+    for name, child in (("left", left), ("right", right)):
+        bad = np.flatnonzero(inner & ((child <= index) | (child >= n)))
+        if bad.size:
+            k = bad[0]
+            allowed = f"in [{k + 1}, {n - 1}] (after the node)" if k + 1 < n else "absent (the last node is a leaf)"
+            raise _Damaged(f"tree {i} node {k}: {name} child must be {allowed}; got {child[k]}")
+    bad = np.flatnonzero(inner & ((feature < 0) | (feature >= n_features)))
+    if bad.size:
+        k = bad[0]
+        raise _Damaged(f"tree {i} node {k}: feature index must lie in [0, {n_features - 1}]; got {feature[k]}")
+    parents = np.bincount(np.concatenate([left[inner], right[inner]]), minlength=n)
+    bad = np.flatnonzero(parents[1:] != 1)
+    if bad.size:
+        k = bad[0] + 1
+        raise _Damaged(f"tree {i} node {k}: must be the child of exactly one node; it is the child of {parents[k]}")
+    for field, low in (("threshold", None), ("impurity", 0.0), ("weighted_n_node_samples", 0.0)):
+        column = nodes[field]
+        bad = np.flatnonzero(~np.isfinite(column) | (column < low if low is not None else False))
+        if bad.size:
+            k = bad[0]
+            raise _Damaged(f"tree {i} node {k}: {field} must be finite{' and >= 0' if low is not None else ''}; "
+                           f"got {column[k]}")
+    bad = np.flatnonzero(nodes["n_node_samples"] < 1)
+    if bad.size:
+        raise _Damaged(f"tree {i} node {bad[0]}: n_node_samples must be >= 1; got {nodes['n_node_samples'][bad[0]]}")
+    bad = np.flatnonzero(nodes["missing_go_to_left"] > 1)
+    if bad.size:
+        raise _Damaged(f"tree {i} node {bad[0]}: missing_go_to_left must be 0 or 1; got {nodes['missing_go_to_left'][bad[0]]}")
+    bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)).all(axis=(1, 2)))
+    if bad.size:
+        raise _Damaged(f"tree {i} node {bad[0]}: class values must be finite and >= 0; got {values[bad[0], 0].tolist()}")
+    # Depth of every node by pointer jumping on the parent array: log2(depth) vectorised rounds,
+    # where a walk down the tree in Python would take one round per level.
+    parent = np.zeros(n, dtype=np.intp)
+    parent[left[inner]] = index[inner]
+    parent[right[inner]] = index[inner]
+    depth = (index > 0).astype(np.int64)
+    while parent.any():
+        depth, parent = depth + depth[parent], parent[parent]
+    if int(depth.max()) != max_depth:
+        raise _Damaged(f"tree {i}: max_depth is {max_depth} in the header; the node table is {int(depth.max())} deep")
+
+
+def _assemble(header: dict, trees: list, n_features: int) -> PixelClassifier:
+    classes = np.array([BACKGROUND, OBJECT])
+    max_features = header["max_features"]
+    estimators = []
+    for tree in trees:
+        estimator = DecisionTreeClassifier(max_features=max_features)
+        estimator.tree_ = tree
+        estimator.classes_ = classes
+        estimator.n_classes_ = len(classes)
+        estimator.n_outputs_ = 1
+        estimator.n_features_in_ = n_features
+        estimator.max_features_ = max_features
+        estimators.append(estimator)
+    model = PixelClassifier(n_estimators=header["n_estimators"], max_features=max_features,
                             sigmas=tuple(header["sigmas"]), random_state=header["seed"])
-    forest = RandomForestClassifier(n_estimators=len(trees), max_features=header["max_features"], n_jobs=1)
-    forest.estimators_ = trees
-    forest.estimator_ = DecisionTreeClassifier(max_features=header["max_features"])
+    forest = RandomForestClassifier(n_estimators=len(estimators), max_features=max_features, n_jobs=1)
+    forest.estimators_ = estimators
+    forest.estimator_ = DecisionTreeClassifier(max_features=max_features)
     forest.classes_ = classes
     forest.n_classes_ = len(classes)
     forest.n_outputs_ = 1
     forest.n_features_in_ = n_features
     model.forest_ = forest
-    model.seed_ = int(header["seed"])
+    model.seed_ = header["seed"]
     model.classes_ = classes
     model.n_features_in_ = n_features
     tp = header["training_pixels"]

@@ -6,7 +6,11 @@ Exit codes: 0 success, 1 error (one line on stderr, no traceback unless ``--debu
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+import time
 
 from . import __version__
 from .errors import NoisestatError
@@ -47,9 +51,38 @@ def _positive_int(text):
 
 def _jobs(text):
     value = int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be a positive number of workers, or -1 for all cores")
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of workers, or -1 for all cores; got {value}")
     return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {value}")
+    return value
+
+
+def _cpu_count() -> int:
+    """CPU cores this process may run on (its affinity mask where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _usable_jobs(jobs: int) -> int:
+    """``--jobs`` as a number of workers: -1 is every core; more than the cores is capped, with a warning."""
+    cores = _cpu_count()
+    if jobs == -1:
+        return cores
+    if jobs > cores:
+        print(f"noisestat: warning: --jobs {jobs} is more than the {cores} CPU core(s) available; using {cores}",
+              file=sys.stderr)
+        return cores
+    return jobs
 
 
 def _scene_arguments(p) -> None:
@@ -60,7 +93,7 @@ def _scene_arguments(p) -> None:
     source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
     source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object")
     p.add_argument("--replicas", type=_positive_int, default=10, help="Monte-Carlo replicas (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="the seed of every random choice (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="the seed of every random choice (default 0)")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
     p.add_argument("--matching", choices=("iou", "centroid"), default="iou",
                    help="object matching: one-to-one IoU >= 0.5 (default) or the paper's 3 px centroid rule")
@@ -94,14 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a pixel classifier from sparse labels")
     p.add_argument("image")
     p.add_argument("--labels", required=True, help="sparse labels: 0 unlabelled, 1 background, 2 object")
-    p.add_argument("--seed", type=int, default=0, help="forest seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="forest seed (default 0)")
     p.add_argument("--trees", type=_positive_int, default=200, help="number of trees (default 200)")
     p.add_argument("--jobs", type=_jobs, default=1)
     p.add_argument("-o", "--output", required=True, help="model file (.npz)")
 
     p = sub.add_parser("demo", help="simulate a camera and a scene and run a whole assessment")
     p.add_argument("-o", "--output", default="noisestat-demo", help="output folder (default noisestat-demo)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--jobs", type=_jobs, default=1)
 
     p = sub.add_parser("calibrate", help="camera profile from a flat-field series or one image")
@@ -111,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--from-image", metavar="IMAGE", help="estimate var(y) = a*y + b from one image")
     p.add_argument("--dark", nargs="+", metavar="DARK.tif", help="dark stacks (with --flat)")
     p.add_argument("--sidecar", metavar="LEVELS.json", help="exposure_s and photons per stack file (with --flat)")
+    p.add_argument("--spatial-flat", metavar="STACK.tif",
+                   help="spatial set for DSNU/PRNU: many frames at ~50 %% of saturation (with --flat and --spatial-dark)")
+    p.add_argument("--spatial-dark", metavar="STACK.tif", help="dark stack of the spatial set, same exposure (with --flat)")
     p.add_argument("--bit-depth", type=_positive_int, help="digitiser bits (default: from the descriptor or data)")
     p.add_argument("--dark-offset", type=float, metavar="DN", help="mean dark value, with --from-image")
     p.add_argument("--per-pixel", choices=("auto", "yes", "no"), default="auto",
@@ -130,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", required=True, help="CompressAI architecture, e.g. bmshj2018-factorized")
     p.add_argument("--quality", type=_positive_int, required=True, help="quality level (sets the rate-distortion weight)")
     p.add_argument("--steps", type=_positive_int, default=1000, help="training iterations (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("-o", "--output", required=True, metavar="CHECKPOINT", help="checkpoint file to write")
 
     p = sub.add_parser("codecs", help="list every codec and its keys")
@@ -148,8 +184,10 @@ def _compress_bench(args) -> int:
 
 
 def _codec_train(args) -> int:
+    from ._io import prepare_output_file
     from .learned import train_codec
 
+    prepare_output_file(args.output, inputs=args.images)
     info = train_codec(args.images, arch=args.arch, quality=args.quality, steps=args.steps, seed=args.seed,
                        output=args.output)
     print(" ".join(f"{k} {v}" for k, v in info.items() if not isinstance(v, (dict, list))))
@@ -163,14 +201,17 @@ def _calibrate(args) -> int:
 
     if args.flat and not args.dark:
         raise InputError("--flat needs --dark: the offset and dark noise come from frames without light")
-    if (args.dark or args.sidecar) and not args.flat:
-        raise InputError("--dark and --sidecar go with --flat")
+    if (args.dark or args.sidecar or args.spatial_flat or args.spatial_dark) and not args.flat:
+        raise InputError("--dark, --sidecar, --spatial-flat and --spatial-dark go with --flat")
     if args.dark_offset is not None and not args.from_image:
         raise InputError("--dark-offset goes with --from-image")
+    _prepare_calibration_outputs(args)
     if args.from_image:
         from .calibrate import calibrate_image
 
         profile, fit = calibrate_image(args.from_image, bit_depth=args.bit_depth, offset_dn=args.dark_offset)
+        for warning in profile.extra.get("calibration_warnings", ()):
+            print(f"noisestat: warning: {warning}", file=sys.stderr)
         if args.plot:
             from .calibrate import plot_noise_fit
 
@@ -188,7 +229,8 @@ def _calibrate(args) -> int:
     if args.emva:
         series = read_emva_descriptor(args.emva)
     else:
-        series = read_stacks(args.flat, args.dark, sidecar=args.sidecar, bit_depth=args.bit_depth)
+        series = read_stacks(args.flat, args.dark, sidecar=args.sidecar, bit_depth=args.bit_depth,
+                             spatial_flat=args.spatial_flat, spatial_dark=args.spatial_dark)
     per_pixel = {"auto": None, "yes": True, "no": False}[args.per_pixel]
     cal = calibrate_series(series, per_pixel=per_pixel, bit_depth=args.bit_depth)
     for warning in cal.warnings:
@@ -199,6 +241,24 @@ def _calibrate(args) -> int:
     print(format_calibration(cal))
     print(f"wrote {args.output}" + (f" and {args.plot}" if args.plot else ""))
     return 0
+
+
+def _prepare_calibration_outputs(args) -> None:
+    """The profile, its pixel-map TIFF and the plot: none may be an input or another of them."""
+    from pathlib import Path
+
+    from ._io import prepare_output_file
+    from .errors import OutputError
+
+    inputs = [args.emva, args.from_image, args.sidecar, *(args.flat or ()), *(args.dark or ())]
+    profile = Path(args.output)
+    maps = profile.with_name(f"{profile.stem}_pixelmaps.tif")
+    prepare_output_file(profile, inputs=inputs)
+    prepare_output_file(maps, inputs=inputs)
+    if args.plot:
+        prepare_output_file(args.plot, inputs=[*inputs, profile, maps])
+        if os.path.realpath(args.plot) in (os.path.realpath(profile), os.path.realpath(maps)):
+            raise OutputError(f"{args.plot}: --plot names the profile or its pixel-map file; give another name")
 
 
 def _assess(args) -> int:
@@ -215,7 +275,7 @@ def _assess(args) -> int:
 
 
 def _tune(args) -> int:
-    from ._io import read_image, read_labels
+    from ._io import prepare_output_dir, read_image, read_labels
     from .camera import load_profile
     from .classifier import load_model
     from .tune import format_tune, tune, write_tune
@@ -224,6 +284,7 @@ def _tune(args) -> int:
     profile = load_profile(args.camera)
     model = load_model(args.model) if args.model else None
     labels = read_labels(args.labels, shape=image.shape) if args.labels else None
+    prepare_output_dir(args.output, inputs=[args.image, args.camera, args.model, args.labels])
     with _Progress("tune", quiet=args.quiet) as progress:
         result = tune(image, profile, args.codec, model=model, labels=labels, replicas=args.replicas, seed=args.seed,
                       jobs=args.jobs, matching=args.matching, min_area=args.min_area,
@@ -235,11 +296,12 @@ def _tune(args) -> int:
 
 
 def _train(args) -> int:
-    from ._io import read_image, read_labels
+    from ._io import prepare_output_file, read_image, read_labels
     from .classifier import PixelClassifier, save_model
 
     image = read_image(args.image)
     labels = read_labels(args.labels, shape=image.shape)
+    prepare_output_file(args.output, inputs=[args.image, args.labels])
     model = PixelClassifier(n_estimators=args.trees, random_state=args.seed, n_jobs=args.jobs).fit(image, labels)
     save_model(model, args.output)
     d = model.describe()
@@ -269,20 +331,86 @@ def _codecs(args) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that every ``with`` block cleans up as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Started in every joblib worker process: exit as soon as the noisestat process that started it
+    is gone (the worker's parent id changes), so that no worker outlives a killed run.
+
+    loky's workers otherwise wait for work up to their idle timeout (300 s) after their parent was
+    killed with SIGKILL; loky has no option to follow the parent, hence this watch.
+    """
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="noisestat-parent-watch", daemon=True).start()
+
+
+def _watch_workers() -> None:
+    """Make joblib's default process backend start :func:`_exit_with_parent` in its workers.
+
+    The default backend is replaced (same name, same behaviour plus the initializer) rather than
+    set with ``parallel_config``: an explicit backend would override the ``prefer="threads"`` hint
+    with which scikit-learn's forest trains on threads.
+    """
+    from joblib import parallel as jp
+    from joblib import register_parallel_backend
+    from joblib._parallel_backends import LokyBackend
+
+    if getattr(jp.BACKENDS.get("loky"), "noisestat_watch", False):
+        return
+    parent = os.getpid()
+
+    class WatchedLokyBackend(LokyBackend):
+        noisestat_watch = True
+
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("initializer", _exit_with_parent)
+            kwargs.setdefault("initargs", (parent,))
+            super().__init__(*args, **kwargs)
+
+    register_parallel_backend("loky", WatchedLokyBackend)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(args, "jobs"):
+        args.jobs = _usable_jobs(args.jobs)
     handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs, "calibrate": _calibrate,
                "compress-bench": _compress_bench, "codec-train": _codec_train, "tune": _tune}[args.command]
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
+        _watch_workers()
         return handler(args)
     except NoisestatError as exc:
         if args.debug:
             raise
         print(f"noisestat: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a write noisestat did not expect to fail (the writers raise OutputError)
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"noisestat: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except _Terminated:
+        print("noisestat: terminated; no partial output was left", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("noisestat: interrupted", file=sys.stderr)
+        print("noisestat: interrupted; no partial output was left", file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

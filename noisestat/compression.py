@@ -25,7 +25,8 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from . import __version__
-from ._io import _json_safe, file_sha256, read_image, staged_directory, write_json_atomic, write_text_atomic
+from ._io import (_json_safe, file_sha256, prepare_output_dir, read_image, staged_directory, write_json_atomic,
+                  write_text_atomic)
 from .camera import CameraProfile, load_profile
 from .codecs import Codec, parse_spec
 from .errors import CodecError, InputError, NoisestatError
@@ -180,7 +181,8 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) ->
     specs : sequence of str
         Codec specs (``noisestat codecs`` lists them).
     outdir : path-like
-        Output folder, written whole on success (replacing one that exists) and not at all on error.
+        Output folder, written whole on success and not at all on error; an existing folder is
+        replaced only when noisestat wrote it or it is empty (:func:`noisestat._io.check_output_dir`).
     camera_path : path-like, optional
         Camera profile: sets the PSNR/SSIM peak to ``2**bit_depth - 1``, is passed to the codecs,
         and adds the errors in units of the per-pixel noise sigma (:func:`noise_sigma_dn`).
@@ -198,6 +200,7 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) ->
         or a codec failing on an image; nothing is written then.
     """
     images, specs, arrays, codecs, profile = _validate(images, specs, camera_path)
+    prepare_output_dir(outdir, inputs=[*images, camera_path])  # before any coding
     bit_depth = profile.bit_depth if profile is not None else None
     prepared = []
     for image in arrays:
@@ -236,7 +239,7 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) ->
     }
     result = CompressBench(tuple(rows), tuple(averages), tuple(images), tuple(specs),
                            None if camera_path is None else str(camera_path), provenance, str(outdir))
-    with staged_directory(outdir) as tmp:
+    with staged_directory(outdir, command="compress-bench", inputs=[*images, camera_path]) as tmp:
         write_text_atomic(Path(tmp) / "metrics.csv", metrics_csv(result))
         write_json_atomic(Path(tmp) / "summary.json", summary_dict(result))
     return result

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import staged_directory
+from ._io import prepare_output_dir, staged_directory
 from .calibrate import Level, FlatFieldSeries, calibrate_series, plot_photon_transfer
 from .camera import save_profile
 from .pipeline import Assessment, assess, write_assessment
@@ -44,6 +44,7 @@ def run_demo(outdir: str | os.PathLike = "noisestat-demo", *, seed: int = 0, job
     """
     import tifffile
 
+    prepare_output_dir(outdir)  # refuse an unsafe output before the work
     flat_seed, scene_seed, acquisition_seed, label_seed = np.random.SeedSequence(seed).spawn(4)
     camera = demo_camera(shape, seed)
     model = camera.model
@@ -61,7 +62,7 @@ def run_demo(outdir: str | os.PathLike = "noisestat-demo", *, seed: int = 0, job
                     provenance={"demo": {"shape": list(shape), "seed": seed,
                                          "true_gain_dn_per_e": model.gain_dn_per_e,
                                          "calibrated_gain_dn_per_e": profile.gain_dn_per_e}})
-    with staged_directory(outdir) as tmp:
+    with staged_directory(outdir, command="demo") as tmp:
         tifffile.imwrite(tmp / "raw.tif", raw)
         tifffile.imwrite(tmp / "labels.tif", labels)
         save_profile(profile, tmp / "camera.json")

@@ -23,3 +23,8 @@ class CodecError(NoisestatError):
 
 class ModelError(NoisestatError):
     """A pixel classifier cannot be trained, saved, loaded or used."""
+
+
+class OutputError(NoisestatError):
+    """An output cannot be written where it was asked: the place is unsafe (it holds inputs or
+    someone else's files), a file or folder is in the way, or the system refused the write."""

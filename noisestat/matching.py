@@ -12,6 +12,11 @@ Two rules, selectable and always recorded:
     two reference objects may take the same object (counted as ``n_shared``).
 
 Objects left without a partner on either side are counted, never dropped silently.
+
+:func:`classify_objects` then names what happened to each reference object from the pixel-overlap
+table: ``"matched"`` (it has a partner), else ``"merged"`` (the other object covering at least half
+of it also covers at least half of another reference object), else ``"split"`` (two or more other
+objects lie mostly, >= half of their pixels, inside it), else ``"lost"``.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from scipy.spatial import cKDTree
 
 from .errors import InputError
 
-__all__ = ["Matching", "match_iou", "match_centroids", "METHODS"]
+__all__ = ["Matching", "match_iou", "match_centroids", "classify_objects", "METHODS", "STATUSES"]
 
 METHODS = ("iou", "centroid")
+STATUSES = ("matched", "lost", "split", "merged")
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,73 @@ class Matching:
                 "unmatched_other": self.n_unmatched_other, "shared": self.n_shared}
 
 
+def _overlap(reference: np.ndarray, other: np.ndarray):
+    """Sparse pixel-overlap table of two label images (objects indexed by ascending label id).
+
+    Returns (n_ref, n_oth, ref_area, oth_area, r, o, inter): the pairs (r, o) that share ``inter``
+    pixels. Hand-written with ``np.unique`` on pair codes: a dense table would be n_ref x n_oth.
+    """
+    ref_ids, ref_index = np.unique(reference, return_inverse=True)
+    oth_ids, oth_index = np.unique(other, return_inverse=True)
+    ref_index = ref_index.reshape(-1) - (ref_ids[0] == 0)
+    oth_index = oth_index.reshape(-1) - (oth_ids[0] == 0)
+    n_ref = len(ref_ids) - (ref_ids[0] == 0)
+    n_oth = len(oth_ids) - (oth_ids[0] == 0)
+    ref_area = np.bincount(ref_index[ref_index >= 0], minlength=n_ref)
+    oth_area = np.bincount(oth_index[oth_index >= 0], minlength=n_oth)
+    both = (ref_index >= 0) & (oth_index >= 0)
+    pair = ref_index[both].astype(np.int64) * max(n_oth, 1) + oth_index[both]
+    pair, inter = np.unique(pair, return_counts=True)
+    return n_ref, n_oth, ref_area, oth_area, pair // max(n_oth, 1), pair % max(n_oth, 1), inter
+
+
+def classify_objects(reference: np.ndarray, other: np.ndarray, partner: np.ndarray) -> np.ndarray:
+    """What happened to each reference object in ``other``: one of :data:`STATUSES`.
+
+    Parameters
+    ----------
+    reference, other : ndarray of int, shape (rows, cols)
+        Label images (0 background).
+    partner : ndarray of int, shape (n_reference,)
+        :attr:`Matching.partner` of the matching used (-1: no partner).
+
+    Returns
+    -------
+    status : ndarray of str, shape (n_reference,)
+        ``"matched"`` where ``partner >= 0``; otherwise ``"merged"`` when the other object that
+        covers at least half of the reference object also covers at least half of another
+        reference object, ``"split"`` when at least two other objects each have at least half
+        of their pixels inside it, else ``"lost"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((4, 9), int); a[:, :2] = 1; a[:, 3:5] = 2; a[:, 6:] = 3
+    >>> b = np.zeros((4, 9), int); b[:, :5] = 1; b[:2, 6:] = 2; b[2:, 6:] = 3
+    >>> classify_objects(a, b, np.array([-1, -1, -1])).tolist()
+    ['merged', 'merged', 'split']
+    """
+    if reference.shape != other.shape:
+        raise InputError(f"label images to classify differ in shape: {reference.shape} and {other.shape}")
+    partner = np.asarray(partner)
+    n_ref, n_oth, ref_area, oth_area, r, o, inter = _overlap(reference, other)
+    if len(partner) != n_ref:
+        raise InputError(f"partner must have one entry per reference object ({n_ref}); got {len(partner)}")
+    status = np.full(n_ref, "lost", dtype="<U7")
+    status[partner >= 0] = "matched"
+    # other objects covering >= half of a reference object, and how many reference objects each covers so
+    covers = 2 * inter >= ref_area[r]
+    n_covered = np.bincount(o[covers], minlength=n_oth)
+    merged = np.zeros(n_ref, dtype=bool)
+    merged[r[covers & (n_covered[o] >= 2)]] = True
+    inside = 2 * inter >= oth_area[o]
+    split = np.bincount(r[inside], minlength=n_ref) >= 2
+    unmatched = partner < 0
+    status[unmatched & split] = "split"
+    status[unmatched & merged] = "merged"
+    return status
+
+
 def match_iou(reference: np.ndarray, other: np.ndarray, *, threshold: float = 0.5) -> Matching:
     """One-to-one matching of two label images by intersection over union.
 
@@ -98,21 +171,10 @@ def match_iou(reference: np.ndarray, other: np.ndarray, *, threshold: float = 0.
         raise InputError(f"label images to match differ in shape: {reference.shape} and {other.shape}")
     if threshold < 0.5:
         raise InputError(f"IoU threshold must be >= 0.5 for a unique matching; got {threshold}")
-    ref_ids, ref_index = np.unique(reference, return_inverse=True)
-    oth_ids, oth_index = np.unique(other, return_inverse=True)
-    ref_index = ref_index.reshape(-1) - (ref_ids[0] == 0)
-    oth_index = oth_index.reshape(-1) - (oth_ids[0] == 0)
-    n_ref = len(ref_ids) - (ref_ids[0] == 0)
-    n_oth = len(oth_ids) - (oth_ids[0] == 0)
+    n_ref, n_oth, ref_area, oth_area, r, o, inter = _overlap(reference, other)
     partner = np.full(n_ref, -1, dtype=np.int64)
     if n_ref == 0 or n_oth == 0:
         return Matching("iou", partner, int(n_oth))
-    ref_area = np.bincount(ref_index[ref_index >= 0], minlength=n_ref)
-    oth_area = np.bincount(oth_index[oth_index >= 0], minlength=n_oth)
-    both = (ref_index >= 0) & (oth_index >= 0)
-    pair = ref_index[both].astype(np.int64) * n_oth + oth_index[both]
-    pair, inter = np.unique(pair, return_counts=True)
-    r, o = pair // n_oth, pair % n_oth
     iou = inter / (ref_area[r] + oth_area[o] - inter)
     keep = iou >= threshold
     r, o, iou = r[keep], o[keep], iou[keep]

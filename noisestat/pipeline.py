@@ -15,7 +15,6 @@ import io
 import math
 import os
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,17 +24,19 @@ from skimage.segmentation import relabel_sequential
 
 from . import __version__
 from ._io import (array_sha256, check_labels, check_raw_image, file_sha256, read_image, read_labels,
-                  staged_directory, write_json_atomic, write_text_atomic)
+                  prepare_output_dir, staged_directory, write_json_atomic, write_text_atomic)
 from .camera import CameraProfile, load_profile
 from .classifier import PixelClassifier, load_model, save_model
 from .codecs import CodecResult, parse_spec
 from .errors import InputError
-from .matching import METHODS, match_centroids, match_iou
+from .inspection import outside_band_csv, segmentation_warnings, write_label_image
+from .matching import METHODS, STATUSES, classify_objects, match_centroids, match_iou
 from .morphometry import ANGULAR_PARAMETERS, PARAMETERS, ObjectMeasurements, measure_objects
 from .replicas import MODE as REPLICA_MODE
 from .replicas import draw_replica, replica_seeds
-from .scores import angular_mask, epsilon, null_reference, replica_spread, summarise_eps, verdict
-from .statistics import codec_statistics, difference_stats
+from .scores import (GLOBAL_FLOOR, angular_mask, epsilon, floored, null_reference, replica_spread, resolution_floor,
+                     summarise_eps, verdict)
+from .statistics import codec_statistics, difference_stats, loss_test
 
 __all__ = ["Assessment", "CodecScore", "ImageObjects", "assess", "assess_files", "write_assessment",
            "format_summary", "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
@@ -43,6 +44,11 @@ __all__ = ["Assessment", "CodecScore", "ImageObjects", "assess", "assess_files",
 GLOBAL_PARAMETERS = ("N_tot", "A_tot")
 SUMMARY_SCHEMA = 1
 _ANGULAR = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
+# Raw segmentation called unstable when replicas leave more than this share of the raw objects without a
+# one-to-one partner on average. Well-segmented simulated scenes stay below 10 % (benchmarks/README.md);
+# above 20 % one raw object in five has its sigma_raw from fewer replicas or none, and the per-object
+# statistics describe only the objects that survive the camera's own noise.
+UNSTABLE_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -60,9 +66,14 @@ class ImageObjects:
     area_total : int
         A_tot: object pixels in this image.
     matching : dict
-        Matched and unmatched counts.
+        Matched and unmatched counts: method, matched, unmatched_reference, unmatched_other, shared,
+        and lost, split, merged (:func:`noisestat.matching.classify_objects`), n_reference.
     table : ndarray, shape (n_objects, 19)
         Every object of this image (matched or not), in label order: its own Results table.
+    labels : ndarray of int, shape (rows, cols), optional
+        This image's label image; its ids are those of ``partner`` (written to ``labels/``).
+    status : ndarray of str, shape (n_raw_objects,), optional
+        What happened to each raw object in this image: matched, lost, split or merged.
     """
 
     values: np.ndarray
@@ -71,6 +82,8 @@ class ImageObjects:
     area_total: int
     matching: dict
     table: np.ndarray | None = field(default=None, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    status: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def globals(self) -> np.ndarray:
@@ -93,6 +106,7 @@ class CodecScore:
     reasons: tuple
     statistics: dict = field(default_factory=dict)
     area_difference: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=dict)  # noisestat.statistics.loss_test: lost/split/merged vs replica pairs
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,9 @@ class Assessment:
     sigma_model: np.ndarray | None = field(default=None, repr=False, compare=False)
     null_fractions: dict = field(default_factory=dict, repr=False, compare=False)
     warnings: tuple = ()
+    sigma_floor: np.ndarray | None = field(default=None, repr=False, compare=False)
+    replica_status: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_loss: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_replicas(self) -> int:
@@ -132,7 +149,8 @@ class Assessment:
             codecs.append({
                 "spec": c.spec, "compression_ratio": c.compression_ratio, "n_bytes": c.n_bytes,
                 "settings": c.info, "matching": c.objects.matching,
-                "parameters": c.parameters, "global": c.global_scores,
+                "object_status": [] if c.objects.status is None else [str(v) for v in c.objects.status],
+                "loss": c.loss, "parameters": c.parameters, "global": c.global_scores,
                 "tolerable": c.tolerable, "reasons": list(c.reasons)})
         for c, entry in zip(self.codecs, codecs):
             entry["statistics"] = c.statistics
@@ -147,7 +165,10 @@ class Assessment:
                                    "trimmed_mean": self.null_statistics.get(p, {}).get("trimmed_mean"),
                                    "p_equivalent": self.null_statistics.get(p, {}).get("p_equivalent")}
                                for j, p in enumerate(PARAMETERS)},
-                "pooled_frac_abs_eps_lt_1": self.null_fractions,
+                "pooled_frac_abs_eps_lt_1": {p: v["fraction"] if isinstance(v, dict) else v
+                                             for p, v in self.null_fractions.items()},
+                "pooled_counts": {p: {"inside": v["inside"], "n": v["n"]}
+                                  for p, v in self.null_fractions.items() if isinstance(v, dict)},
                 "global": {name: float(self.null_globals_eps[i]) for i, name in enumerate(GLOBAL_PARAMETERS)},
                 "judged_tolerable": bool(self.null_tolerable[0]) if self.null_tolerable else None,
                 "reasons": list(self.null_tolerable[1]) if self.null_tolerable else [],
@@ -176,7 +197,13 @@ class Assessment:
             "replica_matching": {
                 "unmatched_raw_mean": float(np.mean([m["unmatched_reference"] for m in self.replica_matching])),
                 "unmatched_replica_mean": float(np.mean([m["unmatched_other"] for m in self.replica_matching])),
-                "raw_objects_with_sigma": int((self.n_replicas_matched >= 2).sum())},
+                "raw_objects_with_sigma": int((self.n_replicas_matched >= 2).sum()),
+                "unmatched_raw_fraction_mean": (float(np.mean([m["unmatched_reference"] for m in self.replica_matching]))
+                                                / len(self.raw) if len(self.raw) else math.nan),
+                "second_acquisition_unmatched_rate": self.null_loss.get("rate", math.nan),
+                "second_acquisition_pairs": self.null_loss,
+                "per_replica": list(self.replica_matching)},
+            "sigma_floor": self._sigma_floor_summary(),
             "null_reference": null,
             "area_difference": {"replicas": replica_area,
                                 **{c.spec: c.area_difference for c in self.codecs}},
@@ -186,6 +213,19 @@ class Assessment:
             "codecs": codecs,
             "provenance": self.provenance,
         }
+
+    def _sigma_floor_summary(self) -> dict | None:
+        if self.sigma_floor is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            below = self.sigma_raw < self.sigma_floor[None]
+        n_sigma = np.isfinite(self.sigma_raw).sum(axis=0)
+        return {"rule": "sigma used = max(sigma_raw, h / sqrt(12)), h the parameter's smallest observed change "
+                        "(median over objects), 1 for N_tot and A_tot (noisestat.scores)",
+                "parameters": {p: float(self.sigma_floor[j]) for j, p in enumerate(PARAMETERS)},
+                "global": dict.fromkeys(GLOBAL_PARAMETERS, GLOBAL_FLOOR),
+                "floored_fraction": {p: float(below[:, j].sum() / n_sigma[j]) if n_sigma[j] else None
+                                     for j, p in enumerate(PARAMETERS)}}
 
 
 def _segment(image: np.ndarray, model: PixelClassifier, min_area: int) -> np.ndarray:
@@ -215,7 +255,10 @@ def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np
     values[hit] = table.values[m.partner[hit]]
     partner[hit] = table.labels[m.partner[hit]]
     area = int(table.column("Area").sum()) if len(table) else 0
-    return ImageObjects(values, partner, len(table), area, m.counts(), np.asarray(table.values))
+    status = classify_objects(raw_labels, labels, m.partner)
+    counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
+    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=labels,
+                        status=status)
 
 
 def _replica_task(image, profile, seed, *common):
@@ -308,13 +351,15 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
             "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
     prov.update(provenance or {})
+    warnings.extend(segmentation_warnings(raw, image.shape, scores))
     return Assessment(raw, ref.raw_objects, ref.sigma_raw, ref.n_replicas_matched, ref.replica_globals,
                       ref.replica_matching, tuple(scores), ref.rule, prov, model,
                       image=image, raw_labels=ref.raw_labels, replica_values=ref.replica_values,
                       null_eps=ref.null_eps, null_globals_eps=ref.null_globals_eps,
                       null_statistics=ref.null_statistics, null_tolerable=ref.null_tolerable,
                       sigma_model=ref.sigma_model, null_fractions=ref.null_fractions,
-                      warnings=tuple(warnings) + ref.warnings)
+                      warnings=tuple(warnings) + ref.warnings, sigma_floor=ref.sigma_floor,
+                      replica_status=ref.replica_status, null_loss=ref.null_loss)
 
 
 @dataclass(frozen=True)
@@ -345,6 +390,9 @@ class Reference:
     rule: str
     sigma_model: np.ndarray | None = None
     warnings: tuple = ()
+    sigma_floor: np.ndarray | None = None
+    replica_status: np.ndarray | None = field(default=None, repr=False)
+    null_loss: dict = field(default_factory=dict)
 
     @property
     def n_replicas(self) -> int:
@@ -352,23 +400,34 @@ class Reference:
 
     @property
     def sigma_global(self) -> np.ndarray:
+        """sd of N_tot and A_tot over the replicas (before the floor)."""
         return self.replica_globals.std(axis=0, ddof=1)
+
+    @property
+    def sigma_global_used(self) -> np.ndarray:
+        """The global spread eps divides by: floored at :data:`noisestat.scores.GLOBAL_FLOOR`."""
+        return floored(self.sigma_global, GLOBAL_FLOOR)
+
+    @property
+    def sigma_used(self) -> np.ndarray:
+        """The per-object spread eps divides by: sigma_raw floored per parameter."""
+        return self.sigma_raw if self.sigma_floor is None else floored(self.sigma_raw, self.sigma_floor[None])
 
     def segment_and_match(self, image: np.ndarray) -> ImageObjects:
         """Objects of another image of the same scene, aligned to the raw objects."""
         return _segment_and_match(image, self.model, self.raw_labels, self.raw_xy, self.matching, self.min_area)
 
 
-def _bootstrap_rng(seed: int, name: str) -> np.random.Generator:
-    """The bootstrap generator of one codec: from the run's seed and the codec's spec, so a codec's
-    intervals do not depend on which other codecs were assessed with it."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, zlib.crc32(name.encode()))))
-
-
 def build_reference(image, profile, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
                     min_area=0, model_seeds=0, extra_images=(), progress=None):
     """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
-    parallel batch); returns the :class:`Reference` and the extra images' aligned objects."""
+    parallel batch); returns the :class:`Reference` and the extra images' aligned objects.
+
+    Besides sigma_raw it fixes, from the replicas alone, the sigma floor per parameter
+    (:func:`noisestat.scores.resolution_floor`), the fraction |eps| < 1 and the rate of raw-object
+    losses of simulated second acquisitions (pairs of replicas), and warns when the replicas
+    themselves lose many raw objects (:data:`UNSTABLE_FRACTION`).
+    """
     forest_seed, replica_root, _, model_root = np.random.SeedSequence(seed).spawn(4)
     trained = labels is not None
     if trained:
@@ -378,7 +437,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     raw = measure_objects(raw_labels)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
-                               int(raw.column("Area").sum()) if len(raw) else 0, {}, np.asarray(raw.values))
+                               int(raw.column("Area").sum()) if len(raw) else 0, {}, np.asarray(raw.values),
+                               labels=raw_labels, status=np.full(len(raw), "matched", dtype="<U7"))
 
     # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
     # (their difference over sigma_raw is the null distribution of eps).
@@ -393,15 +453,46 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
 
     stack = np.stack([r.values for r in replica_objects]) if len(raw) else np.empty((replicas, 0, len(PARAMETERS)))
     sigma, n_matched = replica_spread(raw.values, stack, _ANGULAR)
+    floor = resolution_floor(raw.values, stack, _ANGULAR)
+    sigma_used = floored(sigma, floor[None])
     replica_globals = np.stack([r.globals for r in replica_objects])
-    sigma_global = replica_globals.std(axis=0, ddof=1)
+    sigma_global = floored(replica_globals.std(axis=0, ddof=1), GLOBAL_FLOOR)
 
-    null_eps = epsilon(null_pair[0].values, null_pair[1].values, sigma, _ANGULAR)
+    null_eps = epsilon(null_pair[0].values, null_pair[1].values, sigma_used, _ANGULAR)
     null_globals = epsilon(null_pair[0].globals, null_pair[1].globals, sigma_global, np.zeros(2, bool))
-    null_stats = codec_statistics(null_eps, PARAMETERS, _bootstrap_rng(seed, "second acquisition"))
-    null_fractions = _null_fractions(raw.values, stack, null_eps)
-    null_ok, null_reasons, rule = verdict(null_stats, null_fractions, dict(zip(GLOBAL_PARAMETERS, null_globals)),
-                                         replicas)
+    null_fractions = _null_fractions(raw.values, stack, null_eps, floor)
+    null_stats = codec_statistics(null_eps, PARAMETERS, null_fractions)
+    # Losses of a second acquisition: objects of one replica without a one-to-one partner in another
+    # (disjoint pairs; the null pair is judged against the replica pairs only, the codecs against all).
+    pair_counts = [_pair_unmatched(replica_objects[2 * k], replica_objects[2 * k + 1], matching)
+                   for k in range(replicas // 2)]
+    null_pair_counts = _pair_unmatched(null_pair[0], null_pair[1], matching)
+    u0, n0 = sum(c[0] for c in pair_counts), sum(c[1] for c in pair_counts)
+    null_loss_test = loss_test(null_pair_counts[0], null_pair_counts[1], u0, n0)
+    u_all, n_all = u0 + null_pair_counts[0], n0 + null_pair_counts[1]
+    null_loss = {"unmatched": int(u_all), "n": int(n_all), "rate": u_all / n_all if n_all else math.nan,
+                 "pairs": len(pair_counts) + 1, "method": matching}
+    null_ok, null_reasons, rule = verdict(null_stats, dict(zip(GLOBAL_PARAMETERS, null_globals)), replicas,
+                                          loss=null_loss_test)
+
+    replica_status = (np.stack([r.status for r in replica_objects]) if len(raw)
+                      else np.empty((replicas, 0), dtype="<U7"))
+    warnings = []
+    if len(raw):
+        unmatched = (replica_status != "matched").mean(axis=1)
+        mean = float(unmatched.mean())
+        if mean > UNSTABLE_FRACTION:
+            parts = {k: float((replica_status == k).mean()) for k in STATUSES[1:]}
+            warnings.append(
+                f"unstable raw segmentation: the {replicas} replicas leave {mean:.0%} of the {len(raw)} raw objects "
+                f"without a one-to-one partner on average (lost {parts['lost']:.0%}, split {parts['split']:.0%}, "
+                f"merged {parts['merged']:.0%}; range {unmatched.min():.0%}-{unmatched.max():.0%}; threshold "
+                f"{UNSTABLE_FRACTION:.0%}): sigma_raw and the per-object statistics describe only the objects that "
+                f"survive the camera's own noise; {int((n_matched < 2).sum())} raw objects have no sigma_raw")
+        never = [p for j, p in enumerate(PARAMETERS) if floor[j] == 0 and np.isfinite(sigma[:, j]).any()]
+        if never:
+            warnings.append(f"no replica changed {', '.join(never)} of any object: no sigma floor for them, so "
+                            f"any change by a codec scores an infinite eps")
 
     sigma_model = None
     if model_seeds:
@@ -413,17 +504,32 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
 
     ref = Reference(profile, model, trained, seed, matching, min_area, raw, raw_labels, raw_objects, raw_xy, sigma,
                     n_matched, stack, replica_globals, tuple(r.matching for r in replica_objects), null_eps,
-                    null_globals, null_stats, null_fractions, (null_ok, tuple(null_reasons)), rule, sigma_model)
+                    null_globals, null_stats, null_fractions, (null_ok, tuple(null_reasons)), rule, sigma_model,
+                    tuple(warnings), floor, replica_status, null_loss)
     return ref, extra_objects
 
 
-def _null_fractions(raw_values, stack, null_eps) -> dict:
-    """Fraction of |eps| < 1 of a second acquisition, per parameter, pooled over simulated ones.
+def _pair_unmatched(a: ImageObjects, b: ImageObjects, matching: str) -> tuple[int, int]:
+    """Objects of image ``a`` without a one-to-one partner in image ``b`` (same rule as for the raw
+    objects), and ``a``'s object count: one simulated second acquisition's losses."""
+    if matching == "iou":
+        m = match_iou(a.labels, b.labels)
+    else:
+        xy = [np.column_stack([t.table[:, PARAMETERS.index("XM")], t.table[:, PARAMETERS.index("YM")]])
+              for t in (a, b)]
+        m = match_centroids(*xy)
+    return m.n_unmatched_reference, m.n_reference
+
+
+def _null_fractions(raw_values, stack, null_eps, floor) -> dict:
+    """Objects with |eps| < 1 of a second acquisition, per parameter, pooled over simulated ones:
+    {"inside": count, "n": objects with an eps, "fraction": inside / n}.
 
     Besides the two extra replicas (sigma from all N), disjoint pairs of the N replicas give more
     second acquisitions for free: (chi_i - chi_j) / sigma from the other N - 2 replicas. Their eps
     is sqrt(2) t(N - 3) instead of t(N - 1), a fraction within the band lower by < 0.02 for N = 10;
-    pooling them makes the reference fraction several times more precise.
+    pooling them makes the reference fraction several times more precise. sigma is floored as for
+    the codecs (same ``floor``).
     """
     pooled = [null_eps]
     n = len(stack)
@@ -432,32 +538,38 @@ def _null_fractions(raw_values, stack, null_eps) -> dict:
             i, j = 2 * k, 2 * k + 1
             rest = [m for m in range(n) if m not in (i, j)]
             sigma_rest, _ = replica_spread(raw_values, stack[rest], _ANGULAR)
-            pooled.append(epsilon(stack[i], stack[j], sigma_rest, _ANGULAR))
+            pooled.append(epsilon(stack[i], stack[j], floored(sigma_rest, floor[None]), _ANGULAR))
     eps = np.concatenate(pooled)
     out = {}
     for j, p in enumerate(PARAMETERS):
         col = eps[:, j]
         col = col[~np.isnan(col)]
-        out[p] = float((np.abs(col) < 1).mean()) if len(col) else math.nan
+        inside = int((np.abs(col) < 1).sum())
+        out[p] = {"inside": inside, "n": int(len(col)), "fraction": inside / len(col) if len(col) else math.nan}
     return out
 
 
 def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> CodecScore:
-    """eps, summaries, statistics and the verdict of one decoded image against the reference."""
+    """eps, summaries, statistics, losses and the verdict of one decoded image against the reference."""
     raw = ref.raw
-    eps = epsilon(raw.values, objects.values, ref.sigma_raw, _ANGULAR)
+    eps = epsilon(raw.values, objects.values, ref.sigma_used, _ANGULAR)
     parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}
-    statistics = codec_statistics(eps, PARAMETERS, _bootstrap_rng(ref.seed, coded.spec))
-    sigma_global = ref.sigma_global
-    global_eps = epsilon(ref.raw_objects.globals, objects.globals, sigma_global, np.zeros(2, bool))
+    statistics = codec_statistics(eps, PARAMETERS, ref.null_fractions)
+    sigma_global, sigma_used = ref.sigma_global, ref.sigma_global_used
+    global_eps = epsilon(ref.raw_objects.globals, objects.globals, sigma_used, np.zeros(2, bool))
     global_scores = {name: {"raw": float(ref.raw_objects.globals[i]), "sigma_raw": float(sigma_global[i]),
-                            "codec": float(objects.globals[i]), "eps": float(global_eps[i])}
+                            "sigma_used": float(sigma_used[i]), "codec": float(objects.globals[i]),
+                            "eps": float(global_eps[i])}
                      for i, name in enumerate(GLOBAL_PARAMETERS)}
-    ok, reasons, _ = verdict(statistics, ref.null_fractions, {k: v["eps"] for k, v in global_scores.items()},
-                             ref.n_replicas)
+    status = objects.status if objects.status is not None else np.where(np.isnan(objects.values[:, 0]), "lost",
+                                                                        "matched")
+    loss = {**loss_test(int((status != "matched").sum()), len(raw), ref.null_loss.get("unmatched", 0),
+                        ref.null_loss.get("n", 0)),
+            **{k: int((status == k).sum()) for k in STATUSES[1:]}}
+    ok, reasons, _ = verdict(statistics, {k: v["eps"] for k, v in global_scores.items()}, ref.n_replicas, loss=loss)
     area = difference_stats(objects.values[:, 0] - raw.values[:, 0])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
-                      global_scores, ok, tuple(reasons), statistics, area)
+                      global_scores, ok, tuple(reasons), statistics, area, loss)
 
 
 def _run(tasks, jobs, names, progress):
@@ -580,14 +692,16 @@ def format_summary(assessment: Assessment) -> str:
 def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
     """Write the assessment to ``outdir``: ``summary.json``, ``objects.csv`` and ``objects.parquet``,
     ``summary.txt``, ImageJ Results tables per image (``imagej/``; ``raw_results.csv`` for the raw
-    image), ``report.html`` with its ``figures/``, and the classifier used (``model.npz``, reusable
-    with ``--model``).
+    image), label images of every segmentation (``labels/``, numbered as ``imagej/``), the objects
+    outside the noise band (``outside_band.csv``), ``report.html`` with its ``figures/``, and the
+    classifier used (``model.npz``, reusable with ``--model``).
 
     The folder is built under a temporary name and moved into place at the end, so an
     interrupted run never leaves a folder that looks complete, and an existing folder is only
     replaced by a finished one.
     """
-    with staged_directory(outdir) as tmp:
+    with staged_directory(outdir, command="assess",
+                          inputs=[i["path"] for i in assessment.provenance.get("inputs", {}).values()]) as tmp:
         write_text_atomic(tmp / "objects.csv", objects_csv(assessment))
         write_objects_parquet(assessment, tmp / "objects.parquet")
         write_text_atomic(tmp / "raw_results.csv", raw_results_csv(assessment))
@@ -596,6 +710,14 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
         for k, c in enumerate(assessment.codecs, 1):
             if c.objects.table is not None:
                 write_text_atomic(tmp / "imagej" / f"{k:02d}_{_safe_name(c.spec)}.csv", results_table_csv(c.objects.table))
+        # Label images: ids are objects.csv's `object` (raw) and `codec_object` (codecs), so tables join.
+        if assessment.raw_labels is not None:
+            (tmp / "labels").mkdir()
+            write_label_image(tmp / "labels" / "00_raw.tif", assessment.raw_labels)
+            for k, c in enumerate(assessment.codecs, 1):
+                if getattr(c.objects, "labels", None) is not None:
+                    write_label_image(tmp / "labels" / f"{k:02d}_{_safe_name(c.spec)}.tif", c.objects.labels)
+        write_text_atomic(tmp / "outside_band.csv", outside_band_csv(assessment))
         write_text_atomic(tmp / "summary.txt", format_summary(assessment) + "\n")
         if assessment.model is not None:
             save_model(assessment.model, tmp / "model.npz")
@@ -625,8 +747,9 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     else:
         labels = read_labels(labels_path, shape=image.shape)
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
-    if Path(outdir).exists() and not Path(outdir).is_dir():
-        raise InputError(f"{outdir}: exists and is not a folder")
+    # The output rules (no input inside it, not someone else's folder, writable) before the work.
+    # A folder holding the camera profile also holds its pixel-map TIFF, which must lie beside it.
+    prepare_output_dir(outdir, inputs=[v["path"] for v in inputs.values()])
     result = assess(image, profile, codecs, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
                     matching=matching, min_area=min_area, model_seeds=model_seeds, provenance={"inputs": inputs},
                     progress=progress)

@@ -4,6 +4,9 @@
 no script and nothing fetched from anywhere, so it can be mailed or archived as it is) and the
 same figures as PNG files under ``figures/``:
 
+``segmentation.png``
+    The raw image in grey with the outlines of the raw segmentation, giant objects and 1-3 px
+    specks marked, beside the histogram of object areas (what :mod:`noisestat.inspection` warns on).
 ``area_difference.png``
     Single-object area difference chi - chi_raw of the replicas and of each codec (Fig. 2c).
 ``globals.png``
@@ -13,15 +16,21 @@ same figures as PNG files under ``figures/``:
     acquisition (Fig. 2e).
 ``objects_eps.png``
     The raw image with every raw object coloured by |eps| of its Area, one panel per codec.
+``outside_band.png``
+    Per codec, the raw objects outside the noise band (|eps| >= 1 for some parameter) and those the
+    codec lost, over the decoded image's own outlines, the worst numbered as in their table.
 ``ratio_distortion.png``
     Compression ratio against distortion (median |eps|, fraction outside the band).
+
+Under the figures, the page lists the objects outside the band per codec (the top 20; all of them
+are in ``outside_band.csv``), and explains every column of every table in a legend beneath it.
 
 Figures are drawn on :class:`matplotlib.figure.Figure` with the Agg canvas, never through
 pyplot, so the report can be built in a worker thread or a server without touching global
 state, and the same assessment always gives the same bytes.
 
 Fields an assessment may lack (``image``, ``raw_labels``, ``replica_values``, ``null_eps``,
-``sigma_model``, ``statistics``: added to the pipeline later than the rest) are read with
+``sigma_model``, ``statistics``, ``warnings``, ``objects.labels``: added to the pipeline later than the rest) are read with
 ``getattr``; each figure says in its caption what it had to leave out.
 """
 
@@ -46,12 +55,14 @@ from matplotlib.patches import Ellipse, Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
+from . import inspection
 from ._io import _UMASK, write_text_atomic
 from .morphometry import PARAMETERS
 
 __all__ = ["write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]
 
-FIGURE_NAMES = ("area_difference", "globals", "eps_per_parameter", "objects_eps", "ratio_distortion")
+FIGURE_NAMES = ("segmentation", "area_difference", "globals", "eps_per_parameter", "objects_eps", "outside_band",
+                "ratio_distortion")
 """File stems of the figures, in the order the page shows them."""
 
 FAMILY = ("AR", "Round", "Compact")
@@ -533,6 +544,179 @@ def _figure_objects(a) -> ReportFigure:
     return ReportFigure("objects_eps", "Objects coloured by |ε| of Area", caption, _png(fig))
 
 
+_OUTLINE_COLOUR = (1.0, 0.85, 0.0)
+_GIANT_COLOUR = (0.95, 0.15, 0.15)
+_SPECK_COLOUR = (1.0, 0.0, 1.0)
+_CODEC_OUTLINE_COLOUR = (0.0, 0.9, 1.0)
+_OUTSIDE_COLOUR = (1.0, 0.55, 0.0)
+_FAR_OUTSIDE_COLOUR = (0.9, 0.0, 0.0)
+_LOST_COLOUR = (1.0, 0.0, 1.0)
+_NUMBERED = 10
+
+
+def _pixels(a):
+    """(grey image, raw label image) when the assessment carries both with one 2-D shape, else None."""
+    image = _optional_array(a, "image")
+    labels = _optional_array(a, "raw_labels")
+    if image is None or labels is None or image.ndim != 2 or labels.shape != image.shape:
+        return None
+    return _grey(image), labels
+
+
+def _overlay_size(rows: int, cols: int, width: float) -> tuple[float, float]:
+    return width, max(1.5, min(width * rows / max(cols, 1), 9.0))
+
+
+def _figure_segmentation(a) -> ReportFigure:
+    from skimage.segmentation import find_boundaries
+
+    pixels = _pixels(a)
+    areas = np.asarray(a.raw.values, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
+    n = len(areas)
+    fig = _new_figure(12.0, 6.0)
+    ax_img, ax_hist = fig.subplots(1, 2, width_ratios=[2.2, 1])
+    n_pixels = None
+    if pixels is not None:
+        grey, labels = pixels
+        n_pixels = labels.size
+        canvas = np.repeat(grey[:, :, None], 3, axis=2)
+        if n:
+            ids = np.asarray(a.raw.labels, dtype=np.int64)
+            cells = areas[areas > inspection.TINY_AREA_PX]
+            median = float(np.median(cells)) if len(cells) else math.inf
+            giant = (areas / labels.size > inspection.GIANT_IMAGE_FRACTION) | (
+                (len(cells) >= 5) & (areas > inspection.GIANT_MEDIAN_RATIO * median))
+            speck = areas <= inspection.TINY_AREA_PX
+            lut = np.zeros((int(max(ids.max(), labels.max())) + 1, 3))
+            kind = np.zeros(len(lut), dtype=np.int8)  # 0 background, 1 object, 2 giant, 3 speck
+            kind[ids] = np.where(speck, 3, np.where(giant, 2, 1))
+            k = kind[labels]
+            canvas[k == 2] = 0.55 * canvas[k == 2] + 0.45 * np.array(_GIANT_COLOUR)
+            canvas[k == 3] = _SPECK_COLOUR
+            edge = find_boundaries(labels, mode="inner") & (k == 1)
+            canvas[edge] = _OUTLINE_COLOUR
+            canvas[find_boundaries(labels, mode="inner") & (k == 2)] = _GIANT_COLOUR
+        ax_img.imshow(canvas, interpolation="antialiased")
+        ax_img.set_title(f"raw segmentation: {n} objects", fontsize=10)
+    else:
+        _no_data(ax_img, "the raw image and its label image are not in this assessment")
+    ax_img.set_xticks([])
+    ax_img.set_yticks([])
+    if n:
+        positive = areas[areas > 0]
+        bins = np.geomspace(1, max(float(positive.max()), 2.0) * 1.05, 40)
+        ax_hist.hist(positive, bins=bins, color="0.45")
+        ax_hist.set_xscale("log")
+        ax_hist.xaxis.set_major_formatter(_PLAIN)
+        cells = areas[areas > inspection.TINY_AREA_PX]
+        median = float(np.median(areas))
+        ax_hist.axvline(median, color="black", linestyle="--", linewidth=1, label=f"median {median:.0f} px")
+        if len(cells):
+            cell_median = float(np.median(cells))
+            ax_hist.axvline(inspection.GIANT_MEDIAN_RATIO * cell_median, color=_GIANT_COLOUR, linewidth=1,
+                            label=f"{inspection.GIANT_MEDIAN_RATIO:g}x median of objects > "
+                                  f"{inspection.TINY_AREA_PX} px")
+        if n_pixels:
+            ax_hist.axvline(inspection.GIANT_IMAGE_FRACTION * n_pixels, color=_GIANT_COLOUR, linestyle=":",
+                            linewidth=1.2, label=f"{inspection.GIANT_IMAGE_FRACTION:.0%} of the image")
+        ax_hist.axvspan(0.9, inspection.TINY_AREA_PX + 0.5, color=_SPECK_COLOUR, alpha=0.2,
+                        label=f"1-{inspection.TINY_AREA_PX} px specks")
+        ax_hist.set_xlabel("object area (px, log scale)")
+        ax_hist.set_ylabel("raw objects")
+        ax_hist.legend(fontsize=8, loc="best")
+    else:
+        _no_data(ax_hist, "the raw image has no objects")
+    ax_hist.set_title("Object areas", fontsize=10)
+    caption = ("What was measured: the raw image in grey (0.5–99.5 % percentile stretch) with the outline of "
+               "every raw object in yellow; giant objects (covering more than "
+               f"{inspection.GIANT_IMAGE_FRACTION:.0%} of the image, or more than "
+               f"{inspection.GIANT_MEDIAN_RATIO:g} times the median area of the objects over {inspection.TINY_AREA_PX} px) tinted and outlined red; objects of 1–"
+               f"{inspection.TINY_AREA_PX} px (specks) in magenta. Right: histogram of the raw object areas with "
+               "those limits. A segmentation that covers background, joins cells or breaks them into specks makes "
+               "every number below about something else than cells; labels/00_raw.tif holds it as a label image "
+               "(ids = the object column of objects.csv) to open in Fiji or napari.")
+    if pixels is None:
+        caption += " The image and label image are not in this assessment, so only the histogram is drawn."
+    return ReportFigure("segmentation", "Raw segmentation", caption, _png(fig))
+
+
+def _figure_outside_band(a) -> ReportFigure:
+    from skimage.segmentation import find_boundaries
+
+    pixels = _pixels(a)
+    table = inspection.outside_band(a)
+    n = len(a.codecs)
+    ncols = min(max(n, 1), 3)
+    nrows = max(1, math.ceil(n / ncols))
+    if pixels is not None:
+        rows, cols = pixels[1].shape
+    else:
+        rows = cols = 1
+    width, height = _overlay_size(rows, cols, 4.2)
+    fig = _new_figure(width * ncols + 0.4, height * nrows + 1.5)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    ids = np.asarray(a.raw.labels, dtype=np.int64)
+    xm, ym = (np.asarray(a.raw.column(p), dtype=float) if len(ids) else np.empty(0) for p in ("XM", "YM"))
+    row_of = {int(i): k for k, i in enumerate(ids)}
+    raw_edges = find_boundaries(pixels[1], mode="inner") if pixels is not None and len(ids) else None
+    missing_codec_labels = []
+    for ax, c in zip(axes, a.codecs):
+        rows_c = table.get(c.spec, [])
+        n_lost = sum(1 for r in rows_c if r["worst_parameter"] == "")
+        ax.set_title(_text(f"{_short(c.spec, 40)}\n{len(rows_c) - n_lost} outside the band, {n_lost} lost "
+                           f"of {len(ids)}"), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if pixels is None:
+            _no_data(ax, "no image in this assessment:\nsee the table below")
+            continue
+        grey, labels = pixels
+        canvas = np.repeat(grey[:, :, None], 3, axis=2)
+        if raw_edges is not None:
+            canvas[raw_edges] = 0.6 * canvas[raw_edges] + 0.4
+        if rows_c:
+            lut = np.zeros((int(max(ids.max(), labels.max())) + 1, 3))
+            has = np.zeros(len(lut), dtype=bool)
+            for r in rows_c:
+                e = abs(r["eps"])
+                lut[r["object"]] = (_LOST_COLOUR if r["worst_parameter"] == "" else
+                                    _FAR_OUTSIDE_COLOUR if not e < 3 else _OUTSIDE_COLOUR)
+                has[r["object"]] = True
+            inside = has[labels]
+            canvas[inside] = 0.35 * canvas[inside] + 0.65 * lut[labels[inside]]
+        # The decoded image's outlines last, over the fill: where a codec split or shrank an object shows.
+        codec_labels = getattr(c.objects, "labels", None)
+        if codec_labels is not None and np.shape(codec_labels) == labels.shape:
+            canvas[find_boundaries(np.asarray(codec_labels), mode="inner")] = _CODEC_OUTLINE_COLOUR
+        else:
+            missing_codec_labels.append(c.spec)
+        ax.imshow(canvas, interpolation="antialiased")
+        for r in rows_c[:_NUMBERED]:
+            k = row_of.get(r["object"])
+            if k is not None and math.isfinite(xm[k]) and math.isfinite(ym[k]):
+                ax.annotate(str(r["rank"]), (xm[k] - 0.5, ym[k] - 0.5), fontsize=7, color="white",
+                            ha="center", va="center", fontweight="bold",
+                            bbox={"boxstyle": "round,pad=0.1", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    fig.legend(handles=[Patch(color=_OUTSIDE_COLOUR, label="1 ≤ |ε| < 3 (worst parameter)"),
+                        Patch(color=_FAR_OUTSIDE_COLOUR, label="|ε| ≥ 3 or ±∞"),
+                        Patch(color=_LOST_COLOUR, label="lost: no partner in the decoded image"),
+                        Patch(color=_CODEC_OUTLINE_COLOUR, label="decoded image's object outlines"),
+                        Patch(color="0.8", label="raw object outlines")],
+               loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    caption = ("Per codec, the raw objects outside the noise band: filled orange when the largest |ε| over "
+               "the 19 parameters is between 1 and 3, red when it is 3 or more (or ±∞), magenta when the codec "
+               "lost an object that at least 2 replicas found. Light outlines are the raw objects, cyan ones "
+               f"the objects segmented in the decoded image. The {_NUMBERED} worst carry their rank in the "
+               "table of objects outside the band below; labels/ holds both segmentations as label images.")
+    if missing_codec_labels:
+        caption += (" The decoded image's label image is not in this assessment for: "
+                    + "; ".join(missing_codec_labels) + " (no cyan outlines).")
+    return ReportFigure("outside_band", "Objects outside the noise band", caption, _png(fig))
+
+
+
 def _figure_ratio(a) -> ReportFigure:
     theory = _null_theory(_n_replicas(a))
     null_eps = _optional_array(a, "null_eps")
@@ -604,7 +788,7 @@ def _figure_ratio(a) -> ReportFigure:
 
 
 def render_figures(assessment) -> list[ReportFigure]:
-    """Draw the five report figures.
+    """Draw the report figures.
 
     Parameters
     ----------
@@ -615,8 +799,9 @@ def render_figures(assessment) -> list[ReportFigure]:
     list of ReportFigure
         In the order of :data:`FIGURE_NAMES`.
     """
-    return [_figure_area_difference(assessment), _figure_globals(assessment), _figure_eps(assessment),
-            _figure_objects(assessment), _figure_ratio(assessment)]
+    return [_figure_segmentation(assessment), _figure_area_difference(assessment), _figure_globals(assessment),
+            _figure_eps(assessment), _figure_objects(assessment), _figure_outside_band(assessment),
+            _figure_ratio(assessment)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -641,10 +826,129 @@ figure{margin:18px 0 26px}figure img{max-width:100%;height:auto;border:1px solid
 figcaption{font-size:13px;color:#333;max-width:1000px}
 ul.reasons{margin:0;padding-left:18px;font-size:12px}details{font-size:12px;color:#555}
 table.prov td:first-child{white-space:nowrap;color:#444}
+.warn{background:#fff4e5;border-left:4px solid #e07b00;padding:8px 12px;font-size:13px;margin:10px 0 16px}
+.warn ul{margin:4px 0 0;padding-left:18px}
+dl.legend{font-size:12px;color:#333;margin:0 0 14px;max-width:1000px}
+dl.legend dt{display:inline;font-weight:600}dl.legend dd{display:inline;margin:0}
+dl.legend dd:after{content:"";display:block;margin-bottom:2px}
 """
 
 _COLUMN_TITLES = {"n": "n", "n_infinite": "n ±∞", "mean_eps": "mean ε", "sd_eps": "sd ε",
-                  "frac_abs_eps_lt_1": "fraction |ε|<1", "median_abs_eps": "median |ε|"}
+                  "frac_abs_eps_lt_1": "fraction |ε|<1", "median_abs_eps": "median |ε|", "codec_value": "codec",
+                  "n_replicas_matched": "replicas matched", "match_rate": "match rate",
+                  "worst_parameter": "worst parameter", "n_parameters_outside": "parameters outside",
+                  "eps": "ε", "sigma_raw": "σ_raw", "chi_raw": "χ_raw", "chi_codec": "χ_codec",
+                  "sigma_used": "σ used"}
+
+
+def _column_help() -> dict:
+    """What each table column means, shown in a legend under every table that has it."""
+    from . import statistics
+
+    # The constants of the version of the statistics this report is built with, where it has them.
+    trim, margin = getattr(statistics, "TRIM", 0.2), getattr(statistics, "MARGIN", 1.0)
+    alpha, keep = getattr(statistics, "ALPHA", 0.05), getattr(statistics, "KEEP", None)
+    keep_text = f"{keep:g} × null_fraction" if keep is not None else "a share of null_fraction"
+
+    return {
+        # verdict table
+        "codec": "the codec spec as given (name and settings).",
+        "compression ratio": "raw image bytes / compressed bytes (– where the codec does not report a size).",
+        "raw objects matched": "raw objects with a partner in the decoded image's segmentation (by the matching "
+                               "rule, see provenance) / raw objects.",
+        "verdict": "tolerable when every condition of the verdict rule below holds.",
+        "reasons": "the conditions that failed, one per parameter family or global.",
+        # parameter tables
+        "parameter": "one of the 19 ImageJ parameters (Analyze Particles and Extended Particle Analyzer names); "
+                     "“family AR”: Round and Compact are functions of AR, tested through AR.",
+        "n": "raw objects with an ε for this parameter: matched in the decoded image and by ≥ 2 replicas "
+             "(so σ_raw exists); finite or infinite.",
+        "n_infinite": "of those, objects with ε = ±∞: σ_raw = 0 (all replicas gave the same value) and the codec "
+                      "changed the value; outside the band, left out of mean and sd.",
+        "mean_eps": "mean of the finite ε = (χ_raw − χ_codec) / σ_raw; red when |mean| ≥ 1.",
+        "sd_eps": "sample sd (ddof 1) of the finite ε; a second raw acquisition gives about √2.",
+        "frac_abs_eps_lt_1": "fraction of the n objects inside the noise band |ε| < 1 (±∞ outside); a second raw "
+                             "acquisition gives about 0.52.",
+        "median_abs_eps": "median |ε| over the n objects (±∞ count as large).",
+        "family": "the parameter family tested as one (AR, Round, Compact: one degree of freedom).",
+        "n_eps": "objects with an ε (±∞ included, as beyond any margin): what the location tests (trimmed "
+                 "mean, p_zero, p_equivalent) use; the verdict needs at least 3.",
+        "n_finite": "objects with a finite ε (where the statistics carry n_eps, the ±∞ ones are n_eps − "
+                    "n_finite; otherwise n_finite is what the location tests use, at least 3 needed).",
+        "trimmed_mean": f"{trim:.0%} trimmed mean of ε ({trim:.0%} cut from each end): the systematic "
+                        "shift, robust to the heavy tails of ε where σ_raw is tiny.",
+        "p_zero": "two-sided p of Yuen's t test that the trimmed mean is 0: small means a systematic shift was "
+                  "detected (with many objects even a shift far inside the noise is; read with p_equivalent).",
+        "p_zero_holm": "p_zero Holm-corrected over the parameter families (one test per family).",
+        "p_equivalent": f"p of the equivalence test (TOST, two one-sided Yuen tests) that |trimmed mean| < "
+                        f"{margin:g}: below {alpha:g} shows the shift inside the raw noise.",
+        "frac_ci95": "95 % percentile bootstrap interval (resamples of the objects, seeded) of the fraction "
+                     "|ε| < 1, compared with the second acquisition's fraction.",
+        "value": "the statistic as recorded.",
+        "n_band": "objects with an ε (finite or ±∞): the denominator of the band fraction.",
+        "n_inside": "of those, objects with |ε| < 1.",
+        "frac_wilson95": "95 % Wilson score interval of the fraction |ε| < 1 (shown for reading; the verdict "
+                         "uses p_band).",
+        "null_fraction": "the fraction |ε| < 1 a simulated second raw acquisition gives for this parameter.",
+        "band_threshold": f"the fraction |ε| < 1 the codec must be shown to exceed: {keep_text}.",
+        "p_band": "one-sided p of the non-inferiority test (Agresti–Caffo adjusted z) that the fraction |ε| < 1 "
+                  f"exceeds band_threshold: tolerable needs it below {alpha:g}.",
+        "sigma_used": "the σ that ε divides by: σ_raw, or the parameter's floor where σ_raw is below it.",
+        # matching and loss table
+        "method": "matching rule: iou (one-to-one, IoU ≥ 0.5) or centroid (nearest centre within 3 px).",
+        "n_reference": "raw objects.",
+        "matched": "raw objects with a partner in the decoded image.",
+        "unmatched_reference": "raw objects without a partner (lost, split or merged).",
+        "unmatched_other": "decoded-image objects no raw object took (new objects or split-off fragments).",
+        "shared": "decoded-image objects taken by two or more raw objects (centroid rule only).",
+        "lost": "raw objects of which less than half is covered by any decoded-image object.",
+        "split": "raw objects broken into two or more decoded-image objects (no one-to-one partner).",
+        "merged": "raw objects joined with a neighbour into one decoded-image object.",
+        "n_raw": "raw objects.",
+        "n_unmatched": "raw objects left without a one-to-one partner (lost + split + merged).",
+        "rate": "n_unmatched / n_raw.",
+        "null_unmatched": "the same count for simulated second raw acquisitions (pooled pairs of replicas).",
+        "null_n": "raw objects in those pooled second acquisitions.",
+        "null_rate": "null_unmatched / null_n: how many objects camera noise alone leaves unmatched.",
+        "p_excess": "one-sided Fisher exact p that the codec's unmatched rate exceeds null_rate.",
+        "alpha": "the level p_excess is compared with.",
+        "test": "the test behind p_excess.",
+        "excess": "yes: the codec loses significantly more objects than camera noise (not tolerable).",
+        # globals table
+        "global": "N_tot: number of objects in the image; A_tot: their total area (px).",
+        "raw": "the value on the raw image.",
+        "codec_value": "the value on the decoded image.",
+        "σ_raw": "sd over the replicas (ddof 1): the spread camera noise alone gives.",
+        "ε": "(raw − codec) / σ_raw.",
+        # outside-band table
+        "rank": "1 = worst: largest |ε| first, then the lost objects by decreasing area.",
+        "object": "raw object id: the object column of objects.csv and the value in labels/00_raw.tif.",
+        "codec_object": "the partner's id in the decoded image's segmentation (labels/NN_codec.tif; empty: none).",
+        "status": "what the decoded segmentation made of the object: matched, split (two or more objects lie "
+                  "in it), merged (one object covers it and a neighbour), lost (less than half of it "
+                  "covered), unmatched (covered but reshaped beyond the matching rule).",
+        "worst_parameter": "the parameter of largest |ε| for this object.",
+        "eps": "ε of the worst parameter (empty for lost objects).",
+        "sigma_raw": "σ_raw of the worst parameter: its sd over the replicas.",
+        "sigma_used": "the σ that ε divides by: σ_raw, or the parameter's floor where σ_raw is below it.",
+        "chi_raw": "the worst parameter measured on the raw image.",
+        "chi_codec": "the worst parameter measured on the decoded image's partner object.",
+        "n_parameters_outside": "how many of the 19 parameters have |ε| ≥ 1 for this object.",
+        "n_replicas_matched": "replicas in which a partner of this raw object was found.",
+        "match_rate": "n_replicas_matched / N replicas: below 1, the object itself is unstable under camera "
+                      "noise, and its σ_raw rests on fewer replicas.",
+        "area_raw": "the object's Area on the raw image (px).",
+    }
+
+
+def _legend(columns) -> str:
+    """A legend of ``columns`` (their keys) under a table; an unknown column says so rather than nothing."""
+    help_ = _column_help()
+    items = []
+    for k in dict.fromkeys(columns):
+        text = help_.get(k, "a field recorded by this version of noisestat; see summary.json.")
+        items.append(f"<dt>{_e(_COLUMN_TITLES.get(k, k))}</dt><dd>: {_e(text)}</dd>")
+    return f'<dl class="legend">{"".join(items)}</dl>'
 
 
 def _e(value) -> str:
@@ -689,17 +993,43 @@ def _parameter_table(c, statistics: dict) -> str:
         cells += [_cell(entry.get(k)) for k in extra]
         fam = " <small>(family AR)</small>" if p in FAMILY[1:] else ""
         rows.append(f"<tr><td>{_e(p)}{fam}</td>{''.join(cells)}</tr>")
-    return f"<table><tr><th>parameter</th>{head}</tr>{''.join(rows)}</table>"
+    return (f"<table><tr><th>parameter</th>{head}</tr>{''.join(rows)}</table>"
+            + _legend(["parameter"] + base + extra))
 
 
 def _globals_table(c) -> str:
     scores = getattr(c, "global_scores", None) or {}
     if not scores:
         return ""
-    rows = "".join(f"<tr><td>{_e(name)}</td>" + "".join(_cell(v.get(k)) for k in ("raw", "codec", "sigma_raw", "eps"))
+    keys = ["raw", "codec", "sigma_raw"]
+    keys += [k for v in scores.values() if isinstance(v, dict) for k in v if k not in keys + ["eps"]]
+    keys = list(dict.fromkeys(keys)) + ["eps"]
+    titles = {"raw": "raw", "codec": "codec", "sigma_raw": "σ_raw", "eps": "ε"}
+    legend_keys = {"codec": "codec_value", "sigma_raw": "σ_raw", "eps": "ε"}
+    rows = "".join(f"<tr><td>{_e(name)}</td>" + "".join(_cell(v.get(k)) for k in keys)
                    + "</tr>" for name, v in scores.items() if isinstance(v, dict))
-    return ("<table><tr><th>global</th><th>raw</th><th>codec</th><th>σ_raw</th><th>ε</th></tr>"
-            f"{rows}</table>")
+    head = "".join(f"<th>{_e(titles.get(k, _COLUMN_TITLES.get(k, k)))}</th>" for k in keys)
+    return (f"<table><tr><th>global</th>{head}</tr>{rows}</table>"
+            + _legend(["global"] + [legend_keys.get(k, k) for k in keys]))
+
+
+def _matching_table(a) -> str:
+    """One row per codec: the matching counts and, where the verdict records one, the loss test."""
+    rows, keys = [], []
+    for c in a.codecs:
+        entry = {k: v for k, v in (getattr(c.objects, "matching", None) or {}).items()}
+        loss = getattr(c, "loss", None)
+        if isinstance(loss, dict):
+            entry.update({k: v for k, v in loss.items() if k not in entry})
+        keys += [k for k in entry if k not in keys]
+        rows.append((c.spec, entry))
+    if not keys:
+        return ""
+    head = "".join(f"<th>{_e(k)}</th>" for k in keys)
+    body = "".join(f"<tr><td><code>{_e(spec)}</code></td>" + "".join(_cell(e.get(k)) for k in keys) + "</tr>"
+                   for spec, e in rows)
+    return ("<h3>Objects matched per codec</h3>"
+            f"<table><tr><th>codec</th>{head}</tr>{body}</table>" + _legend(["codec"] + keys))
 
 
 def _flatten(obj, prefix: str = "") -> list[tuple[str, object]]:
@@ -741,7 +1071,61 @@ def _null_section(summary: dict) -> str:
             head = "".join(f"<th>{_e(_COLUMN_TITLES.get(k, k))}</th>" for k in keys)
             rows = "".join(f"<tr><td>{_e(p)}</td>" + "".join(_cell((entry or {}).get(k)) for k in keys) + "</tr>"
                            for p, entry in params.items())
-            parts.append(f"<table><tr><th>parameter</th>{head}</tr>{rows}</table>")
+            parts.append(f"<table><tr><th>parameter</th>{head}</tr>{rows}</table>" + _legend(["parameter"] + keys))
+    return "".join(parts)
+
+
+_OUTSIDE_SHOWN = 20
+_OUTSIDE_TABLE = ("rank", "object", "codec_object", "status", "worst_parameter", "eps", "sigma_raw", "chi_raw",
+                  "chi_codec", "n_parameters_outside", "match_rate", "area_raw")
+# sigma_used joins the table when the pipeline floors sigma_raw (it then differs from sigma_raw).
+
+
+def _outside_band_section(a) -> str:
+    """Per codec, the objects outside the noise band (worst first, the top ones) with a legend."""
+    table = inspection.outside_band(a)
+    n_rep = _n_replicas(a)
+    columns = list(_OUTSIDE_TABLE)
+    if getattr(a, "sigma_floor", None) is not None:
+        columns.insert(columns.index("sigma_raw") + 1, "sigma_used")
+    parts = ['<h2 id="outside-band">Objects outside the noise band</h2>',
+             f"<p>Raw objects with |ε| ≥ 1 for at least one parameter, worst first, then the objects the codec "
+             f"lost although at least 2 of the {n_rep} replicas found them. The first {_OUTSIDE_SHOWN} per codec "
+             "are shown; <code>outside_band.csv</code> lists all of them. Look them up in "
+             "<code>labels/</code> (ids are the object and codec_object columns) and in Figure "
+             f"{FIGURE_NAMES.index('outside_band') + 1}.</p>"]
+    for c in a.codecs:
+        rows = table.get(c.spec, [])
+        n_lost = sum(1 for r in rows if r["worst_parameter"] == "")
+        parts.append(f"<h3><code>{_e(c.spec)}</code>: {len(rows) - n_lost} of {len(a.raw)} objects outside the "
+                     f"band, {n_lost} lost</h3>")
+        if not rows:
+            parts.append("<p>None: every estimable ε of every object is inside the band.</p>")
+            continue
+        head = "".join(f"<th>{_e(_COLUMN_TITLES.get(k, k))}</th>" for k in columns)
+        body = []
+        for r in rows[:_OUTSIDE_SHOWN]:
+            cells = []
+            for k in columns:
+                v = r[k]
+                if k == "codec_object" and v == 0:
+                    v = "–"
+                elif k == "match_rate":
+                    v = f"{r['n_replicas_matched']}/{n_rep}"
+                elif k == "eps" and r["worst_parameter"] == "":
+                    v = "–"
+                if k == "status" and v != "matched":
+                    cells.append(f'<td class="bad">{_e(v)}</td>')
+                elif k in ("chi_raw", "chi_codec") and isinstance(v, float):
+                    # Six digits: a centre moved by 0.06 px must not print as the same number twice.
+                    cells.append(f'<td class="n">{_e(_fmt(v, ".6g"))}</td>')
+                else:
+                    cells.append(_cell(v))
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append(f"<table><tr>{head}</tr>{''.join(body)}</table>")
+        if len(rows) > _OUTSIDE_SHOWN:
+            parts.append(f"<p>… and {len(rows) - _OUTSIDE_SHOWN} more in <code>outside_band.csv</code>.</p>")
+        parts.append(_legend(columns))
     return "".join(parts)
 
 
@@ -789,6 +1173,10 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
            "<h1>noisestat report: does compression change the measurements by more than camera noise?</h1>",
            f'<p class="sub">{_e(n_raw)} raw objects · {_e(s.get("replicas"))} replicas · seed {_e(s.get("seed"))} '
            f'· noisestat {_e(s.get("noisestat", ""))}</p>']
+    warnings = [str(w) for w in s.get("warnings") or getattr(a, "warnings", ()) or ()]
+    if warnings:
+        out.append('<div class="warn" id="warnings"><b>Warnings: read these before the verdict.</b><ul>'
+                   + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul></div>")
 
     out.append("<h2>Verdict per codec</h2><table><tr><th>codec</th><th>compression ratio</th>"
                "<th>raw objects matched</th><th>verdict</th><th>reasons</th></tr>")
@@ -800,6 +1188,8 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
         out.append(f"<tr><td><code>{_e(c.spec)}</code></td><td class=\"n\">{_e(_fmt(ratio, '.1f'))}</td>"
                    f"<td class=\"n\">{matched} / {_e(n_raw)}</td><td>{badge}</td><td>{reasons}</td></tr>")
     out.append("</table>")
+    out.append(_legend(["codec", "compression ratio", "raw objects matched", "verdict", "reasons"]))
+    out.append(_matching_table(a))
     out.append(f'<p class="rule"><b>Verdict rule.</b> {_e(s.get("verdict_rule", getattr(a, "rule", "")))}</p>')
 
     out.append("<h2>Figures</h2>")
@@ -807,6 +1197,8 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
         data = base64.b64encode(f.png).decode("ascii")
         out.append(f'<figure id="{_e(f.name)}"><img src="data:image/png;base64,{data}" alt="{_e(f.title)}">'
                    f"<figcaption><b>Figure {i}. {_e(f.title)}.</b> {_e(f.caption)}</figcaption></figure>")
+
+    out.append(_outside_band_section(a))
 
     out.append("<h2>Scores per codec and parameter</h2>")
     for c in a.codecs:
@@ -872,7 +1264,7 @@ def write_report(assessment, outdir: str | os.PathLike) -> list[Path]:
     >>> a = noisestat.assess(acquire(electrons, camera, 2), camera, ["lossless"],
     ...                      labels=sparse_labels(truth, rng=3), replicas=3)
     >>> [p.name for p in write_report(a, tempfile.mkdtemp())][:2]
-    ['report.html', 'area_difference.png']
+    ['report.html', 'segmentation.png']
     """
     outdir = Path(outdir)
     figures_dir = outdir / "figures"

@@ -9,9 +9,30 @@ decoded image (chi_c)::
 Angles (``Angle``, ``FeretAngle``) live on a circle of 180 degrees: differences are wrapped to
 [-90, 90) before both the spread and eps, so 179 deg vs 1 deg is a 2 deg difference.
 
-When sigma_raw is 0 (every replica measured the same value), eps is 0 if the codec gives that
-value too and +-inf otherwise; infinities are counted (``n_infinite``), kept out of the mean and
-sd, and count as outside the band |eps| < 1.
+**sigma_raw = 0: a resolution floor.** The parameters are measured on a pixel lattice: Area, FeretX,
+FeretY, N_tot and A_tot are integers, Perim., Feret, MinFeret take lattice values. When every replica
+measures the same value, sigma_raw = 0 says only that the parameter's spread is below its resolution,
+and any change gave eps = +-inf. The spread used is therefore::
+
+    sigma = max(sigma_raw, h / sqrt(12))
+
+the rounding noise of a measurement quantised on a lattice of step h. For a per-object parameter h is
+its typical smallest observable change: for each raw object, the smallest non-zero |chi_replica -
+chi_raw| over the replicas; h is the median of that over the objects that changed at all (integer
+parameters give h = 1). For N_tot and A_tot (one value, nothing to pool) h = 1, their lattice step.
+The floor binds only where the replicas saw no change of one step: any replica off by h already
+gives sigma_raw >= 0.32 h with 10 replicas. It is the same rule for objects and globals, fixed from
+the replicas alone before any codec is seen, and it is conservative: h / sqrt(12) = 0.29 h is below
+the smallest spread "no change in N replicas" can rule out (an upper 95 % bound on the chance of a
+one-step change is 1 - 0.05^(1/N), a spread of 0.44 h for N = 10), so it never makes a codec look
+better than the data allow. A one-step change then scores |eps| = 3.46: outside the band |eps| < 1,
+below the 99 % quantile of a second acquisition for one global. Objects whose floor applied are
+counted (``floored_fraction``).
+
+A parameter no replica ever changed (h undefined) keeps sigma = 0; eps is then 0 if the codec gives
+the raw value and +-inf otherwise. **Infinite eps stay in every test**: the trimmed mean counts them
+as beyond any margin, the band fraction as outside the band (:mod:`noisestat.statistics`); only the
+mean and sd of the summaries, which cannot hold them, leave them out and count them (``n_infinite``).
 """
 
 from __future__ import annotations
@@ -21,7 +42,8 @@ import math
 import numpy as np
 from scipy import stats
 
-__all__ = ["angular_mask", "deviation", "replica_spread", "epsilon", "summarise_eps", "null_reference",
+__all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR",
+           "epsilon", "summarise_eps", "null_reference",
            "verdict", "VERDICT_RULE"]
 
 
@@ -79,6 +101,49 @@ def replica_spread(raw: np.ndarray, replicas: np.ndarray, angular: np.ndarray):
     return sigma, n_matched
 
 
+# N_tot (objects) and A_tot (pixels) are counts: lattice step 1, floor 1 / sqrt(12).
+GLOBAL_FLOOR = 1.0 / math.sqrt(12.0)
+
+
+def resolution_floor(raw: np.ndarray, replicas: np.ndarray, angular: np.ndarray) -> np.ndarray:
+    """The floor h / sqrt(12) of sigma_raw per parameter (module docstring).
+
+    Parameters
+    ----------
+    raw : ndarray, shape (n_objects, n_parameters)
+    replicas : ndarray, shape (n_replicas, n_objects, n_parameters)
+        NaN where a replica had no object matching the raw object.
+    angular : ndarray of bool, shape (n_parameters,)
+
+    Returns
+    -------
+    floor : ndarray, shape (n_parameters,)
+        0 where no replica changed any object's value of that parameter.
+
+    Examples
+    --------
+    >>> raw = np.array([[10.0], [20.0]])
+    >>> reps = np.array([[[10.0], [21.0]], [[10.0], [22.0]], [[10.0], [20.0]]])
+    >>> round(float(resolution_floor(raw, reps, np.array([False]))[0]), 4)  # h = 1
+    0.2887
+    """
+    dev = np.abs(deviation(replicas, raw[None], angular))
+    changed = dev > _ROUNDING * _scale(raw)[None]
+    smallest = np.where(changed, dev, np.inf).min(axis=0) if len(dev) else np.full(raw.shape, np.inf)
+    floor = np.zeros(raw.shape[1])
+    for j in range(raw.shape[1]):
+        h = smallest[:, j][np.isfinite(smallest[:, j])]
+        if len(h):
+            floor[j] = float(np.median(h)) / math.sqrt(12.0)
+    return floor
+
+
+def floored(sigma: np.ndarray, floor) -> np.ndarray:
+    """sigma used in eps: ``max(sigma_raw, floor)``, NaN kept (not estimable stays not estimable)."""
+    sigma = np.asarray(sigma, dtype=float)
+    return np.where(np.isnan(sigma), np.nan, np.maximum(sigma, floor))
+
+
 def epsilon(raw: np.ndarray, codec: np.ndarray, sigma: np.ndarray, angular: np.ndarray) -> np.ndarray:
     """eps = (chi_raw - chi_c) / sigma_raw, with the conventions of the module docstring."""
     diff = deviation(raw, codec, angular)
@@ -126,29 +191,32 @@ def null_reference(n_replicas: int) -> dict:
 
 VERDICT_RULE = (
     "tolerable when, for every parameter family (AR, Round and Compact are one family, tested through AR): "
-    "(1) at least 3 matched raw objects have a finite eps; (2) the 20 % trimmed mean of eps is shown to lie "
-    "within +-{margin:g} (TOST of Yuen's t, p < {alpha:g}): the systematic shift is inside the raw noise; "
-    "(3) the fraction of objects with |eps| < 1 is not significantly below {keep:.0%} of the fraction a "
-    "simulated second raw acquisition gives for that parameter (the upper end of its 95 % bootstrap interval "
-    "reaches it; second acquisitions simulated from replica pairs, eps ~ {dist} in theory: {p0:.2f}); "
-    "and |eps| of N_tot and A_tot is below {q99:.2f}, the 99 % quantile of {dist}"
+    "(1) at least 3 matched raw objects have an eps; (2) the 20 % trimmed mean of eps is shown to lie within "
+    "+-{margin:g} (TOST of Yuen's t, p < {alpha:g}; an infinite eps, sigma_raw = 0 and a changed value, counts as "
+    "beyond any margin): the systematic shift is inside the raw noise; (3) the fraction of objects with |eps| < 1 "
+    "(infinite eps outside) is shown to be more than {keep:g} x the fraction of simulated second raw acquisitions "
+    "(one-sided Agresti-Caffo z-test, p < {alpha:g}; second acquisitions from replica pairs, eps ~ {dist} in "
+    "theory: {p0:.2f}); (4) the raw objects the codec leaves without a one-to-one partner (lost, split or merged) "
+    "are not significantly more than between two simulated second acquisitions (one-sided Fisher exact, "
+    "p >= {alpha:g}); and (5) |eps| of N_tot and A_tot is below {q99:.2f}, the 99 % quantile of {dist}. "
+    "sigma_raw is floored at the parameter's resolution h / sqrt(12) (h its smallest observed change, 1 for "
+    "counts), so a parameter the replicas never changed does not turn a one-step change into an infinite eps"
 )
-_KEEP = 0.8
 
 
-def verdict(statistics: dict, null_fractions: dict, global_eps: dict, n_replicas: int):
+def verdict(statistics: dict, global_eps: dict, n_replicas: int, *, loss: dict | None = None):
     """Apply :data:`VERDICT_RULE`.
 
     Parameters
     ----------
     statistics : dict
-        Parameter name -> :func:`noisestat.statistics.codec_statistics` entry.
-    null_fractions : dict
-        Parameter name -> fraction with |eps| < 1 of the simulated second acquisition (NaN: use the
-        theoretical value).
+        Parameter name -> :func:`noisestat.statistics.codec_statistics` entry (with ``p_band``;
+        where it is NaN, the fraction is tested against the theoretical second acquisition).
     global_eps : dict
-        Global parameter name -> eps.
+        Global parameter name -> eps (sigma floored).
     n_replicas : int
+    loss : dict, optional
+        :func:`noisestat.statistics.loss_test` result; criterion (4) is skipped without it.
 
     Returns
     -------
@@ -158,31 +226,35 @@ def verdict(statistics: dict, null_fractions: dict, global_eps: dict, n_replicas
     rule : str
         The rule with its numbers filled in.
     """
-    from .statistics import ALPHA, FAMILIES, MARGIN, family_of
+    from .statistics import ALPHA, FAMILIES, KEEP, MARGIN, band_noninferiority, family_of
 
     null = null_reference(n_replicas)
-    rule = VERDICT_RULE.format(margin=MARGIN, alpha=ALPHA, keep=_KEEP, dist=null["distribution"],
+    rule = VERDICT_RULE.format(margin=MARGIN, alpha=ALPHA, keep=KEEP, dist=null["distribution"],
                                p0=null["frac_abs_eps_lt_1"], q99=null["abs_eps_q99"])
     reasons = []
     for name, s in statistics.items():
         fam = family_of(name)
         if fam != name and FAMILIES[fam][0] != name:
             continue  # tested through the family's representative
-        if s["n_finite"] < 3:
-            reasons.append(f"{name}: only {s['n_finite']} matched object(s) with a finite eps")
+        n_eps = s.get("n_eps", s.get("n_finite", 0))
+        if n_eps < 3:
+            reasons.append(f"{name}: only {n_eps} matched object(s) with an eps")
             continue
         if not s["p_equivalent"] < ALPHA:
             reasons.append(f"{name}: trimmed mean eps {s['trimmed_mean']:+.2f} not shown within "
-                           f"+-{MARGIN:g} (TOST p = {s['p_equivalent']:.2g})")
-        p0 = null_fractions.get(name, math.nan)
-        if not np.isfinite(p0):
+                           f"+-{MARGIN:g} (TOST p = {s['p_equivalent']:.2g}"
+                           + (f"; {s['n_infinite']} infinite eps)" if s.get("n_infinite") else ")"))
+        p_band, p0 = s.get("p_band", math.nan), s.get("null_fraction", math.nan)
+        if not np.isfinite(p_band):
             p0 = null["frac_abs_eps_lt_1"]
-        upper = s.get("frac_ci95", [math.nan, math.nan])[1]
-        if not np.isfinite(upper):
-            upper = s["frac_abs_eps_lt_1"]
-        if upper < _KEEP * p0:
-            reasons.append(f"{name}: {s['frac_abs_eps_lt_1']:.0%} of objects with |eps| < 1 (at most "
-                           f"{upper:.0%}), second acquisition {p0:.0%}")
+            p_band = band_noninferiority(s["n_inside"], s["n_band"], p0, math.inf, keep=KEEP)
+        if not p_band < ALPHA:
+            reasons.append(f"{name}: {s['n_inside']}/{s['n_band']} objects with |eps| < 1, not shown above "
+                           f"{KEEP:g} x {p0:.0%} of a second acquisition (p = {p_band:.2g})")
+    if loss is not None and loss.get("excess"):
+        reasons.append(f"objects: {loss['n_unmatched']}/{loss['n_raw']} raw objects lost, split or merged "
+                       f"({loss['rate']:.1%}), second acquisitions {loss['null_rate']:.1%} "
+                       f"(Fisher p = {loss['p_excess']:.2g})")
     for name, e in global_eps.items():
         if not abs(e) < null["abs_eps_q99"]:
             reasons.append(f"{name}: eps {e:+.2f}")

@@ -154,7 +154,7 @@ def write_tune(result: TuneResult, outdir) -> None:
 
     from ._io import staged_directory, write_json_atomic, write_text_atomic
 
-    with staged_directory(outdir) as tmp:
+    with staged_directory(outdir, command="tune") as tmp:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(("setting", result.knob, "compression_ratio", "tolerable", "worst"))

@@ -172,8 +172,9 @@ def test_stack_bad_inputs(tmp_path, capsys):
     assert code == 1 and "one.tif" in err and "at least 2 frames" in err
     code, err = _run_cli(capsys, "--flat", tmp_path / "dark.tif", "-o", tmp_path / "c.json")
     assert code == 1 and "--flat needs --dark" in err
+    tifffile.imwrite(tmp_path / "flat.tif", np.zeros((2, 8, 8), np.uint16) + 50)
     with pytest.raises(InputError, match="at least 2 light levels"):
-        calibrate_series(read_stacks([tmp_path / "dark.tif"], [tmp_path / "dark.tif"]))
+        calibrate_series(read_stacks([tmp_path / "flat.tif"], [tmp_path / "dark.tif"]))
 
 
 def test_from_image_writes_a_profile_marked_as_estimate(tmp_path, capsys):

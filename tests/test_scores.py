@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from noisestat.scores import deviation, epsilon, null_reference, replica_spread, summarise_eps, verdict
+from noisestat.scores import (deviation, epsilon, floored, null_reference, replica_spread, resolution_floor,
+                              summarise_eps, verdict)
 
 ANG = np.array([False, True])
 
@@ -57,33 +58,56 @@ def test_null_reference_matches_simulated_second_acquisitions():
     assert null["frac_abs_eps_lt_1"] == pytest.approx(2 * stats.t.cdf(1 / math.sqrt(2), 9) - 1)
 
 
-def _stat(n=50, tm=0.1, p_eq=0.001, frac=0.5, upper=None):
-    upper = frac if upper is None else upper
-    return {"n_finite": n, "trimmed_mean": tm, "p_equivalent": p_eq, "frac_abs_eps_lt_1": frac,
-            "frac_ci95": [frac - 0.1, upper]}
+def _stat(n=50, tm=0.1, p_eq=0.001, frac=0.5, p_band=0.001, null=0.5, n_inf=0):
+    return {"n_eps": n, "n_finite": n - n_inf, "n_infinite": n_inf, "trimmed_mean": tm, "p_equivalent": p_eq,
+            "frac_abs_eps_lt_1": frac, "n_band": n, "n_inside": round(frac * n), "null_fraction": null,
+            "p_band": p_band}
 
 
 def test_verdict():
     good = {"Area": _stat()}
-    ok, reasons, rule = verdict(good, {"Area": 0.5}, {"N_tot": 0.5, "A_tot": -1.0}, 10)
-    assert ok and not reasons and "4.60" in rule and "TOST" in rule
+    ok, reasons, rule = verdict(good, {"N_tot": 0.5, "A_tot": -1.0}, 10)
+    assert ok and not reasons and "4.60" in rule and "TOST" in rule and "Fisher" in rule
     shifted = {"Area": _stat(tm=1.3, p_eq=0.9)}
-    assert verdict(shifted, {"Area": 0.5}, {"N_tot": 0.0}, 10)[1] == [
+    assert verdict(shifted, {"N_tot": 0.0}, 10)[1] == [
         "Area: trimmed mean eps +1.30 not shown within +-1 (TOST p = 0.9)"]
-    wide = {"Area": _stat(frac=0.2)}
-    assert verdict(wide, {"Area": 0.5}, {}, 10)[1] == [
-        "Area: 20% of objects with |eps| < 1 (at most 20%), second acquisition 50%"]
-    # a fraction low by chance but whose interval reaches the reference is not a reason
-    assert verdict({"Area": _stat(frac=0.35, upper=0.45)}, {"Area": 0.5}, {}, 10)[0] is True
-    # the null fraction of the parameter itself, not the theoretical one, is the reference
-    assert verdict({"Area": _stat(frac=0.6)}, {"Area": 0.9}, {}, 10)[0] is False
-    assert verdict({"Area": _stat(frac=0.45)}, {"Area": math.nan}, {}, 10)[0] is True  # falls back to 0.503
-    assert verdict({"Area": _stat(n=2)}, {}, {}, 10)[1] == ["Area: only 2 matched object(s) with a finite eps"]
-    assert verdict(good, {"Area": 0.5}, {"A_tot": 55.0}, 10)[1] == ["A_tot: eps +55.00"]
-    assert not verdict(good, {"Area": 0.5}, {"A_tot": math.nan}, 10)[0]
+    wide = {"Area": _stat(frac=0.2, p_band=0.7)}
+    assert verdict(wide, {}, 10)[1] == [
+        "Area: 10/50 objects with |eps| < 1, not shown above 0.5 x 50% of a second acquisition (p = 0.7)"]
+    # the burden is on the codec: a fraction not shown above the margin fails even when close to the null one
+    assert verdict({"Area": _stat(frac=0.45, p_band=0.2)}, {}, 10)[0] is False
+    # without a simulated second acquisition the theoretical fraction (0.503) is the reference
+    assert verdict({"Area": _stat(frac=0.9, p_band=math.nan, null=math.nan)}, {}, 10)[0] is True
+    assert verdict({"Area": _stat(frac=0.2, p_band=math.nan, null=math.nan)}, {}, 10)[0] is False
+    assert verdict({"Area": _stat(n=2)}, {}, 10)[1] == ["Area: only 2 matched object(s) with an eps"]
+    assert verdict(good, {"A_tot": 55.0}, 10)[1] == ["A_tot: eps +55.00"]
+    assert not verdict(good, {"A_tot": math.nan}, 10)[0]
+    assert not verdict(good, {"N_tot": math.inf}, 10)[0]
     # Round and Compact are judged through AR: a failing Round alone does not count twice
-    family = {"AR": _stat(), "Round": _stat(frac=0.0), "Compact": _stat(frac=0.0)}
-    assert verdict(family, {}, {}, 10)[0] is True
+    family = {"AR": _stat(), "Round": _stat(frac=0.0, p_band=1.0), "Compact": _stat(frac=0.0, p_band=1.0)}
+    assert verdict(family, {}, 10)[0] is True
+    loss = {"excess": True, "n_unmatched": 30, "n_raw": 100, "rate": 0.3, "null_rate": 0.05, "p_excess": 1e-9}
+    assert verdict(good, {}, 10, loss=loss)[1] == [
+        "objects: 30/100 raw objects lost, split or merged (30.0%), second acquisitions 5.0% (Fisher p = 1e-09)"]
+    assert verdict(good, {}, 10, loss={**loss, "excess": False})[0] is True
+
+
+def test_resolution_floor_and_its_effect_on_eps():
+    # Area-like integer parameter: object 0 never changed, object 1 changed by 1 and 2, object 2 by 3
+    raw = np.array([[10.0], [20.0], [30.0]])
+    reps = np.array([[[10.0], [21.0], [33.0]], [[10.0], [22.0], [30.0]], [[10.0], [20.0], [30.0]]])
+    floor = resolution_floor(raw, reps, np.array([False]))
+    # smallest non-zero change per object: 1 and 3, median 2 -> 2 / sqrt(12)
+    assert floor[0] == pytest.approx(2 / math.sqrt(12))
+    sigma, _ = replica_spread(raw, reps, np.array([False]))
+    used = floored(sigma, floor[None])
+    assert sigma[0, 0] == 0.0 and used[0, 0] == floor[0]
+    assert used[1, 0] == sigma[1, 0]  # a measured spread above the floor is kept
+    eps = epsilon(raw, raw + 2.0, used, np.array([False]))
+    assert np.isfinite(eps).all() and eps[0, 0] == pytest.approx(-math.sqrt(12))
+    # nothing ever changed: no floor, an infinite eps remains possible
+    assert resolution_floor(raw, np.stack([raw] * 3), np.array([False]))[0] == 0.0
+    assert np.isnan(floored(np.array([np.nan]), 0.3)[0])
 
 
 def test_rounding_differences_are_not_spread():

@@ -139,7 +139,14 @@ def test_profile_from_fit(scene):
     assert given["read_noise_dn"] == pytest.approx(np.sqrt(fit.b + 50.0 * fit.a))
     negative = NoiseFit(2.0, -100.0, 0.1, 5.0, *(np.zeros(3),) * 3, 0.0, 4095.0, 100)
     prof = profile_from_fit(negative, bit_depth=12)
-    assert prof["offset_dn"] == pytest.approx(50.0) and prof["read_noise_dn"] == 0.0
+    # b < 0: the read noise is floored at the quantisation floor 0.24 DN^2, never 0, with a warning
+    # that gives the numbers; the variance line stays the fit's: offset = (0.24 + 100) / 2
+    assert prof["read_noise_dn"] == pytest.approx(np.sqrt(0.24)) and prof["offset_dn"] == pytest.approx(50.12)
+    assert len(prof["calibration_warnings"]) == 1 and "b = -100" in prof["calibration_warnings"][0]
+    assert "--dark-offset" in prof["calibration_warnings"][0]
+    camera = CameraProfile(prof["gain_dn_per_e"], prof["offset_dn"], prof["read_noise_dn"], prof["bit_depth"])
+    assert camera.noise_variance_dn2(2000.0) == pytest.approx(2.0 * 2000 - 100, rel=1e-12)
+    assert profile_from_fit(fit, bit_depth=12)["calibration_warnings"] == []   # b > 0.24 here: nothing floored
     with pytest.raises(InputError, match="positive signal-dependent"):
         profile_from_fit(NoiseFit(-1.0, 10.0, 0.1, 1.0, *(np.zeros(3),) * 3, None, None, 100), bit_depth=12)
     with pytest.raises(InputError, match="too low"):

@@ -30,15 +30,14 @@ def test_degenerate_inputs():
     assert math.isnan(location_tests(np.array([1.0, np.nan]))["p_zero"])
     exact = location_tests(np.zeros(20))  # a lossless codec: every eps is 0
     assert exact["p_equivalent"] == 0.0 and exact["p_zero"] == 1.0
-    assert math.isnan(band_fraction(np.array([np.nan]), np.random.default_rng(0))["frac_abs_eps_lt_1"])
+    assert math.isnan(band_fraction(np.array([np.nan]))["frac_abs_eps_lt_1"])
 
 
-def test_band_fraction_interval_covers_and_counts_infinities_outside():
-    rng = np.random.default_rng(2)
-    x = np.concatenate([np.full(60, 0.5), np.full(40, math.inf)])
-    b = band_fraction(x, rng)
-    assert b["frac_abs_eps_lt_1"] == 0.6
-    lo, hi = b["frac_ci95"]
+def test_band_fraction_counts_infinities_outside_with_wilson_interval():
+    x = np.concatenate([np.full(60, 0.5), np.full(40, math.inf), [np.nan]])
+    b = band_fraction(x)
+    assert (b["n_band"], b["n_inside"], b["frac_abs_eps_lt_1"]) == (100, 60, 0.6)
+    lo, hi = b["frac_wilson95"]
     # binomial sd of a fraction 0.6 over 100 objects: 0.049 -> the interval spans about +-0.1
     assert lo < 0.6 < hi and 0.15 < hi - lo < 0.25
 
@@ -48,7 +47,7 @@ def test_holm_over_families_counts_ar_round_compact_once():
     eps = rng.normal(0, 1.5, (150, len(PARAMETERS)))
     j = PARAMETERS.index
     eps[:, j("Area")] += 1.0
-    s = codec_statistics(eps, PARAMETERS, np.random.default_rng(4))
+    s = codec_statistics(eps, PARAMETERS)
     assert s["Area"]["p_zero_holm"] < 0.001
     # 17 families: Holm multiplies the smallest p by at most 17, never by 19
     assert s["Area"]["p_zero_holm"] <= 17 * s["Area"]["p_zero"] + 1e-15

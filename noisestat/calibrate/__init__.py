@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import __version__
 from .._io import file_sha256
 from ..camera import CameraProfile, NoiseMap
-from ._maps import pixel_maps
+from ._maps import MIN_DARK_DOF, MIN_DARK_FRAMES, MIN_GAIN_DOF, frame_counts, pixel_maps
 from ._plot import plot_photon_transfer
 from ._ptc import PhotonTransfer, photon_transfer
 from ._readers import FlatFieldSeries, Level, read_emva_descriptor, read_stacks
@@ -57,8 +57,11 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
         levels = sorted(series.levels, key=lambda lv: float(lv.bright.mean()))
         maps = pixel_maps(levels, ptc.fit_mask, ptc.gain_dn_per_e)
         if maps is None and per_pixel:
-            raise InputError(f"{series.source}: too few frames for per-pixel maps (need at least 20 dark frames "
-                             f"and 100 degrees of freedom over the fitted levels)")
+            n = frame_counts(levels, ptc.fit_mask)
+            raise InputError(f"{series.source}: too few frames for per-pixel maps: {n['dark_frames']} dark frame(s) in "
+                             f"{n['dark_stacks']} distinct stack(s) ({n['dark_dof']} degrees of freedom, need "
+                             f"{MIN_DARK_DOF}, e.g. {MIN_DARK_FRAMES} frames in one stack) and {n['gain_dof']} degrees "
+                             f"of freedom over the fitted levels (need {MIN_GAIN_DOF})")
     bits = bit_depth or series.bit_depth or int(max(int(lv.bright.max()) for lv in series.levels)).bit_length()
     if series.kind == "EMVA 1288 descriptor" and Path(series.source).is_file():
         source = {"kind": series.kind, "file": Path(series.source).name, "sha256": file_sha256(series.source)}
@@ -79,6 +82,9 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
         extra["quantum_efficiency"] = ptc.quantum_efficiency
     if ptc.dark_current_e_per_s is not None:
         extra["dark_current_e_per_s"] = ptc.dark_current_e_per_s
+        extra["dark_current_se_e_per_s"] = ptc.extra.get("dark_current_se_e_per_s")
+    if warnings:
+        extra["calibration_warnings"] = list(warnings)
     if ptc.spatial is not None:
         extra["spatial_nonuniformity"] = ptc.spatial
     noise_map = None
@@ -95,23 +101,30 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
 def format_calibration(cal: Calibration) -> str:
     """The summary table printed by ``noisestat calibrate``."""
     p, ptc = cal.profile, cal.ptc
-    rows = [("system gain K", f"{p.gain_dn_per_e:.5g} ± {ptc.gain_se:.2g}", "DN/e-"),
-            ("inverse gain 1/K", f"{1 / p.gain_dn_per_e:.4g}", "e-/DN"),
-            ("mean dark value mu_y.dark", f"{p.offset_dn:.3f}", "DN"),
-            ("temporal dark noise sigma_y.dark", f"{p.read_noise_dn:.4g} ± {ptc.read_noise_se:.2g}", "DN"),
-            ("dark noise sigma_d", f"{ptc.sigma_d_e:.4g}", "e-"),
-            ("saturation (variance peak)", f"{ptc.saturation_dn:.1f}", "DN"),
-            ("saturation capacity", f"{ptc.saturation_capacity_e:.0f}", "e-"),
-            ("levels fitted / excluded", f"{int(ptc.fit_mask.sum())} / {int(ptc.excluded.sum())}", ""),
-            ("non-linear", "yes (noise map stored)" if ptc.nonlinear else "no", "")]
+    lin = ptc.linearity
+    rows = [("system gain K", f"{p.gain_dn_per_e:.5g} ± {ptc.gain_se:.2g}", "DN/e-")]
+    if ptc.nonlinear:
+        rows = [("system gain K (slope at zero)", f"{p.gain_dn_per_e:.5g} ± {ptc.gain_se:.2g}", "DN/e-"),
+                ("K, EMVA 1288 straight line", f"{lin['gain_emva_dn_per_e']:.5g} ± "
+                                               f"{lin['gain_emva_se_dn_per_e']:.2g}", "DN/e-")]
+    rows += [
+        ("inverse gain 1/K", f"{1 / p.gain_dn_per_e:.4g}", "e-/DN"),
+        ("mean dark value mu_y.dark", f"{p.offset_dn:.3f}", "DN"),
+        ("temporal dark noise sigma_y.dark", f"{p.read_noise_dn:.4g} ± {ptc.read_noise_se:.2g}", "DN"),
+        ("dark noise sigma_d", f"{ptc.sigma_d_e:.4g}", "e-"),
+        ("saturation (variance peak)", f"{ptc.saturation_dn:.1f}", "DN"),
+        ("saturation capacity", f"{ptc.saturation_capacity_e:.0f}", "e-"),
+        ("levels fitted / excluded", f"{int(ptc.fit_mask.sum())} / {int(ptc.excluded.sum())}", ""),
+        ("non-linear", "yes (noise map stored)" if ptc.nonlinear else "no", "")]
     if ptc.quantum_efficiency is not None:
         rows.append(("quantum efficiency", f"{100 * ptc.quantum_efficiency:.1f}", "%"))
-    lin = ptc.linearity
     if "linearity_error_min_pct" in lin:
         rows.append(("linearity error min / max", f"{lin['linearity_error_min_pct']:.2f} / "
                                                   f"{lin['linearity_error_max_pct']:.2f}", "%"))
     if ptc.dark_current_e_per_s is not None:
-        rows.append(("dark current (from the mean)", f"{ptc.dark_current_e_per_s:.3g}", "e-/s"))
+        se = ptc.extra.get("dark_current_se_e_per_s")
+        rows.append(("dark current (from the mean)", f"{ptc.dark_current_e_per_s:.3g}"
+                     + (f" ± {se:.2g}" if se is not None else ""), "e-/s"))
     if ptc.spatial:
         rows.append(("DSNU1288", f"{ptc.spatial['dsnu1288_e']:.3g}", "e-"))
         if "prnu1288_pct" in ptc.spatial:
@@ -131,6 +144,12 @@ def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | No
     image, not a calibration. Gain and read noise cannot be separated from the offset without dark
     frames; ``offset_dn`` (a measured mean dark value) makes the split exact.
 
+    The bit depth is ``bit_depth`` when given, else the file's integer container (uint8 -> 8,
+    uint16 -> 16): the values an image holds say little about its camera's digitiser (a 16-bit
+    camera's image of a dim scene may never pass 2048). A ``bit_depth`` below the container is
+    used as given and named in ``profile.extra["calibration_warnings"]``, with every floored
+    value of :func:`~noisestat.calibrate._single_image.profile_from_fit`.
+
     Returns
     -------
     profile : CameraProfile
@@ -140,10 +159,22 @@ def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | No
     from ._single_image import estimate_noise, profile_from_fit
 
     image = read_image(path)
-    bits = bit_depth or max(int(image.max()).bit_length(), 8)
+    container = image.dtype.itemsize * 8 - (1 if image.dtype.kind == "i" else 0)
+    warnings = []
+    if bit_depth is None:
+        bits, bits_source = container, f"the file's container ({image.dtype})"
+    else:
+        bits, bits_source = int(bit_depth), "given"
+        if bits < container:
+            warnings.append(f"{Path(path).name}: bit depth {bits} (given) is below the file's {image.dtype} "
+                            f"container ({container} bits); values above {2**bits - 1} DN would be refused")
     fit = estimate_noise(image, bit_depth=bits)
     keys = profile_from_fit(fit, bit_depth=bits, offset_dn=offset_dn)
+    warnings += keys.pop("calibration_warnings")
     extra = {k: v for k, v in keys.items() if k not in ("gain_dn_per_e", "offset_dn", "read_noise_dn", "bit_depth")}
+    extra["bit_depth_source"] = bits_source
+    if warnings:
+        extra["calibration_warnings"] = warnings
     extra["source"] = {"kind": "single image", "file": Path(path).name, "sha256": file_sha256(path)}
     extra["noisestat"] = __version__
     profile = CameraProfile(float(keys["gain_dn_per_e"]), float(keys["offset_dn"]), float(keys["read_noise_dn"]),
@@ -153,8 +184,6 @@ def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | No
 
 def plot_noise_fit(fit, path) -> None:
     """PNG of a single-image fit: level-set variances against means, and the fitted line."""
-    import os
-
     import matplotlib
     import numpy as np
 
@@ -170,6 +199,7 @@ def plot_noise_fit(fit, path) -> None:
     ax.set_ylabel("noise variance (DN²)")
     ax.set_title("Single-image noise estimate (not a calibration)")
     ax.legend()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    from .._io import atomic_file
+
+    with atomic_file(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)

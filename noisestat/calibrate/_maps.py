@@ -9,17 +9,47 @@ variance of its variance estimate, (L - 1) / (2 v^2).
 
 from __future__ import annotations
 
+import hashlib
 import math
+
 import numpy as np
 
 from ..camera import PixelMaps
 
-__all__ = ["pixel_maps", "MIN_DARK_FRAMES", "MIN_GAIN_DOF"]
+__all__ = ["pixel_maps", "unique_darks", "frame_counts", "MIN_DARK_FRAMES", "MIN_DARK_DOF", "MIN_GAIN_DOF"]
 
 # Per-pixel estimates are only worth storing when they are precise: a variance from n degrees of
 # freedom has a relative standard error sqrt(2/n), so 100 degrees of freedom give ~14 % on the gain.
+# The read variance map needs MIN_DARK_FRAMES frames in one stack, or as many degrees of freedom
+# (frames minus one per distinct stack) over several: 19 give a relative sd of sqrt(2/19) = 32 %.
 MIN_DARK_FRAMES = 20
+MIN_DARK_DOF = MIN_DARK_FRAMES - 1
 MIN_GAIN_DOF = 100
+
+
+def unique_darks(levels) -> list[np.ndarray]:
+    """The distinct dark stacks of the levels: a stack shared by several levels (the same array, or
+    the same pixel values read twice) is listed once."""
+    out, ids, digests = [], set(), set()
+    for lv in levels:
+        d = lv.dark
+        if id(d) in ids:
+            continue
+        ids.add(id(d))
+        digest = hashlib.sha256(np.ascontiguousarray(d).tobytes()).digest() + repr(d.shape).encode()
+        if digest in digests:
+            continue
+        digests.add(digest)
+        out.append(d)
+    return out
+
+
+def frame_counts(levels, fit_mask) -> dict:
+    """What the per-pixel rule counts: distinct dark frames, and degrees of freedom of the fitted levels."""
+    darks = unique_darks(levels)
+    return {"dark_frames": int(sum(d.shape[0] for d in darks)), "dark_stacks": len(darks),
+            "dark_dof": int(sum(d.shape[0] - 1 for d in darks)),
+            "gain_dof": int(sum(lv.bright.shape[0] - 1 for lv, f in zip(levels, fit_mask) if f))}
 
 
 def pixel_maps(levels, fit_mask: np.ndarray, gain_dn_per_e: float) -> PixelMaps | None:
@@ -27,18 +57,21 @@ def pixel_maps(levels, fit_mask: np.ndarray, gain_dn_per_e: float) -> PixelMaps 
     camera's overall gain (used only for the weights).
 
     Returns None when the series has too few frames for useful per-pixel estimates
-    (fewer than ``MIN_DARK_FRAMES`` dark frames or ``MIN_GAIN_DOF`` degrees of freedom in the
-    fitted levels).
+    (fewer than ``MIN_DARK_DOF`` degrees of freedom in its distinct dark stacks, or fewer than
+    ``MIN_GAIN_DOF`` in the fitted levels).
     """
-    darks = [lv.dark for lv in levels]
-    # Dark frames of every level are pooled (dark current over these exposures is negligible
-    # next to the read noise; when it is not, the per-level dark means below absorb it).
+    darks = unique_darks(levels)
+    # Each dark stack counts once, however many levels share it (one dark stack for all levels is
+    # the usual --flat measurement): frames and degrees of freedom are those of the distinct stacks.
+    # Dark current over these exposures is taken as negligible next to the read noise when the
+    # stacks are pooled; the per-level dark means below absorb it in the gain fit.
+    dark_frames = sum(d.shape[0] for d in darks)
     dark_dof = sum(d.shape[0] - 1 for d in darks)
     gain_dof = sum(lv.bright.shape[0] - 1 for lv, f in zip(levels, fit_mask) if f)
-    if dark_dof + len(darks) < MIN_DARK_FRAMES or gain_dof < MIN_GAIN_DOF:
+    if dark_dof < MIN_DARK_DOF or gain_dof < MIN_GAIN_DOF:
         return None
     read_var = sum(d.astype(np.float64).var(axis=0, ddof=1) * (d.shape[0] - 1) for d in darks) / dark_dof
-    offset = np.mean([d.astype(np.float64).mean(axis=0) for d in darks], axis=0)
+    offset = sum(d.astype(np.float64).sum(axis=0) for d in darks) / dark_frames
     sxx = np.zeros_like(offset)
     sxy = np.zeros_like(offset)
     for lv, use in zip(levels, fit_mask):

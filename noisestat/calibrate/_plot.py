@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from .._io import atomic_file
+
 __all__ = ["plot_photon_transfer"]
 
 
@@ -47,9 +49,8 @@ def plot_photon_transfer(ptc, path: str | os.PathLike, *, title: str = "Photon t
                 color="C0")
     bottom.set_ylabel("residual (%)")
     bottom.set_xlabel("μ_y − μ_y.dark  (DN)")
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    with atomic_file(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
 
 
 def _model(ptc, x):

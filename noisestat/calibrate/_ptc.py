@@ -23,16 +23,37 @@ from sklearn.isotonic import IsotonicRegression
 from ..errors import InputError
 from ._readers import FlatFieldSeries
 
-__all__ = ["PhotonTransfer", "photon_transfer", "temporal_stats", "FIT_FRACTION", "QUANTISATION_FLOOR_DN2"]
+__all__ = ["PhotonTransfer", "photon_transfer", "temporal_stats", "FIT_FRACTION", "QUANTISATION_FLOOR_DN2",
+           "LINEARITY_FLOOR_PCT", "LINEARITY_CONSISTENCY"]
 
 FIT_FRACTION = 0.7                # K is fitted from 0 to 70 % of saturation (EMVA 1288)
 LINEARITY_RANGE = (0.05, 0.95)    # linearity error between 5 % and 95 % of saturation
 QUANTISATION_FLOOR_DN2 = 0.24     # dark variance floor of quantisation-limited cameras (EMVA 1288)
-# Non-linearity test: the quadratic term of the photon transfer curve must be significant (|t| > 3)
-# and change the slope by more than 5 % over the fitted range to matter for noise simulation.
+# Non-linearity test. The linear model is wrong when the RESPONSE is non-linear, y = f(lin): that
+# bends the mean signal against photons (the EMVA 1288 linearity error) and, through f'^2, the photon
+# transfer curve. For y = lin + c lin^2, to first order s2_net = K (mu + 3 c mu^2): a quadratic term
+# q of the photon transfer curve implies c = q / (3 K), and with it a linearity error that can be
+# computed at the measured levels (:func:`_implied_linearity_error`). The camera is non-linear when
+# 1. the photon transfer curve bends: its quadratic term is significant (|t| > NONLINEAR_T) and
+#    changes the slope by more than NONLINEAR_EFFECT over the fitted range; and, with photon counts,
+# 2. the response bends as well: |linearity error| > LINEARITY_FLOOR_PCT, and its span (max - min) is
+#    at least LINEARITY_CONSISTENCY times the span the photon transfer curve's bend implies.
+# A bend of the photon transfer curve without the matching linearity error is not a response
+# non-linearity (it comes from the variance estimates: quantisation of an 8-bit camera at low
+# signal, correlated noise, a drifting light source); the standard's straight line then stays the
+# definition of K. The floor: data sheets of linear cameras give linearity errors within +-1 %
+# (Basler CCD set -0.51 / +0.44 %; simulated linear cameras +-0.05 %), and a response within it
+# changes K by a few % at most. The factor 1/2 leaves room for response curves that are not
+# quadratic and for the noise of both estimates; a real response non-linearity gives a ratio near 1
+# (simulated cameras with |a| = 0.5: 0.9 to 1.1), an 8-bit CMOS whose photon transfer curve bends by
+# 17 % with a linearity error of -0.50 / +0.71 % a ratio near 0.3.
 NONLINEAR_T = 3.0
 NONLINEAR_EFFECT = 0.05
+LINEARITY_FLOOR_PCT = 1.0
+LINEARITY_CONSISTENCY = 0.5
 MAX_DEGREE = 4
+# A negative dark current within this many standard errors of zero is reported as zero.
+DARK_CURRENT_SE = 3.0
 
 
 def temporal_stats(stack: np.ndarray) -> tuple[float, float]:
@@ -135,6 +156,14 @@ def _fit_line(x, y):
 def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
     """Compute the photon transfer curve, gain, dark values, saturation and linearity.
 
+    K is EMVA 1288's: the unweighted straight line through the origin of s2_net against mu_net
+    over the levels from the darkest up to 70 % of saturation (``linearity["gain_emva_dn_per_e"]``,
+    always reported). It is the profile's gain unless the camera is non-linear (see
+    :data:`LINEARITY_CONSISTENCY`); then the gain is the slope at zero signal of the general model and
+    the straight line is reported beside it. With photon counts, the responsivity is the straight
+    line of mu_net against photons over the same levels, QE = R / K, and the saturation capacity
+    QE times the photons at saturation (EMVA 1288).
+
     Raises
     ------
     InputError
@@ -146,6 +175,12 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
     mu_y, s2_y, mu_dark, s2_dark = (np.array(v) for v in zip(*stats))
     exposure = np.array([np.nan if lv.exposure_s is None else lv.exposure_s for lv in levels])
     photons = np.array([np.nan if lv.photons is None else lv.photons for lv in levels])
+    for values, key in ((exposure, "exposure_s"), (photons, "photons")):
+        known = np.isfinite(values)
+        if known.any() and not known.all():
+            name = levels[int(np.flatnonzero(~known)[0])].name
+            raise InputError(f"{series.source}: level {name} has no {key} while other levels have one; "
+                             f"give {key} for every level or for none")
     top = 2**series.bit_depth - 1 if series.bit_depth else max(int(lv.bright.max()) for lv in levels)
     clipped = np.array([np.mean(lv.bright >= top) for lv in levels])
 
@@ -165,25 +200,63 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
     if mu_net[sat] <= 0:
         raise InputError(f"{series.source}: the bright frames are no brighter than the dark frames")
 
-    fit = (~excluded) & (mu_net <= FIT_FRACTION * mu_net[sat]) & (mu_net > 0)
-    if fit.sum() < 2:
+    # EMVA 1288 range: every level from the darkest up to 70 % of saturation. A level at or below the
+    # dark signal adds nothing to an unweighted line through the origin and stays in, as in the standard.
+    fit = (~excluded) & (mu_net <= FIT_FRACTION * mu_net[sat])
+    lit = fit & (mu_net > 0)
+    if lit.sum() < 2:
         raise InputError(f"{series.source}: fewer than 2 levels between the dark level and 70 % of saturation "
-                         f"({int(fit.sum())}); add levels at lower light")
+                         f"({int(lit.sum())}); add levels at lower light")
     x, y = mu_net[fit], s2_net[fit]
 
-    # Linear K, and the quadratic test of linearity on the same range.
+    # K after EMVA 1288: unweighted straight line through the origin (the standard's definition).
     k_lin, k_lin_se = _fit_through_origin(x, y)
-    linearity = {"fit_levels": int(fit.sum())}
-    nonlinear = False
-    coef = None
-    if fit.sum() >= 4:
+    if k_lin <= 0:
+        raise InputError(f"{series.source}: the photon transfer curve does not rise (gain {k_lin:.3g}): "
+                         f"not a flat-field series")
+    linearity = {"fit_levels": int(fit.sum()), "gain_emva_dn_per_e": float(k_lin),
+                 "gain_emva_se_dn_per_e": float(k_lin_se)}
+    known_photons = bool(np.isfinite(photons).all() and (photons[lit] > 0).all())
+    if known_photons:
+        linearity.update(_linearity_error(photons, mu_net, excluded, sat))
+
+    # The non-linearity test (see LINEARITY_CONSISTENCY): the photon transfer curve bends, and, when
+    # the photon counts allow it, the response does too, by as much as the bend implies.
+    curved = False
+    implied = None
+    if lit.sum() >= 4:
         coef, se = _polyfit_through_origin(x, y, 2)
         t = coef[1] / se[1] if se[1] > 0 else math.inf * np.sign(coef[1])
         effect = coef[1] * x.max() / coef[0] if coef[0] > 0 else math.inf
-        nonlinear = bool(abs(t) > NONLINEAR_T and abs(effect) > NONLINEAR_EFFECT)
+        curved = bool(abs(t) > NONLINEAR_T and abs(effect) > NONLINEAR_EFFECT)
         linearity.update({"ptc_quadratic_t": float(t), "ptc_slope_change": float(effect),
                           "test": f"quadratic term of the photon transfer curve up to {FIT_FRACTION:.0%} of "
-                                  f"saturation: |t| > {NONLINEAR_T:g} and slope change > {NONLINEAR_EFFECT:.0%}"})
+                                  f"saturation: |t| > {NONLINEAR_T:g} and slope change > {NONLINEAR_EFFECT:.0%}; "
+                                  f"with photon counts also |linearity error| > {LINEARITY_FLOOR_PCT:g} % and its "
+                                  f"span >= {LINEARITY_CONSISTENCY:g} x the span the bend implies"})
+        if known_photons and coef[0] > 0 and "linearity_error_min_pct" in linearity:
+            implied = _implied_linearity_error(coef[1] / (3 * coef[0]), mu_net, excluded, sat)
+            linearity["implied_linearity_error_span_pct"] = implied
+    if curved and "linearity_error_min_pct" in linearity:
+        lo_le, hi_le = linearity["linearity_error_min_pct"], linearity["linearity_error_max_pct"]
+        span = hi_le - lo_le
+        response_bends = (max(abs(lo_le), abs(hi_le)) > LINEARITY_FLOOR_PCT
+                          and implied is not None and span >= LINEARITY_CONSISTENCY * implied)
+        nonlinear = response_bends
+        if not nonlinear:
+            warnings.append(f"the photon transfer curve bends ({100 * linearity['ptc_slope_change']:+.0f} % slope change "
+                            f"up to {FIT_FRACTION:.0%} of saturation, t = {linearity['ptc_quadratic_t']:.1f}) but the "
+                            f"response does not: linearity error {lo_le:+.2f} / {hi_le:+.2f} % where a response "
+                            f"non-linearity would give a span of {implied:.2g} %: linear model kept, K from the "
+                            f"EMVA 1288 straight line")
+    else:
+        nonlinear = curved
+        if curved:
+            warnings.append(f"non-linear camera found from the photon transfer curve alone "
+                            f"({100 * linearity['ptc_slope_change']:+.0f} % slope change): without photon counts "
+                            f"the response's linearity cannot be checked")
+    coef = None
+    degree = 1
     if nonlinear:
         # Unbiased gain of a non-linear camera: the slope of the curve at zero signal, where the
         # response is linear. A straight line across the bend is biased, and so is a parabola when the
@@ -195,30 +268,46 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
         # of y = lin + c lin^2 has a cubic term -2c^2 mu^3 of its own): start from a cubic when
         # there are levels enough, and go higher while the next term is significant.
         sd = s2_y[fit]
-        degree = 3 if fit.sum() >= 6 else 2
+        degree = 3 if lit.sum() >= 6 else 2
         coef, se = _polyfit_through_origin(x, y, degree, sd)
-        while degree < MAX_DEGREE and fit.sum() >= degree + 3:
+        while degree < MAX_DEGREE and lit.sum() >= degree + 3:
             higher, higher_se = _polyfit_through_origin(x, y, degree + 1, sd)
             if not abs(higher[-1]) > 2 * higher_se[-1]:
                 break
             coef, se, degree = higher, higher_se, degree + 1
         gain, gain_se = float(coef[0]), float(se[0])
         linearity["gain_polynomial_degree"] = degree
+        if gain <= 0:
+            raise InputError(f"{series.source}: the photon transfer curve's slope at zero signal is {gain:.3g}: "
+                             f"not a flat-field series")
     else:
         gain, gain_se = float(k_lin), float(k_lin_se)
     linearity["nonlinear"] = nonlinear
-    if gain <= 0:
-        raise InputError(f"{series.source}: the photon transfer curve does not rise (gain {gain:.3g}): "
-                         f"not a flat-field series")
 
     # Dark values at zero exposure: intercepts over exposure time when three or more are given
     # (dark current makes them grow), else the shortest exposure's values.
-    n_dark = len(set(np.round(exposure[np.isfinite(exposure)], 12)))
-    dark_current = None
+    # Exposure times of the distinct dark stacks: one dark stack given for every level (a --flat
+    # measurement) is one dark measurement, whatever exposure times the bright stacks have.
+    dark_exposure = {}
+    for lv, t in zip(levels, exposure):
+        dark_exposure.setdefault(id(lv.dark), t)
+    n_dark = len({round(float(t), 12) for t in dark_exposure.values() if np.isfinite(t)})
+    dark_current = dark_current_se = None
     if n_dark >= 3:
-        (offset, slope_mu), (offset_se, _) = _fit_line(exposure, mu_dark)
+        (offset, slope_mu), (offset_se, slope_se) = _fit_line(exposure, mu_dark)
         (s2d, _), (s2d_se, _) = _fit_line(exposure, s2_dark)
-        dark_current = float(slope_mu / gain)
+        dark_current, dark_current_se = float(slope_mu / gain), float(slope_se / gain)
+        linearity["dark_current_fit_e_per_s"] = dark_current
+        if dark_current < 0:
+            if dark_current >= -DARK_CURRENT_SE * dark_current_se:
+                warnings.append(f"dark current {dark_current:.3g} ± {dark_current_se:.2g} e-/s is negative but zero "
+                                f"within {DARK_CURRENT_SE:g} standard errors: reported as 0")
+                dark_current = 0.0
+            else:
+                warnings.append(f"dark current not reported: the dark means fall with exposure time "
+                                f"({dark_current:.3g} ± {dark_current_se:.2g} e-/s, more than {DARK_CURRENT_SE:g} "
+                                f"standard errors below 0), which no sensor does; check the dark frames")
+                dark_current = dark_current_se = None
     else:
         first = int(np.nanargmin(exposure)) if np.isfinite(exposure).any() else 0
         offset, s2d = float(mu_dark[first]), float(s2_dark[first])
@@ -230,36 +319,65 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
     sigma_d = math.sqrt(s2d_floored - 1 / 12) / gain
 
     qe = None
-    if np.isfinite(photons[fit]).all() and (photons[fit] > 0).all():
+    if known_photons:
         if nonlinear:
             # K is the slope at zero signal; the responsivity must be too, or QE = R / K mixes a
-            # secant with a tangent.
-            r_coef, _ = _polyfit_through_origin(photons[fit], mu_net[fit], degree, mu_net[fit])
-            responsivity = r_coef[0]
+            # secant with a tangent. Relative weights (photon counts carry a relative calibration
+            # error), floored at 5 % of saturation as in the linearity fit: a near-dark level, whose
+            # net signal is almost zero, would otherwise take the whole weight.
+            floor = LINEARITY_RANGE[0] * mu_net[sat]
+            r_coef, _ = _polyfit_through_origin(photons[fit], mu_net[fit], degree, np.maximum(np.abs(mu_net[fit]), floor))
+            responsivity = float(r_coef[0])
         else:
+            # EMVA 1288: unweighted straight line through the origin over the levels of K.
             responsivity, _ = _fit_through_origin(photons[fit], mu_net[fit])
+        linearity["responsivity_dn_per_photon"] = float(responsivity)
         qe = float(responsivity / gain)
-        linearity.update(_linearity_error(photons, mu_net, excluded, sat))
+        if not 0 < qe <= 1:
+            warnings.append(f"quantum efficiency not reported: R / K = {responsivity:.4g} DN/photon / {gain:.4g} DN/e- "
+                            f"= {100 * qe:.1f} %, outside (0, 100] %; check the photon counts of the descriptor")
+            linearity["quantum_efficiency_rejected"] = qe
+            qe = None
 
     noise_map = _noise_map(mu_y, s2_y, mu_dark, s2_dark, excluded) if nonlinear else None
     extra = {"polynomial": [float(c) for c in coef]} if nonlinear else {}
+    if dark_current_se is not None:
+        extra["dark_current_se_e_per_s"] = dark_current_se
     return PhotonTransfer(mu_y, s2_y, mu_dark, s2_dark, exposure, photons, sat, excluded, fit, gain, gain_se,
                           float(offset), read_noise, read_noise_se, sigma_d, series.bit_depth, nonlinear, linearity,
                           qe, dark_current, _spatial(series, gain), noise_map, tuple(warnings), extra)
 
 
+def _linearity_range(mu_net, excluded, sat) -> np.ndarray:
+    lo, hi = LINEARITY_RANGE
+    return (~excluded) & (mu_net >= lo * mu_net[sat]) & (mu_net <= hi * mu_net[sat])
+
+
+def _relative_deviations(x, y) -> np.ndarray:
+    """EMVA 1288 linearity fit y = a*x + b minimising relative deviations; the deviations in percent."""
+    design = np.column_stack([x, np.ones_like(x)]) / y[:, None]
+    (a, b), *_ = np.linalg.lstsq(design, np.ones_like(y), rcond=None)
+    return 100 * (y - (a * x + b)) / (a * x + b)
+
+
 def _linearity_error(photons, mu_net, excluded, sat) -> dict:
     """EMVA 1288 linearity error: fit mu_net = a*photons + b minimising relative deviations between
     5 % and 95 % of saturation; report the extreme relative deviations in percent."""
-    lo, hi = LINEARITY_RANGE
-    use = (~excluded) & (mu_net >= lo * mu_net[sat]) & (mu_net <= hi * mu_net[sat])
+    use = _linearity_range(mu_net, excluded, sat)
     if use.sum() < 3:
         return {}
-    x, y = photons[use], mu_net[use]
-    design = np.column_stack([x, np.ones_like(x)]) / y[:, None]
-    (a, b), *_ = np.linalg.lstsq(design, np.ones_like(y), rcond=None)
-    dev = 100 * (y - (a * x + b)) / (a * x + b)
+    dev = _relative_deviations(photons[use], mu_net[use])
     return {"linearity_error_min_pct": float(dev.min()), "linearity_error_max_pct": float(dev.max())}
+
+
+def _implied_linearity_error(c, mu_net, excluded, sat) -> float:
+    """Span (max - min, %) of the linearity error that the response y = lin + c lin^2 would have at the
+    measured levels of the linearity range: the linearity error a photon transfer curve bent by a
+    response non-linearity goes with (c from its quadratic term, see LINEARITY_CONSISTENCY)."""
+    use = _linearity_range(mu_net, excluded, sat)
+    lin = mu_net[use]
+    dev = _relative_deviations(lin, lin + c * lin * lin)
+    return float(dev.max() - dev.min())
 
 
 def _noise_map(mu_y, s2_y, mu_dark, s2_dark, excluded) -> dict:

@@ -6,16 +6,22 @@ stack taken at the same exposure time, and optionally a spatial set (many frames
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from .._io import _read_any, read_json_object
 from ..errors import InputError
 
-__all__ = ["Level", "FlatFieldSeries", "read_emva_descriptor", "read_stacks"]
+__all__ = ["Level", "FlatFieldSeries", "read_emva_descriptor", "read_stacks", "MIN_SPATIAL_FRAMES"]
+
+# A spatial set has more frames than a temporal pair (EMVA 1288 tells them apart that way); its
+# temporal noise is removed as var / L, so any L >= 3 works, though the standard asks for L >= 100.
+MIN_SPATIAL_FRAMES = 3
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,62 @@ def _read_frame(path: Path, shape, bit_depth) -> np.ndarray:
     return _check_stack(frame, str(path), shape, min_frames=1)[0]
 
 
+
+def _frame_path(descriptor: Path, relative: str, where: str) -> Path:
+    """The frame file an ``i`` line names, which must lie inside the descriptor's folder.
+
+    Paths are relative to the descriptor, with ``/`` or Windows ``\\`` separators. Absolute paths,
+    paths that climb out of the folder (``..``) and symbolic links that lead out of it are refused:
+    a descriptor must not make noisestat read files elsewhere.
+    """
+    pure = PureWindowsPath(relative) if "\\" in relative else PurePosixPath(relative)
+    if pure.is_absolute() or pure.anchor:
+        raise InputError(f"{where}: frame path {relative!r} is absolute; frame paths must be relative to the "
+                         f"descriptor's folder {descriptor.parent}")
+    root = descriptor.parent.resolve()
+    target = descriptor.parent.joinpath(*pure.parts)
+    resolved = target.resolve()
+    if not resolved.is_relative_to(root):
+        raise InputError(f"{where}: frame path {relative!r} resolves to {resolved}, outside the descriptor's "
+                         f"folder {root}")
+    return resolved
+
+
+def _check_unique(path: Path, blocks: list[dict]) -> None:
+    """Refuse a frame file listed twice and two temporal sets of the same level."""
+    seen = {}
+    for block in blocks:
+        for f in block["files"]:
+            if f in seen:
+                raise InputError(f"{path}: frame {f} is listed twice (lines {seen[f]} and {block['line']}); "
+                                 f"each frame must be a separate exposure")
+            seen[f] = block["line"]
+    levels = {}
+    for block in blocks:
+        if len(block["files"]) > 2:
+            continue  # a spatial set, told apart by its frame count
+        key = (block["kind"], block["exposure_ns"], block["photons"])
+        if key in levels:
+            what = (f"bright level 'b {block['exposure_ns']:g} {block['photons']:g}'" if block["kind"] == "b"
+                    else f"dark level 'd {block['exposure_ns']:g}'")
+            raise InputError(f"{path}: {what} appears twice (lines {levels[key]} and {block['line']}); "
+                             f"one temporal set per exposure time and photon count")
+        levels[key] = block["line"]
+
+
+def _check_not_a_copy(frame: np.ndarray, name, digests: dict) -> None:
+    """Refuse a frame whose pixels equal another frame's: a copied file, not a second exposure
+    (two frames of temporal noise never agree in every pixel). Constant frames (fully saturated)
+    may legitimately agree and are not checked."""
+    if frame.size and frame.min() == frame.max():
+        return
+    digest = hashlib.sha256(np.ascontiguousarray(frame).tobytes()).hexdigest()
+    if digest in digests:
+        raise InputError(f"{name}: has exactly the pixel values of {digests[digest]}: the same exposure saved twice, "
+                         f"not two frames")
+    digests[digest] = name
+
+
 def read_emva_descriptor(path: str | os.PathLike) -> FlatFieldSeries:
     """Read an EMVA 1288 descriptor file (release 3.0 / 4.0 style) and its frames.
 
@@ -122,27 +184,34 @@ def read_emva_descriptor(path: str | os.PathLike) -> FlatFieldSeries:
             elif key == "i":
                 if not blocks:
                     raise InputError(f"{where}: image line before any 'b' or 'd' line")
-                relative = " ".join(fields)
-                parts = PureWindowsPath(relative).parts if "\\" in relative else Path(relative).parts
-                blocks[-1]["files"].append(path.parent.joinpath(*parts))
+                blocks[-1]["files"].append(_frame_path(path, " ".join(fields), where))
             else:
                 raise InputError(f"{where}: unknown line type {key!r} (expected v, n, b, d or i)")
         except (ValueError, IndexError):
             raise InputError(f"{where}: cannot read {raw.strip()!r}") from None
     if bits is None:
         raise InputError(f"{path}: no 'n BITS WIDTH HEIGHT' line")
+    _check_unique(path, blocks)
     missing = [str(f) for b in blocks for f in b["files"] if not f.is_file()]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise InputError(f"{path}: names missing frame {missing[0]}{more}")
     shape = (height, width)
 
+    loaded = {}    # block line -> stack: a dark set shared by several levels is read once, one array
+    digests = {}   # frame content -> file, to catch one exposure saved under two names
+
     def stack(block):
+        if block["line"] in loaded:
+            return loaded[block["line"]]
         frames = [_read_frame(f, shape, bits) for f in block["files"]]
         name = f"{path.name} line {block['line']}"
         if not frames:
             raise InputError(f"{path}, line {block['line']}: level has no 'i' image lines")
-        return _check_stack(np.stack(frames), name, shape)
+        for f, frame in zip(block["files"], frames):
+            _check_not_a_copy(frame, f, digests)
+        loaded[block["line"]] = _check_stack(np.stack(frames), name, shape)
+        return loaded[block["line"]]
 
     bright = [b for b in blocks if b["kind"] == "b"]
     dark = [b for b in blocks if b["kind"] == "d"]
@@ -176,7 +245,8 @@ def _read_stack(path: Path, shape, *, min_frames=2) -> np.ndarray:
 
 
 def read_stacks(flats, darks, *, sidecar: str | os.PathLike | None = None,
-                bit_depth: int | None = None) -> FlatFieldSeries:
+                bit_depth: int | None = None, spatial_flat: str | os.PathLike | None = None,
+                spatial_dark: str | os.PathLike | None = None) -> FlatFieldSeries:
     """Read one multi-page TIFF per light level and the dark stacks.
 
     Parameters
@@ -186,35 +256,90 @@ def read_stacks(flats, darks, *, sidecar: str | os.PathLike | None = None,
     darks : sequence of path
         Dark stacks: one for all levels, or one per exposure time (matched through the sidecar).
     sidecar : path, optional
-        JSON object mapping file names to ``{"exposure_s": ..., "photons": ...}`` (both optional),
-        e.g. ``{"level_00.tif": {"exposure_s": 0.01, "photons": 1200}}``.
+        JSON object mapping file names to ``{"exposure_s": ..., "photons": ...}``,
+        e.g. ``{"level_00.tif": {"exposure_s": 0.01, "photons": 1200}}``. Each key is optional,
+        but a key given for one level stack must be given for every level stack.
     bit_depth : int, optional
         Digitiser bits, when known.
+    spatial_flat, spatial_dark : path, optional
+        The spatial set for DSNU1288 and PRNU1288 (EMVA 1288): a stack of many frames (at least 3;
+        the standard asks for 100 or more) at one light level, about 50 % of saturation, and a dark
+        stack of as many frames at the same exposure time. Given together.
+
+    Raises
+    ------
+    InputError
+        A stack that cannot be read or has too few frames, a file given twice, two level stacks
+        with the same exposure time and photon count, a sidecar without an entry or a key that
+        other level stacks have, or a spatial stack without its partner.
     """
     flats = [Path(f) for f in flats]
     darks = [Path(d) for d in darks]
     if not flats:
         raise InputError("no flat-field stack given")
     if not darks:
-        raise InputError("no dark stack given: the offset and dark noise need frames without light")
+        raise InputError("no dark stack given: the offset and dark noise come from frames without light")
+    if (spatial_flat is None) != (spatial_dark is None):
+        given = spatial_flat if spatial_flat is not None else spatial_dark
+        raise InputError(f"{given}: a spatial set needs both a bright and a dark stack (spatial_flat and "
+                         f"spatial_dark, --spatial-flat and --spatial-dark)")
+    roles = [(f, "level stack") for f in flats] + [(d, "dark stack") for d in darks]
+    roles += [(Path(p), role) for p, role in ((spatial_flat, "spatial stack"), (spatial_dark, "spatial dark stack"))
+              if p is not None]
+    seen = {}
+    for f, role in roles:
+        key = f.resolve()
+        if key in seen:
+            raise InputError(f"{f}: given twice (as {seen[key]} and as {role}); each stack must hold other exposures")
+        seen[key] = role
     meta = {}
     if sidecar is not None:
         sidecar = Path(sidecar)
         meta = read_json_object(sidecar, what="sidecar")
 
+    def entry(p: Path):
+        value = meta.get(p.name, meta.get(str(p)))
+        if value is not None and not isinstance(value, dict):
+            raise InputError(f"{sidecar}: {p.name}: entry must be an object like "
+                             f"{{\"exposure_s\": 0.01, \"photons\": 1200}}; got {value!r}")
+        return value
+
     def info(p: Path, key):
-        entry = meta.get(p.name, meta.get(str(p), {}))
-        value = entry.get(key) if isinstance(entry, dict) else None
-        if value is not None and (not isinstance(value, (int, float)) or value < 0):
-            raise InputError(f"{sidecar}: {p.name}: {key} must be a number >= 0; got {value!r}")
+        e = entry(p) or {}
+        value = e.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            raise InputError(f"{sidecar}: {p.name}: {key} must be a finite number >= 0; got {value!r}")
         return None if value is None else float(value)
+
+    if meta:
+        for key in ("exposure_s", "photons"):
+            have = [f for f in flats if info(f, key) is not None]
+            lacking = [f for f in flats if info(f, key) is None]
+            if have and lacking:
+                f = lacking[0]
+                why = "has no entry" if entry(f) is None else f"has no {key!r}"
+                raise InputError(f"{sidecar}: {f.name} {why} (key {key!r}), which {have[0].name} and "
+                                 f"{len(have) - 1} other stack(s) have; give {key} for every level stack or for none")
+    pairs = {}
+    for f in flats:
+        key = (info(f, "exposure_s"), info(f, "photons"))
+        if None not in key:
+            if key in pairs:
+                raise InputError(f"{f}: same exposure_s {key[0]:g} and photons {key[1]:g} as {pairs[key].name} "
+                                 f"in {sidecar}: two stacks of one level (give each level once)")
+            pairs[key] = f
 
     first = _read_stack(flats[0], None)
     shape = first.shape[1:]
+    digests = {}
     dark_stacks = [(d, _read_stack(d, shape)) for d in darks]
+    for d, s in dark_stacks:
+        _check_stack_not_a_copy(s, d, digests)
     levels = []
     for f in flats:
         stack = first if f == flats[0] else _read_stack(f, shape)
+        _check_stack_not_a_copy(stack, f, digests)
         exposure = info(f, "exposure_s")
         if len(dark_stacks) == 1:
             dark = dark_stacks[0][1]
@@ -223,6 +348,23 @@ def read_stacks(flats, darks, *, sidecar: str | os.PathLike | None = None,
             if exposure is None or not same:
                 raise InputError(f"{f}: several dark stacks given but none with this stack's exposure time "
                                  f"({exposure}); give exposure_s for every file in the sidecar")
+            if len(same) > 1:
+                raise InputError(f"{f}: {len(same)} dark stacks have this stack's exposure time ({exposure:g} s) "
+                                 f"in {sidecar}; give one dark stack per exposure time")
             dark = same[0]
         levels.append(Level(stack, dark, exposure, info(f, "photons"), f.name))
-    return FlatFieldSeries(tuple(levels), bit_depth, None, ", ".join(str(f) for f in flats))
+    spatial = None
+    if spatial_flat is not None:
+        sf, sd = Path(spatial_flat), Path(spatial_dark)
+        bright = _read_stack(sf, shape, min_frames=MIN_SPATIAL_FRAMES)
+        dark = _read_stack(sd, shape, min_frames=MIN_SPATIAL_FRAMES)
+        _check_stack_not_a_copy(bright, sf, digests)
+        _check_stack_not_a_copy(dark, sd, digests)
+        spatial = Level(bright, dark, info(sf, "exposure_s"), info(sf, "photons"), sf.name)
+    return FlatFieldSeries(tuple(levels), bit_depth, spatial, ", ".join(str(f) for f in flats))
+
+
+def _check_stack_not_a_copy(stack: np.ndarray, name, digests: dict) -> None:
+    """:func:`_check_not_a_copy` for every frame of a stack (frames named ``FILE page N``)."""
+    for k, frame in enumerate(stack):
+        _check_not_a_copy(frame, f"{name} page {k + 1}", digests)

@@ -153,11 +153,15 @@ def estimate_noise(image: np.ndarray, *, bit_depth: int | None = None, n_levels:
 def profile_from_fit(fit: NoiseFit, *, bit_depth: int, offset_dn: float | None = None) -> dict:
     """Camera-profile keys from a single-image noise fit.
 
-    ``gain_dn_per_e = a``. With ``offset_dn`` (for example the mean of a dark frame),
-    ``read_noise_dn = sqrt(b + a*offset_dn)``. Without it the same variance line is expressed as
-    ``offset_dn = 0, read_noise_dn = sqrt(b)`` when ``b >= 0``, else ``offset_dn = -b/a,
-    read_noise_dn = 0``: the split of ``b`` into offset and read noise is not identifiable from
-    one image.
+    ``gain_dn_per_e = a``; ``read_noise_dn`` is the temporal dark noise sigma_y.dark (DN,
+    quantisation included, as EMVA 1288 measures it), its variance floored at
+    :data:`~noisestat.calibrate._ptc.QUANTISATION_FLOOR_DN2` as the standard floors a measured one.
+    With ``offset_dn`` (for example the mean of a dark frame), ``read_noise_dn**2 = b + a*offset_dn``.
+    Without it the split of ``b`` into offset and read noise is not identifiable from one image; the
+    same variance line is expressed with the smallest read noise the digitiser allows:
+    ``read_noise_dn**2 = max(b, floor)`` and ``offset_dn = (read_noise_dn**2 - b) / a``. Every floored
+    value is named in ``calibration_warnings`` with the numbers: a negative ``b`` (the usual case:
+    ``b = read^2 - K*offset``) never gives a silent read noise.
 
     Parameters
     ----------
@@ -170,10 +174,10 @@ def profile_from_fit(fit: NoiseFit, *, bit_depth: int, offset_dn: float | None =
     Returns
     -------
     dict
-        ``gain_dn_per_e``, ``offset_dn``, ``read_noise_dn``, ``bit_depth`` and the keys that mark
-        the profile as an estimate: ``estimate`` ("single-image"), ``noise_a_dn``,
-        ``noise_b_dn2``, ``noise_a_se_dn``, ``noise_b_se_dn2``, ``offset_source`` and
-        ``n_pixels_used``.
+        ``gain_dn_per_e``, ``offset_dn``, ``read_noise_dn``, ``bit_depth``, ``calibration_warnings``
+        (a list, empty when nothing was floored) and the keys that mark the profile as an estimate:
+        ``estimate`` ("single-image"), ``noise_a_dn``, ``noise_b_dn2``, ``noise_a_se_dn``,
+        ``noise_b_se_dn2``, ``offset_source`` and ``n_pixels_used``.
 
     Raises
     ------
@@ -181,26 +185,39 @@ def profile_from_fit(fit: NoiseFit, *, bit_depth: int, offset_dn: float | None =
         If ``a <= 0`` (no signal-dependent noise: no gain), if the offset lies outside
         ``[0, 2**bit_depth)``, or if ``b + a*offset_dn`` is negative beyond its uncertainty.
     """
+    from ._ptc import QUANTISATION_FLOOR_DN2 as floor
+
     if isinstance(bit_depth, bool) or not isinstance(bit_depth, (int, np.integer)) or not 1 <= bit_depth <= 32:
         raise InputError(f"bit_depth must be an integer from 1 to 32; got {bit_depth!r}")
     a, b = float(fit.a), float(fit.b)
     if not (math.isfinite(a) and math.isfinite(b)) or a <= 0:
         raise InputError(f"the single-image fit has no positive signal-dependent noise (a = {a:.4g} DN); "
                          f"it cannot give a gain")
+    warnings = []
     if offset_dn is None:
-        source = "none (b split as offset 0 when b >= 0, else read noise 0)"
-        offset, read_var = (0.0, b) if b >= 0 else (-b / a, 0.0)
+        source = "none: b expressed with the smallest read noise (variance floored at the quantisation floor)"
+        read_var = max(b, floor)
+        offset = (read_var - b) / a
+        if b < floor:
+            warnings.append(f"single-image fit: b = {b:.4g} ± {fit.b_se:.2g} DN^2 (b = read^2 - K*offset) cannot be "
+                            f"split into offset and read noise without a dark offset: read noise variance floored at "
+                            f"{floor:g} DN^2 (read_noise_dn {math.sqrt(read_var):.3g}), offset_dn = (floor - b) / a = "
+                            f"{offset:.4g} DN; give --dark-offset (the mean of a dark frame) for the real split")
     else:
         source = "given"
         offset = float(offset_dn)
         if not math.isfinite(offset):
             raise InputError(f"offset_dn must be a finite number; got {offset_dn!r}")
-        read_var = b + a * offset
+        measured = b + a * offset
         read_var_se = math.hypot(fit.b_se, offset * fit.a_se)
-        if read_var < -2 * read_var_se:
-            raise InputError(f"b + a*offset_dn = {read_var:.4g} DN^2 < 0 (more than 2 SE): offset_dn = {offset:g} "
+        if measured < -2 * read_var_se:
+            raise InputError(f"b + a*offset_dn = {measured:.4g} DN^2 < 0 (more than 2 SE): offset_dn = {offset:g} "
                              f"is too low for this fit")
-        read_var = max(read_var, 0.0)
+        read_var = max(measured, floor)
+        if measured < floor:
+            warnings.append(f"single-image fit: read noise variance b + a*offset_dn = {measured:.4g} ± "
+                            f"{read_var_se:.2g} DN^2 is below the quantisation floor: floored at {floor:g} DN^2 "
+                            f"(read_noise_dn {math.sqrt(read_var):.3g})")
     if not 0 <= offset < 2**int(bit_depth):
         raise InputError(f"offset_dn = {offset:.4g} lies outside [0, 2**bit_depth) = [0, {2**int(bit_depth)})")
     return {
@@ -215,6 +232,7 @@ def profile_from_fit(fit: NoiseFit, *, bit_depth: int, offset_dn: float | None =
         "noise_b_se_dn2": float(fit.b_se),
         "offset_source": source,
         "n_pixels_used": int(fit.n_pixels_used),
+        "calibration_warnings": warnings,
     }
 
 

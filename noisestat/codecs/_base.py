@@ -12,7 +12,8 @@ from ..camera import CameraProfile
 from ..errors import CodecError
 
 __all__ = ["Codec", "CodecKey", "CodecResult", "REGISTRY", "register", "parse_spec", "describe_codecs",
-           "describe_codecs_markdown", "bisect_ratio", "to_dtype"]
+           "describe_codecs_markdown", "bisect_ratio", "to_dtype", "fit_sample_type", "describe_sample_ranges",
+           "FLOAT_EXACT"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class CodecKey:
             value = self.kind(text)
         except ValueError:
             raise CodecError(f"codec {codec}: {self.name}={text!r} is not a valid {self.kind.__name__}") from None
+        if self.kind is float and not np.isfinite(value):
+            # float() reads "nan", "inf" and "-infinity"; no setting means anything at those values
+            raise CodecError(f"codec {codec}: {self.name} must be a finite number; got {text!r}")
         if self.choices and value not in self.choices:
             raise CodecError(f"codec {codec}: {self.name} must be one of {', '.join(map(str, self.choices))}; got {text!r}")
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
@@ -83,6 +87,7 @@ class Codec:
     lossless: ClassVar[bool] = False        # decodes to the raw exactly, whatever the settings
     extra: ClassVar[str | None] = None      # optional dependency group it needs (pip install 'noisestat[extra]')
     needs_profile: ClassVar[bool] = False   # needs the camera profile (noise-aware coding, bounds in sigma)
+    exact_64bit: ClassVar[bool] = False     # codes 64-bit integers beyond 2^53 exactly (not through float64)
 
     def __init__(self, spec: str, **params):
         known = {k.name: k for k in self.keys}
@@ -92,7 +97,8 @@ class Codec:
             if key not in known:
                 allowed = ", ".join(known) if known else "none"
                 raise CodecError(f"codec {self.name}: unknown key {key!r} (keys: {allowed})")
-            self.params[key] = known[key].convert(self.name, value) if isinstance(value, str) else value
+            # values given from Python are checked as if written in a spec
+            self.params[key] = known[key].convert(self.name, value if isinstance(value, str) else str(value))
         self.check()
 
     def check(self) -> None:
@@ -102,6 +108,22 @@ class Codec:
         """Raise CodecError early, before any long computation, if ``image`` cannot be coded."""
         if self.needs_profile and profile is None:
             raise CodecError(f"{self.spec}: needs the camera profile (--camera)")
+        self.check_image(image)
+
+    def check_image(self, image: np.ndarray) -> None:
+        """Raise CodecError if this codec cannot code ``image``'s sample type and values as it promises.
+
+        The default: any integer image whose values float64 holds exactly (all up to 32 bits),
+        since most codecs map intensities through float64. Subclasses add their own limits; both
+        :meth:`prepare` and :meth:`apply` call it, so a refusal never comes as a traceback.
+        """
+        if not np.issubdtype(image.dtype, np.integer):
+            raise CodecError(f"{self.spec}: codes integer images; got {image.dtype}")
+        if image.dtype.itemsize > 4 and not self.exact_64bit and image.size:
+            top = max(abs(int(image.min())), abs(int(image.max())))
+            if top > FLOAT_EXACT:
+                raise CodecError(f"{self.spec}: maps {image.dtype} samples through float64, exact only up to "
+                                 f"2^53 = {FLOAT_EXACT}; this image holds values up to {top} in magnitude")
 
     def apply(self, image: np.ndarray, profile: CameraProfile | None) -> CodecResult:
         """Encode and decode ``image``; return the decoded image in ``image``'s dtype.
@@ -113,8 +135,11 @@ class Codec:
 
     def result(self, image, decoded, n_bytes, **info) -> CodecResult:
         ratio = None if not n_bytes else image.nbytes / n_bytes
-        return CodecResult(self.spec, to_dtype(decoded, image.dtype), n_bytes, ratio,
-                           {"codec": self.name, **self.params, **info})
+        try:
+            decoded = to_dtype(decoded, image.dtype)
+        except CodecError as exc:
+            raise CodecError(f"{self.spec}: {exc}") from None
+        return CodecResult(self.spec, decoded, n_bytes, ratio, {"codec": self.name, **self.params, **info})
 
 
 REGISTRY: dict[str, type[Codec]] = {}
@@ -258,6 +283,9 @@ def bisect_ratio(target: float, encode, raw_bytes: int, lo: float, hi: float, *,
     return best, cache[best], len(cache)
 
 
+FLOAT_EXACT = 2**53  # every integer up to this magnitude is exact in float64
+
+
 def to_dtype(values: np.ndarray, dtype) -> np.ndarray:
     """Round and clip ``values`` into integer ``dtype`` (unchanged if already of that dtype)."""
     values = np.asarray(values)
@@ -268,5 +296,33 @@ def to_dtype(values: np.ndarray, dtype) -> np.ndarray:
     if np.issubdtype(values.dtype, np.floating):
         if not np.isfinite(values).all():
             raise CodecError("decoded image holds NaN or infinite values")
-        values = np.rint(values)
-    return np.clip(values, info.min, info.max).astype(dtype)
+        values = np.rint(values.astype(np.float64))
+        # float64(2^63 - 1) rounds up to 2^63, outside int64: clip to the largest float inside
+        low, high = float(info.min), float(info.max)
+        if int(high) > info.max:
+            high = float(np.nextafter(high, 0.0))
+        return np.clip(values, low, high).astype(dtype)
+    if not np.issubdtype(values.dtype, np.integer):
+        raise CodecError(f"decoded image holds {values.dtype} values, not numbers")
+    # clip within bounds that both integer types can hold (NumPy refuses out-of-range bounds)
+    own = np.iinfo(values.dtype)
+    return np.clip(values, max(info.min, own.min), min(info.max, own.max)).astype(dtype)
+
+
+def fit_sample_type(image: np.ndarray, ranges: dict) -> np.dtype | None:
+    """The sample type, of those in ``ranges`` (dtype -> exactly coded (min, max)), that holds every
+    value of ``image`` exactly: its own dtype when possible, else the narrowest; None if none does."""
+    if not image.size:
+        return None
+    lo, hi = int(image.min()), int(image.max())
+    own = np.dtype(image.dtype)
+    candidates = [own] + sorted(ranges, key=lambda d: (d.itemsize, d.kind != "u"))
+    for dtype in candidates:
+        if dtype in ranges and ranges[dtype][0] <= lo and hi <= ranges[dtype][1]:
+            return dtype
+    return None
+
+
+def describe_sample_ranges(ranges: dict) -> str:
+    """``"uint8 0..255, uint16 0..65535"``: the sample types a codec takes, for messages."""
+    return ", ".join(f"{d} {lo}..{hi}" for d, (lo, hi) in sorted(ranges.items(), key=lambda x: (x[0].itemsize, x[0].kind)))

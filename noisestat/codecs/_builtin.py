@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from pathlib import Path
 
 import imagecodecs
@@ -15,17 +16,75 @@ from ._base import Codec, CodecKey, register
 from ._transforms import range_scale, range_unscale
 
 
+def _to_offsets(image: np.ndarray):
+    """Order-preserving exact map of any integer image to unsigned offsets from its minimum.
+
+    Signed samples become unsigned by flipping the sign bit (the two's-complement order then
+    matches the unsigned order), so ``image - min`` is computed without overflow at any width.
+    Returns ``(offsets as uint64, minimum as an unsigned word)``.
+    """
+    unsigned = np.dtype(f"u{image.itemsize}")
+    words = image.view(unsigned)
+    if image.dtype.kind == "i":
+        words = words ^ unsigned.type(1 << (8 * image.itemsize - 1))
+    lo = words.min()
+    return (words - lo).astype(np.uint64), int(lo)
+
+
+def _from_offsets(offsets: np.ndarray, lo: int, dtype: np.dtype) -> np.ndarray:
+    unsigned = np.dtype(f"u{dtype.itemsize}")
+    words = (offsets + np.uint64(lo)).astype(unsigned)
+    if dtype.kind == "i":
+        words = words ^ unsigned.type(1 << (8 * dtype.itemsize - 1))
+    return words.view(dtype)
+
+
+def _png_planes(offsets: np.ndarray) -> np.ndarray:
+    """Offsets as PNG samples: 8 or 16 bits of grey, or 2 / 4 16-bit channels for wider ranges."""
+    top = int(offsets.max())
+    if top < 2**8:
+        return offsets.astype(np.uint8)
+    if top < 2**16:
+        return offsets.astype(np.uint16)
+    n_words = 2 if top < 2**32 else 4
+    shifts = np.arange(n_words - 1, -1, -1, dtype=np.uint64) * np.uint64(16)  # most significant word first
+    return ((offsets[..., None] >> shifts) & np.uint64(0xFFFF)).astype(np.uint16)
+
+
+def _png_offsets(planes: np.ndarray) -> np.ndarray:
+    planes = planes.astype(np.uint64)
+    if planes.ndim == 2:
+        return planes
+    shifts = np.arange(planes.shape[-1] - 1, -1, -1, dtype=np.uint64) * np.uint64(16)
+    return np.bitwise_or.reduce(planes << shifts, axis=-1)
+
+
+_OFFSET = struct.Struct("<Q")  # the image minimum (as an unsigned word), in front of the PNG stream
+
+
 @register
 class Lossless(Codec):
     name = "lossless"
     lossless = True
+    exact_64bit = True
     summary = "lossless coding of the whole image; decodes to the raw exactly (eps = 0)"
     keys = (CodecKey("method", str, "entropy coder", default="png", choices=("png", "zstd")),)
 
+    # PNG holds unsigned 8- and 16-bit samples. Other integer images (signed, 32-, 64-bit) are coded
+    # as offsets from their minimum, which travels in front of the stream: one grey channel when the
+    # range fits 16 bits, else 2 (32 bits) or 4 (64 bits) 16-bit channels of one pixel.
     def apply(self, image, profile):
+        self.check_image(image)
         if self.params["method"] == "png":
-            stream = imagecodecs.png_encode(image, level=9)
-            decoded = imagecodecs.png_decode(stream).reshape(image.shape)
+            if image.dtype in (np.uint8, np.uint16):
+                stream = imagecodecs.png_encode(image, level=9)
+                decoded = imagecodecs.png_decode(stream).reshape(image.shape)
+            else:
+                offsets, lo = _to_offsets(image)
+                stream = _OFFSET.pack(lo) + imagecodecs.png_encode(_png_planes(offsets), level=9)
+                planes = imagecodecs.png_decode(stream[_OFFSET.size:])
+                decoded = _from_offsets(_png_offsets(planes).reshape(image.shape), _OFFSET.unpack(stream[:_OFFSET.size])[0],
+                                        image.dtype)
         else:
             stream = imagecodecs.zstd_encode(np.ascontiguousarray(image).tobytes(), level=19)
             decoded = np.frombuffer(imagecodecs.zstd_decode(stream), image.dtype).reshape(image.shape)
@@ -44,7 +103,33 @@ class BitDepth(Codec):
     keys = (CodecKey("bits", int, "bits kept per pixel", default=8, low=1, high=15),
             CodecKey("mode", str, "minmax or shift", default="minmax", choices=("minmax", "shift")))
 
+    def _depth(self, image, profile):
+        # the camera's bit depth when known, else the sample type's (a signed type's non-negative
+        # half: 15 bits for int16)
+        if profile is not None:
+            return profile.bit_depth
+        return np.iinfo(image.dtype).bits - (image.dtype.kind == "i")
+
+    def check_image(self, image):
+        super().check_image(image)
+        if self.params["mode"] == "shift" and image.size and int(image.min()) < 0:
+            raise CodecError(f"{self.spec}: drops the low bits of unsigned camera samples; this {image.dtype} image "
+                             f"holds values down to {int(image.min())}. Use mode=minmax")
+
+    def prepare(self, image, profile):
+        super().prepare(image, profile)
+        if self.params["mode"] == "shift":
+            self._shift(image, profile)
+
+    def _shift(self, image, profile):
+        bits, depth = self.params["bits"], self._depth(image, profile)
+        if depth - bits <= 0:
+            raise CodecError(f"bitdepth:mode=shift keeps {bits} bits but the camera has only "
+                             f"{depth}; choose bits < {depth}")
+        return depth, depth - bits
+
     def apply(self, image, profile):
+        self.check_image(image)
         bits = self.params["bits"]
         if self.params["mode"] == "minmax":
             levels = 2**bits - 1
@@ -52,14 +137,10 @@ class BitDepth(Codec):
             decoded = range_unscale(codes, lo, span, levels)
             side, info = 2 * image.itemsize, {"min": lo, "max": lo + span}
         else:
-            # the camera's bit depth when known, else the sample type's
-            depth = profile.bit_depth if profile is not None else np.iinfo(image.dtype).bits
-            shift = depth - bits
-            if shift <= 0:
-                raise CodecError(f"bitdepth:mode=shift keeps {bits} bits but the camera has only "
-                                 f"{depth}; choose bits < {depth}")
-            codes = np.minimum(image.astype(np.int64), 2**depth - 1) >> shift
-            decoded = codes << shift
+            depth, shift = self._shift(image, profile)
+            # unsigned 64-bit arithmetic: exact for every non-negative sample of any width
+            codes = np.minimum(image.astype(np.uint64), np.uint64(2**depth - 1)) >> np.uint64(shift)
+            decoded = codes << np.uint64(shift)
             side, info = 0, {"shift": shift}
         # The stream of a plain packed store: `bits` bits per pixel, no entropy coding.
         n_bytes = math.ceil(image.size * bits / 8) + side
@@ -69,6 +150,7 @@ class BitDepth(Codec):
 @register
 class File(Codec):
     name = "file"
+    exact_64bit = True  # the decoded file is only compared with the raw, never mapped through float64
     summary = ("an image decoded by any external tool (e.g. a vendor codec), read from path=; "
                "stream= names the compressed file, whose size gives the ratio")
     keys = (CodecKey("path", str, "decoded image (TIFF, PNG, ...), same shape as the raw"),
@@ -95,9 +177,11 @@ class File(Codec):
         return decoded
 
     def prepare(self, image, profile):
+        super().prepare(image, profile)
         self._read(image)
 
     def apply(self, image, profile):
+        self.check_image(image)
         path = self.params["path"]
         decoded = self._read(image)
         n_bytes = os.path.getsize(self.params["stream"]) if self.params["stream"] else None

@@ -16,7 +16,7 @@ import imagecodecs
 import numpy as np
 
 from ..errors import CodecError
-from ._base import Codec, CodecKey, bisect_ratio, register
+from ._base import Codec, CodecKey, bisect_ratio, describe_sample_ranges, fit_sample_type, register
 from ._transforms import range_scale, range_unscale, stretch, unstretch
 
 __all__ = ["KnobCodec"]
@@ -56,6 +56,9 @@ class KnobCodec(Codec):
         """The knob value when no ratio is targeted (None: the lossless mode)."""
         return self.params.get(self.knob)
 
+    def _is_lossless_mode(self) -> bool:
+        return self.has_lossless_mode and self.params.get("ratio") is None and self._fixed_knob() is None
+
     def _forward(self, image, profile):
         """Data to encode and side-information numbers (default: none)."""
         return image, ()
@@ -64,6 +67,7 @@ class KnobCodec(Codec):
         return decoded
 
     def apply(self, image, profile):
+        self.check_image(image)
         data, side = self._forward(image, profile)
         header = _pack(side)
 
@@ -82,13 +86,58 @@ class KnobCodec(Codec):
                            side_information=list(side))
 
 
+def _full(*dtypes):
+    return {np.dtype(d): (int(np.iinfo(d).min), int(np.iinfo(d).max)) for d in dtypes}
+
+
 class _Stretched(KnobCodec):
-    """Codecs taking the raw integer samples, with the optional exact integer stretch."""
+    """Codecs taking the raw integer samples, with the optional exact integer stretch.
+
+    ``sample_ranges`` maps each sample type the library codes exactly to the values it codes
+    exactly (``lossless_sample_ranges`` in the lossless mode, where it differs). With
+    ``normalise=stretch`` the codes are unsigned: 8-bit for 8-bit images, 16-bit when the image's
+    range fits (whatever its own type: the knob then means the same as on a 16-bit image), else the
+    library's 32-bit type if it has one. With ``normalise=none`` the raw values are coded in the
+    image's own type, or the narrowest one holding them all. Anything else is refused up front.
+    """
+
+    library: ClassVar[str]
+    sample_ranges: ClassVar[dict] = _full(np.uint8, np.uint16)
+    lossless_sample_ranges: ClassVar[dict | None] = None
+
+    def _ranges(self) -> dict:
+        if self._is_lossless_mode() and self.lossless_sample_ranges is not None:
+            return self.lossless_sample_ranges
+        return self.sample_ranges
+
+    def _sample_type(self, image):
+        """(code dtype, top code) for this image, or CodecError naming the codec, dtype and limit."""
+        ranges = self._ranges()
+        lo, hi = int(image.min()), int(image.max())
+        if self.params["normalise"] == "none":
+            dtype = fit_sample_type(image, ranges)
+            if dtype is None:
+                raise CodecError(f"{self.spec}: {self.library} codes {describe_sample_ranges(ranges)} samples; this "
+                                 f"{image.dtype} image holds values {lo}..{hi}. Give normalise=stretch")
+            return dtype, None
+        wanted = [np.dtype(np.uint8)] if image.dtype.itemsize == 1 else []
+        for dtype in wanted + [np.dtype(np.uint16), np.dtype(np.uint32)]:
+            if dtype in ranges and ranges[dtype][0] == 0 and hi - lo <= ranges[dtype][1]:
+                return dtype, ranges[dtype][1]
+        levels = max(top - bottom + 1 for bottom, top in ranges.values())
+        raise CodecError(f"{self.spec}: {self.library} codes at most {levels} levels "
+                         f"({describe_sample_ranges(ranges)}){' in its lossless mode' if self._is_lossless_mode() else ''}; "
+                         f"this {image.dtype} image spans {hi - lo + 1} ({lo}..{hi})")
+
+    def check_image(self, image):
+        super().check_image(image)
+        self._sample_type(image)
 
     def _forward(self, image, profile):
-        if self.params["normalise"] == "none":
-            return image, ()
-        codes, lo, factor = stretch(image, int(np.iinfo(image.dtype).max))
+        dtype, top = self._sample_type(image)
+        if top is None:
+            return image.astype(dtype, copy=False), ()
+        codes, lo, factor = stretch(image, top, dtype)
         return codes, (lo, factor)
 
     def _inverse(self, decoded, side, image):
@@ -128,6 +177,12 @@ class Jpeg2k(_Stretched):
     keys = (RATIO, CodecKey("psnr", float, "target PSNR in dB relative to the sample range (imagecodecs level)",
                             low=10, high=150), NORMALISE)
     knob, knob_range = "psnr", (15.0, 120.0)
+    library = "JPEG 2000 (OpenJPEG)"
+    # measured: OpenJPEG decodes 32-bit samples wrongly when lossy at any precision, and exactly
+    # when reversible up to 24 bits
+    sample_ranges = _full(np.uint8, np.int8, np.uint16, np.int16)
+    lossless_sample_ranges = {**sample_ranges, np.dtype(np.uint32): (0, 2**24 - 1),
+                              np.dtype(np.int32): (-2**23, 2**23 - 1)}
 
     def _encode(self, data, psnr):
         if psnr is None:
@@ -145,6 +200,8 @@ class Htj2k(_Stretched):
     keys = (RATIO, CodecKey("qstep", float, "quantisation step relative to the sample range", low=1e-3, high=1.0),
             NORMALISE)
     knob, knob_range, ratio_grows = "qstep", (1e-3, 1.0), True
+    library = "HTJ2K (OpenJPH)"
+    sample_ranges = _full(np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32)
 
     def _encode(self, data, qstep):
         if qstep is None:
@@ -161,6 +218,7 @@ class JpegXr(_Stretched):
     summary = "JPEG XR, whole image; quality 1 (default) is lossless"
     keys = (RATIO, CodecKey("quality", float, "JPEG XR quality; 1 is lossless", low=0.01, high=1.0), NORMALISE)
     knob, knob_range = "quality", (0.01, 0.999)
+    library = "JPEG XR"
 
     def _encode(self, data, quality):
         return imagecodecs.jpegxr_encode(data, level=1.0 if quality is None else float(quality))
@@ -176,6 +234,7 @@ class JpegXl(_Stretched):
     keys = (RATIO, CodecKey("distance", float, "butteraugli distance (0.05 near-lossless .. 25)", low=0.01, high=25.0),
             CodecKey("effort", int, "encoder effort", default=7, low=1, high=9), NORMALISE)
     knob, knob_range, ratio_grows = "distance", (0.01, 25.0), True
+    library = "JPEG XL"
 
     def _encode(self, data, distance):
         if distance is None:
@@ -229,16 +288,21 @@ class Avif(_RgbEightOrTwelve):
     has_lossless_mode = False
     MAX_BITS = 12
 
-    def prepare(self, image, profile):
-        super().prepare(image, profile)
-        top = int(image.max())
-        if self.params["bits"] is None and top >= 2**self.MAX_BITS:
+    def check_image(self, image):
+        super().check_image(image)
+        if self.params["bits"] is not None:
+            return
+        top, bottom = int(image.max()), int(image.min())
+        if top >= 2**self.MAX_BITS:
             raise CodecError(f"{self.spec}: AVIF takes at most {self.MAX_BITS}-bit samples; this image holds values "
                              f"up to {top} ({top.bit_length()} bits). Give bits=12 (or 10, 8) to scale its range "
                              f"explicitly")
+        if bottom < 0:
+            raise CodecError(f"{self.spec}: AVIF takes unsigned samples of at most {self.MAX_BITS} bits; this "
+                             f"{image.dtype} image holds values down to {bottom}. Give bits=12 (or 10, 8) to scale "
+                             f"its range explicitly")
 
     def _forward(self, image, profile):
-        self.prepare(image, profile)
         bits = self.params["bits"]
         if bits is None:
             bits = 8 if image.max() < 256 else (10 if image.max() < 1024 else 12)

@@ -30,13 +30,17 @@ def range_unscale(codes: np.ndarray, lo: int, span: int, levels: int) -> np.ndar
     return lo + codes.astype(np.float64) * (span / levels)
 
 
-def stretch(image: np.ndarray, top: int):
-    """Integer stretch of the image's range onto 0..top; returns (codes of image's dtype, lo, factor)."""
+def stretch(image: np.ndarray, top: int, dtype=None):
+    """Integer stretch of the image's range onto 0..top; returns (codes, lo, factor).
+
+    The codes are of ``dtype`` (default: the image's), which must hold 0..top; the image's range
+    must not exceed ``top``.
+    """
     lo = int(image.min())
     span = max(int(image.max()) - lo, 1)
     factor = max(top // span, 1)
     codes = (image.astype(np.int64) - lo) * factor
-    return codes.astype(image.dtype), lo, factor
+    return codes.astype(image.dtype if dtype is None else dtype), lo, factor
 
 
 def unstretch(codes: np.ndarray, lo: int, factor: int) -> np.ndarray:

@@ -1,0 +1,364 @@
+"""What was measured: label images, objects outside the noise band, segmentation sanity warnings.
+
+An assessment is only as good as the segmentation it measures. This module gives the user the
+means to check it:
+
+* :func:`write_label_image` writes a segmentation as a label image (TIFF) whose ids are the
+  ``object`` ids of ``objects.csv`` (raw image) or its ``codec_object`` ids (a decoded image), so
+  tables and images join in Fiji or napari;
+* :func:`object_status` says, per raw object, what the codec's segmentation made of it
+  (matched, split, merged, lost, unmatched);
+* :func:`outside_band` lists, per codec, the raw objects outside the noise band, worst first;
+* :func:`segmentation_warnings` flags segmentations that are fragmented or hold giant objects,
+  whose numbers a verdict should not be read without.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+
+import numpy as np
+import tifffile
+
+from ._io import atomic_file
+from .morphometry import PARAMETERS
+
+__all__ = ["write_label_image", "object_status", "outside_band", "outside_band_csv", "segmentation_warnings",
+           "OUTSIDE_BAND_COLUMNS", "STATUSES", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
+           "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO"]
+
+_AREA = PARAMETERS.index("Area")
+
+# --------------------------------------------------------------------------------------------------
+# Label images
+# --------------------------------------------------------------------------------------------------
+
+
+def write_label_image(path: str | os.PathLike, labels: np.ndarray) -> None:
+    """Write a label image as TIFF, atomically (temporary file, then rename).
+
+    uint16 when every id fits (written as an ImageJ hyperstack, ``imagej=True``, which Fiji opens
+    as a 16-bit image and napari as labels), uint32 otherwise (a plain TIFF: ImageJ's format has
+    no 32-bit integer type, Fiji opens it through Bio-Formats). Ids are written unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, tifffile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels.tif")
+    >>> write_label_image(path, np.array([[0, 1], [2, 2]]))
+    >>> tifffile.imread(path).dtype, tifffile.imread(path).tolist()
+    (dtype('uint16'), [[0, 1], [2, 2]])
+    """
+    labels = np.asarray(labels)
+    top = int(labels.max()) if labels.size else 0
+    # Encoded in memory, then written through the one atomic writer: tifffile cannot take the
+    # descriptor-backed handle atomic_file yields (it reads the handle's name as a path).
+    buffer = io.BytesIO()
+    if top <= np.iinfo(np.uint16).max:
+        tifffile.imwrite(buffer, labels.astype(np.uint16), imagej=True, metadata={"axes": "YX"})
+    else:
+        tifffile.imwrite(buffer, labels.astype(np.uint32), metadata={"axes": "YX"})
+    with atomic_file(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------------
+# What the codec's segmentation made of each raw object
+# --------------------------------------------------------------------------------------------------
+
+STATUSES = ("matched", "split", "merged", "lost", "unmatched")
+"""Per raw object and codec. ``matched`` when the matching rule gave a partner; otherwise the first
+that applies of:
+
+``lost``
+    codec objects cover less than half of the raw object's pixels;
+``split``
+    two or more codec objects, each at least 5 % of the raw object's area (and 2 px), lie mostly
+    (>= half of their pixels) inside it and together cover at least half of it;
+``merged``
+    a codec object covers at least half of this raw object and at least half of another one;
+``unmatched``
+    none of these: covered, but reshaped beyond the matching rule (IoU 0.5, or 3 px of centre).
+
+The same definitions as the pipeline's own ``ImageObjects.status`` where it records one, which
+:func:`codec_status` then prefers."""
+
+_FRAGMENT_MIN_FRACTION = 0.05
+
+
+def _overlaps(reference: np.ndarray, other: np.ndarray):
+    """Pixel-overlap table of two label images: pairs (ref id, other id, pixels) and the areas."""
+    r = reference.ravel().astype(np.int64)
+    o = other.ravel().astype(np.int64)
+    both = (r > 0) & (o > 0)
+    width = int(o.max()) + 1 if o.size else 1
+    pair, inter = np.unique(r[both] * width + o[both], return_counts=True)
+    return pair // width, pair % width, inter, np.bincount(r, minlength=1), np.bincount(o, minlength=width)
+
+
+def object_status(raw_labels: np.ndarray, codec_labels: np.ndarray, raw_ids: np.ndarray,
+                  partner: np.ndarray) -> np.ndarray:
+    """What the codec's segmentation made of each raw object (see :data:`STATUSES`).
+
+    Parameters
+    ----------
+    raw_labels, codec_labels : ndarray of int, shape (rows, cols)
+        The raw image's and the decoded image's label images.
+    raw_ids : ndarray of int, shape (n_raw,)
+        The raw objects' ids, in table order.
+    partner : ndarray of int, shape (n_raw,)
+        The codec object's id the matching rule gave each raw object, 0 for none.
+
+    Returns
+    -------
+    ndarray of str, shape (n_raw,)
+
+    Examples
+    --------
+    >>> raw = np.zeros((4, 9), int); raw[:, :4] = 1; raw[:, 5:] = 2
+    >>> codec = np.zeros((4, 9), int); codec[:2, :4] = 1; codec[3:, :4] = 2   # object 1 in two halves
+    >>> object_status(raw, codec, np.array([1, 2]), np.array([0, 0])).tolist()
+    ['split', 'lost']
+    """
+    raw_ids = np.asarray(raw_ids, dtype=np.int64)
+    partner = np.asarray(partner, dtype=np.int64)
+    status = np.where(partner > 0, "matched", "unmatched").astype("<U9")
+    if not len(raw_ids):
+        return status
+    r, o, inter, raw_area, codec_area = _overlaps(np.asarray(raw_labels), np.asarray(codec_labels))
+    row = np.full(max(int(raw_ids.max()), int(r.max()) if len(r) else 0) + 1, -1)
+    row[raw_ids] = np.arange(len(raw_ids))
+    i = row[r]
+    keep = i >= 0
+    r, o, inter, i = r[keep], o[keep], inter[keep], i[keep]
+    area = raw_area[raw_ids].astype(float)
+
+    covered = np.bincount(i, weights=inter, minlength=len(raw_ids))
+    # Fragments: codec objects mostly inside the raw object and not negligible next to it.
+    fragment = (inter >= 0.5 * codec_area[o]) & (inter >= np.maximum(2, _FRAGMENT_MIN_FRACTION * area[i]))
+    n_fragments = np.bincount(i[fragment], minlength=len(raw_ids))
+    fragment_cover = np.bincount(i[fragment], weights=inter[fragment], minlength=len(raw_ids))
+    # Merges: codec objects that cover half of two or more raw objects.
+    half = inter >= 0.5 * area[i]
+    covers = np.bincount(o[half], minlength=len(codec_area))
+    merged = np.zeros(len(raw_ids), dtype=bool)
+    merged[i[half & (covers[o] >= 2)]] = True
+
+    free = partner <= 0
+    status[free & merged] = "merged"
+    status[free & (n_fragments >= 2) & (fragment_cover >= 0.5 * area)] = "split"
+    status[free & (covered < 0.5 * area)] = "lost"
+    return status
+
+
+def codec_status(assessment, codec) -> np.ndarray | None:
+    """Status per raw object for one codec: the codec's own ``objects.status`` when the pipeline
+    records one, else derived by :func:`object_status` from the label images; None without them."""
+    recorded = getattr(codec.objects, "status", None)
+    if recorded is not None and len(recorded) == len(assessment.raw):
+        return np.asarray(recorded).astype(str)
+    raw_labels = getattr(assessment, "raw_labels", None)
+    codec_labels = getattr(codec.objects, "labels", None)
+    if raw_labels is None or codec_labels is None or np.shape(raw_labels) != np.shape(codec_labels):
+        return None
+    return object_status(raw_labels, codec_labels, assessment.raw.labels, codec.objects.partner)
+
+
+# --------------------------------------------------------------------------------------------------
+# Objects outside the noise band
+# --------------------------------------------------------------------------------------------------
+
+OUTSIDE_BAND_COLUMNS = ("codec", "rank", "object", "codec_object", "status", "worst_parameter", "eps",
+                        "sigma_raw", "sigma_used", "chi_raw", "chi_codec", "n_parameters_outside", "n_replicas_matched",
+                        "match_rate", "area_raw")
+"""Columns of ``outside_band.csv``, explained in the report under its table."""
+
+
+def outside_band(assessment) -> dict:
+    """The raw objects outside the noise band, per codec, worst first.
+
+    An object is outside when |eps| >= 1 for at least one of its parameters (±inf included). Its
+    worst parameter is the one of largest |eps| (ties: first in :data:`PARAMETERS` order). Rows are
+    sorted by that |eps|, largest first (ties by object id). Then come the raw objects the codec
+    lost (no partner, so no eps) that at least 2 replicas found (so sigma_raw exists: a change
+    the noise does not explain), largest raw area first; their eps columns are empty.
+
+    Returns
+    -------
+    dict
+        Codec spec -> list of row dicts with the keys of :data:`OUTSIDE_BAND_COLUMNS`.
+    """
+    n_replicas = int(len(assessment.replica_globals))
+    raw_values = np.asarray(assessment.raw.values, dtype=float).reshape(-1, len(PARAMETERS))
+    sigma = np.asarray(assessment.sigma_raw, dtype=float).reshape(raw_values.shape)
+    n_matched = np.asarray(assessment.n_replicas_matched, dtype=np.int64)
+    ids = np.asarray(assessment.raw.labels, dtype=np.int64)
+    # eps divides by max(sigma_raw, floor) where the pipeline floors sigma_raw (a floor per parameter).
+    floor = getattr(assessment, "sigma_floor", None)
+    used = sigma if floor is None else np.fmax(sigma, np.asarray(floor, dtype=float).reshape(1, -1))
+    out = {}
+    for c in assessment.codecs:
+        eps = np.asarray(c.eps, dtype=float).reshape(raw_values.shape)
+        chi = np.asarray(c.objects.values, dtype=float).reshape(raw_values.shape)
+        partner = np.asarray(c.objects.partner, dtype=np.int64)
+        status = codec_status(assessment, c)
+        magnitude = np.where(np.isnan(eps), -1.0, np.abs(eps))
+        worst = np.argmax(magnitude, axis=1) if len(ids) else np.empty(0, dtype=np.int64)
+        worst_abs = magnitude[np.arange(len(ids)), worst] if len(ids) else np.empty(0)
+        outside = np.flatnonzero(worst_abs >= 1)
+        outside = outside[np.lexsort((ids[outside], -worst_abs[outside]))]
+        lost = np.flatnonzero((partner <= 0) & (n_matched >= 2))
+        lost = lost[np.lexsort((ids[lost], -raw_values[lost, _AREA]))]
+        rows = []
+        for i in outside:
+            j = int(worst[i])
+            rows.append({"object": int(ids[i]), "codec_object": int(partner[i]), "worst_parameter": PARAMETERS[j],
+                         "eps": float(eps[i, j]), "sigma_raw": float(sigma[i, j]),
+                         "sigma_used": float(used[i, j]), "chi_raw": float(raw_values[i, j]),
+                         "chi_codec": float(chi[i, j]), "n_parameters_outside": int((magnitude[i] >= 1).sum())})
+        for i in lost:
+            rows.append({"object": int(ids[i]), "codec_object": 0, "worst_parameter": "", "eps": math.nan,
+                         "sigma_raw": math.nan, "sigma_used": math.nan, "chi_raw": math.nan, "chi_codec": math.nan,
+                         "n_parameters_outside": 0})
+        index = np.concatenate([outside, lost]).astype(np.int64)
+        for rank, (row, i) in enumerate(zip(rows, index), 1):
+            row.update({"codec": c.spec, "rank": rank,
+                        "status": str(status[i]) if status is not None else
+                        ("matched" if partner[i] > 0 else "unmatched"),
+                        "n_replicas_matched": int(n_matched[i]),
+                        "match_rate": float(n_matched[i] / n_replicas) if n_replicas else math.nan,
+                        "area_raw": float(raw_values[i, _AREA])})
+        out[c.spec] = [{k: row[k] for k in OUTSIDE_BAND_COLUMNS} for row in rows]
+    return out
+
+
+def _csv_value(key: str, value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if key == "codec_object" and value == 0:
+        return ""
+    return str(value)
+
+
+def outside_band_csv(assessment, table: dict | None = None) -> str:
+    """``outside_band.csv``: every row of :func:`outside_band`, codecs in assessment order."""
+    table = outside_band(assessment) if table is None else table
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(OUTSIDE_BAND_COLUMNS)
+    for rows in table.values():
+        for row in rows:
+            writer.writerow([_csv_value(k, row[k]) for k in OUTSIDE_BAND_COLUMNS])
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# Segmentation sanity warnings
+# --------------------------------------------------------------------------------------------------
+
+GIANT_IMAGE_FRACTION = 0.05
+"""A single object covering more than this fraction of the image is giant."""
+GIANT_MEDIAN_RATIO = 20.0
+"""... as is one larger than this many times the median area of the objects over
+:data:`TINY_AREA_PX` (with >= 5 of them)."""
+TINY_AREA_PX = 3
+"""Objects of 1 to this many pixels are specks: noise, not cells, at any usual magnification."""
+TINY_FRACTION = 0.2
+"""More than this fraction of specks (and at least 5 of them) means a fragmented segmentation."""
+TINY_MEDIAN_PX = 9.0
+"""A median object area below this (a 3 x 3 square) means a fragmented segmentation."""
+COUNT_RATIO = 1.5
+"""A decoded image's segmentation with more than this many times the raw object count (and at
+least 10 more objects) is fragmented by the codec; with fewer than 1 / this, merged or lost."""
+
+
+def _area_warnings(areas: np.ndarray, n_pixels: int, what: str) -> list[tuple[str, str]]:
+    """(kind, text) of the giant-object and fragmentation checks on one segmentation's areas."""
+    areas = np.asarray(areas, dtype=float)
+    if not len(areas):
+        return []
+    out = []
+    largest = float(areas.max())
+    median = float(np.median(areas))
+    # Giant against the other objects, specks left out: hundreds of specks would make every cell "giant".
+    cells = areas[areas > TINY_AREA_PX]
+    cell_median = float(np.median(cells)) if len(cells) else math.nan
+    giant_fraction = largest / n_pixels > GIANT_IMAGE_FRACTION
+    giant_ratio = len(cells) >= 5 and largest > GIANT_MEDIAN_RATIO * cell_median
+    if giant_fraction or giant_ratio:
+        out.append(("giant", f"{what}: giant object: the largest of {len(areas)} objects has {largest:.0f} px, "
+                   f"{largest / n_pixels:.1%} of the image (limit {GIANT_IMAGE_FRACTION:.0%}) and "
+                   f"{largest / cell_median:.0f}x the median area {cell_median:.0f} px of the objects over "
+                   f"{TINY_AREA_PX} px (limit {GIANT_MEDIAN_RATIO:g}x): "
+                   "touching cells or background taken as object; check labels/ before trusting the verdict"))
+    specks = int((areas <= TINY_AREA_PX).sum())
+    if median < TINY_MEDIAN_PX or (specks >= 5 and specks / len(areas) > TINY_FRACTION):
+        out.append(("fragmented", f"{what}: fragmented: median object area {median:.1f} px (limit {TINY_MEDIAN_PX:g}), "
+                   f"{specks} of {len(areas)} objects ({specks / len(areas):.0%}, limit {TINY_FRACTION:.0%}) "
+                   f"have 1-{TINY_AREA_PX} px: noise segmented as objects; check labels/, or use --min-area"))
+    return out
+
+
+def segmentation_warnings(raw, image_shape, codecs=()) -> list[str]:
+    """Warnings, with their numbers, about segmentations whose measurements should not be trusted.
+
+    Raw image (every check on its objects' areas):
+
+    * giant object: the largest object covers more than :data:`GIANT_IMAGE_FRACTION` (5 %) of the
+      image, or is more than :data:`GIANT_MEDIAN_RATIO` (20) times the median area of the objects
+      larger than :data:`TINY_AREA_PX` (with at least 5 of them: specks are judged apart);
+    * fragmented: the median object area is below :data:`TINY_MEDIAN_PX` (9 px), or more than
+      :data:`TINY_FRACTION` (20 %, at least 5 objects) of the objects have 1 to
+      :data:`TINY_AREA_PX` (3) pixels.
+
+    Each decoded image: the same two checks on its own objects when the raw image passes them, and
+    its object count against the raw's: more than :data:`COUNT_RATIO` (1.5) times as many objects
+    (and at least 10 more), or fewer than 1 / 1.5 as many (and at least 10 fewer).
+
+    Parameters
+    ----------
+    raw : ObjectMeasurements
+        The raw image's objects.
+    image_shape : tuple of int
+    codecs : sequence of CodecScore
+        Read: ``spec``, ``objects.n_objects`` and ``objects.table`` (the decoded image's objects).
+
+    Returns
+    -------
+    list of str
+        Empty when nothing looks wrong.
+
+    Examples
+    --------
+    >>> from noisestat.morphometry import measure_objects
+    >>> labels = np.zeros((100, 100), int); labels[:30, :30] = 1; labels[50:55, 50:55] = 2
+    >>> [w.split(":")[1].strip() for w in segmentation_warnings(measure_objects(labels), labels.shape)]
+    ['giant object']
+    """
+    n_pixels = int(np.prod(image_shape))
+    raw_areas = np.asarray(raw.values, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
+    raw_warnings = _area_warnings(raw_areas, n_pixels, "raw segmentation")
+    out = [text for _, text in raw_warnings]
+    raw_kinds = {kind for kind, _ in raw_warnings}
+    n_raw = len(raw_areas)
+    for c in codecs:
+        n = int(c.objects.n_objects)
+        what = f"segmentation of {c.spec}"
+        if n > COUNT_RATIO * n_raw and n - n_raw >= 10:
+            out.append(f"{what}: {n} objects against {n_raw} in the raw image ({n / max(n_raw, 1):.1f}x, limit "
+                       f"{COUNT_RATIO:g}x): the codec fragments objects or turns its artefacts into objects")
+        elif n * COUNT_RATIO < n_raw and n_raw - n >= 10:
+            out.append(f"{what}: {n} objects against {n_raw} in the raw image ({n / max(n_raw, 1):.2f}x, limit "
+                       f"1/{COUNT_RATIO:g}): the codec merges or erases objects")
+        table = getattr(c.objects, "table", None)
+        if table is not None and len(table):
+            areas = np.asarray(table, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
+            out += [text for kind, text in _area_warnings(areas, n_pixels, what) if kind not in raw_kinds]
+    return out
