@@ -55,11 +55,21 @@ CAMERAS = {
     "dark current": {"dark_current_e_per_s": 1000.0},
     "non-linear": {"nonlinearity": 0.5},
     "per-pixel gain": {"gain_spread": 0.05},
+    "8-bit CMOS": {},
 }
+# The 8-bit CMOS replaces COMMON entirely and has a series of its own, shaped like the EMVA 1288
+# descriptors of such cameras: K 0.02 DN/e- (50 e-/DN), 2 frames per level, exposures from 0 to
+# CMOS8_T_MAX_S at constant irradiance up to OVERDRIVE x the full well, plus 0.35 photons of stray
+# light at every exposure, so that the first level is "b 0.0 0.35": a near-dark level at exposure 0.
+CMOS8 = {"gain_dn_per_e": 0.02, "offset_dn": 10.0, "read_noise_e": 25.0, "bit_depth": 8,
+         "quantum_efficiency": 0.55, "full_well_e": 10700.0, "dark_current_e_per_s": 200.0, "dsnu_dn": 0.5,
+         "prnu": 0.005}
+CMOS8_T_MAX_S = 0.010
+CMOS8_STRAY_PHOTONS = 0.35
 
 # (key, label, unit, format)
 ROWS = [
-    ("K", "system gain K", "DN/e-", "{:.4f}"),
+    ("K", "system gain K", "DN/e-", "{:.5g}"),
     ("mu_dark", "mean dark value mu_y.dark", "DN", "{:.3f}"),
     ("sigma_y_dark", "temporal dark noise sigma_y.dark", "DN", "{:.4f}"),
     ("sigma_d", "dark noise sigma_d", "e-", "{:.3f}"),
@@ -112,6 +122,8 @@ def run_noisestat(descriptor: str, per_pixel) -> dict:
         "dsnu_e": spatial.get("dsnu1288_e"), "prnu_pct": spatial.get("prnu1288_pct"),
         "dark_current": ptc.dark_current_e_per_s,
         "_notes": {"non-linear detected": ptc.nonlinear, "levels fitted for K": int(ptc.fit_mask.sum()),
+                   "dark current SE (e-/s)": _finite(ptc.extra.get("dark_current_se_e_per_s")),
+                   "warnings": len(cal.warnings),
                    "saturation level (photons)": _finite(ptc.photons[ptc.saturation_index]),
                    "per-pixel maps": p.pixel_maps is not None},
     }
@@ -245,12 +257,18 @@ def write_camera(folder: Path, name: str, extra: dict, cfg: dict, seed: int):
     from noisestat.simulate import CameraModel, CameraSimulator
 
     size, levels, spatial_frames = cfg["size"], cfg["levels"], cfg["spatial_frames"]
-    model = CameraModel(shape=(size, size), **COMMON, **extra)
+    cmos8 = name == "8-bit CMOS"
+    model = CameraModel(shape=(size, size), **(CMOS8 if cmos8 else {**COMMON, **extra}))
     sim = CameraSimulator(model)
     sat_e = saturation_e(model)
-    irradiance = OVERDRIVE * sat_e / model.quantum_efficiency / T_MAX_S  # photons per pixel per second
-    exposures = np.linspace(T_MAX_S / levels, T_MAX_S, levels)
-    photons = [round(float(irradiance * t), 3) for t in exposures]
+    if cmos8:
+        irradiance = OVERDRIVE * sat_e / model.quantum_efficiency / CMOS8_T_MAX_S
+        exposures = np.linspace(0.0, CMOS8_T_MAX_S, levels)
+        photons = [round(float(CMOS8_STRAY_PHOTONS + irradiance * t), 2) for t in exposures]
+    else:
+        irradiance = OVERDRIVE * sat_e / model.quantum_efficiency / T_MAX_S  # photons per pixel per second
+        exposures = np.linspace(T_MAX_S / levels, T_MAX_S, levels)
+        photons = [round(float(irradiance * t), 3) for t in exposures]
     # Spatial set at 50 % of saturation (electrons), its exposure at the same irradiance.
     spatial_photons = 0.5 * sat_e / model.quantum_efficiency
     spatial_exposure = spatial_photons / irradiance
@@ -281,10 +299,11 @@ def write_camera(folder: Path, name: str, extra: dict, cfg: dict, seed: int):
         "prnu_pct": float(100 * net_map.std() / net_map.mean()),
         "dark_current": model.dark_current_e_per_s,
     }
-    spread = ", ".join(f"{k}={v}" for k, v in extra.items()) or "linear"
+    spread = ", ".join(f"{k}={v}" for k, v in (CMOS8 if cmos8 else extra).items()) or "linear"
     description = (f"simulated '{name}' ({spread}): {size}x{size}, {levels} levels x 2 frames "
-                   f"(exposure {1e3 * exposures[0]:.2f}..{1e3 * T_MAX_S:.0f} ms, up to {OVERDRIVE:g} x saturation), "
-                   f"spatial {spatial_frames}+{spatial_frames} frames, seed {seed}")
+                   f"(exposure {1e3 * exposures[0]:.2f}..{1e3 * exposures[-1]:.0f} ms, up to {OVERDRIVE:g} x saturation"
+                   + (f", first level 'b 0.0 {photons[0]:g}'" if cmos8 else "")
+                   + f"), spatial {spatial_frames}+{spatial_frames} frames, seed {seed}")
     return descriptor, truth, description
 
 

@@ -28,7 +28,7 @@ from .errors import InputError, OutputError
 __all__ = ["read_image", "read_labels", "file_sha256", "array_sha256", "write_json_atomic",
            "write_text_atomic", "json_text", "atomic_file", "staged_directory", "OUTPUT_MARKER",
            "check_output_dir", "check_output_file", "prepare_output_dir", "prepare_output_file",
-           "clean_stale", "is_noisestat_output"]
+           "clean_stale", "is_noisestat_output", "codec_input_files"]
 
 
 def _read_any(path: Path) -> np.ndarray:
@@ -229,6 +229,12 @@ def _check_inputs(out: Path, shown, inputs, *, folder: bool) -> None:
                               f"choose a new folder, e.g. {Path(shown) / 'results'}")
         if _is_within(out, source):
             raise OutputError(f"{shown}: the output lies inside the input {item}; choose another output")
+
+
+def codec_input_files(codecs) -> list[str]:
+    """Files parsed codecs read: every text parameter that names an existing file (``file:path=``,
+    ``stream=``, a learned codec's ``checkpoint=``). An output must not replace them either."""
+    return [v for c in codecs for v in getattr(c, "params", {}).values() if isinstance(v, str) and os.path.isfile(v)]
 
 
 def is_noisestat_output(path: str | os.PathLike) -> bool:
@@ -502,23 +508,22 @@ class staged_directory:
 
     def __enter__(self) -> Path:
         shown = os.fspath(self.path)
-        self.final = prepare_output_dir(self.path, inputs=self.inputs)
-        try:
-            self.tmp = Path(tempfile.mkdtemp(dir=self.final.parent, prefix=_temp_prefix(self.final),
-                                             suffix=".partial"))
-        except OSError as exc:
-            raise OutputError(f"{shown}: cannot write in {self.final.parent} ({_reason(exc)})") from exc
-        try:
-            from . import __version__
+        from . import __version__
 
-            marker = {"noisestat": __version__, "command": self.command,
-                      "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            (self.tmp / OUTPUT_MARKER).write_text(json_text(marker), encoding="utf-8")
-        except BaseException as exc:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            if isinstance(exc, OSError):
+        self.final = prepare_output_dir(self.path, inputs=self.inputs)
+        marker = {"noisestat": __version__, "command": self.command,
+                  "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        with _signals_deferred():  # no interrupt between creating the folder and owning its removal
+            try:
+                self.tmp = Path(tempfile.mkdtemp(dir=self.final.parent, prefix=_temp_prefix(self.final),
+                                                 suffix=".partial"))
+            except OSError as exc:
+                raise OutputError(f"{shown}: cannot write in {self.final.parent} ({_reason(exc)})") from exc
+            try:
+                (self.tmp / OUTPUT_MARKER).write_text(json_text(marker), encoding="utf-8")
+            except OSError as exc:
+                shutil.rmtree(self.tmp, ignore_errors=True)
                 raise OutputError(f"{shown}: could not write the output folder ({_reason(exc)})") from exc
-            raise
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -18,11 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ProfileError
+from .errors import ProfileError, ProfileFitError
 
-__all__ = ["CameraProfile", "NoiseMap", "PixelMaps", "load_profile", "save_profile", "REQUIRED_KEYS"]
+__all__ = ["CameraProfile", "NoiseMap", "PixelMaps", "load_profile", "save_profile", "REQUIRED_KEYS",
+           "GAIN_RANGE_DN_PER_E", "MAX_BELOW_OFFSET", "WARN_BELOW_OFFSET"]
 
 REQUIRED_KEYS = ("gain_dn_per_e", "offset_dn", "read_noise_dn", "bit_depth")
+# Plausible system gains. Real cameras span about 0.01 DN/e- (a 12-bit CCD with a 100 000 e- well)
+# to a few hundred DN/e- (an EMCCD at high multiplication gain); 1e-4 DN/e- would need a 650
+# million e- well to fill a 16-bit digitiser, 1e4 DN/e- would put one electron across a 14-bit
+# range. Outside, the number is a unit mistake (e-/DN for DN/e-, or a typo), not a camera.
+GAIN_RANGE_DN_PER_E = (1e-4, 1e4)
+# Image/profile fit (CameraProfile.fit_warnings): share of the pixels lying below the offset.
+MAX_BELOW_OFFSET = 0.99   # refused above: the image lies (almost) wholly at or below the offset
+WARN_BELOW_OFFSET = 0.55  # warned above: a dark frame with the right offset has at most 0.50
 FORMAT_VERSION = 1
 PIXEL_MAP_PAGES = ("offset_dn", "read_variance_dn2", "gain_dn_per_e")
 
@@ -95,21 +104,29 @@ class PixelMaps:
 class CameraProfile:
     """Linear Poisson-Gaussian camera model.
 
-    A pixel value y (DN) is ``offset_dn + gain_dn_per_e * n_e + read noise``, with n_e ~ Poisson
-    and read noise ~ N(0, read_noise_dn**2), rounded and clipped to ``[0, 2**bit_depth - 1]``.
+    A pixel value y (DN) is ``offset_dn + gain_dn_per_e * n_e + read noise``, with n_e ~ Poisson,
+    rounded and clipped to ``[0, 2**bit_depth - 1]``. Its temporal variance is
+    ``gain_dn_per_e * (mean - offset_dn) + read_noise_dn**2``.
 
     Attributes
     ----------
     gain_dn_per_e : float
-        System gain K in DN per electron (EMVA 1288 "K").
+        System gain K in DN per electron (EMVA 1288 "K"); 1e-4 to 1e4 (:data:`GAIN_RANGE_DN_PER_E`).
     offset_dn : float
         Mean dark value mu_y.dark in DN.
     read_noise_dn : float
-        Temporal dark noise sigma_y.dark in DN.
+        Temporal dark noise sigma_y.dark in DN: the standard deviation over time of a pixel without
+        light, *quantisation included* (everything the read-out chain adds, rounding to whole DN
+        too), as EMVA 1288 and ``noisestat calibrate`` measure it. It is not the analogue read noise
+        before the digitiser (a datasheet's read noise in e- times K lacks the 1/12 DN^2 of
+        rounding; for read noise above ~1 DN the difference is below 4 %). At most
+        ``(2**bit_depth - 1) / 2``, the largest standard deviation a value in the digitiser's range
+        can have.
     bit_depth : int
         Number of significant bits of the digitiser (1 to 32).
     extra : dict
-        Every other key of the file, kept unchanged (later format additions).
+        Every other key of the file, kept unchanged (later format additions). ``saturation_dn``,
+        when present, must be a number in ``(offset_dn, 2**bit_depth - 1]``.
     """
 
     gain_dn_per_e: float
@@ -122,6 +139,7 @@ class CameraProfile:
 
     def __post_init__(self):
         _validate({k: getattr(self, k) for k in REQUIRED_KEYS}, "camera profile")
+        _validate_extra(self.extra, self.offset_dn, self.max_dn, "camera profile")
 
     @property
     def noise_model(self) -> str:
@@ -140,6 +158,83 @@ class CameraProfile:
     def max_dn(self) -> int:
         """Largest value the digitiser can output."""
         return 2 ** int(self.bit_depth) - 1
+
+    @property
+    def saturation_dn(self) -> float:
+        """Pixels at or above this value are saturated: the calibrated ``saturation_dn`` (the mean
+        output where the temporal variance peaks, ``extra``) when the profile has one, else the
+        digitiser's maximum."""
+        value = self.extra.get("saturation_dn")
+        return float(self.max_dn) if value is None else min(float(value), float(self.max_dn))
+
+    def fit_warnings(self, image: np.ndarray, name: str = "image") -> list[str]:
+        """Check that this profile can describe ``image``; refuse what cannot, return the rest.
+
+        Refused (:class:`~noisestat.errors.ProfileFitError`, one line with the numbers): per-pixel
+        maps of another shape; values above the digitiser's range; an image lying wholly or almost
+        wholly at or below the offset (more than :data:`MAX_BELOW_OFFSET` of the pixels), where
+        the profile would call the whole image "no light" and replicas would carry nothing but
+        read noise.
+
+        Warned (one string each, with the numbers): more than :data:`WARN_BELOW_OFFSET` of the
+        pixels below the offset; an image container with fewer bits than the profile's digitiser
+        (an 8-bit file with a 16-bit profile: converted or scaled data, whose DN are not the
+        camera's); a profile that is only a single-image estimate.
+
+        "Below the offset" means ``y + 0.5 <= offset``: the pixel's rounding interval lies wholly
+        at or below the offset (with per-pixel maps, the pixel's own offset). Rounding to whole DN
+        moves a value by up to 0.5 DN, so this is what a pixel with no light reads for at most half
+        of a dark frame, whatever the noise; a plain ``y <= offset`` would hold for nearly every
+        pixel of a dark region with read noise below 0.5 DN and refuse sound images of
+        low-noise cameras.
+
+        Parameters
+        ----------
+        image : ndarray of int, shape (rows, cols)
+        name : str
+            What to call the image in messages (its file name).
+
+        Returns
+        -------
+        list of str
+            Warnings; empty when the profile fits.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> cam = CameraProfile(gain_dn_per_e=0.5, offset_dn=100, read_noise_dn=2, bit_depth=16)
+        >>> cam.fit_warnings(np.full((8, 8), 200, np.uint8))[0][:60]
+        'image: the file holds 8-bit values (uint8) but the profile d'
+        """
+        self.check_image(image, name)
+        top = int(image.max())
+        if top > self.max_dn:
+            raise ProfileFitError(f"{name}: values up to {top}, above the camera's {self.bit_depth}-bit range "
+                                  f"(max {self.max_dn}): wrong camera profile or image")
+        offset = self.pixel_maps.offset_dn if self.pixel_maps is not None else self.offset_dn
+        below = float(np.mean(image.astype(np.float64) + 0.5 <= offset))
+        where = "their pixels' offsets" if self.pixel_maps is not None else f"the offset {self.offset_dn:g} DN"
+        if below > MAX_BELOW_OFFSET:
+            raise ProfileFitError(
+                f"{name}: {below:.1%} of the pixels lie at or below {where} (values {int(image.min())} to {top}; "
+                f"at most {MAX_BELOW_OFFSET:.0%} allowed): the camera profile does not fit this image "
+                f"(another camera, or an image converted or scaled after acquisition?)")
+        warnings = []
+        if below > WARN_BELOW_OFFSET:
+            warnings.append(
+                f"{name}: {below:.1%} of the pixels lie below {where} (a dark frame with the right offset has at "
+                f"most half): the offset is too high for this image, or the image was scaled; replicas give "
+                f"those pixels less noise than a second acquisition would have")
+        bits = np.iinfo(image.dtype).bits - (1 if np.issubdtype(image.dtype, np.signedinteger) else 0)
+        if bits < self.bit_depth:
+            warnings.append(
+                f"{name}: the file holds {bits}-bit values ({image.dtype}) but the profile describes a "
+                f"{self.bit_depth}-bit camera: the image was probably converted or scaled, and the profile's "
+                f"gain and offset do not describe its values")
+        if self.extra.get("estimate") == "single-image":
+            warnings.append("the profile is only a single-image estimate (noisestat calibrate --from-image), "
+                            "not a calibration: sigma_raw is only as good as that fit")
+        return warnings
 
     def noise_variance_dn2(self, mean_dn):
         """Temporal noise variance (DN^2) at mean signal ``mean_dn`` (array-like): from the noise
@@ -170,6 +265,10 @@ def _validate(values: dict[str, Any], name: str) -> None:
             raise ProfileError(f"{name}: {key} must be a finite number; got {value!r}")
     if values["gain_dn_per_e"] <= 0:
         raise ProfileError(f"{name}: gain_dn_per_e must be > 0; got {values['gain_dn_per_e']!r}")
+    low, high = GAIN_RANGE_DN_PER_E
+    if not low <= values["gain_dn_per_e"] <= high:
+        raise ProfileError(f"{name}: gain_dn_per_e must lie in [{low:g}, {high:g}] DN/e- (real cameras span about "
+                           f"0.01 to a few hundred; e-/DN given for DN/e-?); got {values['gain_dn_per_e']!r}")
     if values["read_noise_dn"] < 0:
         raise ProfileError(f"{name}: read_noise_dn must be >= 0; got {values['read_noise_dn']!r}")
     bits = values["bit_depth"]
@@ -178,6 +277,22 @@ def _validate(values: dict[str, Any], name: str) -> None:
     if not 0 <= values["offset_dn"] < 2**bits:
         raise ProfileError(f"{name}: offset_dn must lie in [0, 2**bit_depth) = [0, {2**bits}); "
                            f"got {values['offset_dn']!r}")
+    largest = (2**bits - 1) / 2
+    if values["read_noise_dn"] > largest:
+        raise ProfileError(f"{name}: read_noise_dn must be at most (2**bit_depth - 1) / 2 = {largest:g} DN, the largest "
+                           f"standard deviation a {bits}-bit value can have; got {values['read_noise_dn']!r}")
+
+
+def _validate_extra(extra: dict[str, Any], offset_dn: float, max_dn: int, name: str) -> None:
+    """Check the optional keys noisestat uses (``saturation_dn``)."""
+    value = extra.get("saturation_dn")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProfileError(f"{name}: saturation_dn must be a finite number; got {value!r}")
+    if not offset_dn < value <= max_dn:
+        raise ProfileError(f"{name}: saturation_dn must lie in (offset_dn, 2**bit_depth - 1] = ({offset_dn:g}, {max_dn}]; "
+                           f"got {value!r}")
 
 
 def load_profile(path: str | os.PathLike) -> CameraProfile:
@@ -197,6 +312,7 @@ def load_profile(path: str | os.PathLike) -> CameraProfile:
         raise ProfileError(f"{path}: format_version {version!r} is not supported (this noisestat reads {FORMAT_VERSION})")
     _validate(data, str(path))
     extra = {k: v for k, v in data.items() if k not in REQUIRED_KEYS}
+    _validate_extra(extra, float(data["offset_dn"]), 2 ** int(data["bit_depth"]) - 1, str(path))
     noise_map = NoiseMap.from_json(data["noise_map"], str(path)) if "noise_map" in data else None
     pixel_maps = _load_pixel_maps(data["pixel_maps"], path) if "pixel_maps" in data else None
     return CameraProfile(float(data["gain_dn_per_e"]), float(data["offset_dn"]), float(data["read_noise_dn"]),

@@ -235,12 +235,15 @@ def _load_archive(path: Path, archive: zipfile.ZipFile) -> PixelClassifier:
     except Exception as exc:
         raise ModelError(f"{path}: not a noisestat model file (unreadable header: {_one_line(exc)})") from None
     if not isinstance(header, dict):
-        raise ModelError(f"{path}: not a noisestat model file (header is a JSON {type(header).__name__}, not an object)")
-    if header.get("format") != MODEL_FORMAT or not _is_int(header.get("version")) or header["version"] != MODEL_VERSION:
+        raise ModelError(f"{path}: not a noisestat model file (header is a JSON {type(header).__name__}, "
+                         f"not an object)")
+    version = header.get("version")
+    if header.get("format") != MODEL_FORMAT or not _is_int(version) or version != MODEL_VERSION:
         raise ModelError(f"{path}: not a noisestat pixel classifier of format version {MODEL_VERSION}")
     try:
         n_features = _check_header(header)
-        expected = {"header.npy"} | {f"{kind}_{i}.npy" for i in range(len(header["trees"])) for kind in ("nodes", "values")}
+        expected = {"header.npy"} | {f"{kind}_{i}.npy" for i in range(len(header["trees"]))
+                                     for kind in ("nodes", "values")}
         if set(members) != expected:
             extra, missing = sorted(set(members) - expected), sorted(expected - set(members))
             raise _Damaged(f"the header lists {len(header['trees'])} trees but the archive "
@@ -330,8 +333,8 @@ def _check_header(header: dict) -> int:
         value = header[key]
         ok = _is_int(value) if kind is int else _is_number(value) if kind is float else isinstance(value, kind)
         if not ok:
-            raise _Damaged(f"header {key!r} must be {'a finite number' if kind is float else 'a JSON ' + kind.__name__}; "
-                           f"got {json.dumps(value)[:60]}")
+            wanted = "a finite number" if kind is float else f"a JSON {kind.__name__}"
+            raise _Damaged(f"header {key!r} must be {wanted}; got {json.dumps(value)[:60]}")
     if header["classes"] != [BACKGROUND, OBJECT] or not all(_is_int(c) for c in header["classes"]):
         raise _Damaged(f"header 'classes' must be [{BACKGROUND}, {OBJECT}]; got {json.dumps(header['classes'])[:60]}")
     if header["threshold"] != THRESHOLD:
@@ -352,13 +355,15 @@ def _check_header(header: dict) -> int:
     pixels = header["training_pixels"]
     for key in ("background", "object"):
         if not _is_int(pixels.get(key)) or pixels[key] < 0:
-            raise _Damaged(f"header training_pixels[{key!r}] must be a count >= 0; got {json.dumps(pixels.get(key))[:40]}")
+            raise _Damaged(f"header training_pixels[{key!r}] must be a count >= 0; "
+                           f"got {json.dumps(pixels.get(key))[:40]}")
     trees = header["trees"]
     if len(trees) != header["n_estimators"]:
         raise _Damaged(f"header lists {len(trees)} trees; n_estimators is {header['n_estimators']}")
     for i, info in enumerate(trees):
         if not isinstance(info, dict) or not _is_int(info.get("node_count")) or not _is_int(info.get("max_depth")):
-            raise _Damaged(f"header trees[{i}] must hold integers node_count and max_depth; got {json.dumps(info)[:60]}")
+            raise _Damaged(f"header trees[{i}] must hold integers node_count and max_depth; "
+                           f"got {json.dumps(info)[:60]}")
         if not 1 <= info["node_count"] <= MAX_NODES:
             raise _Damaged(f"tree {i}: node_count must lie in [1, {MAX_NODES}]; got {info['node_count']}")
         if not 0 <= info["max_depth"] < info["node_count"]:
@@ -437,10 +442,12 @@ def _check_nodes(i: int, nodes: np.ndarray, values: np.ndarray, n_features: int,
         raise _Damaged(f"tree {i} node {bad[0]}: n_node_samples must be >= 1; got {nodes['n_node_samples'][bad[0]]}")
     bad = np.flatnonzero(nodes["missing_go_to_left"] > 1)
     if bad.size:
-        raise _Damaged(f"tree {i} node {bad[0]}: missing_go_to_left must be 0 or 1; got {nodes['missing_go_to_left'][bad[0]]}")
+        raise _Damaged(f"tree {i} node {bad[0]}: missing_go_to_left must be 0 or 1; "
+                       f"got {nodes['missing_go_to_left'][bad[0]]}")
     bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)).all(axis=(1, 2)))
     if bad.size:
-        raise _Damaged(f"tree {i} node {bad[0]}: class values must be finite and >= 0; got {values[bad[0], 0].tolist()}")
+        raise _Damaged(f"tree {i} node {bad[0]}: class values must be finite and >= 0; "
+                       f"got {values[bad[0], 0].tolist()}")
     # Depth of every node by pointer jumping on the parent array: log2(depth) vectorised rounds,
     # where a walk down the tree in Python would take one round per level.
     parent = np.zeros(n, dtype=np.intp)

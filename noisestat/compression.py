@@ -25,8 +25,8 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from . import __version__
-from ._io import (_json_safe, file_sha256, prepare_output_dir, read_image, staged_directory, write_json_atomic,
-                  write_text_atomic)
+from ._io import (_json_safe, codec_input_files, file_sha256, prepare_output_dir, read_image, staged_directory,
+                  write_json_atomic, write_text_atomic)
 from .camera import CameraProfile, load_profile
 from .codecs import Codec, parse_spec
 from .errors import CodecError, InputError, NoisestatError
@@ -200,7 +200,7 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) ->
         or a codec failing on an image; nothing is written then.
     """
     images, specs, arrays, codecs, profile = _validate(images, specs, camera_path)
-    prepare_output_dir(outdir, inputs=[*images, camera_path])  # before any coding
+    prepare_output_dir(outdir, inputs=[*images, camera_path, *codec_input_files(codecs)])  # before any coding
     bit_depth = profile.bit_depth if profile is not None else None
     prepared = []
     for image in arrays:

@@ -28,3 +28,8 @@ class ModelError(NoisestatError):
 class OutputError(NoisestatError):
     """An output cannot be written where it was asked: the place is unsafe (it holds inputs or
     someone else's files), a file or folder is in the way, or the system refused the write."""
+
+
+class ProfileFitError(ProfileError, InputError):
+    """A camera profile cannot describe this image (values beyond its digitiser, or an image lying
+    below its offset): a fault of the pair, so both a ProfileError and an InputError."""

@@ -6,8 +6,8 @@ means to check it:
 * :func:`write_label_image` writes a segmentation as a label image (TIFF) whose ids are the
   ``object`` ids of ``objects.csv`` (raw image) or its ``codec_object`` ids (a decoded image), so
   tables and images join in Fiji or napari;
-* :func:`object_status` says, per raw object, what the codec's segmentation made of it
-  (matched, split, merged, lost, unmatched);
+* :func:`codec_status` says, per raw object, what the codec's segmentation made of it
+  (matched, lost, split, merged);
 * :func:`outside_band` lists, per codec, the raw objects outside the noise band, worst first;
 * :func:`segmentation_warnings` flags segmentations that are fragmented or hold giant objects,
   whose numbers a verdict should not be read without.
@@ -25,9 +25,10 @@ import tifffile
 
 from ._io import atomic_file
 from .morphometry import PARAMETERS
+from .scores import floored
 
-__all__ = ["write_label_image", "object_status", "outside_band", "outside_band_csv", "segmentation_warnings",
-           "OUTSIDE_BAND_COLUMNS", "STATUSES", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
+__all__ = ["write_label_image", "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
+           "OUTSIDE_BAND_COLUMNS", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
            "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO"]
 
 _AREA = PARAMETERS.index("Area")
@@ -69,94 +70,10 @@ def write_label_image(path: str | os.PathLike, labels: np.ndarray) -> None:
 # What the codec's segmentation made of each raw object
 # --------------------------------------------------------------------------------------------------
 
-STATUSES = ("matched", "split", "merged", "lost", "unmatched")
-"""Per raw object and codec. ``matched`` when the matching rule gave a partner; otherwise the first
-that applies of:
-
-``lost``
-    codec objects cover less than half of the raw object's pixels;
-``split``
-    two or more codec objects, each at least 5 % of the raw object's area (and 2 px), lie mostly
-    (>= half of their pixels) inside it and together cover at least half of it;
-``merged``
-    a codec object covers at least half of this raw object and at least half of another one;
-``unmatched``
-    none of these: covered, but reshaped beyond the matching rule (IoU 0.5, or 3 px of centre).
-
-The same definitions as the pipeline's own ``ImageObjects.status`` where it records one, which
-:func:`codec_status` then prefers."""
-
-_FRAGMENT_MIN_FRACTION = 0.05
-
-
-def _overlaps(reference: np.ndarray, other: np.ndarray):
-    """Pixel-overlap table of two label images: pairs (ref id, other id, pixels) and the areas."""
-    r = reference.ravel().astype(np.int64)
-    o = other.ravel().astype(np.int64)
-    both = (r > 0) & (o > 0)
-    width = int(o.max()) + 1 if o.size else 1
-    pair, inter = np.unique(r[both] * width + o[both], return_counts=True)
-    return pair // width, pair % width, inter, np.bincount(r, minlength=1), np.bincount(o, minlength=width)
-
-
-def object_status(raw_labels: np.ndarray, codec_labels: np.ndarray, raw_ids: np.ndarray,
-                  partner: np.ndarray) -> np.ndarray:
-    """What the codec's segmentation made of each raw object (see :data:`STATUSES`).
-
-    Parameters
-    ----------
-    raw_labels, codec_labels : ndarray of int, shape (rows, cols)
-        The raw image's and the decoded image's label images.
-    raw_ids : ndarray of int, shape (n_raw,)
-        The raw objects' ids, in table order.
-    partner : ndarray of int, shape (n_raw,)
-        The codec object's id the matching rule gave each raw object, 0 for none.
-
-    Returns
-    -------
-    ndarray of str, shape (n_raw,)
-
-    Examples
-    --------
-    >>> raw = np.zeros((4, 9), int); raw[:, :4] = 1; raw[:, 5:] = 2
-    >>> codec = np.zeros((4, 9), int); codec[:2, :4] = 1; codec[3:, :4] = 2   # object 1 in two halves
-    >>> object_status(raw, codec, np.array([1, 2]), np.array([0, 0])).tolist()
-    ['split', 'lost']
-    """
-    raw_ids = np.asarray(raw_ids, dtype=np.int64)
-    partner = np.asarray(partner, dtype=np.int64)
-    status = np.where(partner > 0, "matched", "unmatched").astype("<U9")
-    if not len(raw_ids):
-        return status
-    r, o, inter, raw_area, codec_area = _overlaps(np.asarray(raw_labels), np.asarray(codec_labels))
-    row = np.full(max(int(raw_ids.max()), int(r.max()) if len(r) else 0) + 1, -1)
-    row[raw_ids] = np.arange(len(raw_ids))
-    i = row[r]
-    keep = i >= 0
-    r, o, inter, i = r[keep], o[keep], inter[keep], i[keep]
-    area = raw_area[raw_ids].astype(float)
-
-    covered = np.bincount(i, weights=inter, minlength=len(raw_ids))
-    # Fragments: codec objects mostly inside the raw object and not negligible next to it.
-    fragment = (inter >= 0.5 * codec_area[o]) & (inter >= np.maximum(2, _FRAGMENT_MIN_FRACTION * area[i]))
-    n_fragments = np.bincount(i[fragment], minlength=len(raw_ids))
-    fragment_cover = np.bincount(i[fragment], weights=inter[fragment], minlength=len(raw_ids))
-    # Merges: codec objects that cover half of two or more raw objects.
-    half = inter >= 0.5 * area[i]
-    covers = np.bincount(o[half], minlength=len(codec_area))
-    merged = np.zeros(len(raw_ids), dtype=bool)
-    merged[i[half & (covers[o] >= 2)]] = True
-
-    free = partner <= 0
-    status[free & merged] = "merged"
-    status[free & (n_fragments >= 2) & (fragment_cover >= 0.5 * area)] = "split"
-    status[free & (covered < 0.5 * area)] = "lost"
-    return status
-
-
 def codec_status(assessment, codec) -> np.ndarray | None:
-    """Status per raw object for one codec: the codec's own ``objects.status`` when the pipeline
-    records one, else derived by :func:`object_status` from the label images; None without them."""
+    """What the codec's segmentation made of each raw object (matched, lost, split, merged:
+    :func:`noisestat.matching.classify_objects`): the status the pipeline recorded, else classified
+    from the two label images; None when the assessment has neither."""
     recorded = getattr(codec.objects, "status", None)
     if recorded is not None and len(recorded) == len(assessment.raw):
         return np.asarray(recorded).astype(str)
@@ -164,7 +81,11 @@ def codec_status(assessment, codec) -> np.ndarray | None:
     codec_labels = getattr(codec.objects, "labels", None)
     if raw_labels is None or codec_labels is None or np.shape(raw_labels) != np.shape(codec_labels):
         return None
-    return object_status(raw_labels, codec_labels, assessment.raw.labels, codec.objects.partner)
+    from .matching import classify_objects
+
+    # classify_objects reads only whether a partner exists (row index >= 0, -1 for none).
+    has_partner = np.asarray(codec.objects.partner) > 0
+    return classify_objects(np.asarray(raw_labels), np.asarray(codec_labels), np.where(has_partner, 0, -1))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -196,9 +117,9 @@ def outside_band(assessment) -> dict:
     sigma = np.asarray(assessment.sigma_raw, dtype=float).reshape(raw_values.shape)
     n_matched = np.asarray(assessment.n_replicas_matched, dtype=np.int64)
     ids = np.asarray(assessment.raw.labels, dtype=np.int64)
-    # eps divides by max(sigma_raw, floor) where the pipeline floors sigma_raw (a floor per parameter).
+    # eps divides by the floored sigma where the pipeline floors sigma_raw (a floor per parameter).
     floor = getattr(assessment, "sigma_floor", None)
-    used = sigma if floor is None else np.fmax(sigma, np.asarray(floor, dtype=float).reshape(1, -1))
+    used = sigma if floor is None else floored(sigma, np.asarray(floor, dtype=float).reshape(1, -1))
     out = {}
     for c in assessment.codecs:
         eps = np.asarray(c.eps, dtype=float).reshape(raw_values.shape)
@@ -227,7 +148,7 @@ def outside_band(assessment) -> dict:
         for rank, (row, i) in enumerate(zip(rows, index), 1):
             row.update({"codec": c.spec, "rank": rank,
                         "status": str(status[i]) if status is not None else
-                        ("matched" if partner[i] > 0 else "unmatched"),
+                        ("matched" if partner[i] > 0 else "unmatched"),  # no label images to tell
                         "n_replicas_matched": int(n_matched[i]),
                         "match_rate": float(n_matched[i] / n_replicas) if n_replicas else math.nan,
                         "area_raw": float(raw_values[i, _AREA])})

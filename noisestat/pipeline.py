@@ -24,7 +24,8 @@ from skimage.segmentation import relabel_sequential
 
 from . import __version__
 from ._io import (array_sha256, check_labels, check_raw_image, file_sha256, read_image, read_labels,
-                  prepare_output_dir, staged_directory, write_json_atomic, write_text_atomic)
+                  codec_input_files, prepare_output_dir, staged_directory, write_json_atomic,
+                  write_text_atomic)
 from .camera import CameraProfile, load_profile
 from .classifier import PixelClassifier, load_model, save_model
 from .codecs import CodecResult, parse_spec
@@ -309,8 +310,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     started = time.time()
     warnings: list[str] = []  # things the user must know to read the verdict; in summary and report
     check_raw_image(image)
-    _check_range(image, profile)
-    profile.check_image(image)
+    warnings.extend(_check_range(image, profile))
     if (model is None) == (labels is None):
         raise InputError("give exactly one of a trained model or sparse labels")
     if matching not in METHODS:
@@ -582,11 +582,11 @@ def _run(tasks, jobs, names, progress):
     return results
 
 
-def _check_range(image: np.ndarray, profile: CameraProfile) -> None:
-    top = int(image.max())
-    if top > profile.max_dn:
-        raise InputError(f"image has values up to {top}, above the camera's {profile.bit_depth}-bit range "
-                         f"(max {profile.max_dn}): wrong camera profile or image")
+def _check_range(image: np.ndarray, profile: CameraProfile) -> list[str]:
+    """Refuse an image the profile cannot describe (per-pixel maps of another shape, values beyond
+    the digitiser, an image below the offset); return the profile-fit warnings
+    (:meth:`CameraProfile.fit_warnings`)."""
+    return profile.fit_warnings(image)
 
 
 _CSV_COLUMNS = ("codec", "object", "parameter", "chi_raw", "sigma_raw", "n_replicas_matched", "codec_object",
@@ -749,7 +749,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
     # The output rules (no input inside it, not someone else's folder, writable) before the work.
     # A folder holding the camera profile also holds its pixel-map TIFF, which must lie beside it.
-    prepare_output_dir(outdir, inputs=[v["path"] for v in inputs.values()])
+    prepare_output_dir(outdir, inputs=[*(v["path"] for v in inputs.values()), *codec_input_files(codecs)])
     result = assess(image, profile, codecs, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
                     matching=matching, min_area=min_area, model_seeds=model_seeds, provenance={"inputs": inputs},
                     progress=progress)

@@ -2,11 +2,60 @@
 
 Statistical meaning of the mode implemented ("pixel as mean", the method of Pomarico et al. 2022)
 --------------------------------------------------------------------------------------------------
-Each raw pixel value y is taken as the mean of the pixel's noise distribution. In electrons,
-``e = max(y - offset, 0) / K``; a replica draws ``n ~ Poisson(e)``, returns to DN with
-``offset + K * n``, adds read noise ``N(0, read_noise_dn**2)``, rounds to whole DN and clips to the
-digitiser range. The replica's pixels therefore scatter around the *observed* image with the
-variance the camera has at that intensity, ``K * (y - offset) + read_noise_dn**2``.
+Each raw pixel value y is taken as the mean of the pixel's noise distribution: a replica is
+``y + D`` with D a zero-mean integer noise whose variance is the camera's temporal variance at y,
+
+    V(y) = gain_dn_per_e * (y - offset_dn) + read_noise_dn**2        (floored at 0)
+
+where ``read_noise_dn`` is the total temporal dark noise sigma_y.dark, quantisation included (the
+one definition, see :class:`~noisestat.camera.CameraProfile`). The replica's pixels therefore
+scatter around the *observed* image, pixel by pixel, with mean y and variance V(y).
+
+Why this form. V(y) is linear in y, so over any region of constant signal mu its average is
+``K * (mu - offset) + read_noise_dn**2``: exactly the variance a second acquisition has there, in
+the dark as in the bright, and for the half of a dark region that lies below the offset as for the
+half above it (the two halves' deviations cancel). The former chain
+``offset + K * Poisson(max(y - offset, 0) / K) + N(0, read^2)`` did not have this property: it
+clipped every dark pixel below the offset up to it (+0.8 DN of bias on a dark frame at K 0.5,
+2 DN read noise) and turned read-noise excursions above the offset into shot noise (1.46x the
+dark variance), and its final rounding added 1/12 DN^2 to a read noise that already holds it.
+
+How D is drawn (linear and pixel-maps models), with ``e = max(y - offset, 0) / K``:
+
+    d = K * (Poisson(e) - e) + N(0, v_g),   v_g = read_noise_dn**2 - 1/12 + K * min(y - offset, 0)
+    D = rint(y + d) - y
+
+The shot part keeps the Poisson shape (skewness, the K-DN lattice of electron counts) where there is
+signal; the Gaussian part carries the read noise, reduced below the offset by what the shot term
+would have removed, so that ``var(d) = V(y) - 1/12`` and the rounding to whole DN adds the 1/12
+back. This holds once the noise before rounding spans about a DN: the variance of rint(N(0, s^2))
+is ``s^2 + 1/12`` to 1.2e-5 relative for s >= 0.8 DN.
+
+Quantisation-limited pixels. Where V(y) < ``F(0.8**2)`` = 0.723 DN^2 (a camera whose read noise
+is below about half a DN, a datasheet profile with a tiny read noise, a dark pixel far below the
+offset), rounding y + small noise adds less than 1/12 (nothing at all for noise much below 0.5 DN,
+since y is already an integer). There D is ``rint(N(0, s^2))`` with s chosen so that the variance
+of the *rounded* value is V(y) exactly: ``F(s^2) = var(rint(N(0, s^2)))`` is computed once on a
+grid and inverted by interpolation. So a camera whose dark variance is 0.04 DN^2 gets replicas with
+0.04 DN^2, not the 0.012 DN^2 that rounding N(0, 0.04) gives, nor 0 (the read variance minus 1/12 is
+negative). A uniform dither (rint(y + d + U(-1/2, 1/2))) was the alternative: it makes the rounding
+unbiased for any d but adds frac(d)(1 - frac(d)) of variance (1/6 on average, 0 for d = 0), so it
+too needs a variance table, and its output is not what a camera with that noise reads. Below the
+switch the Gaussian shape replaces the Poisson one: the noise there is under a DN, so its only
+shape is how often it reaches +-1.
+
+Noise models. The profile decides how V(y) is computed (``CameraProfile.noise_model``):
+
+* ``linear`` (the four required keys): as above;
+* ``pixel-maps`` (sCMOS): the same, with each pixel's own offset, gain and read variance (the
+  per-pixel dark temporal variance, quantisation included, as the read noise);
+* ``noise-map`` (non-linear cameras): V(y) is the measured variance at the pixel's value (the
+  map's linear interpolation; above its last point constant; below its first point, the dark
+  level, continued with the first segment's slope and floored at 0, so that the dark region's
+  average is right as in the linear model), drawn as Gaussian noise rounded as above. The
+  Poisson-to-DN relation no longer holds on a bent response curve, while the measured variance
+  does; the Gaussian shape is exact up to the skewness of shot noise, negligible above a few tens
+  of electrons.
 
 What this gives, and what it does not:
 
@@ -17,19 +66,18 @@ What this gives, and what it does not:
   noise-free scene (the raw's own noise plus the fresh draw) and its noise is correlated with the
   raw image's noise. Measurements on replicas may therefore be biased relative to the raw; only
   their spread is used.
+* V(y) is right on average over pixels of equal signal, not pixel by pixel: a dark pixel that
+  happens to read 3 DN above the offset gets 3 K DN^2 more than a second acquisition would have,
+  one 3 DN below gets that much less. Pixels so far below the offset that V(y) < 0 get no noise
+  (V floored at 0), which adds a little variance over a dark region: negligible while
+  read_noise_dn**2 / K is more than about 2 read-noise standard deviations (K * read_noise_dn
+  below about 0.5 DN^2 ... e.g. 2 % at K 2 DN/e-, 1 e- read noise; nothing measurable at K 0.5).
 * Fixed-pattern noise (DSNU, PRNU) is part of y and is never resampled: it is the same in every
   acquisition of the same camera.
-* Pixels at the digitiser's maximum are saturated; their true signal is unknown and a second
-  acquisition would saturate them again, so they are copied unchanged.
-
-Noise models. The profile decides how a pixel's noise is drawn (``CameraProfile.noise_model``):
-
-* ``linear`` (the four required keys): Poisson electrons plus Gaussian read noise, as above;
-* ``pixel-maps`` (sCMOS): the same chain with each pixel's own offset, gain and read variance;
-* ``noise-map`` (non-linear cameras): Gaussian noise with the measured variance at the pixel's
-  value, ``y' = y + N(0, sigma^2(y))``. The Poisson-to-DN relation no longer holds on a bent
-  response curve, while the measured variance does; the Gaussian shape is exact up to the
-  skewness of shot noise, negligible above a few tens of electrons.
+* Saturated pixels, at or above the calibrated ``saturation_dn`` (``profile.extra``, when present)
+  or the digitiser's maximum, have an unknown true signal and a second acquisition would saturate
+  them again: they are copied unchanged. Every other replica value is clipped to the digitiser's
+  range ``[0, 2**bit_depth - 1]`` (and the image dtype's): no replica value goes past the maximum.
 
 Randomness: one root seed; replica ``i`` draws from its own child generator
 ``SeedSequence(seed).spawn(n)[i]``, so replica ``i`` is the same whichever worker computes it and
@@ -39,6 +87,7 @@ however many workers there are.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtr
 
 from .camera import CameraProfile
 from .errors import InputError
@@ -46,6 +95,44 @@ from .errors import InputError
 __all__ = ["draw_replica", "generate_replicas", "replica_seeds", "MODE"]
 
 MODE = "pixel-as-mean"
+
+# Noise standard deviation (DN) from which rounding to whole DN adds 1/12 DN^2 (to 1.2e-5 relative).
+_SMOOTH_SD = 0.8
+
+
+def _rounded_normal_variance(sd: np.ndarray) -> np.ndarray:
+    """Variance of rint(N(0, sd^2)) for an integer mean: sum over k >= 1 of (2k - 1) P(|rint| >= k).
+
+    Written by hand: no library gives the moments of a rounded normal. The sum by parts of
+    k^2 P(|D| = k) is the series used; terms beyond k = 6 vanish for sd <= 0.8 DN.
+    """
+    k = np.arange(1, 12)[:, None]
+    sd = np.asarray(sd, dtype=np.float64)[None, :]
+    with np.errstate(divide="ignore"):
+        z = np.where(sd > 0, (k - 0.5) / np.where(sd > 0, sd, 1.0), np.inf)
+    return 2.0 * np.sum((2 * k - 1) * ndtr(-z), axis=0)
+
+
+# F(s) on a grid, for inverting: the Gaussian variance s^2 whose rounding has variance V.
+_GRID_SD = np.linspace(0.0, _SMOOTH_SD, 4001)
+_GRID_VAR = _rounded_normal_variance(_GRID_SD)
+_SMOOTH_VAR = float(_GRID_VAR[-1])  # 0.7233 DN^2: below it the table decides the pre-rounding variance
+
+
+def _pre_rounding_sd(variance: np.ndarray) -> np.ndarray:
+    """Standard deviation s of the Gaussian noise whose rounded value has ``variance`` (< _SMOOTH_VAR)."""
+    return np.interp(variance, _GRID_VAR, _GRID_SD)
+
+
+def _noise_map_variance(noise_map, y: np.ndarray) -> np.ndarray:
+    """The map's variance at ``y``, continued below its first point (the dark level) with the first
+    segment's slope and floored at 0, so that a dark region's average variance is the map's dark
+    variance (a flat continuation would give the pixels below the dark level too much)."""
+    m, v = noise_map.mean_dn, noise_map.variance_dn2
+    slope = (v[1] - v[0]) / (m[1] - m[0])
+    inside = noise_map.variance(y)
+    below = np.maximum(v[0] + slope * (y - m[0]), 0.0)
+    return np.where(y < m[0], below, inside)
 
 
 def replica_seeds(seed: int | np.random.SeedSequence, n: int) -> list[np.random.SeedSequence]:
@@ -57,6 +144,10 @@ def replica_seeds(seed: int | np.random.SeedSequence, n: int) -> list[np.random.
 def draw_replica(image: np.ndarray, profile: CameraProfile,
                  rng: np.random.Generator | np.random.SeedSequence | int | None) -> np.ndarray:
     """Draw one raw-equivalent replica of ``image``.
+
+    Each pixel becomes ``y + D``, D an integer noise of mean 0 and variance the camera's temporal
+    variance at y (module docstring); saturated pixels (at or above ``profile.saturation_dn``) are
+    copied unchanged and the rest are clipped to the digitiser's range.
 
     Parameters
     ----------
@@ -88,19 +179,32 @@ def draw_replica(image: np.ndarray, profile: CameraProfile,
     bottom = max(0, np.iinfo(image.dtype).min)
     y = image.astype(np.float64)
     if profile.noise_model == "noise-map":
-        out = y + rng.standard_normal(image.shape) * np.sqrt(profile.noise_map.variance(y))
+        variance = _noise_map_variance(profile.noise_map, y)
+        noise = rng.standard_normal(image.shape) * np.sqrt(np.maximum(variance - 1.0 / 12.0, 0.0))
     else:
         if profile.noise_model == "pixel-maps":
             maps = profile.pixel_maps
-            offset, gain, read_sd = maps.offset_dn, maps.gain_dn_per_e, np.sqrt(maps.read_variance_dn2)
+            offset, gain, read_var = maps.offset_dn, maps.gain_dn_per_e, maps.read_variance_dn2
         else:
-            offset, gain, read_sd = profile.offset_dn, profile.gain_dn_per_e, profile.read_noise_dn
-        electrons = np.maximum(y - offset, 0.0) / gain
-        out = offset + gain * rng.poisson(electrons)
-        if np.any(read_sd > 0):
-            out += rng.standard_normal(image.shape) * read_sd
-    out = np.clip(np.rint(out), bottom, top)
-    saturated = image >= top
+            offset, gain, read_var = profile.offset_dn, profile.gain_dn_per_e, profile.read_noise_dn ** 2
+        signal = y - offset
+        variance = np.maximum(gain * signal + read_var, 0.0)
+        shot_var = gain * np.maximum(signal, 0.0)          # K^2 e, e = max(y - offset, 0) / K
+        electrons = np.maximum(signal, 0.0) / gain
+        shot = gain * (rng.poisson(electrons) - electrons)
+        gauss_var = variance - 1.0 / 12.0 - shot_var      # read_var - 1/12 + K min(y - offset, 0)
+        # A read variance below 1/12 (a profile with almost no read noise) leaves no room for the
+        # Gaussian part in the bright: there the shot part is scaled to var V - 1/12 instead.
+        short = (gauss_var < 0) & (shot_var > 0)
+        if short.any():
+            shot[short] *= np.sqrt(np.maximum(variance[short] - 1.0 / 12.0, 0.0) / shot_var[short])
+        noise = shot + rng.standard_normal(image.shape) * np.sqrt(np.maximum(gauss_var, 0.0))
+    # Quantisation-limited pixels: Gaussian noise whose rounded value has the variance V exactly.
+    small = variance < _SMOOTH_VAR
+    if small.any():
+        noise[small] = rng.standard_normal(int(small.sum())) * _pre_rounding_sd(variance[small])
+    out = np.clip(np.rint(y + noise), bottom, top)
+    saturated = image >= min(top, profile.saturation_dn)
     out[saturated] = image[saturated]
     return out.astype(image.dtype)
 

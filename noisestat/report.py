@@ -579,23 +579,25 @@ def _figure_segmentation(a) -> ReportFigure:
     if pixels is not None:
         grey, labels = pixels
         n_pixels = labels.size
-        canvas = np.repeat(grey[:, :, None], 3, axis=2)
+        canvas = np.repeat(grey[:, :, None].astype(np.float32), 3, axis=2)  # float32: half the memory
         if n:
             ids = np.asarray(a.raw.labels, dtype=np.int64)
             cells = areas[areas > inspection.TINY_AREA_PX]
             median = float(np.median(cells)) if len(cells) else math.inf
-            giant = (areas / labels.size > inspection.GIANT_IMAGE_FRACTION) | (
-                (len(cells) >= 5) & (areas > inspection.GIANT_MEDIAN_RATIO * median))
+            huge = areas / labels.size > inspection.GIANT_IMAGE_FRACTION
+            large = (len(cells) >= 5) & (areas > inspection.GIANT_MEDIAN_RATIO * median)
             speck = areas <= inspection.TINY_AREA_PX
             lut = np.zeros((int(max(ids.max(), labels.max())) + 1, 3))
-            kind = np.zeros(len(lut), dtype=np.int8)  # 0 background, 1 object, 2 giant, 3 speck
-            kind[ids] = np.where(speck, 3, np.where(giant, 2, 1))
+            # 0 background, 1 object, 2 giant against the others (red outline), 3 giant in the image
+            # (red tint and outline), 4 speck
+            kind = np.zeros(len(lut), dtype=np.int8)
+            kind[ids] = np.where(speck, 4, np.where(huge, 3, np.where(large, 2, 1)))
             k = kind[labels]
-            canvas[k == 2] = 0.55 * canvas[k == 2] + 0.45 * np.array(_GIANT_COLOUR)
-            canvas[k == 3] = _SPECK_COLOUR
-            edge = find_boundaries(labels, mode="inner") & (k == 1)
-            canvas[edge] = _OUTLINE_COLOUR
-            canvas[find_boundaries(labels, mode="inner") & (k == 2)] = _GIANT_COLOUR
+            canvas[k == 3] = 0.55 * canvas[k == 3] + 0.45 * np.array(_GIANT_COLOUR)
+            canvas[k == 4] = _SPECK_COLOUR
+            boundary = find_boundaries(labels, mode="inner")
+            canvas[boundary & (k == 1)] = _OUTLINE_COLOUR
+            canvas[boundary & ((k == 2) | (k == 3))] = _GIANT_COLOUR
         ax_img.imshow(canvas, interpolation="antialiased")
         ax_img.set_title(f"raw segmentation: {n} objects", fontsize=10)
     else:
@@ -628,9 +630,10 @@ def _figure_segmentation(a) -> ReportFigure:
         _no_data(ax_hist, "the raw image has no objects")
     ax_hist.set_title("Object areas", fontsize=10)
     caption = ("What was measured: the raw image in grey (0.5–99.5 % percentile stretch) with the outline of "
-               "every raw object in yellow; giant objects (covering more than "
-               f"{inspection.GIANT_IMAGE_FRACTION:.0%} of the image, or more than "
-               f"{inspection.GIANT_MEDIAN_RATIO:g} times the median area of the objects over {inspection.TINY_AREA_PX} px) tinted and outlined red; objects of 1–"
+               "every raw object in yellow; objects more than "
+               f"{inspection.GIANT_MEDIAN_RATIO:g} times the median area of the objects over {inspection.TINY_AREA_PX} px "
+               f"outlined red, and tinted red too when one covers more than {inspection.GIANT_IMAGE_FRACTION:.0%} of "
+               "the image (the giant-object warning); objects of 1–"
                f"{inspection.TINY_AREA_PX} px (specks) in magenta. Right: histogram of the raw object areas with "
                "those limits. A segmentation that covers background, joins cells or breaks them into specks makes "
                "every number below about something else than cells; labels/00_raw.tif holds it as a label image "
@@ -671,7 +674,7 @@ def _figure_outside_band(a) -> ReportFigure:
             _no_data(ax, "no image in this assessment:\nsee the table below")
             continue
         grey, labels = pixels
-        canvas = np.repeat(grey[:, :, None], 3, axis=2)
+        canvas = np.repeat(grey[:, :, None].astype(np.float32), 3, axis=2)  # float32: half the memory
         if raw_edges is not None:
             canvas[raw_edges] = 0.6 * canvas[raw_edges] + 0.4
         if rows_c:
@@ -901,7 +904,8 @@ def _column_help() -> dict:
         "unmatched_reference": "raw objects without a partner (lost, split or merged).",
         "unmatched_other": "decoded-image objects no raw object took (new objects or split-off fragments).",
         "shared": "decoded-image objects taken by two or more raw objects (centroid rule only).",
-        "lost": "raw objects of which less than half is covered by any decoded-image object.",
+        "lost": "raw objects without a partner that are neither split nor merged (erased, or reshaped "
+                "beyond the matching rule).",
         "split": "raw objects broken into two or more decoded-image objects (no one-to-one partner).",
         "merged": "raw objects joined with a neighbour into one decoded-image object.",
         "n_raw": "raw objects.",
@@ -924,9 +928,10 @@ def _column_help() -> dict:
         "rank": "1 = worst: largest |ε| first, then the lost objects by decreasing area.",
         "object": "raw object id: the object column of objects.csv and the value in labels/00_raw.tif.",
         "codec_object": "the partner's id in the decoded image's segmentation (labels/NN_codec.tif; empty: none).",
-        "status": "what the decoded segmentation made of the object: matched, split (two or more objects lie "
-                  "in it), merged (one object covers it and a neighbour), lost (less than half of it "
-                  "covered), unmatched (covered but reshaped beyond the matching rule).",
+        "status": "what the decoded segmentation made of the object: matched (a partner by the matching "
+                  "rule), merged (no partner; the object covering half of it also covers half of a "
+                  "neighbour), split (no partner; two or more objects lie mostly inside it), lost (none of "
+                  "these); unmatched: no partner, and no label images to tell which.",
         "worst_parameter": "the parameter of largest |ε| for this object.",
         "eps": "ε of the worst parameter (empty for lost objects).",
         "sigma_raw": "σ_raw of the worst parameter: its sd over the replicas.",
@@ -1081,7 +1086,7 @@ _OUTSIDE_TABLE = ("rank", "object", "codec_object", "status", "worst_parameter",
 # sigma_used joins the table when the pipeline floors sigma_raw (it then differs from sigma_raw).
 
 
-def _outside_band_section(a) -> str:
+def _outside_band_section(a, figures=()) -> str:
     """Per codec, the objects outside the noise band (worst first, the top ones) with a legend."""
     table = inspection.outside_band(a)
     n_rep = _n_replicas(a)
@@ -1092,8 +1097,9 @@ def _outside_band_section(a) -> str:
              f"<p>Raw objects with |ε| ≥ 1 for at least one parameter, worst first, then the objects the codec "
              f"lost although at least 2 of the {n_rep} replicas found them. The first {_OUTSIDE_SHOWN} per codec "
              "are shown; <code>outside_band.csv</code> lists all of them. Look them up in "
-             "<code>labels/</code> (ids are the object and codec_object columns) and in Figure "
-             f"{FIGURE_NAMES.index('outside_band') + 1}.</p>"]
+             "<code>labels/</code> (ids are the object and codec_object columns)"
+             + "".join(f" and in Figure {k}" for k, f in enumerate(figures, 1) if f.name == "outside_band")
+             + ".</p>"]
     for c in a.codecs:
         rows = table.get(c.spec, [])
         n_lost = sum(1 for r in rows if r["worst_parameter"] == "")
@@ -1116,7 +1122,7 @@ def _outside_band_section(a) -> str:
                     v = "–"
                 if k == "status" and v != "matched":
                     cells.append(f'<td class="bad">{_e(v)}</td>')
-                elif k in ("chi_raw", "chi_codec") and isinstance(v, float):
+                elif k in ("chi_raw", "chi_codec", "area_raw") and isinstance(v, float):
                     # Six digits: a centre moved by 0.06 px must not print as the same number twice.
                     cells.append(f'<td class="n">{_e(_fmt(v, ".6g"))}</td>')
                 else:
@@ -1198,7 +1204,7 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
         out.append(f'<figure id="{_e(f.name)}"><img src="data:image/png;base64,{data}" alt="{_e(f.title)}">'
                    f"<figcaption><b>Figure {i}. {_e(f.title)}.</b> {_e(f.caption)}</figcaption></figure>")
 
-    out.append(_outside_band_section(a))
+    out.append(_outside_band_section(a, figures))
 
     out.append("<h2>Scores per codec and parameter</h2>")
     for c in a.codecs:

@@ -333,7 +333,8 @@ def test_harness_sees_a_crash(tiny, tmp_path):
     with pytest.raises(AssertionError, match="crashed"):
         original = globals()["HARNESS"]
         try:
-            globals()["HARNESS"] = "import os, signal; print('START x', flush=True); os.kill(os.getpid(), signal.SIGSEGV)"
+            globals()["HARNESS"] = ("import os, signal; print('START x', flush=True); "
+                                    "os.kill(os.getpid(), signal.SIGSEGV)")
             run_harness([tmp_path / "x.npz"], tiny["image_path"])
         finally:
             globals()["HARNESS"] = original

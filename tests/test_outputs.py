@@ -9,6 +9,7 @@ leftovers are cleaned by the next run; workers die with the main process.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -248,6 +249,19 @@ def test_assess_refuses_the_folder_holding_its_model(data, capsys):
                        "--codec", "lossless", "--replicas", "2", "--quiet", "-o", data / "prev")
     assert code == 1 and "model.npz" in one_error_line(err)
     assert snapshot(data) == before
+
+
+def test_assess_refuses_the_folder_holding_a_decoded_image_it_scores(data, capsys):
+    ext = data.parent / "ext"
+    ext.mkdir()
+    (ext / MARKER).write_text('{"noisestat": "0"}')  # even a folder noisestat wrote
+    (ext / "decoded.tif").write_bytes((data / "raw.tif").read_bytes())
+    before = snapshot(ext)
+    argv = assess_argv(data, ext)
+    argv[argv.index("lossless")] = f"file:path={ext / 'decoded.tif'}"
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "decoded.tif" in one_error_line(err)
+    assert snapshot(ext) == before
 
 
 def test_camera_pixel_map_file_is_an_input(tmp_path, scene_arrays):
@@ -535,20 +549,23 @@ def test_full_disk_in_the_demo_leaves_nothing(tmp_path, full_disk):
 
     full_disk()
     with pytest.raises(OutputError, match="disk is full"):
-        run_demo(tmp_path / "demo", shape=(96, 96), replicas=2)
+        run_demo(tmp_path / "demo", shape=(192, 192), replicas=2)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_codec_train_checkpoint_path(tmp_path, data, capsys, full_disk):
+def test_codec_train_checkpoint_path(tmp_path, capsys, full_disk):
     pytest.importorskip("torch", reason="codec-train needs the optional extra noisestat[learned] (torch)")
     pytest.importorskip("compressai", reason="codec-train needs the optional extra noisestat[learned] (compressai)")
-    argv = ["codec-train", data / "raw.tif", "--arch", "bmshj2018-factorized", "--quality", "1", "--steps", "1"]
+    electrons, _ = simulate_scene((128, 128), rng=5)
+    tifffile.imwrite(tmp_path / "train.tif", acquire(electrons, CAMERA, 6))  # codec-train's patches are 128 px
+    argv = ["codec-train", tmp_path / "train.tif", "--arch", "bmshj2018-factorized", "--quality", "1", "--steps", "1"]
     (tmp_path / "dir.ckpt").mkdir()
     code, _, err = run(capsys, *argv, "-o", tmp_path / "dir.ckpt")
     assert code == 1 and "folder" in one_error_line(err)
     ckpt = tmp_path / "new" / "parents" / "c.ckpt"
     code, _, err = run(capsys, *argv, "-o", ckpt)
     assert code == 0, err
+    assert ckpt.is_file()
     before = ckpt.read_bytes()
     full_disk()
     code, _, err = run(capsys, *argv, "--seed", "1", "-o", ckpt)
@@ -586,26 +603,43 @@ def test_jobs_beyond_the_cores_are_capped_with_a_warning(data, capsys):
 _ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
-def _children(pid: int, *, timeout: float, at_least: int) -> list:
+def _children(pid: int, *, timeout: float, at_least: int) -> dict:
+    """The child processes of ``pid`` (recursively) with their command lines, once ``at_least``
+    loky workers run."""
     psutil = pytest.importorskip("psutil", reason="psutil lists a process's children")
     deadline = time.time() + timeout
     while time.time() < deadline:
-        kids = psutil.Process(pid).children(recursive=True)
-        if len([k for k in kids if "loky" in " ".join(k.cmdline())]) >= at_least:
+        kids = {}
+        for kid in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                kids[kid] = " ".join(kid.cmdline())
+        if sum("loky" in line for line in kids.values()) >= at_least:
             return kids
         time.sleep(0.1)
     pytest.fail(f"no {at_least} worker processes appeared within {timeout} s")
 
 
-def _alive(procs, within: float) -> list:
+def _alive(procs: dict, within: float) -> list[str]:
+    """Command lines of ``procs`` still running (zombies, dead but not yet reaped, do not count)
+    after ``within`` seconds at most; the survivors are then killed."""
     import psutil
+
+    def running(p):
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
 
     deadline = time.time() + within
     while True:
-        alive = [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        alive = [p for p in procs if running(p)]
         if not alive or time.time() > deadline:
-            return alive
+            break
         time.sleep(0.1)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    return [procs[p] for p in alive]
 
 
 _WORKER_SCRIPT = textwrap.dedent("""
@@ -631,29 +665,33 @@ def test_workers_die_with_a_killed_parent(tmp_path, watch):
     kids = _children(parent.pid, timeout=30, at_least=2)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
-    alive = _alive(kids, within=10 if watch else 3)
-    for p in alive:  # the control leaves them running: end them here
-        p.kill()
+    alive = _alive(kids, within=10 if watch else 3)  # the control's survivors are killed there
     if watch:
-        assert alive == [], [p.cmdline() for p in alive]
+        assert alive == []
     else:
-        assert any("loky" in " ".join(p.cmdline()) for p in alive)
+        assert any("loky" in line for line in alive)
 
 
-def test_assess_workers_die_when_noisestat_is_killed(data, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_assess_workers_die_when_noisestat_is_killed(data, tmp_path, sig):
     if _cpu_count() < 2:
         pytest.skip("needs 2 CPU cores for --jobs 2 (--jobs is capped at the cores)")
     argv = [sys.executable, "-m", "noisestat", *map(str, assess_argv(data, tmp_path / "r", "--jobs", "2"))]
-    argv[argv.index("--replicas") + 1] = "400"  # long enough to be killed mid-run
-    parent = subprocess.Popen(argv, env=_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kids = _children(parent.pid, timeout=60, at_least=2)
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    alive = _alive(kids, within=10)
-    for p in alive:
-        p.kill()
-    assert alive == [], [p.cmdline() for p in alive]
-    assert not (tmp_path / "r").exists() or (tmp_path / "r" / "summary.json").exists()
+    argv[argv.index("--replicas") + 1] = "400"  # long enough to be stopped mid-run
+    parent = subprocess.Popen(argv, env=_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        kids = _children(parent.pid, timeout=60, at_least=2)
+        parent.send_signal(sig)
+        _, err = parent.communicate(timeout=30)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert _alive(kids, within=10) == []
+    if sig == signal.SIGTERM:
+        assert parent.returncode == 128 + signal.SIGTERM
+        assert err.strip().splitlines() == ["noisestat: terminated; no partial output was left"]
+    assert not (tmp_path / "r").exists() and leftovers(tmp_path) == []
 
 
 _SLOW_WRITE = textwrap.dedent("""
@@ -677,10 +715,18 @@ def test_a_signal_while_writing_leaves_no_partial_folder(data, tmp_path, sig, co
     out = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, str(script), *map(str, assess_argv(data, out))], env=_ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    assert any(name.endswith(".partial") for name in os.listdir(tmp_path))  # caught mid-write
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    try:
+        started = proc.stdout.readline().strip()
+        if started != "writing":
+            proc.kill()
+            pytest.fail(f"the run did not reach the writing stage: {proc.communicate(timeout=30)[1][-2000:]}")
+        assert any(name.endswith(".partial") for name in os.listdir(tmp_path))  # caught mid-write
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == code
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("noisestat: "), err

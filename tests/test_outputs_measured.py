@@ -13,8 +13,8 @@ import pytest
 import tifffile
 
 from noisestat.codecs._base import Codec
-from noisestat.inspection import (COUNT_RATIO, GIANT_IMAGE_FRACTION, OUTSIDE_BAND_COLUMNS, object_status,
-                                  segmentation_warnings, write_label_image)
+from noisestat.inspection import (COUNT_RATIO, GIANT_IMAGE_FRACTION, OUTSIDE_BAND_COLUMNS, segmentation_warnings,
+                                  write_label_image)
 from noisestat.morphometry import PARAMETERS, measure_objects
 from noisestat.camera import load_profile
 from noisestat.pipeline import _safe_name, assess, assess_files, write_assessment
@@ -147,6 +147,29 @@ def test_outside_band_csv_is_sorted_worst_first_per_codec(run):
         assert kinds == sorted(kinds, reverse=True)
 
 
+def test_outside_band_takes_every_object_at_or_beyond_one_and_none_inside(run):
+    import dataclasses
+
+    from noisestat.inspection import outside_band
+
+    result, _ = run
+    c = result.codecs[1]
+    n = len(result.raw)
+    rng = np.random.default_rng(7)
+    eps = rng.uniform(-0.99, 0.99, size=(n, len(PARAMETERS)))
+    eps[:, 3] = np.nan                                 # a parameter not estimable: ignored
+    per_object = [0.999, 1.0, -1.0, 1.5, np.inf, -np.inf, -2.5, 0.5]
+    for i, v in enumerate(per_object):
+        eps[i, 5 + i] = v
+    codec = dataclasses.replace(c, eps=eps)
+    rows = outside_band(dataclasses.replace(result, codecs=(codec,)))[c.spec]
+    scored = [r for r in rows if r["worst_parameter"]]
+    want = {int(result.raw.labels[i]) for i, v in enumerate(per_object) if abs(v) >= 1}
+    assert {r["object"] for r in scored} == want
+    assert [abs(r["eps"]) for r in scored] == sorted((abs(v) for v in per_object if abs(v) >= 1), reverse=True)
+    assert all(r["worst_parameter"] == PARAMETERS[5 + per_object.index(r["eps"])] for r in scored)
+
+
 def test_outside_band_worst_eps_matches_the_assessment(run):
     result, out = run
     rows = [r for r in _read_csv(out / "outside_band.csv") if r["codec"] == CODECS[1] and r["worst_parameter"]]
@@ -163,29 +186,36 @@ def test_outside_band_worst_eps_matches_the_assessment(run):
 # What the codec's segmentation made of each raw object
 # --------------------------------------------------------------------------------------------------
 
-def test_object_status_from_constructed_segmentations():
-    raw = np.zeros((30, 60), int)
-    raw[2:12, 2:12] = 1      # kept as it is
-    raw[2:12, 20:30] = 2     # cut in two halves
-    raw[16:26, 2:10] = 3     # joined with 4
-    raw[16:26, 11:19] = 4
-    raw[16:26, 40:50] = 5    # erased
-    raw[2:12, 40:50] = 6     # shrunk to a third: covered < 1/2
-    codec = np.zeros_like(raw)
-    codec[2:12, 2:12] = 7
-    codec[2:12, 20:25] = 8
-    codec[2:12, 25:30] = 9
-    codec[16:26, 2:19] = 10
-    codec[2:12, 40:43] = 11
-    status = object_status(raw, codec, np.arange(1, 7), np.array([7, 0, 0, 0, 0, 0]))
-    assert status.tolist() == ["matched", "split", "merged", "merged", "lost", "lost"]
-
-
-def test_outside_band_status_is_read_from_the_pipeline_or_derived(run):
+def test_status_joins_the_pipeline_record_or_the_label_images(run):
     result, out = run
     rows = _read_csv(out / "outside_band.csv")
-    assert {r["status"] for r in rows} <= {"matched", "split", "merged", "lost", "unmatched"}
-    assert all(r["status"] != "matched" for r in rows if not r["codec_object"])
+    row_of = {int(i): k for k, i in enumerate(result.raw.labels)}
+    assert {r["status"] for r in rows} <= {"matched", "lost", "split", "merged"}
+    for spec_index, spec in enumerate(CODECS):
+        c = result.codecs[spec_index]
+        recorded = getattr(c.objects, "status", None)
+        for r in (r for r in rows if r["codec"] == spec):
+            i = row_of[int(r["object"])]
+            assert (r["status"] == "matched") == bool(r["codec_object"])
+            if recorded is not None:
+                assert r["status"] == recorded[i]
+    # Lost rows name no partner and no eps, and were found by at least 2 replicas.
+    for r in rows:
+        if not r["worst_parameter"]:
+            assert r["status"] != "matched" and not r["eps"] and int(r["n_replicas_matched"]) >= 2
+
+
+def test_status_is_classified_from_label_images_when_the_pipeline_records_none(run):
+    import dataclasses
+
+    from noisestat.inspection import codec_status
+
+    result, _ = run
+    for c in result.codecs:
+        if getattr(c.objects, "status", None) is None:
+            continue
+        bare = dataclasses.replace(c, objects=dataclasses.replace(c.objects, status=None))
+        assert codec_status(result, bare).tolist() == list(c.objects.status)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,11 +292,27 @@ class Speckle(Codec):
         return self.result(image, out, None)
 
 
-def test_a_codec_that_fragments_is_warned_in_summary_printed_summary_and_report(scene_files, tmp_path):
+class Flood(Codec):
+    """Decoded image with a bright block over a fifth of the image (one giant object)."""
+
+    name, summary = "flood", "a bright block"
+
+    def apply(self, image, profile):
+        out = image.copy()
+        rows, cols = image.shape
+        out[rows // 2:rows // 2 + 88, 4:92] = int(np.percentile(image, 99.5))
+        return self.result(image, out, None)
+
+
+def test_a_codec_that_fragments_or_floods_is_warned_in_summary_printed_summary_and_report(scene_files, tmp_path):
     raw = tifffile.imread(scene_files / "raw.tif")
     labels = tifffile.imread(scene_files / "labels.tif")
-    result = assess(raw, load_profile(scene_files / "camera.json"), ["lossless", Speckle("speckle")],
+    result = assess(raw, load_profile(scene_files / "camera.json"), ["lossless", Speckle("speckle"), Flood("flood")],
                     labels=labels, replicas=2, seed=0)
+    flooded = [w for w in result.warnings if "segmentation of flood: giant object" in w]
+    assert len(flooded) == 1
+    block = result.codecs[2].objects.table[:, PARAMETERS.index("Area")].max() / raw.size
+    assert block > GIANT_IMAGE_FRACTION and f"{block:.1%} of the image" in flooded[0]
     out = tmp_path / "out"
     ours = [w for w in result.warnings if "segmentation of speckle" in w and "objects against" in w]
     assert len(ours) == 1
@@ -276,6 +322,7 @@ def test_a_codec_that_fragments_is_warned_in_summary_printed_summary_and_report(
     write_assessment(result, out)
     assert ours[0] in json.loads((out / "summary.json").read_text())["warnings"]
     assert f"warning: {ours[0]}" in (out / "summary.txt").read_text()
+    assert f"warning: {flooded[0]}" in (out / "summary.txt").read_text()
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.index('id="warnings"') < page.index("Verdict per codec")
 

@@ -109,7 +109,11 @@ def test_outputs_have_the_documented_shape(tmp_path, lossless_run):
     assert c["spec"] == "jpeg:ratio=20" and abs(c["compression_ratio"] / 20 - 1) < 0.05
     assert list(c["parameters"]) == list(PARAMETERS)
     assert set(c["parameters"]["Area"]) >= {"n", "mean_eps", "sd_eps", "frac_abs_eps_lt_1"}
-    assert set(c["global"]["N_tot"]) == {"raw", "sigma_raw", "codec", "eps"}
+    # sigma_used: sigma_raw floored at the count's resolution 1 / sqrt(12) (noisestat.scores)
+    assert set(c["global"]["N_tot"]) == {"raw", "sigma_raw", "sigma_used", "codec", "eps"}
+    assert c["global"]["N_tot"]["sigma_used"] >= max(c["global"]["N_tot"]["sigma_raw"], 1 / math.sqrt(12)) - 1e-12
+    assert set(c["loss"]) >= {"n_unmatched", "rate", "null_rate", "p_excess", "excess"}
+    assert len(c["object_status"]) == len(lossless_run.raw)
     assert isinstance(c["tolerable"], bool) and "tolerable when" in s["verdict_rule"]
     assert s["provenance"]["classifier"]["seed"] == lossless_run.provenance["classifier"]["seed"]
     with open(out / "objects.csv", newline="") as handle:

@@ -8,10 +8,11 @@ CAM = CameraProfile(gain_dn_per_e=0.5, offset_dn=100.0, read_noise_dn=2.0, bit_d
 
 
 def test_replica_variance_matches_camera_model():
-    # Flat image at 2100 DN: 4000 e-, variance K^2 * 4000 + 4 = 1004 DN^2 (+1/12 from rounding).
+    # Flat image at 2100 DN: 4000 e-, variance K^2 * 4000 + read_noise_dn^2 = 1004 DN^2 (read_noise_dn is
+    # the total dark noise, rounding included: the replica's own rounding adds nothing on top).
     image = np.full((256, 256), 2100, np.uint16)
     stack = generate_replicas(image, CAM, 4, seed=1).astype(float)
-    expected = 0.5 * 2000 + 4 + 1 / 12
+    expected = 0.5 * 2000 + 4
     # sample variance of 262144 values has relative standard error sqrt(2/n) = 0.28 %
     assert stack.var() == pytest.approx(expected, rel=0.015)
     assert stack.mean() == pytest.approx(2100, abs=0.2)

@@ -68,6 +68,8 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
     else:
         source = {"kind": "flat-field stacks", "files": [lv.name for lv in series.levels]}
     source["levels"] = len(series.levels)
+    if series.spatial is not None:
+        source["spatial_set"] = series.spatial.name
     extra = {
         "source": source,
         "noisestat": __version__,

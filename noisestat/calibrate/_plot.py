@@ -42,7 +42,9 @@ def plot_photon_transfer(ptc, path: str | os.PathLike, *, title: str = "Photon t
     top.set_title(f"{title}: offset {ptc.offset_dn:.2f} DN, dark noise {ptc.read_noise_dn:.3g} DN")
     top.legend(fontsize=8, loc="upper left")
     resid = y - _model(ptc, x)
-    keep = ~out
+    # Relative residuals of near-dark levels (net signal ~0, e.g. an EMVA "b 0 0.35" level) are noise
+    # over almost nothing: left out of the residual panel, not of the fit.
+    keep = ~out & (x > 0.001 * x[ptc.saturation_index])
     bottom.axhline(0, color="0.5", lw=1)
     bottom.plot(x[keep & used], 100 * resid[keep & used] / np.maximum(y[keep & used], 1e-9), "o", color="C0")
     bottom.plot(x[keep & ~used], 100 * resid[keep & ~used] / np.maximum(y[keep & ~used], 1e-9), "o", mfc="none",

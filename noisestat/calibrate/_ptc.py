@@ -44,9 +44,11 @@ QUANTISATION_FLOOR_DN2 = 0.24     # dark variance floor of quantisation-limited 
 # definition of K. The floor: data sheets of linear cameras give linearity errors within +-1 %
 # (Basler CCD set -0.51 / +0.44 %; simulated linear cameras +-0.05 %), and a response within it
 # changes K by a few % at most. The factor 1/2 leaves room for response curves that are not
-# quadratic and for the noise of both estimates; a real response non-linearity gives a ratio near 1
-# (simulated cameras with |a| = 0.5: 0.9 to 1.1), an 8-bit CMOS whose photon transfer curve bends by
-# 17 % with a linearity error of -0.50 / +0.71 % a ratio near 0.3.
+# quadratic and for the noise of both estimates. A response non-linearity gives a ratio near 1:
+# simulated cameras with |a| = 0.25 and 0.5, 8 and 12 bit: 0.87 to 1.15; the Basler CCD set, whose
+# photon transfer curve bends by -4.3 % (not enough to count), 0.95. An 8-bit CMOS whose photon
+# transfer curve bends by 17 % with a linearity error of -0.50 / +0.71 % (span 1.21 %) gives about
+# 0.3 (the Basler scale puts the implied span near 4 %), and stays under the 1 % floor as well.
 NONLINEAR_T = 3.0
 NONLINEAR_EFFECT = 0.05
 LINEARITY_FLOOR_PCT = 1.0

@@ -147,13 +147,19 @@ def read_emva_descriptor(path: str | os.PathLike) -> FlatFieldSeries:
     level and ``d EXPOSURE_NS`` a dark one, each followed by ``i PATH`` lines naming its frames
     (paths relative to the descriptor, with ``/`` or Windows ``\\`` separators); ``#`` starts a
     comment. A bright level with more than two frames is the spatial set; so is the dark level
-    with more than two frames.
+    with more than two frames. A dark set shared by several bright levels (one exposure time,
+    several light levels) is read once: the levels hold the same array.
+
+    Frame paths must resolve, symbolic links followed, to files inside the descriptor's folder.
 
     Raises
     ------
     InputError
-        A malformed line, a frame that is missing or unreadable, frames of different shapes,
-        a level with fewer than two frames, or bright levels without matching dark frames.
+        A malformed line, a frame path that is absolute or leads out of the descriptor's folder,
+        a frame that is missing or unreadable, a frame file listed twice or two frames with the
+        same pixels (one exposure saved twice), two temporal sets of one level (same exposure
+        time and photon count, or two dark sets of one exposure time), frames of different
+        shapes, a level with fewer than two frames, or bright levels without matching dark frames.
     """
     path = Path(path)
     if not path.is_file():

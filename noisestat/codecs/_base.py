@@ -325,4 +325,5 @@ def fit_sample_type(image: np.ndarray, ranges: dict) -> np.dtype | None:
 
 def describe_sample_ranges(ranges: dict) -> str:
     """``"uint8 0..255, uint16 0..65535"``: the sample types a codec takes, for messages."""
-    return ", ".join(f"{d} {lo}..{hi}" for d, (lo, hi) in sorted(ranges.items(), key=lambda x: (x[0].itemsize, x[0].kind)))
+    ordered = sorted(ranges.items(), key=lambda item: (item[0].itemsize, item[0].kind))
+    return ", ".join(f"{dtype} {lo}..{hi}" for dtype, (lo, hi) in ordered)

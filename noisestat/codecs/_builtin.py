@@ -83,8 +83,8 @@ class Lossless(Codec):
                 offsets, lo = _to_offsets(image)
                 stream = _OFFSET.pack(lo) + imagecodecs.png_encode(_png_planes(offsets), level=9)
                 planes = imagecodecs.png_decode(stream[_OFFSET.size:])
-                decoded = _from_offsets(_png_offsets(planes).reshape(image.shape), _OFFSET.unpack(stream[:_OFFSET.size])[0],
-                                        image.dtype)
+                (lo,) = _OFFSET.unpack(stream[:_OFFSET.size])
+                decoded = _from_offsets(_png_offsets(planes).reshape(image.shape), lo, image.dtype)
         else:
             stream = imagecodecs.zstd_encode(np.ascontiguousarray(image).tobytes(), level=19)
             decoded = np.frombuffer(imagecodecs.zstd_decode(stream), image.dtype).reshape(image.shape)

@@ -82,8 +82,12 @@ class KnobCodec(Codec):
             stream = encode(knob)
         decoded = self._decode(stream[len(header):], data)
         decoded = self._inverse(np.asarray(decoded), side, image)
-        return self.result(image, decoded, len(stream), knob_used=knob, encodes=tries,
-                           side_information=list(side))
+        result = self.result(image, decoded, len(stream), knob_used=knob, encodes=tries,
+                             side_information=list(side))
+        # a library fault must not pass for lossless coding (OpenJPEG's 32-bit samples did)
+        if self._is_lossless_mode() and not np.array_equal(result.decoded, image):
+            raise CodecError(f"{self.spec}: the lossless mode did not reproduce this {image.dtype} image exactly")
+        return result
 
 
 def _full(*dtypes):
@@ -94,8 +98,7 @@ class _Stretched(KnobCodec):
     """Codecs taking the raw integer samples, with the optional exact integer stretch.
 
     ``sample_ranges`` maps each sample type the library codes exactly to the values it codes
-    exactly (``lossless_sample_ranges`` in the lossless mode, where it differs). With
-    ``normalise=stretch`` the codes are unsigned: 8-bit for 8-bit images, 16-bit when the image's
+    exactly. With ``normalise=stretch`` the codes are unsigned: 8-bit for 8-bit images, 16-bit when the image's
     range fits (whatever its own type: the knob then means the same as on a 16-bit image), else the
     library's 32-bit type if it has one. With ``normalise=none`` the raw values are coded in the
     image's own type, or the narrowest one holding them all. Anything else is refused up front.
@@ -103,16 +106,10 @@ class _Stretched(KnobCodec):
 
     library: ClassVar[str]
     sample_ranges: ClassVar[dict] = _full(np.uint8, np.uint16)
-    lossless_sample_ranges: ClassVar[dict | None] = None
-
-    def _ranges(self) -> dict:
-        if self._is_lossless_mode() and self.lossless_sample_ranges is not None:
-            return self.lossless_sample_ranges
-        return self.sample_ranges
 
     def _sample_type(self, image):
         """(code dtype, top code) for this image, or CodecError naming the codec, dtype and limit."""
-        ranges = self._ranges()
+        ranges = self.sample_ranges
         lo, hi = int(image.min()), int(image.max())
         if self.params["normalise"] == "none":
             dtype = fit_sample_type(image, ranges)
@@ -126,8 +123,8 @@ class _Stretched(KnobCodec):
                 return dtype, ranges[dtype][1]
         levels = max(top - bottom + 1 for bottom, top in ranges.values())
         raise CodecError(f"{self.spec}: {self.library} codes at most {levels} levels "
-                         f"({describe_sample_ranges(ranges)}){' in its lossless mode' if self._is_lossless_mode() else ''}; "
-                         f"this {image.dtype} image spans {hi - lo + 1} ({lo}..{hi})")
+                         f"({describe_sample_ranges(ranges)}); this {image.dtype} image spans {hi - lo + 1} "
+                         f"({lo}..{hi})")
 
     def check_image(self, image):
         super().check_image(image)
@@ -178,11 +175,9 @@ class Jpeg2k(_Stretched):
                             low=10, high=150), NORMALISE)
     knob, knob_range = "psnr", (15.0, 120.0)
     library = "JPEG 2000 (OpenJPEG)"
-    # measured: OpenJPEG decodes 32-bit samples wrongly when lossy at any precision, and exactly
-    # when reversible up to 24 bits
+    # measured: OpenJPEG decodes 32-bit samples wrongly, lossy at any precision and even reversible
+    # on smooth content that fits 16 bits
     sample_ranges = _full(np.uint8, np.int8, np.uint16, np.int16)
-    lossless_sample_ranges = {**sample_ranges, np.dtype(np.uint32): (0, 2**24 - 1),
-                              np.dtype(np.int32): (-2**23, 2**23 - 1)}
 
     def _encode(self, data, psnr):
         if psnr is None:
@@ -295,8 +290,8 @@ class Avif(_RgbEightOrTwelve):
         top, bottom = int(image.max()), int(image.min())
         if top >= 2**self.MAX_BITS:
             raise CodecError(f"{self.spec}: AVIF takes at most {self.MAX_BITS}-bit samples; this image holds values "
-                             f"up to {top} ({top.bit_length()} bits). Give bits=12 (or 10, 8) to scale its range "
-                             f"explicitly")
+                             f"up to {top} ({top.bit_length()} bits of {image.dtype}). Give bits=12 (or 10, 8) to "
+                             f"scale its range explicitly")
         if bottom < 0:
             raise CodecError(f"{self.spec}: AVIF takes unsigned samples of at most {self.MAX_BITS} bits; this "
                              f"{image.dtype} image holds values down to {bottom}. Give bits=12 (or 10, 8) to scale "

@@ -18,7 +18,7 @@ import imagecodecs
 import numpy as np
 
 from ..errors import CodecError
-from ._base import CodecKey, register
+from ._base import CodecKey, fit_sample_type, register
 from ._classic import RATIO, KnobCodec
 from ._transforms import gat, inverse_gat
 
@@ -107,9 +107,15 @@ class Lerc(_Bounded):
     keys = (RATIO, MAX_ERROR, MAX_ERROR_SIGMA)
     has_lossless_mode = True
 
+    # LERC codes 8-, 16- and 32-bit integers directly; wider ones (whose values the base check has
+    # found exact in float64) go as float64, which LERC also codes exactly at max_error 0
+    sample_ranges = {np.dtype(d): (int(np.iinfo(d).min), int(np.iinfo(d).max))
+                     for d in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32)}
+
     def _forward(self, image, profile):
         if self.params.get("max_error_sigma") is None:
-            return image, ()  # LERC codes integers directly
+            dtype = fit_sample_type(image, self.sample_ranges)
+            return (image.astype(dtype, copy=False) if dtype is not None else image.astype(np.float64)), ()
         return super()._forward(image, profile)
 
     def _encode(self, data, bound):

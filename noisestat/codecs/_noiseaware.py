@@ -33,13 +33,15 @@ _BACKENDS = ("jpegxl", "png", "zstd")
 _HEADER = struct.Struct("<4sBBBBIIQdddd q")
 
 
-def _code_dtype(span: int):
+def _code_dtype(span: int, image_dtype=None):
     # uint8 codes overflow for wide ranges (a known fault of a published transform package)
     if span < 2**8:
         return np.uint8, 1
     if span < 2**16:
         return np.uint16, 2
-    raise CodecError(f"noiseaware: {span} quantisation levels do not fit 16-bit codes; use a larger step")
+    image = f"this {image_dtype} image needs" if image_dtype is not None else "the image needs"
+    raise CodecError(f"noiseaware: {image} {span + 1} quantisation levels; the codes hold at most 65536 (16 bits); "
+                     f"use a larger step")
 
 
 def _dither(seed: int, shape) -> np.ndarray:
@@ -54,7 +56,7 @@ def encode_noiseaware(image: np.ndarray, *, gain: float, offset: float, read: fl
         z = z + _dither(seed, image.shape)
     q = np.rint(z).astype(np.int64)
     qmin = int(q.min())
-    dtype, code = _code_dtype(int(q.max()) - qmin)
+    dtype, code = _code_dtype(int(q.max()) - qmin, image.dtype)
     codes = (q - qmin).astype(dtype)
     if backend == "jpegxl":
         payload = imagecodecs.jpegxl_encode(codes, lossless=True, effort=7)
@@ -103,9 +105,17 @@ class NoiseAware(Codec):
     # for `noisestat tune`: a larger step compresses more
     knob, knob_range, knob_integer, ratio_grows = "step", (0.05, 20.0), False, True
 
+    def prepare(self, image, profile):
+        super().prepare(image, profile)
+        # the transform is monotone: the image's extremes give the range of the codes
+        ends = np.array([image.min(), image.max()], dtype=np.float64)
+        z = gat(ends, profile.gain_dn_per_e, profile.offset_dn, profile.read_noise_dn) / self.params["step"]
+        _code_dtype(int(np.rint(z[1])) - int(np.rint(z[0])) + 2 * self.params["dither"], image.dtype)
+
     def apply(self, image, profile):
         if profile is None:
             raise CodecError(f"{self.spec}: needs the camera profile (--camera)")
+        self.check_image(image)
         p = self.params
         stream = encode_noiseaware(image, gain=profile.gain_dn_per_e, offset=profile.offset_dn,
                                    read=profile.read_noise_dn, step=p["step"], dither=bool(p["dither"]),

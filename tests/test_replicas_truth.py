@@ -1,0 +1,233 @@
+"""Replicas against the simulator's truth: per-pixel mean the observed value, and var(replica - raw)
+the variance a second, independent acquisition has at that signal, in the dark, below the offset,
+at mid and bright signal, for the linear, pixel-maps and noise-map models.
+
+Tolerances. A region's estimate is ``est = mean_i m_i`` with ``m_i = mean_r (replica_r - raw)_i^2``
+over its N pixels and R replicas. Pixels are independent (the raw's noise and every draw are drawn
+pixel by pixel), so ``SE(est) = std(m_i) / sqrt(N)``, estimated from the m_i themselves; that
+includes the draws' own spread (about ``V sqrt(2 / R)`` per pixel for Gaussian noise), the spread of
+V(y_i) that comes from the raw's own noise, and any non-Gaussian shape. The same holds for the bias
+``mean_i mean_r (replica_r - raw)_i``. The analytic truth (``CameraSimulator.expected_variance_dn2``)
+has no sampling error; an empirical truth (a stack of independent acquisitions) has its own SE,
+added in quadrature. Every comparison allows 4 SE: a false failure once in ~16 000 runs, while
+the previous chain's errors (+0.8 DN bias and 1.46x variance in the dark, 1/12 DN^2 counted twice,
+no noise at all for a quantisation-limited camera) lie 10 to 300 SE away in these regions.
+"""
+
+import numpy as np
+import pytest
+
+from noisestat import CameraProfile, draw_replica, generate_replicas
+from noisestat.camera import NoiseMap, PixelMaps
+from noisestat.simulate import CameraModel, CameraSimulator
+
+Z = 4.0  # standard errors allowed (module docstring)
+
+
+def _profile(model: CameraModel, **extra) -> CameraProfile:
+    """The true linear profile of a simulated camera: read_noise_dn is the total dark noise
+    sigma_y.dark, rounding included (what a calibration measures)."""
+    read = float(np.sqrt((model.gain_dn_per_e * model.read_noise_e) ** 2 + 1 / 12))
+    return CameraProfile(model.gain_dn_per_e, model.offset_dn, read, model.bit_depth, extra)
+
+
+def _diffs(raw, profile, n=4, seed=0):
+    """(n, pixels) replica - raw."""
+    return generate_replicas(raw, profile, n, seed=seed).astype(np.float64) - raw.astype(np.float64)
+
+
+def _stats(d, truth_var, mask=None):
+    """Bias and its SE, var(replica - raw) / truth and its SE over the pixels in ``mask``.
+
+    ``truth_var`` is the per-pixel true variance (array); the variance is compared as the mean of
+    d^2 / truth, so that per-pixel truths (sCMOS) pool correctly.
+    """
+    if mask is not None:
+        d, truth_var = d[:, mask], truth_var[mask]
+    d = d.reshape(d.shape[0], -1)
+    truth_var = np.broadcast_to(truth_var, d.shape[1:]).ravel()
+    n = d.shape[1]
+    bias_i = d.mean(axis=0)
+    ratio_i = (d ** 2).mean(axis=0) / truth_var
+    return (bias_i.mean(), bias_i.std(ddof=1) / np.sqrt(n), ratio_i.mean(), ratio_i.std(ddof=1) / np.sqrt(n))
+
+
+def _assert_truthful(d, truth_var, mask=None, what="", truth_se=0.0):
+    bias, bias_se, ratio, ratio_se = _stats(d, truth_var, mask)
+    se = np.hypot(ratio_se, truth_se)
+    assert abs(bias) < Z * bias_se, f"{what}: bias {bias:+.4f} DN (SE {bias_se:.4f})"
+    assert abs(ratio - 1) < Z * se, f"{what}: var(replica - raw) / truth {ratio:.4f} (SE {se:.4f})"
+
+
+# -- the acceptance case --------------------------------------------------------------------------
+
+def test_dark_frame_of_the_acceptance_check():
+    # The case of ../shared/checks/trust-replica-dark: a pure dark frame, K 0.5, read noise 3 e-
+    # (1.5 DN before rounding), offset 100, 12 bits; truth (K * 3)^2 + 1/12 DN^2.
+    K, off, rn_e = 0.5, 100.0, 3.0
+    raw = np.clip(np.rint(off + K * np.random.default_rng(3).normal(0, rn_e, (512, 512))), 0, 4095).astype(np.uint16)
+    var_true = (K * rn_e) ** 2 + 1 / 12
+    cam = CameraProfile(gain_dn_per_e=K, offset_dn=off, read_noise_dn=float(np.sqrt(var_true)), bit_depth=12)
+    d = np.stack([draw_replica(raw, cam, s).astype(float) - raw for s in range(4)])
+    bias, ratio = float(d.mean()), float(d.var()) / var_true
+    assert abs(bias) < 0.1 and 0.9 <= ratio <= 1.1          # the check's own limits
+    _assert_truthful(d, np.full(raw.shape, var_true), what="acceptance dark frame")
+
+
+# -- linear camera: dark, below the offset, mid, bright ---------------------------------------------
+
+BANDS_E = {"dark": 0.0, "low (40 % below the offset)": 2.0, "mid": 1000.0, "bright": 5000.0}
+
+
+@pytest.fixture(scope="module")
+def linear_bands():
+    model = CameraModel(shape=(512, 256), gain_dn_per_e=0.5, offset_dn=100.0, read_noise_e=4.0, bit_depth=12,
+                        quantum_efficiency=0.6, full_well_e=20000.0)
+    sim = CameraSimulator(model)
+    band = np.repeat(np.arange(4), 128)[:, None] * np.ones((1, 256), int)
+    photons = np.array(list(BANDS_E.values()))[band] / model.quantum_efficiency
+    first, second = sim.acquire(photons, frames=2, rng=5)
+    return model, sim, photons, band, first, second
+
+
+def test_second_acquisition_has_the_analytic_truth(linear_bands):
+    # The truth used below is the variance of a real second acquisition: check it on the pair.
+    model, sim, photons, band, first, second = linear_bands
+    truth = sim.expected_variance_dn2(photons)
+    diff = (second.astype(float) - first)[None] / np.sqrt(2)   # var(a - b) = 2 v
+    for i, name in enumerate(BANDS_E):
+        _, _, ratio, se = _stats(diff, truth, band == i)
+        assert abs(ratio - 1) < Z * se, f"{name}: simulator pair {ratio:.4f}"
+
+
+def test_linear_replicas_match_a_second_acquisition_in_every_band(linear_bands):
+    model, sim, photons, band, first, _ = linear_bands
+    d = _diffs(first, _profile(model), n=4, seed=1)
+    truth = sim.expected_variance_dn2(photons)
+    for i, name in enumerate(BANDS_E):
+        _assert_truthful(d, truth, band == i, what=name)
+
+
+def test_pixels_below_the_offset_keep_their_observed_value_as_mean(linear_bands):
+    # Dark pixels that read below the offset were lifted to it (Poisson of 0 electrons): their
+    # replicas must scatter around the observed value, not around the offset.
+    model, sim, photons, band, first, _ = linear_bands
+    d = _diffs(first, _profile(model), n=8, seed=2)
+    for i in (0, 1):
+        below = (band == i) & (first < model.offset_dn - 1)
+        assert below.mean() > 0.1
+        bias_i = d[:, below].mean(axis=0)
+        assert abs(bias_i.mean()) < Z * bias_i.std(ddof=1) / np.sqrt(below.sum())
+        # and they do vary: not pinned to a value
+        assert (d[:, below] != 0).mean() > 0.5
+
+
+# -- quantisation-limited cameras -------------------------------------------------------------------
+
+@pytest.mark.parametrize("read_noise_e, dsnu_dn", [(5.0, 0.0), (8.0, 0.0), (8.0, 3.0), (12.0, 0.0)])
+def test_quantisation_limited_camera(read_noise_e, dsnu_dn):
+    # K 0.05 DN/e-: read noise 0.25 to 0.6 DN before rounding. The dark variance of such a camera is
+    # whatever rounding makes of it (0.05 DN^2 for 0.25 DN at an integer offset: below 1/12), so the
+    # truth is measured on 16 independent acquisitions, and the profile carries that measured
+    # sigma_y.dark, as a calibration would.
+    model = CameraModel(shape=(128, 256), gain_dn_per_e=0.05, offset_dn=100.0, read_noise_e=read_noise_e,
+                        bit_depth=12, dsnu_dn=dsnu_dn, full_well_e=50000.0)
+    sim = CameraSimulator(model)
+    photons = np.where(np.arange(128)[:, None] < 64, 0.0, 20000.0 / 0.6) * np.ones((1, 256))
+    stack = sim.acquire(photons, frames=17, rng=7).astype(np.float64)
+    raw, frames = stack[0].astype(np.uint16), stack[1:]
+    true_var = frames.var(axis=0, ddof=1)             # per pixel, 16 frames
+    dark = photons == 0
+    dark_var = float(true_var[dark].mean())
+    # SE of a pooled variance from 16 frames per pixel: std over pixels / sqrt(pixels)
+    dark_se = float(true_var[dark].std(ddof=1) / np.sqrt(dark.sum()))
+    profile = CameraProfile(model.gain_dn_per_e, model.offset_dn, float(np.sqrt(dark_var)), model.bit_depth)
+    d = _diffs(raw, profile, n=8, seed=3)
+    _assert_truthful(d, np.full(raw.shape, dark_var), dark, what=f"dark, read {read_noise_e} e-",
+                     truth_se=dark_se / dark_var)
+    bright_var = float(true_var[~dark].mean())
+    bright_se = float(true_var[~dark].std(ddof=1) / np.sqrt((~dark).sum()))
+    _assert_truthful(d, np.full(raw.shape, bright_var), ~dark, what="bright", truth_se=bright_se / bright_var)
+
+
+def test_camera_without_read_noise_is_copied_in_the_dark():
+    # A noise-free dark frame at an integer offset reads the offset every time; so must its replicas
+    # (no invented rounding noise), while the bright part still gets its shot noise.
+    cam = CameraProfile(gain_dn_per_e=1.0, offset_dn=50.0, read_noise_dn=0.0, bit_depth=12)
+    image = np.full((64, 64), 50, np.uint16)
+    image[32:] = 1050
+    stack = generate_replicas(image, cam, 4, seed=0).astype(float)
+    assert (stack[:, :32] == 50).all()
+    assert stack[:, 32:].var() == pytest.approx(1000.0, rel=Z * np.sqrt(2 / stack[:, 32:].size))
+
+
+# -- sCMOS: per-pixel gain, offset and read noise ---------------------------------------------------
+
+def test_pixel_maps_match_each_pixels_truth():
+    model = CameraModel(shape=(256, 256), gain_dn_per_e=0.5, offset_dn=200.0, read_noise_e=3.0, bit_depth=12,
+                        dsnu_dn=6.0, prnu=0.01, gain_spread=0.3, full_well_e=20000.0)
+    sim = CameraSimulator(model)
+    g = sim.gain_map_dn_per_e
+    maps = PixelMaps(np.array(sim.offset_map_dn), (g * model.read_noise_e) ** 2 + 1 / 12, np.array(g))
+    profile = CameraProfile(model.gain_dn_per_e, model.offset_dn, float(np.sqrt(np.mean(maps.read_variance_dn2))),
+                            model.bit_depth, pixel_maps=maps)
+    rows = np.arange(256)[:, None] * np.ones((1, 256), int)
+    photons = np.select([rows < 96, rows < 160], [0.0, 1000.0 / 0.6], 4000.0 / 0.6)
+    raw = sim.acquire(photons, frames=1, rng=11)[0]
+    truth = sim.expected_variance_dn2(photons)
+    d = _diffs(raw, profile, n=4, seed=4)
+    low_gain, high_gain = g < np.quantile(g, 1 / 3), g > np.quantile(g, 2 / 3)
+    for region, name in ((rows < 96, "dark"), ((rows >= 96) & (rows < 160), "mid"), (rows >= 160, "bright")):
+        for group, gname in ((low_gain, "low-gain pixels"), (high_gain, "high-gain pixels")):
+            _assert_truthful(d, truth, region & group, what=f"{name}, {gname}")
+    # The camera's dark pixels lie below the global offset by up to ~15 DN (DSNU): with the maps
+    # they keep their own mean.
+    below = (rows < 96) & (raw < model.offset_dn - 5)
+    assert below.sum() > 1000
+    _assert_truthful(d, truth, below & (sim.offset_map_dn < model.offset_dn - 8), what="dark, low-offset pixels")
+
+
+# -- non-linear camera: the measured noise map -------------------------------------------------------
+
+def test_noise_map_replicas_match_a_non_linear_camera():
+    model = CameraModel(shape=(512, 128), gain_dn_per_e=0.5, offset_dn=100.0, read_noise_e=4.0, bit_depth=12,
+                        nonlinearity=0.8, full_well_e=20000.0)
+    sim = CameraSimulator(model)
+    # The map a calibration would measure: the true variance at a series of levels, dark first.
+    levels = model.mean_dn(np.array([0.0, 50, 200, 500, 1000, 2000, 3500, 5000, 6500]) / model.quantum_efficiency)
+    noise_map = NoiseMap(levels, model.variance_dn2(levels))
+    profile = CameraProfile(model.gain_dn_per_e, model.offset_dn, float(np.sqrt(model.variance_dn2(100.0))),
+                            model.bit_depth, noise_map=noise_map)
+    band = np.repeat(np.arange(4), 128)[:, None] * np.ones((1, 128), int)
+    photons = np.array([0.0, 2.0, 1500.0, 4500.0])[band] / model.quantum_efficiency
+    raw = sim.acquire(photons, frames=1, rng=13)[0]
+    truth = sim.expected_variance_dn2(photons)
+    d = _diffs(raw, profile, n=4, seed=5)
+    for i, name in enumerate(("dark", "low", "mid", "bright")):
+        _assert_truthful(d, truth, band == i, what=f"noise map, {name}")
+
+
+# -- saturation and the digitiser range ---------------------------------------------------------------
+
+def test_saturated_pixels_are_copied_and_no_value_passes_the_maximum():
+    cam = CameraProfile(gain_dn_per_e=4.0, offset_dn=100.0, read_noise_dn=20.0, bit_depth=12,
+                        extra={"saturation_dn": 3900.0})
+    image = np.tile(np.array([3899, 3900, 3950, 4090, 4095, 1000], np.uint16), (16, 16))
+    stack = generate_replicas(image, cam, 30, seed=0)
+    for column in (1, 2, 4):                        # at or above saturation_dn, and at the maximum
+        assert (stack[:, :, column::6] == image[0, column]).all()
+    assert stack.max() <= 4095
+    below = stack[:, :, 0::6]                       # 3899: noisy (sd ~ 120 DN), may read above 3900
+    assert below.std() > 50 and (below > 3900).any()
+    # without a calibrated saturation only the digitiser's maximum is saturated
+    plain = CameraProfile(4.0, 100.0, 20.0, 12)
+    stack = generate_replicas(image, plain, 30, seed=0)
+    assert (stack[:, :, 4::6] == 4095).all() and stack[:, :, 1::6].std() > 50 and stack.max() <= 4095
+
+
+def test_eight_bit_container_clips_at_its_maximum():
+    cam = CameraProfile(gain_dn_per_e=1.0, offset_dn=10.0, read_noise_dn=3.0, bit_depth=12)
+    image = np.tile(np.array([250, 255, 20], np.uint8), (16, 16))
+    stack = generate_replicas(image, cam, 20, seed=1)
+    assert stack.dtype == np.uint8 and (stack[:, :, 1::3] == 255).all()
+    assert stack[:, :, 0::3].std() > 5
