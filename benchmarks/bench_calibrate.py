@@ -2,16 +2,17 @@
 
 Both implementations process the SAME EMVA 1288 descriptor: the real Basler CCD reference set
 (``--emva``) and simulated cameras with known truth written by ``noisestat.simulate`` (linear; with
-dark current; non-linear; with a per-pixel gain). For each data set a table gives, per quantity,
+dark current; non-linear; with a per-pixel gain; an 8-bit CMOS with K = 0.02 DN/e- and a near-dark
+level at exposure 0, "b 0.0 0.35"). For each data set a table gives, per quantity,
 the truth (simulated cameras), noisestat's value and emva1288's value, then the wall time (best of
 ``--repeats``) and the peak resident memory of each side.
 
 emva1288 (PyPI, 1.0.2) is a benchmark-only dependency: install it in a virtual environment of its
 own, with noisestat, and run this script with that interpreter (see benchmarks/CALIBRATE.md)::
 
-    python3 -m venv /tmp/bench-emva
-    /tmp/bench-emva/bin/pip install emva1288==1.0.2 -e .
-    /tmp/bench-emva/bin/python benchmarks/bench_calibrate.py --quick
+    python3 -m venv /tmp/emva-venv
+    /tmp/emva-venv/bin/pip install emva1288==1.0.2 -e .
+    /tmp/emva-venv/bin/python benchmarks/bench_calibrate.py --quick
 
 emva1288 1.0.2 calls ``np.asfarray``, removed in NumPy 2; the script puts it back
 (``np.asarray(a, dtype=float)``) before importing emva1288. That is the only change made to it.
@@ -399,8 +400,8 @@ def main(argv=None) -> int:
         print("bench_calibrate: the EMVA 1288 reference implementation (emva1288) cannot be imported with "
               f"{sys.executable} ({why}).\nInstall it in a separate virtual environment and run this script "
               "with that interpreter, e.g.\n"
-              "  python3 -m venv /tmp/bench-emva && /tmp/bench-emva/bin/pip install emva1288==1.0.2 -e .\n"
-              "  /tmp/bench-emva/bin/python benchmarks/bench_calibrate.py --quick\n"
+              "  python3 -m venv /tmp/emva-venv && /tmp/emva-venv/bin/pip install emva1288==1.0.2 -e .\n"
+              "  /tmp/emva-venv/bin/python benchmarks/bench_calibrate.py --quick\n"
               "Nothing was measured.")
         return 0
     import emva1288

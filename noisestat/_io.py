@@ -284,7 +284,7 @@ def check_output_dir(path: str | os.PathLike, *, inputs=()) -> Path:
         except OSError as exc:
             raise OutputError(f"{shown}: cannot read the existing folder ({_reason(exc)})") from exc
         if names and not is_noisestat_output(out):
-            raise OutputError(f"{shown}: the folder exists and holds {len(names)} file(s) noisestat did not write "
+            raise OutputError(f"{shown}: the folder exists and holds {len(names)} item(s) noisestat did not write "
                               f"(no {OUTPUT_MARKER}); choose a new or empty folder, or delete this one first")
     return out
 

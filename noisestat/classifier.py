@@ -164,6 +164,10 @@ def save_model(model: PixelClassifier, path: str | os.PathLike) -> None:
               "feature_names": feature_names(model.sigmas), **model.describe(),
               "trees": [{"max_depth": int(t.tree_.max_depth), "node_count": int(t.tree_.node_count)}
                         for t in model.forest_.estimators_]}
+    try:
+        _check_header(header)  # never write a file that load_model would refuse
+    except _Damaged as exc:
+        raise ModelError(f"{path}: cannot save this model: {exc}") from None
     arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
     for i, tree in enumerate(model.forest_.estimators_):
         state = tree.tree_.__getstate__()
@@ -198,7 +202,7 @@ def load_model(path: str | os.PathLike) -> PixelClassifier:
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the model file ({type(exc).__name__})") from None
     if not zipped:
-        raise ModelError(f"{path}: not a noisestat model file (not an .npz archive)")
+        raise ModelError(f"{path}: not a noisestat model file (not an .npz archive, or truncated)")
     try:
         with zipfile.ZipFile(path) as archive:
             return _load_archive(path, archive)
@@ -297,7 +301,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: np.dtyp
         else:
             raise _Damaged(f"member {info.filename} is .npy version {version}; expected 1.0 or 2.0")
         if found != dtype:
-            raise _Damaged(f"member {info.filename} holds dtype {found}; expected {dtype}")
+            raise _Damaged(f"member {info.filename} {_dtype_difference(found, dtype)}")
         if fortran or any(d < 0 for d in shape):
             raise _Damaged(f"member {info.filename} declares shape {shape}{' in Fortran order' if fortran else ''}")
         n_bytes = math.prod(shape) * dtype.itemsize
@@ -312,6 +316,21 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: np.dtyp
                 raise _Damaged(f"member {info.filename} is truncated ({got} of {n_bytes} bytes)")
             got += n
     return buffer.view(dtype).reshape(shape)
+
+
+def _dtype_difference(found: np.dtype, expected: np.dtype) -> str:
+    """What differs between two dtypes, short enough for one line."""
+    if found.names is None or expected.names is None:
+        def text(dtype):
+            return dtype.str if dtype.names is None else "records"
+
+        return f"holds {text(found)}; expected {text(expected)}"
+    if found.names != expected.names:
+        return f"holds records with fields {', '.join(found.names)}; expected {', '.join(expected.names)}"
+    for name in expected.names:
+        if found[name] != expected[name]:
+            return f"holds field {name} as {found[name].str}; expected {expected[name].str}"
+    return f"holds records of {found.itemsize} bytes; expected {expected.itemsize}"
 
 
 def _is_int(value) -> bool:
@@ -383,9 +402,11 @@ def _read_tree(archive, members, i: int, info: dict, n_features: int, written_by
     try:
         nodes = _read_member(archive, members[f"nodes_{i}.npy"], expected, MAX_MODEL_BYTES)
     except _Damaged as exc:
-        if "holds dtype" in str(exc):
-            raise _Damaged(f"{exc} (if scikit-learn {str(written_by)[:20]} wrote it, retrain the model with this "
-                           f"scikit-learn)") from None
+        import sklearn
+
+        if "holds" in str(exc) and written_by != sklearn.__version__:
+            raise _Damaged(f"{exc} (written by scikit-learn {str(written_by)[:20]}: retrain the model with this "
+                           f"scikit-learn, {sklearn.__version__})") from None
         raise
     values = _read_member(archive, members[f"values_{i}.npy"], np.dtype("<f8"), MAX_MODEL_BYTES)
     if nodes.shape != (n,):

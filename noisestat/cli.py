@@ -85,6 +85,9 @@ def _usable_jobs(jobs: int) -> int:
     return jobs
 
 
+_FOLDER_RULE = "an existing folder is replaced only when noisestat wrote it or it is empty"
+
+
 def _scene_arguments(p) -> None:
     """The arguments `assess` and `tune` share: the raw image, its camera, the model, the replicas."""
     p.add_argument("image", help="raw 2D image (TIFF, PNG)")
@@ -115,14 +118,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="codec spec name:key=value,... (repeat; `noisestat codecs` lists them)")
     p.add_argument("--model-seeds", type=int, default=0, metavar="K",
                    help="also retrain the forest with K other seeds and report sigma_model beside sigma_raw")
-    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("-o", "--output", required=True, help="output folder; " + _FOLDER_RULE)
 
     p = sub.add_parser("tune", help="the strongest setting of a codec that is still tolerable")
     _scene_arguments(p)
     p.add_argument("--codec", required=True, metavar="NAME[:KEY=VALUE,...]",
                    help="codec to tune, optionally with fixed keys (e.g. avif:bits=12); its knob is searched")
     p.add_argument("--max-evaluations", type=_positive_int, default=8, help="settings to try at most (default 8)")
-    p.add_argument("-o", "--output", required=True, help="output folder (tune.json, tune.csv, tune.png)")
+    p.add_argument("-o", "--output", required=True, help="output folder (tune.json, tune.csv, tune.png); "
+                   + _FOLDER_RULE)
 
     p = sub.add_parser("train", help="train a pixel classifier from sparse labels")
     p.add_argument("image")
@@ -133,7 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="model file (.npz)")
 
     p = sub.add_parser("demo", help="simulate a camera and a scene and run a whole assessment")
-    p.add_argument("-o", "--output", default="noisestat-demo", help="output folder (default noisestat-demo)")
+    p.add_argument("-o", "--output", default="noisestat-demo", help="output folder (default noisestat-demo); "
+                   + _FOLDER_RULE)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--jobs", type=_jobs, default=1)
 
@@ -159,7 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", action="append", required=True, metavar="SPEC", help="codec spec (repeat)")
     p.add_argument("--camera", help="camera profile: adds errors in units of the per-pixel noise sigma")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
-    p.add_argument("-o", "--output", required=True, help="output folder (metrics.csv, summary.json)")
+    p.add_argument("-o", "--output", required=True, help="output folder (metrics.csv, summary.json); "
+                   + _FOLDER_RULE)
 
     p = sub.add_parser("codec-train", help="train a 1-channel learned codec (CompressAI) on your images, on CPU")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="training images")

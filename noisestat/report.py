@@ -30,8 +30,8 @@ pyplot, so the report can be built in a worker thread or a server without touchi
 state, and the same assessment always gives the same bytes.
 
 Fields an assessment may lack (``image``, ``raw_labels``, ``replica_values``, ``null_eps``,
-``sigma_model``, ``statistics``, ``warnings``, ``objects.labels``: added to the pipeline later than the rest) are read with
-``getattr``; each figure says in its caption what it had to leave out.
+``sigma_model``, ``statistics``, ``warnings``, ``objects.labels``: added to the pipeline later than
+the rest) are read with ``getattr``; each figure says in its caption what it had to leave out.
 """
 
 from __future__ import annotations
@@ -630,14 +630,14 @@ def _figure_segmentation(a) -> ReportFigure:
         _no_data(ax_hist, "the raw image has no objects")
     ax_hist.set_title("Object areas", fontsize=10)
     caption = ("What was measured: the raw image in grey (0.5–99.5 % percentile stretch) with the outline of "
-               "every raw object in yellow; objects more than "
-               f"{inspection.GIANT_MEDIAN_RATIO:g} times the median area of the objects over {inspection.TINY_AREA_PX} px "
-               f"outlined red, and tinted red too when one covers more than {inspection.GIANT_IMAGE_FRACTION:.0%} of "
-               "the image (the giant-object warning); objects of 1–"
-               f"{inspection.TINY_AREA_PX} px (specks) in magenta. Right: histogram of the raw object areas with "
-               "those limits. A segmentation that covers background, joins cells or breaks them into specks makes "
-               "every number below about something else than cells; labels/00_raw.tif holds it as a label image "
-               "(ids = the object column of objects.csv) to open in Fiji or napari.")
+               f"every raw object in yellow; objects more than {inspection.GIANT_MEDIAN_RATIO:g} times the "
+               f"median area of the objects over {inspection.TINY_AREA_PX} px outlined red, and tinted red too "
+               f"when one covers more than {inspection.GIANT_IMAGE_FRACTION:.0%} of the image (the giant-object "
+               f"warning); objects of 1–{inspection.TINY_AREA_PX} px (specks) in magenta. Right: histogram of "
+               "the raw object areas with those limits. A segmentation that covers background, joins cells or "
+               "breaks them into specks makes every number below about something else than cells; "
+               "labels/00_raw.tif holds it as a label image (ids = the object column of objects.csv) to open in "
+               "Fiji or napari.")
     if pixels is None:
         caption += " The image and label image are not in this assessment, so only the histogram is drawn."
     return ReportFigure("segmentation", "Raw segmentation", caption, _png(fig))

@@ -325,7 +325,7 @@ def test_negative_dark_current_is_zero_within_its_error_or_refused():
     negatives = 0
     for seed in range(10):
         cal = calibrate_series(_series(sim, rng=200 + seed))
-        raw = cal.ptc.linearity["dark_current_fit_e_per_s"]
+        raw = cal.ptc.extra["dark_current_fit_e_per_s"]
         se = cal.ptc.extra["dark_current_se_e_per_s"]
         assert abs(raw) < 4 * se
         if raw < 0:
@@ -341,6 +341,10 @@ def test_negative_dark_current_is_zero_within_its_error_or_refused():
                           lv.exposure_s, lv.photons, lv.name) for k, lv in enumerate(series.levels))
     cal = calibrate_series(FlatFieldSeries(falling, 12, None, "falling", "stacks"))
     assert cal.ptc.dark_current_e_per_s is None and "dark_current_e_per_s" not in cal.profile.extra
+    # the fit is kept beside, labelled as such: the slope of the shifts (steps of 0, 1, 2 DN) over exposure / K
+    shifts = [round(2 * k / (len(series.levels) - 1)) for k in range(len(series.levels))]
+    slope = np.polyfit([lv.exposure_s for lv in series.levels], shifts, 1)[0]
+    assert cal.profile.extra["dark_current_fit_e_per_s"] == pytest.approx(-slope / model.gain_dn_per_e, rel=0.05)
     assert any("dark current not reported" in w for w in cal.warnings)
 
 

@@ -106,7 +106,8 @@ def with_header(arrays, header):
 
 
 def write(path, arrays):
-    np.savez_compressed(path, **arrays)
+    # stored, not deflated: faster to write hundreds of; the deflated format is damaged in file_cases
+    np.savez(path, **arrays)
     return path
 
 
@@ -360,15 +361,23 @@ def test_acceptance_cases_are_refused_in_one_line(tiny, tmp_path, case, message)
     assert "\n" not in str(info.value)
 
 
-def test_unvalidated_table_is_really_dangerous(tiny, tmp_path):
+def test_unvalidated_table_is_really_dangerous(tiny):
     """Without the checks, scikit-learn itself walks a self-looping node table forever."""
     code = ("import numpy as np; from sklearn.tree._tree import Tree\n"
             "z = np.load(r'%s'); nodes = z['nodes_0'].copy(); nodes['left_child'][0] = nodes['right_child'][0] = 0\n"
             "t = Tree(%d, np.array([2], dtype=np.intp), 1)\n"
             "t.__setstate__({'max_depth': 3, 'node_count': len(nodes), 'nodes': nodes, 'values': z['values_0']})\n"
+            "print('walking', flush=True)\n"
             "t.predict(np.zeros((1, %d), dtype=np.float32))\n") % (tiny["path"], N_FEATURES, N_FEATURES)
-    with pytest.raises(subprocess.TimeoutExpired):
-        subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=3)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "walking"
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.wait(timeout=2)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
 
 
 def test_sklearn_stores_children_after_parents():
@@ -421,3 +430,27 @@ def test_not_an_archive(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(ModelError, match="not a noisestat model file"):
         load_model(path)
+
+
+def test_node_table_of_another_scikit_learn_says_to_retrain(tiny, tmp_path):
+    """A node table without a field this scikit-learn has (older versions lacked missing_go_to_left)."""
+    header = header_of(tiny["arrays"])
+    header["sklearn"] = "1.2.0"
+    arrays = with_header(tiny["arrays"], header)
+    nodes = arrays["nodes_0"]
+    older = [(name, nodes.dtype[name]) for name in NODE_FIELDS[:-1]]
+    arrays["nodes_0"] = np.array([row[:-1] for row in nodes.tolist()], dtype=older)
+    path = write(tmp_path / "older.npz", arrays)
+    with pytest.raises(ModelError, match=r"damaged model file: member nodes_0.npy holds records with fields "
+                                         r"left_child, .*, weighted_n_node_samples; expected .*, missing_go_to_left "
+                                         r"\(written by scikit-learn 1.2.0: retrain the model with this scikit-learn"):
+        load_model(path)
+
+
+def test_a_model_outside_the_file_limits_is_not_saved(small_scene, tmp_path):
+    raw, labels = small_scene[:2]
+    model = PixelClassifier(n_estimators=2, sigmas=(1, 2000), random_state=0).fit(raw[:64, :64], labels[:64, :64])
+    with pytest.raises(ModelError, match=r"cannot save this model: header 'sigmas' must be 1 to 16 numbers in "
+                                         r"\(0, 1024\]; got \[1.0, 2000.0\]$"):
+        save_model(model, tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()

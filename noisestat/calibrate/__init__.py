@@ -85,6 +85,8 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
     if ptc.dark_current_e_per_s is not None:
         extra["dark_current_e_per_s"] = ptc.dark_current_e_per_s
         extra["dark_current_se_e_per_s"] = ptc.extra.get("dark_current_se_e_per_s")
+    if "dark_current_fit_e_per_s" in ptc.extra and ptc.extra["dark_current_fit_e_per_s"] != ptc.dark_current_e_per_s:
+        extra["dark_current_fit_e_per_s"] = ptc.extra["dark_current_fit_e_per_s"]
     if warnings:
         extra["calibration_warnings"] = list(warnings)
     if ptc.spatial is not None:

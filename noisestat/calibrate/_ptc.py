@@ -249,14 +249,16 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
             warnings.append(f"the photon transfer curve bends ({100 * linearity['ptc_slope_change']:+.0f} % slope change "
                             f"up to {FIT_FRACTION:.0%} of saturation, t = {linearity['ptc_quadratic_t']:.1f}) but the "
                             f"response does not: linearity error {lo_le:+.2f} / {hi_le:+.2f} % where a response "
-                            f"non-linearity would give a span of {implied:.2g} %: linear model kept, K from the "
+                            f"non-linearity would give a span of "
+                            f"{'?' if implied is None else f'{implied:.2g}'} %: linear model kept, K from the "
                             f"EMVA 1288 straight line")
     else:
         nonlinear = curved
         if curved:
             warnings.append(f"non-linear camera found from the photon transfer curve alone "
-                            f"({100 * linearity['ptc_slope_change']:+.0f} % slope change): without photon counts "
-                            f"the response's linearity cannot be checked")
+                            f"({100 * linearity['ptc_slope_change']:+.0f} % slope change): without a linearity "
+                            f"error (photon counts, 3 levels between 5 and 95 % of saturation) the response "
+                            f"cannot be checked")
     coef = None
     degree = 1
     if nonlinear:
@@ -294,12 +296,12 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
     for lv, t in zip(levels, exposure):
         dark_exposure.setdefault(id(lv.dark), t)
     n_dark = len({round(float(t), 12) for t in dark_exposure.values() if np.isfinite(t)})
-    dark_current = dark_current_se = None
+    dark_current = dark_current_se = dark_current_fit = None
     if n_dark >= 3:
         (offset, slope_mu), (offset_se, slope_se) = _fit_line(exposure, mu_dark)
         (s2d, _), (s2d_se, _) = _fit_line(exposure, s2_dark)
         dark_current, dark_current_se = float(slope_mu / gain), float(slope_se / gain)
-        linearity["dark_current_fit_e_per_s"] = dark_current
+        dark_current_fit = dark_current
         if dark_current < 0:
             if dark_current >= -DARK_CURRENT_SE * dark_current_se:
                 warnings.append(f"dark current {dark_current:.3g} ± {dark_current_se:.2g} e-/s is negative but zero "
@@ -343,6 +345,9 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
 
     noise_map = _noise_map(mu_y, s2_y, mu_dark, s2_dark, excluded) if nonlinear else None
     extra = {"polynomial": [float(c) for c in coef]} if nonlinear else {}
+    if dark_current_fit is not None:
+        # the fitted slope as it came, also when it was reported as 0 or not at all
+        extra["dark_current_fit_e_per_s"] = dark_current_fit
     if dark_current_se is not None:
         extra["dark_current_se_e_per_s"] = dark_current_se
     return PhotonTransfer(mu_y, s2_y, mu_dark, s2_dark, exposure, photons, sat, excluded, fit, gain, gain_se,
