@@ -5,8 +5,9 @@ The classifier follows the scikit-learn estimator contract: ``__init__`` stores 
 attributes end in ``_``. Its defaults are those of Trainable Weka Segmentation (200 trees,
 2 random features per split, unlimited depth), but the forest seed is fixed and recorded.
 
-Saved models are ``.npz`` archives of plain numeric arrays plus a JSON header, loaded with
-``allow_pickle=False``: opening a model file cannot run code, unlike a pickle.
+Saved models are ``.npz`` archives of plain numeric arrays plus a JSON header, read without
+pickle: opening a model file cannot run code, unlike a pickle. Every part of the file is checked
+before use (:func:`load_model`), since scikit-learn trusts the tree tables it is given.
 """
 
 from __future__ import annotations

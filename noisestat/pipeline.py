@@ -142,6 +142,11 @@ class Assessment:
     def n_replicas(self) -> int:
         return len(self.replica_globals)
 
+    @property
+    def sigma_used(self) -> np.ndarray:
+        """The spread eps divides by: sigma_raw floored at the parameter's resolution (noisestat.scores)."""
+        return self.sigma_raw if self.sigma_floor is None else floored(self.sigma_raw, self.sigma_floor[None])
+
     def summary(self) -> dict:
         """The content of ``summary.json``."""
         sigma_global = self.replica_globals.std(axis=0, ddof=1)

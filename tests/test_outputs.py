@@ -587,15 +587,35 @@ def test_bad_seed_or_jobs_is_a_usage_error(capsys, argv):
     assert not any("Traceback" in line for line in err)
 
 
-def test_jobs_beyond_the_cores_are_capped_with_a_warning(data, capsys):
+@pytest.mark.parametrize("asked, warned", [("999", True), ("-1", False), ("1", False)])
+def test_jobs_beyond_the_cores_are_capped_with_a_warning(data, capsys, monkeypatch, asked, warned):
+    from noisestat.errors import NoisestatError
+
     cores = _cpu_count()
-    code, _, err = run(capsys, *assess_argv(data, data.parent / "r", "--jobs", "999"))
-    assert code == 0
-    warnings = [line for line in err.splitlines() if line.startswith("noisestat: warning: --jobs")]
-    assert len(warnings) == 1 and f"using {cores}" in warnings[0]
-    assert json.loads((data.parent / "r" / "summary.json").read_text())["provenance"]["jobs"] == cores
-    code, _, err = run(capsys, *bench_argv(data, data.parent / "b", "--jobs", "-1"))
-    assert code == 0 and "warning" not in err
+    seen = {}
+
+    def record(*args, jobs, **kwargs):
+        seen["jobs"] = jobs
+        raise NoisestatError("stopped after reading --jobs")
+
+    monkeypatch.setattr("noisestat.pipeline.assess_files", record)
+    code, _, err = run(capsys, *assess_argv(data, data.parent / "r", "--jobs", asked))
+    assert code == 1 and seen["jobs"] == (1 if asked == "1" else cores)
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    if warned:
+        assert warnings == [f"noisestat: warning: --jobs 999 is more than the {cores} CPU core(s) available; "
+                            f"using {cores}"]
+    else:
+        assert warnings == []
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this system")
+def test_jobs_are_capped_at_the_cores_this_process_may_use(capsys, monkeypatch):
+    from noisestat.cli import _usable_jobs
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})  # e.g. taskset -c 3
+    assert _usable_jobs(4) == 1 and _usable_jobs(-1) == 1 and _usable_jobs(1) == 1
+    assert capsys.readouterr().err.count("warning") == 1
 
 
 # ----------------------------------------------------------------------------- processes and signals
