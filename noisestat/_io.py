@@ -314,35 +314,43 @@ def _make_parent(folder: Path, shown) -> None:
 
 
 def _probe_writable(folder: Path, shown) -> None:
-    """Create and remove a temporary folder in ``folder``: a refused write is found before the work."""
+    """Create and remove a temporary folder in ``folder``, or in its nearest existing ancestor when
+    it does not exist yet: a refused write is found before the work, and nothing is left."""
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
     try:
         os.rmdir(tempfile.mkdtemp(dir=folder, prefix=f".noisestat-probe.{os.getpid()}-"))
     except OSError as exc:
         raise OutputError(f"{shown}: cannot write in {folder} ({_reason(exc)})") from exc
 
 
-def prepare_output_dir(path: str | os.PathLike, *, inputs=()) -> Path:
-    """:func:`check_output_dir`, then remove a killed run's leftovers beside it, create the missing
-    parent folders and check that the parent accepts new files. Call it before the work."""
+def prepare_output_dir(path: str | os.PathLike, *, inputs=(), create_parents: bool = False) -> Path:
+    """:func:`check_output_dir`, then remove a killed run's leftovers beside it and check that new
+    files can be made there. Call it before the work; the parents are created only with
+    ``create_parents`` (when writing), so a run that fails leaves no empty folders."""
     out = check_output_dir(path, inputs=inputs)
     if clean_stale(out):  # may have put back a previous folder: judge that one
         out = check_output_dir(path, inputs=inputs)
-    _make_parent(out.parent, os.fspath(path))
+    if create_parents:
+        _make_parent(out.parent, os.fspath(path))
     _probe_writable(out.parent, os.fspath(path))
     return out
 
 
-def prepare_output_file(path: str | os.PathLike, *, inputs=()) -> Path:
-    """:func:`check_output_file`, then create the missing parent folders, remove a killed run's
-    temporary files of the same name and check that the folder accepts new files."""
+def prepare_output_file(path: str | os.PathLike, *, inputs=(), create_parents: bool = False) -> Path:
+    """:func:`check_output_file`, then remove a killed run's temporary files of the same name and
+    check that new files can be made there. The parents are created when the file is written, or
+    now with ``create_parents``."""
     out = check_output_file(path, inputs=inputs)
-    _make_parent(out.parent, os.fspath(path))
     clean_stale(out)
+    if create_parents:
+        _make_parent(out.parent, os.fspath(path))
     _probe_writable(out.parent, os.fspath(path))
     return out
 
 
 def _pid_alive(pid: int) -> bool:
+    # psutil.pid_exists does this too; noisestat does not depend on psutil for one system call.
     if pid == os.getpid():
         return True
     try:
@@ -510,7 +518,7 @@ class staged_directory:
         shown = os.fspath(self.path)
         from . import __version__
 
-        self.final = prepare_output_dir(self.path, inputs=self.inputs)
+        self.final = prepare_output_dir(self.path, inputs=self.inputs, create_parents=True)
         marker = {"noisestat": __version__, "command": self.command,
                   "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         with _signals_deferred():  # no interrupt between creating the folder and owning its removal

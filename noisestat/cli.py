@@ -193,7 +193,7 @@ def _codec_train(args) -> int:
     from ._io import prepare_output_file
     from .learned import train_codec
 
-    prepare_output_file(args.output, inputs=args.images)
+    prepare_output_file(args.output, inputs=args.images, create_parents=True)  # train_codec wants the folder
     info = train_codec(args.images, arch=args.arch, quality=args.quality, steps=args.steps, seed=args.seed,
                        output=args.output)
     print(" ".join(f"{k} {v}" for k, v in info.items() if not isinstance(v, (dict, list))))

@@ -436,6 +436,13 @@ def test_writers_create_missing_parents(data, flat_series, tmp_path, capsys):
     assert (deep / "p" / "ptc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_failed_run_creates_no_folders(data, tmp_path, capsys):
+    code, _, err = run(capsys, "compress-bench", data / "raw.tif", "--codec", "jpeg:ratio=5000",
+                       "-o", tmp_path / "x" / "y" / "bench")
+    assert code == 1 and "cannot be reached" in one_error_line(err)
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_file_in_the_way_of_an_output_folder(data, capsys):
     blocker = data.parent / "blocker"
     blocker.write_text("a file")
@@ -669,7 +676,7 @@ _WORKER_SCRIPT = textwrap.dedent("""
         from noisestat.cli import _watch_workers
         _watch_workers()
     def task(i):
-        time.sleep(0.2)
+        time.sleep(30)  # the workers are mid-task when the parent dies
         return i
     for _ in Parallel(n_jobs=2, return_as="generator")(delayed(task)(i) for i in range(10000)):
         pass
@@ -683,6 +690,7 @@ def test_workers_die_with_a_killed_parent(tmp_path, watch):
     script.write_text(_WORKER_SCRIPT)
     parent = subprocess.Popen([sys.executable, str(script), "watch" if watch else "plain"], env=_ENV)
     kids = _children(parent.pid, timeout=30, at_least=2)
+    time.sleep(1)  # let them start their tasks
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     alive = _alive(kids, within=10 if watch else 3)  # the control's survivors are killed there
