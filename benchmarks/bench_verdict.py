@@ -18,6 +18,7 @@ nothing.
 
     python benchmarks/bench_verdict.py --seeds 30 --size 256 --replicas 8 --jobs 2
     python benchmarks/bench_verdict.py --seeds 30 --first-seed 1000    # fresh seeds, to confirm
+    python benchmarks/bench_verdict.py --seeds 15 --gains 1.03 1.01 --codecs jpeg:quality=50 bitdepth:bits=8
 """
 
 from __future__ import annotations
@@ -80,8 +81,12 @@ def main():
     ap.add_argument("--replicas", type=int, default=8)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
+    ap.add_argument("--gains", nargs="+", type=float, default=[1.1], help="gain errors to score (factor)")
+    ap.add_argument("--codecs", nargs="+", default=["bitdepth:bits=8,mode=shift", "jpeg:quality=5"],
+                    help="codec specs to score")
     args = ap.parse_args()
-    names = ["second acquisition", "gain x1.1", "bitdepth:bits=8,mode=shift", "jpeg:quality=5"]
+    gains = [f"gain x{g:g}" for g in args.gains]
+    names = ["second acquisition", *gains, *args.codecs]
     start = time.time()
     rows = []
     for scene in args.scenes:
@@ -94,7 +99,8 @@ def main():
             raw_a = acquire(electrons, CAMERA, [seed, 1])
             raw_b = acquire(electrons, CAMERA, [seed, 2])
             labels = sparse_labels(truth, rng=seed)
-            codecs = [GivenImage(names[0], raw_b), GivenImage(names[1], gain_error(raw_a, CAMERA)), *names[2:]]
+            codecs = [GivenImage(names[0], raw_b),
+                      *(GivenImage(n, gain_error(raw_a, CAMERA, g)) for n, g in zip(gains, args.gains)), *args.codecs]
             r = assess(raw_a, CAMERA, codecs, labels=labels, replicas=args.replicas, seed=seed, jobs=args.jobs)
             for c in r.codecs:
                 tolerable[c.spec] += c.tolerable

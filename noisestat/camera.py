@@ -170,8 +170,9 @@ class CameraProfile:
     def fit_warnings(self, image: np.ndarray, name: str = "image") -> list[str]:
         """Check that this profile can describe ``image``; refuse what cannot, return the rest.
 
-        Refused (:class:`~noisestat.errors.ProfileFitError`, one line with the numbers): per-pixel
-        maps of another shape; values above the digitiser's range; an image lying wholly or almost
+        Refused (one line with the numbers): per-pixel maps of another shape (ProfileError);
+        values above the digitiser's range (:class:`~noisestat.errors.ProfileFitError`, also an
+        InputError, as are the next); an image lying wholly or almost
         wholly at or below the offset (more than :data:`MAX_BELOW_OFFSET` of the pixels), where
         the profile would call the whole image "no light" and replicas would carry nothing but
         read noise.
@@ -279,8 +280,9 @@ def _validate(values: dict[str, Any], name: str) -> None:
                            f"got {values['offset_dn']!r}")
     largest = (2**bits - 1) / 2
     if values["read_noise_dn"] > largest:
-        raise ProfileError(f"{name}: read_noise_dn must be at most (2**bit_depth - 1) / 2 = {largest:g} DN, the largest "
-                           f"standard deviation a {bits}-bit value can have; got {values['read_noise_dn']!r}")
+        raise ProfileError(f"{name}: read_noise_dn must be at most (2**bit_depth - 1) / 2 = {largest:g} DN, "
+                           f"the largest standard deviation a {bits}-bit value can have; "
+                           f"got {values['read_noise_dn']!r}")
 
 
 def _validate_extra(extra: dict[str, Any], offset_dn: float, max_dn: int, name: str) -> None:
@@ -291,8 +293,8 @@ def _validate_extra(extra: dict[str, Any], offset_dn: float, max_dn: int, name: 
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ProfileError(f"{name}: saturation_dn must be a finite number; got {value!r}")
     if not offset_dn < value <= max_dn:
-        raise ProfileError(f"{name}: saturation_dn must lie in (offset_dn, 2**bit_depth - 1] = ({offset_dn:g}, {max_dn}]; "
-                           f"got {value!r}")
+        raise ProfileError(f"{name}: saturation_dn must lie in (offset_dn, 2**bit_depth - 1] = "
+                           f"({offset_dn:g}, {max_dn}]; got {value!r}")
 
 
 def load_profile(path: str | os.PathLike) -> CameraProfile:

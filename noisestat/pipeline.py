@@ -46,7 +46,8 @@ GLOBAL_PARAMETERS = ("N_tot", "A_tot")
 SUMMARY_SCHEMA = 1
 _ANGULAR = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
 # Raw segmentation called unstable when replicas leave more than this share of the raw objects without a
-# one-to-one partner on average. Well-segmented simulated scenes stay below 10 % (benchmarks/README.md);
+# one-to-one partner on average. Well-segmented simulated scenes lose 0.3-2.4 % between two images
+# (benchmarks/README.md, bench_verdict); the real phase-contrast set3 image, fragmented, 46 %;
 # above 20 % one raw object in five has its sigma_raw from fewer replicas or none, and the per-object
 # statistics describe only the objects that survive the camera's own noise.
 UNSTABLE_FRACTION = 0.2
@@ -315,7 +316,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     started = time.time()
     warnings: list[str] = []  # things the user must know to read the verdict; in summary and report
     check_raw_image(image)
-    warnings.extend(_check_range(image, profile))
+    image_name = (provenance or {}).get("inputs", {}).get("image", {}).get("path", "image")
+    warnings.extend(_check_range(image, profile, image_name))
     if (model is None) == (labels is None):
         raise InputError("give exactly one of a trained model or sparse labels")
     if matching not in METHODS:
@@ -587,11 +589,11 @@ def _run(tasks, jobs, names, progress):
     return results
 
 
-def _check_range(image: np.ndarray, profile: CameraProfile) -> list[str]:
+def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image") -> list[str]:
     """Refuse an image the profile cannot describe (per-pixel maps of another shape, values beyond
     the digitiser, an image below the offset); return the profile-fit warnings
-    (:meth:`CameraProfile.fit_warnings`)."""
-    return profile.fit_warnings(image)
+    (:meth:`CameraProfile.fit_warnings`), ``name`` (the image's file) in every message."""
+    return profile.fit_warnings(image, name)
 
 
 _CSV_COLUMNS = ("codec", "object", "parameter", "chi_raw", "sigma_raw", "n_replicas_matched", "codec_object",

@@ -81,12 +81,13 @@ def location_tests(eps: np.ndarray, *, margin: float = MARGIN) -> dict:
            "trimmed_mean": math.nan, "p_zero": math.nan, "p_equivalent": math.nan}
     if len(x) < 3:
         return out
+    largest = float(np.abs(x[finite]).max()) if finite.any() else 0.0
     if not finite.all():
-        big = _BEYOND * max(margin, float(np.abs(x[finite]).max()) if finite.any() else 0.0, 1.0)
-        x = np.where(finite, x, np.sign(x) * big)
+        x = np.where(finite, x, np.sign(x) * _BEYOND * max(margin, largest, 1.0))
     tm = TrimmedMean(x, TRIM)
     mean, se, df = float(tm.mean_trimmed), float(tm.std_mean_trimmed), tm.nobs_reduced - 1
-    out["trimmed_mean"] = mean if abs(mean) < _BEYOND else math.copysign(math.inf, mean)
+    # beyond every finite eps: stand-ins for infinities survived the trimming, so report it as infinite
+    out["trimmed_mean"] = mean if abs(mean) <= largest else math.copysign(math.inf, mean)
     if not se > 0 or df < 1:
         # no spread left after trimming: the trimmed mean is exact
         out["p_zero"] = 1.0 if mean == 0 else 0.0

@@ -42,10 +42,11 @@ def _stats(d, truth_var, mask=None):
     ``truth_var`` is the per-pixel true variance (array); the variance is compared as the mean of
     d^2 / truth, so that per-pixel truths (sCMOS) pool correctly.
     """
+    truth_var = np.broadcast_to(truth_var, d.shape[1:])
     if mask is not None:
         d, truth_var = d[:, mask], truth_var[mask]
     d = d.reshape(d.shape[0], -1)
-    truth_var = np.broadcast_to(truth_var, d.shape[1:]).ravel()
+    truth_var = truth_var.ravel()
     n = d.shape[1]
     bias_i = d.mean(axis=0)
     ratio_i = (d ** 2).mean(axis=0) / truth_var
@@ -55,7 +56,7 @@ def _stats(d, truth_var, mask=None):
 def _assert_truthful(d, truth_var, mask=None, what="", truth_se=0.0):
     bias, bias_se, ratio, ratio_se = _stats(d, truth_var, mask)
     se = np.hypot(ratio_se, truth_se)
-    assert abs(bias) < Z * bias_se, f"{what}: bias {bias:+.4f} DN (SE {bias_se:.4f})"
+    assert abs(bias) <= Z * bias_se, f"{what}: bias {bias:+.4f} DN (SE {bias_se:.4f})"
     assert abs(ratio - 1) < Z * se, f"{what}: var(replica - raw) / truth {ratio:.4f} (SE {se:.4f})"
 
 
@@ -76,7 +77,7 @@ def test_dark_frame_of_the_acceptance_check():
 
 # -- linear camera: dark, below the offset, mid, bright ---------------------------------------------
 
-BANDS_E = {"dark": 0.0, "low (40 % below the offset)": 2.0, "mid": 1000.0, "bright": 5000.0}
+BANDS_E = {"dark": 0.0, "low (40 % at or below the offset)": 2.0, "mid": 1000.0, "bright": 5000.0}
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_pixels_below_the_offset_keep_their_observed_value_as_mean(linear_bands)
     d = _diffs(first, _profile(model), n=8, seed=2)
     for i in (0, 1):
         below = (band == i) & (first < model.offset_dn - 1)
-        assert below.mean() > 0.1
+        assert below.sum() > 0.1 * (band == i).sum()
         bias_i = d[:, below].mean(axis=0)
         assert abs(bias_i.mean()) < Z * bias_i.std(ddof=1) / np.sqrt(below.sum())
         # and they do vary: not pinned to a value
@@ -148,6 +149,25 @@ def test_quantisation_limited_camera(read_noise_e, dsnu_dn):
     bright_var = float(true_var[~dark].mean())
     bright_se = float(true_var[~dark].std(ddof=1) / np.sqrt((~dark).sum()))
     _assert_truthful(d, np.full(raw.shape, bright_var), ~dark, what="bright", truth_se=bright_se / bright_var)
+
+
+@pytest.mark.parametrize("gain, read_noise_e", [(0.5, 1.0), (2.0, 0.5), (1.0, 1.0)])
+def test_low_read_noise_in_electrons_keeps_the_dark_variance(gain, read_noise_e):
+    # Read noise of 0.5 to 1 e-: V(y) = K (y - offset) + read^2 is negative for dark pixels more than
+    # about one read-noise sd below the offset (7 to 30 % of them). Flooring them at 0 alone gave a
+    # dark frame 8 % (K 0.5, 1 e-) to 39 % (K 2, 0.5 e-) too much variance; their negative part is
+    # taken from their neighbours instead. Truth: 8 independent acquisitions.
+    model = CameraModel(shape=(256, 256), gain_dn_per_e=gain, offset_dn=100.0, read_noise_e=read_noise_e,
+                        bit_depth=12)
+    stack = CameraSimulator(model).acquire(0.0, frames=9, rng=17).astype(np.float64)
+    raw, frames = stack[0].astype(np.uint16), stack[1:]
+    true_var = frames.var(axis=0, ddof=1)
+    dark_var = float(true_var.mean())
+    dark_se = float(true_var.std(ddof=1) / np.sqrt(true_var.size))
+    profile = CameraProfile(gain, model.offset_dn, float(np.sqrt(dark_var)), model.bit_depth)
+    d = _diffs(raw, profile, n=4, seed=6)
+    assert np.mean(gain * (raw - 100.0) + dark_var < 0) > 0.05     # the case is the one meant
+    _assert_truthful(d, np.full(raw.shape, dark_var), what=f"K {gain}, {read_noise_e} e-", truth_se=dark_se / dark_var)
 
 
 def test_camera_without_read_noise_is_copied_in_the_dark():
@@ -193,8 +213,10 @@ def test_noise_map_replicas_match_a_non_linear_camera():
     model = CameraModel(shape=(512, 128), gain_dn_per_e=0.5, offset_dn=100.0, read_noise_e=4.0, bit_depth=12,
                         nonlinearity=0.8, full_well_e=20000.0)
     sim = CameraSimulator(model)
-    # The map a calibration would measure: the true variance at a series of levels, dark first.
-    levels = model.mean_dn(np.array([0.0, 50, 200, 500, 1000, 2000, 3500, 5000, 6500]) / model.quantum_efficiency)
+    # The map a calibration would measure: the true variance at a series of levels, dark first, dense
+    # enough (every 175 e-) that the chord of the curved variance is within 0.1 % of it (with 9 levels
+    # it lies 3.7 % above at 1500 e-, an error of the map, not of the replicas).
+    levels = model.mean_dn(np.linspace(0.0, 7000.0, 41) / model.quantum_efficiency)
     noise_map = NoiseMap(levels, model.variance_dn2(levels))
     profile = CameraProfile(model.gain_dn_per_e, model.offset_dn, float(np.sqrt(model.variance_dn2(100.0))),
                             model.bit_depth, noise_map=noise_map)
