@@ -5,7 +5,7 @@ Statistical meaning of the mode implemented ("pixel as mean", the method of Poma
 Each raw pixel value y is taken as the mean of the pixel's noise distribution: a replica is
 ``y + D`` with D a zero-mean integer noise whose variance is the camera's temporal variance at y,
 
-    V(y) = gain_dn_per_e * (y - offset_dn) + read_noise_dn**2        (floored at 0)
+    V(y) = gain_dn_per_e * (y - offset_dn) + read_noise_dn**2        (made >= 0, see "Negative V(y)")
 
 where ``read_noise_dn`` is the total temporal dark noise sigma_y.dark, quantisation included (the
 one definition, see :class:`~noisestat.camera.CameraProfile`). The replica's pixels therefore
