@@ -74,10 +74,16 @@ def simulate_scene(shape=(512, 512), *, n_objects=None, radius=(4.0, 11.0), back
 
 
 def acquire(electrons: np.ndarray, profile: CameraProfile, rng=None, *, dtype=np.uint16) -> np.ndarray:
-    """One acquisition of a scene of expected ``electrons`` by the camera ``profile``."""
+    """One acquisition of a scene of expected ``electrons`` by the camera ``profile``.
+
+    ``profile.read_noise_dn`` is the total temporal dark noise, quantisation included (the
+    definition of calibration/README.md), so the analog read noise added before rounding has the
+    variance ``read_noise_dn**2 - 1/12``: a dark frame then has the profile's dark variance.
+    """
     rng = np.random.default_rng(rng)
     y = profile.offset_dn + profile.gain_dn_per_e * rng.poisson(electrons)
-    y = y + rng.normal(0.0, profile.read_noise_dn, electrons.shape)
+    analog_sd = math.sqrt(max(profile.read_noise_dn ** 2 - 1.0 / 12.0, 0.0))
+    y = y + rng.normal(0.0, analog_sd, electrons.shape)
     return np.clip(np.rint(y), 0, profile.max_dn).astype(dtype)
 
 

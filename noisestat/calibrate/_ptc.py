@@ -317,9 +317,13 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
         offset, s2d = float(mu_dark[first]), float(s2_dark[first])
         n_pix = levels[first].dark[0].size * (levels[first].dark.shape[0] - 1)
         s2d_se = s2d * math.sqrt(2 / n_pix)
+    # read_noise_dn is the measured temporal dark noise, quantisation included and not floored: the
+    # replicas draw exactly that variance (calibration/README.md). EMVA 1288's 0.24 DN^2 floor
+    # applies to sigma_d in electrons only, where subtracting 1/12 from a quantisation-limited
+    # dark variance would leave nothing.
     s2d_floored = max(float(s2d), QUANTISATION_FLOOR_DN2)
-    read_noise = math.sqrt(s2d_floored)
-    read_noise_se = float(s2d_se) / (2 * read_noise)
+    read_noise = math.sqrt(max(float(s2d), 0.0))
+    read_noise_se = float(s2d_se) / (2 * math.sqrt(s2d_floored))
     sigma_d = math.sqrt(s2d_floored - 1 / 12) / gain
 
     qe = None
