@@ -46,7 +46,7 @@ GLOBAL_PARAMETERS = ("N_tot", "A_tot")
 SUMMARY_SCHEMA = 1
 _ANGULAR = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
 # Raw segmentation called unstable when replicas leave more than this share of the raw objects without a
-# one-to-one partner on average. Well-segmented simulated scenes lose 0.3-2.4 % between two images
+# one-to-one partner on average. Well-segmented simulated scenes lose 0.3-2.7 % between two images
 # (benchmarks/README.md, bench_verdict); the real phase-contrast set3 image, fragmented, 46 %;
 # above 20 % one raw object in five has its sigma_raw from fewer replicas or none, and the per-object
 # statistics describe only the objects that survive the camera's own noise.

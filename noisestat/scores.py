@@ -30,7 +30,7 @@ chosen: N_tot and A_tot have one value each, so objects and globals could not sh
 one-step change then scores |eps| = 3.46: outside the band |eps| < 1 (it counts against the codec),
 but below the 99 % quantile of a second acquisition for a global (4.60 at N = 10), so one object more
 or less is no longer an automatic rejection; two are. Measured effect on the size: a true second
-acquisition is judged tolerable in 97 % of simulated scenes (benchmarks/README.md). Objects whose
+acquisition is judged tolerable in 97-99 % of simulated scenes (benchmarks/README.md). Objects whose
 floor applied are counted (summary.json ``sigma_floor.floored_fraction``).
 
 A parameter no replica ever changed (h undefined) keeps sigma = 0; eps is then 0 if the codec gives
