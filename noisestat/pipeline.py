@@ -596,8 +596,8 @@ def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image")
     return profile.fit_warnings(image, name)
 
 
-_CSV_COLUMNS = ("codec", "object", "parameter", "chi_raw", "sigma_raw", "n_replicas_matched", "codec_object",
-                "chi_codec", "eps")
+_CSV_COLUMNS = ("codec", "object", "parameter", "chi_raw", "sigma_raw", "sigma_used", "n_replicas_matched",
+                "status", "codec_object", "chi_codec", "eps")
 
 
 def _fmt(value) -> str:
@@ -619,11 +619,20 @@ def objects_columns(assessment: Assessment) -> dict:
         "parameter": tile(np.tile(PARAMETERS, n_obj)),
         "chi_raw": tile(assessment.raw.values),
         "sigma_raw": tile(assessment.sigma_raw),
+        "sigma_used": tile(assessment.sigma_used),
         "n_replicas_matched": tile(np.repeat(assessment.n_replicas_matched, n_par)),
+        "status": np.concatenate([np.repeat(_status(c.objects, n_obj), n_par) for c in codecs]) if codecs else [],
         "codec_object": np.concatenate([np.repeat(c.objects.partner, n_par) for c in codecs]) if codecs else [],
         "chi_codec": np.concatenate([c.objects.values.reshape(-1) for c in codecs]) if codecs else [],
         "eps": np.concatenate([c.eps.reshape(-1) for c in codecs]) if codecs else [],
     }
+
+
+def _status(objects: ImageObjects, n_obj: int) -> np.ndarray:
+    """Per raw object, what this image's segmentation made of it (matched, lost, split, merged)."""
+    if objects.status is None:
+        return np.where(np.asarray(objects.partner) > 0, "matched", "lost")
+    return np.asarray(objects.status, dtype=str).reshape(n_obj)
 
 
 def objects_csv(assessment: Assessment) -> str:
@@ -648,7 +657,9 @@ def write_objects_parquet(assessment: Assessment, path) -> None:
                       "parameter": pa.array(cols["parameter"], pa.string()),
                       "chi_raw": pa.array(cols["chi_raw"], pa.float64()),
                       "sigma_raw": pa.array(cols["sigma_raw"], pa.float64()),
+                      "sigma_used": pa.array(cols["sigma_used"], pa.float64()),
                       "n_replicas_matched": pa.array(cols["n_replicas_matched"], pa.int64()),
+                      "status": pa.array(cols["status"], pa.string()),
                       "codec_object": pa.array(cols["codec_object"], pa.int64()),
                       "chi_codec": pa.array(cols["chi_codec"], pa.float64()),
                       "eps": pa.array(cols["eps"], pa.float64())},
@@ -681,14 +692,17 @@ def format_summary(assessment: Assessment) -> str:
     s = assessment.summary()
     lines = [f"raw: {s['n_objects_raw']} objects, {s['replicas']} replicas (seed {s['seed']}), "
              f"N_tot sigma_raw {s['raw']['N_tot']['sigma_raw']:.2f}, A_tot sigma_raw {s['raw']['A_tot']['sigma_raw']:.1f} px"]
-    header = f"{'codec':<34} {'ratio':>7} {'matched':>8} {'eps N_tot':>9} {'eps A_tot':>9} {'worst |mean eps|':>24}  verdict"
+    header = (f"{'codec':<34} {'ratio':>7} {'matched':>8} {'lost/split/merged':>17} {'eps N_tot':>9} {'eps A_tot':>9} "
+              f"{'worst |mean eps|':>24}  verdict")
     lines.append(header)
     for c in s["codecs"]:
         ratio = "-" if c["compression_ratio"] is None else f"{c['compression_ratio']:.1f}"
         means = {p: abs(v["mean_eps"]) for p, v in c["parameters"].items() if not math.isnan(v["mean_eps"])}
         worst = max(means, key=means.get) if means else None
         worst_text = f"{worst} {means[worst]:.2f}" if worst else "n/a"
-        lines.append(f"{c['spec'][:34]:<34} {ratio:>7} {c['matching']['matched']:>8} "
+        m = c["matching"]
+        lsm = f"{m.get('lost', 0)}/{m.get('split', 0)}/{m.get('merged', 0)}"
+        lines.append(f"{c['spec'][:34]:<34} {ratio:>7} {m['matched']:>8} {lsm:>17} "
                      f"{c['global']['N_tot']['eps']:>9.2f} {c['global']['A_tot']['eps']:>9.2f} {worst_text:>24}  "
                      f"{'tolerable' if c['tolerable'] else 'NOT tolerable'}")
     lines.append(f"rule: {s['verdict_rule']}")

@@ -885,8 +885,6 @@ def _column_help() -> dict:
         "p_zero_holm": "p_zero Holm-corrected over the parameter families (one test per family).",
         "p_equivalent": f"p of the equivalence test (TOST, two one-sided Yuen tests) that |trimmed mean| < "
                         f"{margin:g}: below {alpha:g} shows the shift inside the raw noise.",
-        "frac_ci95": "95 % percentile bootstrap interval (resamples of the objects, seeded) of the fraction "
-                     "|ε| < 1, compared with the second acquisition's fraction.",
         "value": "the statistic as recorded.",
         "n_band": "objects with an ε (finite or ±∞): the denominator of the band fraction.",
         "n_inside": "of those, objects with |ε| < 1.",

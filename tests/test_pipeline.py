@@ -170,8 +170,14 @@ def test_parquet_and_imagej_tables(tmp_path, lossless_run):
     out = write_assessment(lossless_run, tmp_path / "o")
     table = pq.read_table(out / "objects.parquet")
     assert table.num_rows == 3 * len(lossless_run.raw) * 19
-    assert table.column_names == ["codec", "object", "parameter", "chi_raw", "sigma_raw", "n_replicas_matched",
-                                  "codec_object", "chi_codec", "eps"]
+    assert table.column_names == ["codec", "object", "parameter", "chi_raw", "sigma_raw", "sigma_used",
+                                  "n_replicas_matched", "status", "codec_object", "chi_codec", "eps"]
+    # sigma_used is sigma_raw floored at the parameter's resolution: never below sigma_raw
+    sig, used = table.column("sigma_raw").to_numpy(), table.column("sigma_used").to_numpy()
+    ok = np.isfinite(sig)
+    assert (used[ok] >= sig[ok]).all()
+    statuses = set(table.column("status").to_pylist())
+    assert statuses <= {"matched", "lost", "split", "merged"} and "matched" in statuses
     with open(out / "objects.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     eps_csv = [float(r["eps"]) if r["eps"] else np.nan for r in rows]
