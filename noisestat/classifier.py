@@ -84,8 +84,12 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def fit(self, image: np.ndarray, labels: np.ndarray) -> "PixelClassifier":
-        """Train on the pixels of ``image`` where ``labels`` is 1 (background) or 2 (object)."""
+    def fit(self, image: np.ndarray, labels: np.ndarray, *, features: np.ndarray | None = None) -> "PixelClassifier":
+        """Train on the pixels of ``image`` where ``labels`` is 1 (background) or 2 (object).
+
+        ``features``, optional, are ``weka_features(image, sigmas=self.sigmas)`` computed by the caller,
+        so that one computation serves training and the segmentation of the same image.
+        """
         image = np.asarray(image)
         labels = np.asarray(labels)
         if image.ndim != 2:
@@ -97,7 +101,7 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         else:
             seed = int(np.random.SeedSequence(self.random_state).generate_state(1)[0])
-        features = weka_features(image, sigmas=self.sigmas)
+        features = self._features(image, features)
         picked = labels > 0
         forest = RandomForestClassifier(
             n_estimators=self.n_estimators, max_features=self.max_features, max_depth=None,
@@ -118,13 +122,26 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         if not hasattr(self, "forest_"):
             raise ModelError("PixelClassifier is not fitted: call fit(image, labels) or load_model(path)")
 
-    def predict_proba(self, image: np.ndarray) -> np.ndarray:
-        """Probability of the object class at every pixel, shape (rows, cols), float64."""
+    def _features(self, image: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        """The pixel features of ``image``: computed here, or the caller's, checked for their shape."""
+        if features is None:
+            return weka_features(image, sigmas=self.sigmas)
+        expected = image.shape + (len(feature_names(self.sigmas)),)
+        if features.shape != expected:
+            raise ModelError(f"precomputed features must have the shape {expected} (image, features); "
+                             f"got {features.shape}")
+        return features
+
+    def predict_proba(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
+        """Probability of the object class at every pixel, shape (rows, cols), float64.
+
+        ``features``, optional: ``weka_features(image, sigmas=self.sigmas)`` already computed.
+        """
         self._check_fitted()
         image = np.asarray(image)
         if image.ndim != 2:
             raise ModelError(f"image must be 2D; got shape {image.shape}")
-        features = weka_features(image, sigmas=self.sigmas).reshape(-1, self.n_features_in_)
+        features = self._features(image, features).reshape(-1, self.n_features_in_)
         column = int(np.flatnonzero(self.classes_ == OBJECT)[0])
         proba = np.empty(features.shape[0])
         for start in range(0, features.shape[0], _PREDICT_CHUNK):
@@ -132,13 +149,13 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
             proba[start:start + len(chunk)] = self.forest_.predict_proba(chunk)[:, column]
         return proba.reshape(image.shape)
 
-    def predict(self, image: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
         """Object mask: probability of the object class above 0.5 (argmax of two classes)."""
-        return self.predict_proba(image) > THRESHOLD
+        return self.predict_proba(image, features=features) > THRESHOLD
 
-    def segment(self, image: np.ndarray) -> np.ndarray:
+    def segment(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
         """Label image of the 8-connected objects of :meth:`predict` (0 background, 1..n)."""
-        return _label_components(self.predict(image), connectivity=2).astype(np.int32)
+        return _label_components(self.predict(image, features=features), connectivity=2).astype(np.int32)
 
     def describe(self) -> dict:
         """Parameters and learned facts worth recording in an output's provenance."""

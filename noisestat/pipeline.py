@@ -30,6 +30,7 @@ from .camera import CameraProfile, load_profile
 from .classifier import PixelClassifier, load_model, save_model
 from .codecs import CodecResult, parse_spec
 from .errors import InputError
+from .features import weka_features
 from .inspection import outside_band_csv, segmentation_warnings, write_label_image
 from .matching import METHODS, STATUSES, classify_objects, match_centroids, match_iou
 from .morphometry import ANGULAR_PARAMETERS, PARAMETERS, ObjectMeasurements, measure_objects
@@ -235,10 +236,10 @@ class Assessment:
                                      for j, p in enumerate(PARAMETERS)}}
 
 
-def _segment(image: np.ndarray, model: PixelClassifier, min_area: int) -> np.ndarray:
+def _segment(image: np.ndarray, model: PixelClassifier, min_area: int, features=None) -> np.ndarray:
     """Objects of ``image``: the classifier's 8-connected objects of at least ``min_area`` pixels
     (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel."""
-    labels = model.segment(image)
+    labels = model.segment(image, features=features)
     if min_area > 1:
         small = np.bincount(labels.ravel()) < min_area
         small[0] = False
@@ -248,8 +249,10 @@ def _segment(image: np.ndarray, model: PixelClassifier, min_area: int) -> np.nda
 
 
 def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np.ndarray,
-                       raw_xy: np.ndarray, matching: str, min_area: int):
-    labels = _segment(image, model, min_area)
+                       raw_xy: np.ndarray, matching: str, min_area: int, *, labels=None, features=None):
+    """Segment ``image`` (or take its ``labels``, already known) and align its objects to the raw ones."""
+    if labels is None:
+        labels = _segment(image, model, min_area, features)
     table = measure_objects(labels)
     n_raw = len(raw_xy)
     if matching == "iou":
@@ -437,10 +440,15 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     """
     forest_seed, replica_root, _, model_root = np.random.SeedSequence(seed).spawn(4)
     trained = labels is not None
+    # The raw image's features are computed once for training and its own segmentation.
     if trained:
-        model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs).fit(image, labels)
+        model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs)
+    features = weka_features(image, sigmas=model.sigmas)
+    if trained:
+        model.fit(image, labels, features=features)
 
-    raw_labels = _segment(image, model, min_area)
+    raw_labels = _segment(image, model, min_area, features)
+    del features
     raw = measure_objects(raw_labels)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
@@ -452,7 +460,11 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     common = (model, raw_labels, raw_xy, matching, min_area)
     seeds = replica_seeds(replica_root, replicas + 2)
     tasks = [delayed(_replica_task)(image, profile, s, *common) for s in seeds]
-    tasks += [delayed(_segment_and_match)(extra, *common) for extra in extra_images]
+    # A decoded image identical to the raw one (a lossless codec) has the raw segmentation: the forest
+    # is deterministic, so it is not run again.
+    tasks += [delayed(_segment_and_match)(extra, *common,
+                                          labels=raw_labels if _same_image(extra, image) else None)
+              for extra in extra_images]
     names = [f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
     names += [f"codec image {i + 1}" for i in range(len(extra_images))]
     results = _run(tasks, jobs, names, progress)
@@ -503,8 +515,12 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
 
     sigma_model = None
     if model_seeds:
-        forests = [PixelClassifier(random_state=np.random.default_rng(s), n_jobs=jobs).fit(image, labels)
+        # One feature computation serves the training of every retrained forest.
+        features = weka_features(image, sigmas=model.sigmas)
+        forests = [PixelClassifier(random_state=np.random.default_rng(s), n_jobs=jobs).fit(image, labels,
+                                                                                          features=features)
                    for s in model_root.spawn(model_seeds)]
+        del features
         tasks = [delayed(_segment_and_match)(image, f, raw_labels, raw_xy, matching, min_area) for f in forests]
         others = _run(tasks, jobs, [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
         sigma_model, _ = replica_spread(raw.values, np.stack([o.values for o in others]), _ANGULAR)
@@ -514,6 +530,10 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     null_globals, null_stats, null_fractions, (null_ok, tuple(null_reasons)), rule, sigma_model,
                     tuple(warnings), floor, replica_status, null_loss)
     return ref, extra_objects
+
+
+def _same_image(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
 
 
 def _pair_unmatched(a: ImageObjects, b: ImageObjects, matching: str) -> tuple[int, int]:

@@ -78,3 +78,13 @@ def test_labels_must_match_and_hold_both_classes(small_scene):
     only_bg[0, :5] = 1
     with pytest.raises(InputError, match="no pixel is labelled 2"):
         PixelClassifier().fit(raw, only_bg)
+
+
+def test_precomputed_features_give_the_same_mask_and_are_checked(fitted, small_scene):
+    from noisestat.features import weka_features
+
+    raw = small_scene[0]
+    features = weka_features(raw, sigmas=fitted.sigmas)
+    np.testing.assert_array_equal(fitted.predict_proba(raw, features=features), fitted.predict_proba(raw))
+    with pytest.raises(ModelError, match="precomputed features must have the shape"):
+        fitted.predict(raw, features=features[:-1])

@@ -201,3 +201,30 @@ def test_simulated_second_acquisition_and_sigma_model_are_reported(small_scene):
     assert s["area_difference"]["lossless"] == {"n": len(r.raw), "mean": 0.0, "sd": 0.0}
     with pytest.raises(InputError, match="model_seeds needs sparse labels"):
         assess(raw, CAMERA, ["lossless"], model=r.model, replicas=2, model_seeds=1)
+
+
+def test_no_feature_computation_is_repeated_and_the_numbers_stay_the_same(small_scene, lossless_run, monkeypatch):
+    """The raw image's features serve training and its segmentation; a decoded image identical to the
+    raw one is not segmented again. Counted here: one feature computation for the raw image and one per
+    replica (5 + 2 null), none for the lossless codec, one for the 8-bit codec (before: 10)."""
+    import noisestat.classifier as classifier_module
+    import noisestat.pipeline as pipeline_module
+
+    calls = []
+    original = classifier_module.weka_features
+
+    def counting(image, **kwargs):
+        calls.append(image.shape)
+        return original(image, **kwargs)
+
+    monkeypatch.setattr(classifier_module, "weka_features", counting)
+    monkeypatch.setattr(pipeline_module, "weka_features", counting)
+    raw, labels, _, _ = small_scene
+    again = assess(raw, CAMERA, ["lossless", "bitdepth:bits=8,mode=shift"], labels=labels, replicas=5, seed=0)
+    assert len(calls) == 1 + 5 + 2 + 1
+    # the same numbers as the run that computed everything (lossless_run has one more codec, after these)
+    np.testing.assert_array_equal(again.sigma_raw, lossless_run.sigma_raw)
+    for mine, theirs in zip(again.codecs, lossless_run.codecs):
+        np.testing.assert_array_equal(mine.eps, theirs.eps)
+        np.testing.assert_array_equal(mine.objects.labels, theirs.objects.labels)
+    np.testing.assert_array_equal(again.codecs[0].objects.labels, again.raw_labels)
