@@ -206,7 +206,7 @@ def test_simulated_second_acquisition_and_sigma_model_are_reported(small_scene):
 def test_no_feature_computation_is_repeated_and_the_numbers_stay_the_same(small_scene, lossless_run, monkeypatch):
     """The raw image's features serve training and its segmentation; a decoded image identical to the
     raw one is not segmented again. Counted here: one feature computation for the raw image and one per
-    replica (5 + 2 null), none for the lossless codec, one for the 8-bit codec (before: 10)."""
+    replica (5 + 2 null), none for the lossless codec, one for the 8-bit codec (before: 11)."""
     import noisestat.classifier as classifier_module
     import noisestat.pipeline as pipeline_module
 
