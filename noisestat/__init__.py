@@ -7,7 +7,7 @@ camera profile -> replicas -> pixel classifier -> morphometry -> matching -> cod
 
 __version__ = "0.1.0"
 
-from ._io import read_image, read_labels
+from ._io import ImageInfo, PixelSize, read_image, read_image_info, read_labels
 from .camera import CameraProfile, load_profile, save_profile
 from .classifier import PixelClassifier, load_model, save_model
 from .codecs import describe_codecs, parse_spec
@@ -17,7 +17,8 @@ from .morphometry import PARAMETERS, measure_objects
 from .pipeline import Assessment, assess, assess_files, format_summary, write_assessment
 from .replicas import draw_replica, generate_replicas
 
-__all__ = ["__version__", "read_image", "read_labels", "CameraProfile", "load_profile", "save_profile",
+__all__ = ["__version__", "read_image", "read_image_info", "ImageInfo", "PixelSize", "read_labels",
+           "CameraProfile", "load_profile", "save_profile",
            "PixelClassifier", "load_model", "save_model", "describe_codecs", "parse_spec", "match_iou",
            "match_centroids", "PARAMETERS", "measure_objects", "Assessment", "assess", "assess_files",
            "format_summary", "write_assessment", "draw_replica", "generate_replicas", "NoisestatError",

@@ -18,6 +18,8 @@ import signal
 import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ import tifffile
 
 from .errors import InputError, OutputError
 
-__all__ = ["read_image", "read_labels", "file_sha256", "array_sha256", "write_json_atomic",
+__all__ = ["read_image", "read_image_info", "ImageInfo", "PixelSize", "read_labels", "file_sha256", "array_sha256", "write_json_atomic",
            "write_text_atomic", "json_text", "atomic_file", "staged_directory", "OUTPUT_MARKER",
            "check_output_dir", "check_output_file", "prepare_output_dir", "prepare_output_file",
            "clean_stale", "is_noisestat_output", "codec_input_files"]
@@ -51,13 +53,194 @@ def _read_any(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not a readable image ({kind}: {str(exc).splitlines()[0] if str(exc) else kind})") from None
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+@dataclass(frozen=True)
+class PixelSize:
+    """The physical size of one pixel: ``x`` (along columns) and ``y`` (along rows) in ``unit``."""
+
+    x: float
+    y: float
+    unit: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :func:`read_image_info` learnt about a file besides its pixels.
+
+    ``axes`` and ``shape`` describe the file as stored (tifffile's series axes: ``Y``, ``X``,
+    ``C`` channel, ``S`` sample such as RGB, ``Z``, ``T``, ...); ``channel`` and ``plane`` the
+    selection read (None when the file has a single 2D plane and none was given); ``pixel_size``
+    a :class:`PixelSize` or None when the file does not say.
+    """
+
+    path: str
+    axes: str
+    shape: tuple[int, ...]
+    channel: int | None
+    plane: int | None
+    pixel_size: PixelSize | None
+
+
+#: Micrometres per unit, for the units OME-XML and ImageJ write; others are kept as given.
+_MICROMETRES = {"µm": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6, "pm": 1e-6, "Å": 1e-4}
+_UNIT_NAMES = {"um": "µm", "micron": "µm", "microns": "µm", "\\u00b5m": "µm", "μm": "µm",  # Greek mu
+               "nanometer": "nm", "millimeter": "mm", "centimeter": "cm", "meter": "m"}
+
+
+def _unit_name(unit) -> str | None:
+    text = str(unit).strip()
+    return _UNIT_NAMES.get(text.lower(), text) if text and text.lower() not in ("pixel", "pixels", "none") else None
+
+
+def _ome_pixel_size(xml_text: str) -> PixelSize | None:
+    """PhysicalSizeX/Y and their units from the first Pixels element of OME-XML."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError:
+        return None
+    pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None or "PhysicalSizeX" not in pixels.attrib:
+        return None
+    x = float(pixels.get("PhysicalSizeX"))
+    y = float(pixels.get("PhysicalSizeY", x))
+    ux = _unit_name(pixels.get("PhysicalSizeXUnit", "µm"))  # OME's default unit is the micrometre
+    uy = _unit_name(pixels.get("PhysicalSizeYUnit", "µm"))
+    if ux is None or uy is None:
+        return None
+    if ux != uy and ux in _MICROMETRES and uy in _MICROMETRES:
+        y, uy = y * _MICROMETRES[uy] / _MICROMETRES[ux], ux
+    return PixelSize(x, y, ux) if ux == uy and x > 0 and y > 0 else None
+
+
+def _tiff_pixel_size(tif: tifffile.TiffFile) -> PixelSize | None:
+    """OME PhysicalSize, else XResolution/YResolution with ImageJ's ``unit`` or ResolutionUnit."""
+    if tif.is_ome and tif.ome_metadata:
+        size = _ome_pixel_size(tif.ome_metadata)
+        if size is not None:
+            return size
+    tags = tif.pages.first.tags
+    if "XResolution" not in tags:
+        return None
+    num, den = tags["XResolution"].value
+    ynum, yden = tags["YResolution"].value if "YResolution" in tags else (num, den)
+    if not (num and den and ynum and yden):
+        return None
+    x, y = den / num, yden / ynum  # resolution is pixels per unit
+    unit = _unit_name((tif.imagej_metadata or {}).get("unit", "")) if tif.is_imagej else None
+    if unit is None:
+        res_unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2  # TIFF's default: inch
+        per_unit_um = {2: 25400.0, 3: 10000.0}.get(res_unit)
+        if per_unit_um is None:  # 1 = no absolute unit
+            return None
+        x, y, unit = x * per_unit_um, y * per_unit_um, "µm"
+    return PixelSize(float(x), float(y), unit)
+
+
+def _read_stored(path: Path) -> tuple[np.ndarray, str, PixelSize | None]:
+    """The file's pixels, its axes (one letter per dimension) and its pixel size."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an image file")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff", ".btf"):
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                data, axes = series.asarray(), series.axes
+                return data, axes, _tiff_pixel_size(tif)
+        import imagecodecs
+
+        data = np.asarray(imagecodecs.imread(path))
+        return data, {2: "YX", 3: "YXS"}.get(data.ndim, "Q" * data.ndim), None
+    except InputError:
+        raise
+    except Exception as exc:  # every reader failure means "not an image we can read"
+        kind = type(exc).__name__
+        raise InputError(f"{path}: not a readable image ({kind}: {str(exc).splitlines()[0] if str(exc) else kind})") from None
+
+
+def _pick(name, value, count, what) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < count:
+        raise InputError(f"{name}: --{what} {value} is out of range; this file has {count} "
+                         f"{what}(s): 0 to {count - 1}")
+    return int(value)
+
+
+def _select_plane(data: np.ndarray, axes: str, name: str, channel, plane) -> np.ndarray:
+    """One 2D (Y, X) plane. ``channel`` indexes the C and S axes, ``plane`` every other axis
+    (Z, T, ...), each flattened in file order; axes of length 1 are ignored."""
+    shape = data.shape
+    if len(axes) != data.ndim or "Y" not in axes or "X" not in axes:
+        axes = "Q" * (data.ndim - 2) + "YX"  # unknown layout: the last two axes are the image
+    kept = [i for i, n in enumerate(shape) if n > 1 or axes[i] in "YX"]
+    chan = [i for i in kept if axes[i] in "CS"]
+    rest = [i for i in kept if axes[i] not in "CSYX"]
+    yx = [axes.index("Y"), axes.index("X")]
+    n_chan = int(np.prod([shape[i] for i in chan])) if chan else 1
+    n_plane = int(np.prod([shape[i] for i in rest])) if rest else 1
+    if (n_chan > 1 and channel is None) or (n_plane > 1 and plane is None):
+        ask = [f"--channel N (0 to {n_chan - 1})" if n_chan > 1 else "",
+               f"--plane N (0 to {n_plane - 1})" if n_plane > 1 else ""]
+        raise InputError(f"{name}: holds {n_chan * n_plane} 2D planes (axes {axes}, shape {shape}); "
+                         f"choose one with {' and '.join(a for a in ask if a)}")
+    c = _pick(name, channel, n_chan, "channel")
+    p = _pick(name, plane, n_plane, "plane")
+    order = rest + chan + yx
+    # Length-1 axes go last, where the reshape drops them.
+    ordered = np.transpose(data, order + [i for i in range(data.ndim) if i not in order])
+    return ordered.reshape(n_plane, n_chan, shape[yx[0]], shape[yx[1]])[p, c]
+
+
+def read_image_info(path: str | os.PathLike, *, channel: int | None = None,
+                    plane: int | None = None) -> tuple[np.ndarray, ImageInfo]:
+    """Read one 2D greyscale raw plane of an image file and what the file says about it.
+
+    Parameters
+    ----------
+    path : path-like
+        A TIFF (tifffile: plain, ImageJ hyperstack, OME-TIFF) or any format imagecodecs decodes
+        (PNG, ...).
+    channel : int, optional
+        Index along the channel axes (C, and S such as RGB samples, flattened in file order).
+        Needed when the file has more than one channel.
+    plane : int, optional
+        Index along every other non-image axis (Z, T, ... flattened in file order, so for
+        ``TZCYX`` plane = t * Z + z). Needed when the file has more than one such plane.
+
+    Returns
+    -------
+    image : ndarray, shape (rows, cols)
+        The plane, in the file's own integer dtype.
+    info : ImageInfo
+        The file's axes and shape, the selection, and its pixel size (OME ``PhysicalSizeX/Y``,
+        else the TIFF resolution tags with ImageJ's unit or ResolutionUnit; None otherwise).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not an image, holds several planes and none was chosen, an
+        index is out of range, or the plane is not a usable integer image.
+    """
+    path = Path(path)
+    data, axes, pixel_size = _read_stored(path)
+    image = _select_plane(data, axes, str(path), channel, plane)
+    check_raw_image(image, name=str(path))
+    return image, ImageInfo(str(path), axes, tuple(data.shape), channel, plane, pixel_size)
+
+
+def read_image(path: str | os.PathLike, *, channel: int | None = None, plane: int | None = None) -> np.ndarray:
     """Read a 2D greyscale raw image (unsigned or signed integers).
 
     Parameters
     ----------
     path : path-like
         A TIFF (read with tifffile) or any format imagecodecs decodes (PNG, ...).
+    channel, plane : int, optional
+        Which 2D plane of a multi-channel file or stack to read (see :func:`read_image_info`).
 
     Returns
     -------
@@ -67,12 +250,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     InputError
-        If the file is missing, not an image, not 2D, not integer, or all zero.
+        If the file is missing, not an image, holds several planes and none was chosen, not
+        integer, or all zero.
     """
-    path = Path(path)
-    image = np.squeeze(_read_any(path))
-    check_raw_image(image, name=str(path))
-    return image
+    return read_image_info(path, channel=channel, plane=plane)[0]
 
 
 def check_raw_image(image: np.ndarray, *, name: str = "image") -> None:

@@ -88,6 +88,14 @@ def _usable_jobs(jobs: int) -> int:
 _FOLDER_RULE = "an existing folder is replaced only when noisestat wrote it or it is empty"
 
 
+def _plane_arguments(p) -> None:
+    """--channel and --plane: which 2D plane of a multi-channel file or stack to read."""
+    p.add_argument("--channel", type=int, metavar="N",
+                   help="channel (C, or RGB sample) to read from a multi-channel image, from 0")
+    p.add_argument("--plane", type=int, metavar="N",
+                   help="plane to read from a stack (Z, T, ... flattened in file order), from 0")
+
+
 def _scene_arguments(p) -> None:
     """The arguments `assess` and `tune` share: the raw image, its camera, the model, the replicas."""
     p.add_argument("image", help="raw 2D image (TIFF, PNG)")
@@ -103,6 +111,7 @@ def _scene_arguments(p) -> None:
     p.add_argument("--min-area", type=int, default=0, metavar="PX",
                    help="discard objects smaller than PX pixels in every image (default 0: keep all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _plane_arguments(p)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -134,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="forest seed (default 0)")
     p.add_argument("--trees", type=_positive_int, default=200, help="number of trees (default 200)")
     p.add_argument("--jobs", type=_jobs, default=1)
+    _plane_arguments(p)
     p.add_argument("-o", "--output", required=True, help="model file (.npz)")
 
     p = sub.add_parser("demo", help="simulate a camera and a scene and run a whole assessment")
@@ -164,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", action="append", required=True, metavar="SPEC", help="codec spec (repeat)")
     p.add_argument("--camera", help="camera profile: adds errors in units of the per-pixel noise sigma")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
+    _plane_arguments(p)
     p.add_argument("-o", "--output", required=True, help="output folder (metrics.csv, summary.json); "
                    + _FOLDER_RULE)
 
@@ -183,7 +194,8 @@ def _parser() -> argparse.ArgumentParser:
 def _compress_bench(args) -> int:
     from .compression import compress_bench, format_bench
 
-    result = compress_bench(args.images, args.codec, args.output, camera_path=args.camera, jobs=args.jobs)
+    result = compress_bench(args.images, args.codec, args.output, camera_path=args.camera, jobs=args.jobs,
+                            channel=args.channel, plane=args.plane)
     print(format_bench(result))
     print(f"wrote {args.output}/metrics.csv")
     return 0
@@ -274,7 +286,7 @@ def _assess(args) -> int:
         result = assess_files(args.image, args.camera, args.codec, args.output, model_path=args.model,
                               labels_path=args.labels, replicas=args.replicas, seed=args.seed, jobs=args.jobs,
                               matching=args.matching, min_area=args.min_area, model_seeds=args.model_seeds,
-                              progress=progress)
+                              progress=progress, channel=args.channel, plane=args.plane)
     print(format_summary(result))
     print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0
@@ -286,7 +298,7 @@ def _tune(args) -> int:
     from .classifier import load_model
     from .tune import format_tune, tune, write_tune
 
-    image = read_image(args.image)
+    image = read_image(args.image, channel=args.channel, plane=args.plane)
     profile = load_profile(args.camera)
     model = load_model(args.model) if args.model else None
     labels = read_labels(args.labels, shape=image.shape) if args.labels else None
@@ -305,7 +317,7 @@ def _train(args) -> int:
     from ._io import prepare_output_file, read_image, read_labels
     from .classifier import PixelClassifier, save_model
 
-    image = read_image(args.image)
+    image = read_image(args.image, channel=args.channel, plane=args.plane)
     labels = read_labels(args.labels, shape=image.shape)
     prepare_output_file(args.output, inputs=[args.image, args.labels])
     model = PixelClassifier(n_estimators=args.trees, random_state=args.seed, n_jobs=args.jobs).fit(image, labels)

@@ -142,7 +142,7 @@ def _mean(values):
     return math.fsum(vals) / len(vals)
 
 
-def _validate(images, specs, camera_path):
+def _validate(images, specs, camera_path, channel=None, plane=None):
     images = [str(p) for p in images]
     specs = [str(s) for s in specs]
     if not images:
@@ -156,7 +156,7 @@ def _validate(images, specs, camera_path):
             if key in seen:
                 raise err(f"compress-bench: {what} {item!r} given twice")
             seen.add(key)
-    arrays = [read_image(p) for p in images]
+    arrays = [read_image(p, channel=channel, plane=plane) for p in images]
     codecs = [parse_spec(s) for s in specs]
     profile = load_profile(camera_path) if camera_path is not None else None
     for path, image in zip(images, arrays):
@@ -171,7 +171,8 @@ def _validate(images, specs, camera_path):
     return images, specs, arrays, codecs, profile
 
 
-def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) -> CompressBench:
+def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1, channel=None,
+                   plane=None) -> CompressBench:
     """Code every image with every codec, measure each pair and write ``metrics.csv`` and ``summary.json``.
 
     Parameters
@@ -188,6 +189,8 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) ->
         and adds the errors in units of the per-pixel noise sigma (:func:`noise_sigma_dn`).
     jobs : int
         Parallel workers (joblib) over (image, codec) pairs; the results do not depend on it.
+    channel, plane : int, optional
+        The 2D plane read from every multi-channel file or stack (:func:`noisestat._io.read_image_info`).
 
     Returns
     -------
@@ -199,7 +202,7 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) ->
         An unreadable image, a bad spec, an unusable camera profile (all found before any coding),
         or a codec failing on an image; nothing is written then.
     """
-    images, specs, arrays, codecs, profile = _validate(images, specs, camera_path)
+    images, specs, arrays, codecs, profile = _validate(images, specs, camera_path, channel, plane)
     prepare_output_dir(outdir, inputs=[*images, camera_path, *codec_input_files(codecs)])  # before any coding
     bit_depth = profile.bit_depth if profile is not None else None
     prepared = []
@@ -231,7 +234,7 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1) ->
     provenance = {
         "noisestat": __version__,
         "images": [{"path": p, "sha256": file_sha256(p), "shape": list(a.shape), "dtype": str(a.dtype),
-                    "data_range_dn": peak[0], "data_range_source": peak[1]}
+                    "data_range_dn": peak[0], "data_range_source": peak[1], "channel": channel, "plane": plane}
                    for p, a, (_, peak) in zip(images, arrays, prepared)],
         "camera": None if camera_path is None else {"path": str(camera_path), "sha256": file_sha256(camera_path),
                                                     "bit_depth": profile.bit_depth,

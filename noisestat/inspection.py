@@ -38,8 +38,12 @@ _AREA = PARAMETERS.index("Area")
 # --------------------------------------------------------------------------------------------------
 
 
-def write_label_image(path: str | os.PathLike, labels: np.ndarray) -> None:
+def write_label_image(path: str | os.PathLike, labels: np.ndarray, *, pixel_size=None) -> None:
     """Write a label image as TIFF, atomically (temporary file, then rename).
+
+    ``pixel_size`` (a :class:`noisestat._io.PixelSize` or a dict with ``x``, ``y``, ``unit``),
+    when given, is written as the resolution tags and, in the ImageJ file, as ImageJ's ``unit``,
+    so Fiji shows calibrated lengths.
 
     uint16 when every id fits (written as an ImageJ hyperstack, ``imagej=True``, which Fiji opens
     as a 16-bit image and napari as labels), uint32 otherwise (a plain TIFF: ImageJ's format has
@@ -58,10 +62,16 @@ def write_label_image(path: str | os.PathLike, labels: np.ndarray) -> None:
     # Encoded in memory, then written through the one atomic writer: tifffile cannot take the
     # descriptor-backed handle atomic_file yields (it reads the handle's name as a path).
     buffer = io.BytesIO()
+    metadata, extra = {"axes": "YX"}, {}
+    if pixel_size is not None:
+        size = pixel_size if isinstance(pixel_size, dict) else pixel_size.to_dict()
+        extra["resolution"] = (1.0 / float(size["x"]), 1.0 / float(size["y"]))  # pixels per unit
+        # ImageJ's header is ASCII; Fiji itself writes the micro sign as this escape.
+        metadata["unit"] = str(size["unit"]).replace("µ", "\\u00B5")
     if top <= np.iinfo(np.uint16).max:
-        tifffile.imwrite(buffer, labels.astype(np.uint16), imagej=True, metadata={"axes": "YX"})
+        tifffile.imwrite(buffer, labels.astype(np.uint16), imagej=True, metadata=metadata, **extra)
     else:
-        tifffile.imwrite(buffer, labels.astype(np.uint32), metadata={"axes": "YX"})
+        tifffile.imwrite(buffer, labels.astype(np.uint32), metadata=metadata, **extra)
     with atomic_file(path, "wb") as handle:
         handle.write(buffer.getvalue())
 

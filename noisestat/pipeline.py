@@ -23,7 +23,7 @@ from joblib import Parallel, delayed
 from skimage.segmentation import relabel_sequential
 
 from . import __version__
-from ._io import (array_sha256, check_labels, check_raw_image, file_sha256, read_image, read_labels,
+from ._io import (array_sha256, check_labels, check_raw_image, file_sha256, read_image_info, read_labels,
                   codec_input_files, prepare_output_dir, staged_directory, write_json_atomic,
                   write_text_atomic)
 from .camera import CameraProfile, load_profile
@@ -239,7 +239,7 @@ class Assessment:
 def _segment(image: np.ndarray, model: PixelClassifier, min_area: int, features=None) -> np.ndarray:
     """Objects of ``image``: the classifier's 8-connected objects of at least ``min_area`` pixels
     (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel."""
-    labels = model.segment(image, features=features)
+    labels = model.segment(image) if features is None else model.segment(image, features=features)
     if min_area > 1:
         small = np.bincount(labels.ravel()) < min_area
         small[0] = False
@@ -443,7 +443,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     # The raw image's features are computed once for training and its own segmentation.
     if trained:
         model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs)
-    features = weka_features(image, sigmas=model.sigmas)
+    # (only for noisestat's own classifier: any other model with a ``segment(image)`` computes its own)
+    features = weka_features(image, sigmas=model.sigmas) if isinstance(model, PixelClassifier) else None
     if trained:
         model.fit(image, labels, features=features)
 
@@ -754,10 +755,12 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
         # Label images: ids are objects.csv's `object` (raw) and `codec_object` (codecs), so tables join.
         if assessment.raw_labels is not None:
             (tmp / "labels").mkdir()
-            write_label_image(tmp / "labels" / "00_raw.tif", assessment.raw_labels)
+            pixel_size = assessment.provenance.get("pixel_size")
+            write_label_image(tmp / "labels" / "00_raw.tif", assessment.raw_labels, pixel_size=pixel_size)
             for k, c in enumerate(assessment.codecs, 1):
                 if getattr(c.objects, "labels", None) is not None:
-                    write_label_image(tmp / "labels" / f"{k:02d}_{_safe_name(c.spec)}.tif", c.objects.labels)
+                    write_label_image(tmp / "labels" / f"{k:02d}_{_safe_name(c.spec)}.tif", c.objects.labels,
+                                      pixel_size=pixel_size)
         write_text_atomic(tmp / "outside_band.csv", outside_band_csv(assessment))
         write_text_atomic(tmp / "summary.txt", format_summary(assessment) + "\n")
         if assessment.model is not None:
@@ -772,14 +775,20 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
 
 
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
-                 seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None) -> Assessment:
-    """Read the inputs, validate them all before any work, assess, write ``outdir``."""
-    image = read_image(image_path)
+                 seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None, channel=None,
+                 plane=None) -> Assessment:
+    """Read the inputs, validate them all before any work, assess, write ``outdir``.
+
+    ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
+    (:func:`noisestat._io.read_image_info`); they and the file's pixel size are kept in the provenance.
+    """
+    image, info = read_image_info(image_path, channel=channel, plane=plane)
     profile = load_profile(camera_path)
     if (model_path is None) == (labels_path is None):
         raise InputError("give exactly one of --model or --labels")
     codecs = [parse_spec(c) for c in codecs]
-    inputs = {"image": {"path": str(image_path), "sha256": file_sha256(image_path)},
+    inputs = {"image": {"path": str(image_path), "sha256": file_sha256(image_path), "axes": info.axes,
+                        "shape": list(info.shape), "channel": channel, "plane": plane},
               "camera": {"path": str(camera_path), "sha256": file_sha256(camera_path)}}
     model = labels = None
     if model_path is not None:
@@ -792,7 +801,9 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     # A folder holding the camera profile also holds its pixel-map TIFF, which must lie beside it.
     prepare_output_dir(outdir, inputs=[*(v["path"] for v in inputs.values()), *codec_input_files(codecs)])
     result = assess(image, profile, codecs, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
-                    matching=matching, min_area=min_area, model_seeds=model_seeds, provenance={"inputs": inputs},
+                    matching=matching, min_area=min_area, model_seeds=model_seeds,
+                    provenance={"inputs": inputs,
+                                "pixel_size": None if info.pixel_size is None else info.pixel_size.to_dict()},
                     progress=progress)
     write_assessment(result, outdir)
     return result
