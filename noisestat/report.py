@@ -41,7 +41,6 @@ import html
 import io
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +55,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
 from . import inspection
-from ._io import _UMASK, write_text_atomic
+from ._io import atomic_file, write_text_atomic
 from .morphometry import PARAMETERS
 
 __all__ = ["write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]
@@ -1229,20 +1228,6 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
 # Writing
 # --------------------------------------------------------------------------------------------------
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_report(assessment, outdir: str | os.PathLike) -> list[Path]:
     """Write ``report.html`` and ``figures/*.png`` for an assessment.
 
@@ -1277,7 +1262,8 @@ def write_report(assessment, outdir: str | os.PathLike) -> list[Path]:
     paths = []
     for f in figures:
         path = figures_dir / f"{f.name}.png"
-        _write_bytes_atomic(path, f.png)
+        with atomic_file(path) as handle:
+            handle.write(f.png)
         paths.append(path)
     # The page last: once it exists, every figure it shows exists too.
     page = outdir / "report.html"
