@@ -2,7 +2,7 @@
 
 For each image and each codec of :data:`noisestat.codecs.REGISTRY` that can take it, the codec is
 asked for each target ratio (``name:ratio=R``) and the decoded image is measured with
-:func:`noisestat.metrics.compression_metrics` (PSNR peak: the smallest of 8/10/12/14/16 bits that
+:func:`noisestat.bench.compression_metrics` (PSNR peak: the smallest of 8/10/12/14/16 bits that
 holds the image's maximum, as ``compress-bench`` does without a camera). Skipped, with the reason
 printed: ``file`` (it decodes nothing itself), codecs needing an optional extra that is not
 installed, and codecs needing a camera profile when ``--camera`` is not given. Lossless codecs are
@@ -135,7 +135,7 @@ def run_one(label, image, codec_name, target, spec, profile, sigma):
     """One codec setting on one image: a result row (errors recorded, never raised)."""
     from noisestat.codecs import parse_spec
     from noisestat.errors import NoisestatError
-    from noisestat.metrics import compression_metrics
+    from noisestat.bench import compression_metrics
 
     row = {"image": label, "codec": codec_name, "spec": spec, "target_ratio": target}
     start = time.perf_counter()
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
     import noisestat
     from noisestat.camera import load_profile
     from noisestat.codecs import REGISTRY
-    from noisestat.compression import noise_sigma_dn
+    from noisestat.bench import noise_sigma_dn
 
     ratios = tuple(args.ratios) if args.ratios else (QUICK_RATIOS if args.quick else RATIOS)
     profile = load_profile(args.camera) if args.camera else None

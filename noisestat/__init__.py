@@ -7,15 +7,15 @@ camera profile -> replicas -> pixel classifier -> morphometry -> matching -> cod
 
 __version__ = "0.1.0"
 
-from ._io import ImageInfo, PixelSize, read_image, read_image_info, read_labels
-from .camera import CameraProfile, load_profile, save_profile
-from .classifier import PixelClassifier, load_model, save_model
+from .io._files import ImageInfo, PixelSize, read_image, read_image_info, read_labels
+from .camera._profile import CameraProfile, load_profile, save_profile
+from .predict._forest import PixelClassifier, load_model, save_model
 from .codecs import describe_codecs, parse_spec
 from .errors import CodecError, InputError, ModelError, NoisestatError, ProfileError
-from .matching import match_centroids, match_iou
-from .morphometry import PARAMETERS, measure_objects
+from .measure._matching import match_centroids, match_iou
+from .measure._morphometry import PARAMETERS, measure_objects
 from .pipeline import Assessment, assess, assess_files, format_summary, write_assessment
-from .replicas import draw_replica, generate_replicas
+from .replicas._draw import draw_replica, generate_replicas
 
 __all__ = ["__version__", "read_image", "read_image_info", "ImageInfo", "PixelSize", "read_labels",
            "CameraProfile", "load_profile", "save_profile",

@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compress_bench(args) -> int:
-    from .compression import compress_bench, format_bench
+    from .bench._run import compress_bench, format_bench
 
     result = compress_bench(args.images, args.codec, args.output, camera_path=args.camera, jobs=args.jobs,
                             channel=args.channel, plane=args.plane)
@@ -202,8 +202,8 @@ def _compress_bench(args) -> int:
 
 
 def _codec_train(args) -> int:
-    from ._io import prepare_output_file
-    from .learned import train_codec
+    from .io._files import prepare_output_file
+    from .codecs._compressai import train_codec
 
     prepare_output_file(args.output, inputs=args.images, create_parents=True)  # train_codec wants the folder
     info = train_codec(args.images, arch=args.arch, quality=args.quality, steps=args.steps, seed=args.seed,
@@ -214,7 +214,7 @@ def _codec_train(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from .camera import save_profile
+    from .camera._profile import save_profile
     from .errors import InputError
 
     if args.flat and not args.dark:
@@ -265,7 +265,7 @@ def _prepare_calibration_outputs(args) -> None:
     """The profile, its pixel-map TIFF and the plot: none may be an input or another of them."""
     from pathlib import Path
 
-    from ._io import prepare_output_file
+    from .io._files import prepare_output_file
     from .errors import OutputError
 
     inputs = [args.emva, args.from_image, args.sidecar, *(args.flat or ()), *(args.dark or ())]
@@ -293,9 +293,9 @@ def _assess(args) -> int:
 
 
 def _tune(args) -> int:
-    from ._io import prepare_output_dir, read_image, read_labels
-    from .camera import load_profile
-    from .classifier import load_model
+    from .io._files import prepare_output_dir, read_image, read_labels
+    from .camera._profile import load_profile
+    from .predict._forest import load_model
     from .tune import format_tune, tune, write_tune
 
     image = read_image(args.image, channel=args.channel, plane=args.plane)
@@ -314,8 +314,8 @@ def _tune(args) -> int:
 
 
 def _train(args) -> int:
-    from ._io import prepare_output_file, read_image, read_labels
-    from .classifier import PixelClassifier, save_model
+    from .io._files import prepare_output_file, read_image, read_labels
+    from .predict._forest import PixelClassifier, save_model
 
     image = read_image(args.image, channel=args.channel, plane=args.plane)
     labels = read_labels(args.labels, shape=image.shape)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import prepare_output_dir, staged_directory
+from .io._files import prepare_output_dir, staged_directory
 from .calibrate import Level, FlatFieldSeries, calibrate_series, plot_photon_transfer
-from .camera import save_profile
+from .camera._profile import save_profile
 from .pipeline import Assessment, assess, write_assessment
-from .simulate import CameraModel, CameraSimulator, simulate_scene, sparse_labels
+from .simulate._camera import CameraModel, CameraSimulator, simulate_scene, sparse_labels
 
 __all__ = ["run_demo", "DEMO_CODECS", "demo_camera"]
 

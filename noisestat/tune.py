@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .codecs import REGISTRY, parse_spec
 from .errors import CodecError, InputError
-from .pipeline import build_reference, score_codec
+from .pipeline import build_reference, score_codec, segment_and_match
 
 __all__ = ["TuneResult", "tune", "write_tune", "format_tune"]
 
@@ -86,7 +86,7 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
         value = int(round(value)) if integer else float(value)
         spec = spec_for(value)
         coded = parse_spec(spec).apply(image, profile)
-        score = score_codec(ref, coded, ref.segment_and_match(coded.decoded))
+        score = score_codec(ref, coded, segment_and_match(ref, coded.decoded))
         tm = {p: abs(s["trimmed_mean"]) for p, s in score.statistics.items() if np.isfinite(s["trimmed_mean"])}
         worst = score.reasons[0] if score.reasons else (max(tm, key=tm.get) if tm else None)
         entry = {"knob_value": value, "spec": spec, "compression_ratio": coded.compression_ratio,
@@ -152,7 +152,7 @@ def write_tune(result: TuneResult, outdir) -> None:
     import csv
     import io
 
-    from ._io import staged_directory, write_json_atomic, write_text_atomic
+    from .io._files import staged_directory, write_json_atomic, write_text_atomic
 
     with staged_directory(outdir, command="tune") as tmp:
         buffer = io.StringIO()

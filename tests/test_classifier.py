@@ -81,7 +81,7 @@ def test_labels_must_match_and_hold_both_classes(small_scene):
 
 
 def test_precomputed_features_give_the_same_mask_and_are_checked(fitted, small_scene):
-    from noisestat.features import weka_features
+    from noisestat.predict import weka_features
 
     raw = small_scene[0]
     features = weka_features(raw, sigmas=fitted.sigmas)

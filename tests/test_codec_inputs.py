@@ -206,7 +206,7 @@ def test_file_codec_clips_a_decoded_type_into_the_raw_type(tmp_path):
 
 def test_compressai_codes_every_integer_type(images, tmp_path):
     pytest.importorskip("torch", reason="the learned codec needs the optional extra noisestat[learned] (torch)")
-    from noisestat import learned
+    from noisestat.codecs import _compressai as learned
 
     try:
         learned._modules()

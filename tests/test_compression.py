@@ -1,4 +1,4 @@
-"""noisestat.compression: compress-bench on simulated 12-bit images and on a real 12-bit image."""
+"""noisestat.bench: compress-bench on simulated 12-bit images and on a real 12-bit image."""
 
 import csv
 import io
@@ -12,7 +12,7 @@ from conftest import shared_data
 
 from noisestat.camera import CameraProfile
 from noisestat.cli import main
-from noisestat.compression import compress_bench, format_bench, noise_sigma_dn
+from noisestat.bench import compress_bench, format_bench, noise_sigma_dn
 from noisestat.errors import CodecError, InputError, ProfileError
 from noisestat.simulate import acquire, simulate_scene
 

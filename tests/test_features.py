@@ -1,6 +1,6 @@
 import numpy as np
 
-from noisestat.features import feature_names, weka_features
+from noisestat.predict import feature_names, weka_features
 
 
 def test_seventy_features_with_names():

@@ -15,10 +15,11 @@ import tifffile
 
 pytest.importorskip("torch", reason="the learned codecs need the optional extra noisestat[learned] (torch)")
 
-from noisestat import assess, learned  # noqa: E402
+from noisestat import assess  # noqa: E402
+from noisestat.codecs import _compressai as learned  # noqa: E402
 from noisestat.codecs import REGISTRY, parse_spec  # noqa: E402
 from noisestat.errors import CodecError, InputError  # noqa: E402
-from noisestat.simulate import acquire, simulate_scene  # noqa: E402
+from noisestat.simulate._camera import acquire, simulate_scene  # noqa: E402
 
 from conftest import CAMERA  # noqa: E402
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from noisestat import InputError
-from noisestat.matching import match_centroids, match_iou
+from noisestat.measure import match_centroids, match_iou
 
 
 def test_iou_one_to_one_and_unmatched_counts():

@@ -1,4 +1,4 @@
-"""noisestat.metrics: hand-computed values, PSNR peaks, errors in sigma units, MS-SSIM properties."""
+"""noisestat.bench: hand-computed values, PSNR peaks, errors in sigma units, MS-SSIM properties."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.metrics import structural_similarity
 
-from noisestat.metrics import (MS_SSIM_WEIGHTS, compression_metrics, default_data_range, ms_ssim, ms_ssim_scales,
+from noisestat.bench._metrics import (MS_SSIM_WEIGHTS, compression_metrics, default_data_range, ms_ssim, ms_ssim_scales,
                                ssim)
 
 

@@ -19,8 +19,8 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from noisestat import ModelError, PixelClassifier, load_model, save_model
-from noisestat import classifier as classifier_module
-from noisestat.features import feature_names
+from noisestat.predict import _forest as classifier_module
+from noisestat.predict import feature_names
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
 
 from conftest import CAMERA

@@ -1,4 +1,4 @@
-"""Tests of noisestat.morphometry against values worked out by hand.
+"""Tests of noisestat.measure against values worked out by hand.
 
 Conventions used in the comments: pixel (x, y) covers [x, x+1] x [y, y+1], y down;
 c = 2 - sqrt(2) is what ImageJ's traced perimeter takes off per counted corner.
@@ -12,7 +12,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull
 
 from noisestat.errors import InputError
-from noisestat.morphometry import (
+from noisestat.measure._morphometry import (
     ANGULAR_PARAMETERS,
     PARAMETERS,
     ObjectMeasurements,

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from noisestat import _io
+from noisestat.io import _files as _io
 from noisestat.cli import _cpu_count, main
 from noisestat.errors import OutputError
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
@@ -510,7 +510,7 @@ def test_full_disk_during_assess_keeps_the_previous_result(data, capsys, monkeyp
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("noisestat.pipeline.write_objects_parquet", disk_full)
+    monkeypatch.setattr("noisestat.report._tables.write_objects_parquet", disk_full)
     code, _, err = run(capsys, *assess_argv(data, out, "--seed", "4"))
     assert code == 1
     line = one_error_line(err)
@@ -724,7 +724,7 @@ def test_assess_workers_die_when_noisestat_is_killed(data, tmp_path, sig):
 
 _SLOW_WRITE = textwrap.dedent("""
     import sys, time
-    import noisestat.pipeline as pipeline
+    import noisestat.report._tables as pipeline
     from noisestat.cli import main
     real = pipeline.write_objects_parquet
     def slow(*args, **kwargs):

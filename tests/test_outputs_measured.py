@@ -13,11 +13,12 @@ import pytest
 import tifffile
 
 from noisestat.codecs._base import Codec
-from noisestat.inspection import (COUNT_RATIO, GIANT_IMAGE_FRACTION, OUTSIDE_BAND_COLUMNS, segmentation_warnings,
+from noisestat.report import (COUNT_RATIO, GIANT_IMAGE_FRACTION, OUTSIDE_BAND_COLUMNS, segmentation_warnings,
                                   write_label_image)
-from noisestat.morphometry import PARAMETERS, measure_objects
+from noisestat.measure import PARAMETERS, measure_objects
 from noisestat.camera import load_profile
-from noisestat.pipeline import _safe_name, assess, assess_files, write_assessment
+from noisestat.pipeline import assess, assess_files, write_assessment
+from noisestat.report._tables import _safe_name
 from noisestat.report import FIGURE_NAMES
 
 CODECS = ("lossless", "jpeg:ratio=20", "bitdepth:bits=8,mode=shift")
@@ -150,7 +151,7 @@ def test_outside_band_csv_is_sorted_worst_first_per_codec(run):
 def test_outside_band_takes_every_object_at_or_beyond_one_and_none_inside(run):
     import dataclasses
 
-    from noisestat.inspection import outside_band
+    from noisestat.report import outside_band
 
     result, _ = run
     c = result.codecs[1]
@@ -208,7 +209,7 @@ def test_status_joins_the_pipeline_record_or_the_label_images(run):
 def test_status_is_classified_from_label_images_when_the_pipeline_records_none(run):
     import dataclasses
 
-    from noisestat.inspection import codec_status
+    from noisestat.report import codec_status
 
     result, _ = run
     for c in result.codecs:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from noisestat import CodecError, InputError
-from noisestat.morphometry import PARAMETERS
+from noisestat.measure import PARAMETERS
 from noisestat.pipeline import assess, assess_files, write_assessment
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
 
@@ -109,7 +109,7 @@ def test_outputs_have_the_documented_shape(tmp_path, lossless_run):
     assert c["spec"] == "jpeg:ratio=20" and abs(c["compression_ratio"] / 20 - 1) < 0.05
     assert list(c["parameters"]) == list(PARAMETERS)
     assert set(c["parameters"]["Area"]) >= {"n", "mean_eps", "sd_eps", "frac_abs_eps_lt_1"}
-    # sigma_used: sigma_raw floored at the count's resolution 1 / sqrt(12) (noisestat.scores)
+    # sigma_used: sigma_raw floored at the count's resolution 1 / sqrt(12) (noisestat.score)
     assert set(c["global"]["N_tot"]) == {"raw", "sigma_raw", "sigma_used", "codec", "eps"}
     assert c["global"]["N_tot"]["sigma_used"] >= max(c["global"]["N_tot"]["sigma_raw"], 1 / math.sqrt(12)) - 1e-12
     assert set(c["loss"]) >= {"n_unmatched", "rate", "null_rate", "p_excess", "excess"}
@@ -207,7 +207,7 @@ def test_no_feature_computation_is_repeated_and_the_numbers_stay_the_same(small_
     """The raw image's features serve training and its segmentation; a decoded image identical to the
     raw one is not segmented again. Counted here: one feature computation for the raw image and one per
     replica (5 + 2 null), none for the lossless codec, one for the 8-bit codec (before: 11)."""
-    import noisestat.classifier as classifier_module
+    import noisestat.predict._forest as classifier_module
     import noisestat.pipeline as pipeline_module
 
     calls = []

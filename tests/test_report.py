@@ -16,9 +16,9 @@ from matplotlib import image as mpimg
 
 import noisestat
 from noisestat.camera import CameraProfile
-from noisestat.morphometry import PARAMETERS, ObjectMeasurements
+from noisestat.measure import PARAMETERS, ObjectMeasurements
 from noisestat.report import FIGURE_NAMES, render_figures, report_html, write_report
-from noisestat.scores import summarise_eps
+from noisestat.score import summarise_eps
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
 
 # A decoded-image file whose name needs escaping in HTML: the spec (and so the page) carries the path.

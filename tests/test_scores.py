@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from noisestat.scores import (deviation, epsilon, floored, null_reference, replica_spread, resolution_floor,
+from noisestat.score import (deviation, epsilon, floored, null_reference, replica_spread, resolution_floor,
                               summarise_eps, verdict)
 
 ANG = np.array([False, True])

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from noisestat.morphometry import PARAMETERS
-from noisestat.statistics import band_fraction, codec_statistics, difference_stats, location_tests
+from noisestat.measure import PARAMETERS
+from noisestat.score import band_fraction, codec_statistics, difference_stats, location_tests
 
 
 def test_equivalence_and_zero_tests_on_known_shifts():

@@ -9,11 +9,11 @@ from scipy import optimize, stats
 from skimage.measure import label
 
 from noisestat.camera import CameraProfile
-from noisestat.matching import classify_objects, match_iou
-from noisestat.morphometry import PARAMETERS
+from noisestat.measure import classify_objects, match_iou
+from noisestat.measure import PARAMETERS
 from noisestat.pipeline import UNSTABLE_FRACTION, build_reference, score_codec
-from noisestat.scores import GLOBAL_FLOOR, epsilon, floored, null_reference, verdict
-from noisestat.statistics import ALPHA, KEEP, MARGIN, band_noninferiority, codec_statistics, location_tests, loss_test
+from noisestat.score import GLOBAL_FLOOR, epsilon, floored, null_reference, verdict
+from noisestat.score import ALPHA, KEEP, MARGIN, band_noninferiority, codec_statistics, location_tests, loss_test
 
 N_REPLICAS = 10
 NULL = null_reference(N_REPLICAS)

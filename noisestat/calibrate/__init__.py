@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from .._io import file_sha256
-from ..camera import CameraProfile, NoiseMap
+from ..io._files import file_sha256
+from ..camera._profile import CameraProfile, NoiseMap
 from ._maps import MIN_DARK_DOF, MIN_DARK_FRAMES, MIN_GAIN_DOF, frame_counts, pixel_maps
 from ._plot import plot_photon_transfer
 from ._ptc import PhotonTransfer, photon_transfer
@@ -159,7 +159,7 @@ def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | No
     profile : CameraProfile
     fit : NoiseFit
     """
-    from .._io import read_image
+    from ..io._files import read_image
     from ._single_image import estimate_noise, profile_from_fit
 
     image = read_image(path)
@@ -203,7 +203,7 @@ def plot_noise_fit(fit, path) -> None:
     ax.set_ylabel("noise variance (DN²)")
     ax.set_title("Single-image noise estimate (not a calibration)")
     ax.legend()
-    from .._io import atomic_file
+    from ..io._files import atomic_file
 
     with atomic_file(path) as handle:
         fig.savefig(handle, format="png", dpi=110)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..camera import PixelMaps
+from ..camera._profile import PixelMaps
 
 __all__ = ["pixel_maps", "unique_darks", "frame_counts", "MIN_DARK_FRAMES", "MIN_DARK_DOF", "MIN_GAIN_DOF"]
 

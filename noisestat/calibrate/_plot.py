@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from .._io import atomic_file
+from ..io._files import atomic_file
 
 __all__ = ["plot_photon_transfer"]
 

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from .._io import _read_any, read_json_object
+from ..io._files import _read_any, read_json_object
 from ..errors import InputError
 
 __all__ = ["Level", "FlatFieldSeries", "read_emva_descriptor", "read_stacks", "MIN_SPATIAL_FRAMES"]

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..camera import CameraProfile
+from ..camera._profile import CameraProfile
 from ..errors import CodecError
 
 __all__ = ["Codec", "CodecKey", "CodecResult", "REGISTRY", "register", "parse_spec", "describe_codecs",

@@ -10,7 +10,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 
-from .._io import _read_any, file_sha256
+from ..io._files import _read_any, file_sha256
 from ..errors import CodecError, InputError
 from ._base import Codec, CodecKey, register
 from ._transforms import range_scale, range_unscale

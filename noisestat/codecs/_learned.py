@@ -1,6 +1,6 @@
 """The learned codec: a CompressAI model from a checkpoint on disk, real entropy-coded bitstream.
 
-torch and compressai are imported only when the codec is used (see :mod:`noisestat.learned`),
+torch and compressai are imported only when the codec is used (see :mod:`noisestat.codecs`),
 so the codec is listed, and its spec parsed, without them.
 """
 
@@ -45,7 +45,7 @@ class CompressAI(Codec):
 
     def _model(self):
         if self._loaded is None:
-            from ..learned import load_checkpoint
+            from ._compressai import load_checkpoint
 
             self._loaded = load_checkpoint(self.params["checkpoint"], self.params["arch"])
         return self._loaded
@@ -55,7 +55,7 @@ class CompressAI(Codec):
         self._model()  # a missing extra or a bad checkpoint fails here, before any long computation
 
     def apply(self, image, profile):
-        from ..learned import decode, encode
+        from ._compressai import decode, encode
 
         loaded = self._model()
         stream, info = encode(loaded, image)

@@ -6,7 +6,7 @@ same figures as PNG files under ``figures/``:
 
 ``segmentation.png``
     The raw image in grey with the outlines of the raw segmentation, giant objects and 1-3 px
-    specks marked, beside the histogram of object areas (what :mod:`noisestat.inspection` warns on).
+    specks marked, beside the histogram of object areas (what :mod:`noisestat.report` warns on).
 ``area_difference.png``
     Single-object area difference chi - chi_raw of the replicas and of each codec (Fig. 2c).
 ``globals.png``
@@ -54,9 +54,9 @@ from matplotlib.patches import Ellipse, Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
-from . import inspection
-from ._io import atomic_file, write_text_atomic
-from .morphometry import PARAMETERS
+from . import _inspection as inspection
+from ..io._files import atomic_file, write_text_atomic
+from ..measure._morphometry import PARAMETERS
 
 __all__ = ["write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]
 
@@ -144,7 +144,7 @@ def _n_replicas(a) -> int:
 
 
 def _null_theory(n_replicas: int) -> dict:
-    """eps of a second raw acquisition in theory: sqrt(2) t(N - 1) (see :func:`noisestat.scores.null_reference`)."""
+    """eps of a second raw acquisition in theory: sqrt(2) t(N - 1) (see :func:`noisestat.score.null_reference`)."""
     dof = n_replicas - 1
     if dof < 1:
         return {"sd": math.nan, "median_abs": math.nan, "frac_outside": math.nan, "label": "n/a"}
@@ -845,7 +845,7 @@ _COLUMN_TITLES = {"n": "n", "n_infinite": "n ±∞", "mean_eps": "mean ε", "sd_
 
 def _column_help() -> dict:
     """What each table column means, shown in a legend under every table that has it."""
-    from . import statistics
+    from ..score import _tests as statistics
 
     # The constants of the version of the statistics this report is built with, where it has them.
     trim, margin = getattr(statistics, "TRIM", 0.2), getattr(statistics, "MARGIN", 1.0)

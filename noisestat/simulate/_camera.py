@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from .camera import CameraProfile
+from ..camera._profile import CameraProfile
 
 __all__ = ["simulate_scene", "acquire", "sparse_labels", "DEMO_CAMERA", "CameraModel", "CameraSimulator"]
 
@@ -595,7 +595,7 @@ class CameraSimulator:
         """
         import tifffile
 
-        from ._io import write_json_atomic
+        from ..io._files import write_json_atomic
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ProfileError, ProfileFitError
+from ..errors import ProfileError, ProfileFitError
 
 __all__ = ["CameraProfile", "NoiseMap", "PixelMaps", "load_profile", "save_profile", "REQUIRED_KEYS",
            "GAIN_RANGE_DN_PER_E", "MAX_BELOW_OFFSET", "WARN_BELOW_OFFSET"]
@@ -305,7 +305,7 @@ def load_profile(path: str | os.PathLike) -> CameraProfile:
     ProfileError
         If the file is missing, not JSON, or misses or mangles a required key.
     """
-    from ._io import read_json_object
+    from ..io._files import read_json_object
 
     path = Path(path)
     data = read_json_object(path, what="camera profile", error=ProfileError)
@@ -324,7 +324,7 @@ def load_profile(path: str | os.PathLike) -> CameraProfile:
 def _load_pixel_maps(ref, path: Path) -> PixelMaps:
     import tifffile
 
-    from ._io import file_sha256
+    from ..io._files import file_sha256
 
     if not isinstance(ref, dict) or not isinstance(ref.get("file"), str):
         raise ProfileError(f"{path}: pixel_maps must be an object with the TIFF file name under 'file'")
@@ -347,7 +347,7 @@ def save_profile(profile: CameraProfile, path: str | os.PathLike) -> None:
     import hashlib
     import io
 
-    from ._io import atomic_file, json_text
+    from ..io._files import atomic_file, json_text
 
     path = Path(path)
     data = profile.to_dict()

@@ -10,7 +10,7 @@ sigma_raw), so the tests use the 20 % trimmed mean and Yuen's standard error (st
   shift). A tighter margin needs many objects: with ~80 objects and 16 families, a margin of 0.5
   rejected second raw acquisitions more often than not.
 
-Infinite eps (sigma_raw = 0 and a changed value, see :mod:`noisestat.scores`) take part: they are
+Infinite eps (sigma_raw = 0 and a changed value, see :mod:`noisestat.score`) take part: they are
 replaced by +-``_BEYOND`` times the largest of the margin and the finite |eps|, a value beyond any
 margin. Trimming drops them when they are fewer than the trimmed share of one tail (as it would any
 outlier); when they are more, the trimmed mean is far outside the margin and TOST fails, as it must.

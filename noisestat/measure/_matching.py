@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["Matching", "match_iou", "match_centroids", "classify_objects", "METHODS", "STATUSES"]
 

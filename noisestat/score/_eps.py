@@ -35,7 +35,7 @@ floor applied are counted (summary.json ``sigma_floor.floored_fraction``).
 
 A parameter no replica ever changed (h undefined) keeps sigma = 0; eps is then 0 if the codec gives
 the raw value and +-inf otherwise. **Infinite eps stay in every test**: the trimmed mean counts them
-as beyond any margin, the band fraction as outside the band (:mod:`noisestat.statistics`); only the
+as beyond any margin, the band fraction as outside the band (:mod:`noisestat.score`); only the
 mean and sd of the summaries, which cannot hold them, leave them out and count them (``n_infinite``).
 """
 
@@ -214,13 +214,13 @@ def verdict(statistics: dict, global_eps: dict, n_replicas: int, *, loss: dict |
     Parameters
     ----------
     statistics : dict
-        Parameter name -> :func:`noisestat.statistics.codec_statistics` entry (with ``p_band``;
+        Parameter name -> :func:`noisestat.score.codec_statistics` entry (with ``p_band``;
         where it is NaN, the fraction is tested against the theoretical second acquisition).
     global_eps : dict
         Global parameter name -> eps (sigma floored).
     n_replicas : int
     loss : dict, optional
-        :func:`noisestat.statistics.loss_test` result; criterion (4) is skipped without it.
+        :func:`noisestat.score.loss_test` result; criterion (4) is skipped without it.
 
     Returns
     -------
@@ -230,7 +230,7 @@ def verdict(statistics: dict, global_eps: dict, n_replicas: int, *, loss: dict |
     rule : str
         The rule with its numbers filled in.
     """
-    from .statistics import ALPHA, FAMILIES, KEEP, MARGIN, band_noninferiority, family_of
+    from ._tests import ALPHA, FAMILIES, KEEP, MARGIN, band_noninferiority, family_of
 
     null = null_reference(n_replicas)
     rule = VERDICT_RULE.format(margin=MARGIN, alpha=ALPHA, keep=KEEP, dist=null["distribution"],

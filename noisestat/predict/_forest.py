@@ -26,9 +26,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.tree._tree import Tree
 
-from ._io import atomic_file, check_labels
-from .errors import ModelError
-from .features import DEFAULT_SIGMAS, feature_names, weka_features
+from ..io._files import atomic_file, check_labels
+from ..errors import ModelError
+from ._weka import DEFAULT_SIGMAS, feature_names, weka_features
 
 __all__ = ["PixelClassifier", "load_model", "save_model", "BACKGROUND", "OBJECT", "THRESHOLD"]
 
@@ -58,7 +58,7 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
     max_features : int, default 2
         Random features considered at each split.
     sigmas : tuple of float, default (1, 2, 4, 8, 16)
-        Nominal feature scales (see :mod:`noisestat.features`).
+        Nominal feature scales (see :mod:`noisestat.predict`).
     random_state : int, numpy.random.Generator or None
         Seed of the forest. ``None`` draws fresh entropy; the seed used is always stored in
         ``seed_``, so any fitted model can be reproduced.
@@ -175,7 +175,7 @@ def save_model(model: PixelClassifier, path: str | os.PathLike) -> None:
     model._check_fitted()
     import sklearn
 
-    from . import __version__
+    from .. import __version__
 
     header = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "noisestat": __version__,
               "sklearn": sklearn.__version__, "classes": [int(c) for c in model.classes_],

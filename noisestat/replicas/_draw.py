@@ -101,8 +101,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from .camera import CameraProfile
-from .errors import InputError
+from ..camera._profile import CameraProfile
+from ..errors import InputError
 
 __all__ = ["draw_replica", "generate_replicas", "replica_seeds", "MODE"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 
 __all__ = ["read_image", "read_image_info", "ImageInfo", "PixelSize", "read_labels", "file_sha256", "array_sha256", "write_json_atomic",
            "write_text_atomic", "json_text", "atomic_file", "staged_directory", "OUTPUT_MARKER",
@@ -697,7 +697,7 @@ class staged_directory:
 
     def __enter__(self) -> Path:
         shown = os.fspath(self.path)
-        from . import __version__
+        from .. import __version__
 
         self.final = prepare_output_dir(self.path, inputs=self.inputs, create_parents=True)
         marker = {"noisestat": __version__, "command": self.command,

@@ -11,7 +11,7 @@ of its dtype: a 16-bit microscopy image that fills a few hundred of 65536 levels
 be coded as a near-black picture, which is what models trained on photographs handle worst.
 
 torch and compressai are the optional extra ``noisestat[learned]``; they are imported only when
-a function here needs them, so ``import noisestat.learned`` always works.
+a function here needs them, so ``import noisestat.codecs`` always works.
 
 Checkpoint format
 -----------------
@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_file, file_sha256, read_image
-from .codecs._base import to_dtype
-from .errors import CodecError, InputError
+from ..io._files import atomic_file, file_sha256, read_image
+from ._base import to_dtype
+from ..errors import CodecError, InputError
 
 __all__ = ["ARCHS", "LAMBDAS", "QUALITIES", "FORMAT", "MISSING_EXTRA", "LoadedCodec", "build_model",
            "save_checkpoint", "load_checkpoint", "encode", "decode", "normalise", "train_codec"]
@@ -441,7 +441,7 @@ def train_codec(images, *, arch: str, quality: int, steps: int, seed: int, outpu
     Parameters
     ----------
     images : sequence of path-like
-        2D raw images (read with :func:`noisestat._io.read_image`), each at least ``patch`` a side.
+        2D raw images (read with :func:`noisestat.io.read_image`), each at least ``patch`` a side.
     arch : str
         One of :data:`ARCHS`.
     quality : int

@@ -23,9 +23,9 @@ import os
 import numpy as np
 import tifffile
 
-from ._io import atomic_file
-from .morphometry import PARAMETERS
-from .scores import floored
+from ..io._files import atomic_file
+from ..measure._morphometry import PARAMETERS
+from ..score._eps import floored
 
 __all__ = ["write_label_image", "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
            "OUTSIDE_BAND_COLUMNS", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
@@ -41,7 +41,7 @@ _AREA = PARAMETERS.index("Area")
 def write_label_image(path: str | os.PathLike, labels: np.ndarray, *, pixel_size=None) -> None:
     """Write a label image as TIFF, atomically (temporary file, then rename).
 
-    ``pixel_size`` (a :class:`noisestat._io.PixelSize` or a dict with ``x``, ``y``, ``unit``),
+    ``pixel_size`` (a :class:`noisestat.io.PixelSize` or a dict with ``x``, ``y``, ``unit``),
     when given, is written as the resolution tags and, in the ImageJ file, as ImageJ's ``unit``,
     so Fiji shows calibrated lengths.
 
@@ -82,7 +82,7 @@ def write_label_image(path: str | os.PathLike, labels: np.ndarray, *, pixel_size
 
 def codec_status(assessment, codec) -> np.ndarray | None:
     """What the codec's segmentation made of each raw object (matched, lost, split, merged:
-    :func:`noisestat.matching.classify_objects`): the status the pipeline recorded, else classified
+    :func:`noisestat.measure.classify_objects`): the status the pipeline recorded, else classified
     from the two label images; None when the assessment has neither."""
     recorded = getattr(codec.objects, "status", None)
     if recorded is not None and len(recorded) == len(assessment.raw):
@@ -91,7 +91,7 @@ def codec_status(assessment, codec) -> np.ndarray | None:
     codec_labels = getattr(codec.objects, "labels", None)
     if raw_labels is None or codec_labels is None or np.shape(raw_labels) != np.shape(codec_labels):
         return None
-    from .matching import classify_objects
+    from ..measure._matching import classify_objects
 
     # classify_objects reads only whether a partner exists (row index >= 0, -1 for none).
     has_partner = np.asarray(codec.objects.partner) > 0
@@ -268,7 +268,7 @@ def segmentation_warnings(raw, image_shape, codecs=()) -> list[str]:
 
     Examples
     --------
-    >>> from noisestat.morphometry import measure_objects
+    >>> from noisestat.measure import measure_objects
     >>> labels = np.zeros((100, 100), int); labels[:30, :30] = 1; labels[50:55, 50:55] = 2
     >>> [w.split(":")[1].strip() for w in segmentation_warnings(measure_objects(labels), labels.shape)]
     ['giant object']

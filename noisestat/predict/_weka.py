@@ -66,7 +66,7 @@ def weka_features(image: np.ndarray, *, sigmas=DEFAULT_SIGMAS) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from noisestat.features import weka_features
+    >>> from noisestat.predict import weka_features
     >>> weka_features(np.zeros((16, 16), np.uint16)).shape
     (16, 16, 70)
     """

@@ -1,6 +1,6 @@
 """``noisestat compress-bench``: compression ratio and image-quality metrics of codecs on raw images.
 
-Every (image, codec) pair is coded and measured with :func:`noisestat.metrics.compression_metrics`;
+Every (image, codec) pair is coded and measured with :func:`noisestat.bench.compression_metrics`;
 the rows go to ``metrics.csv`` and the per-codec averages over *all* images to ``summary.json``.
 (Zhou et al. reported averages that, through a loop bug, held only the last image; here each
 codec's average says how many images it holds.)
@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from . import __version__
-from ._io import (_json_safe, codec_input_files, file_sha256, prepare_output_dir, read_image, staged_directory,
+from .. import __version__
+from ..io._files import (_json_safe, codec_input_files, file_sha256, prepare_output_dir, read_image, staged_directory,
                   write_json_atomic, write_text_atomic)
-from .camera import CameraProfile, load_profile
-from .codecs import Codec, parse_spec
-from .errors import CodecError, InputError, NoisestatError
-from .metrics import SIGMA_METRICS, compression_metrics, default_data_range
+from ..camera._profile import CameraProfile, load_profile
+from ..codecs import Codec, parse_spec
+from ..errors import CodecError, InputError, NoisestatError
+from ._metrics import SIGMA_METRICS, compression_metrics, default_data_range
 
 __all__ = ["CompressBench", "compress_bench", "format_bench", "noise_sigma_dn", "METRIC_COLUMNS",
            "AVERAGED_METRICS", "QUANTISATION_VARIANCE_DN2"]
@@ -57,7 +57,7 @@ class CompressBench:
     ----------
     rows : tuple of dict
         One per (image, codec), image-major, in the order given: ``image``, ``spec``, ``codec``,
-        ``lossless`` and every key of :func:`~noisestat.metrics.compression_metrics`, plus
+        ``lossless`` and every key of :func:`~noisestat.bench.compression_metrics`, plus
         ``settings`` (the codec's ``info``: settings used, e.g. ``quality_used``).
     averages : tuple of dict
         One per codec, in the order given: ``spec``, ``codec``, ``lossless``, ``n_images`` and the
@@ -183,14 +183,14 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1, ch
         Codec specs (``noisestat codecs`` lists them).
     outdir : path-like
         Output folder, written whole on success and not at all on error; an existing folder is
-        replaced only when noisestat wrote it or it is empty (:func:`noisestat._io.check_output_dir`).
+        replaced only when noisestat wrote it or it is empty (:func:`noisestat.io.check_output_dir`).
     camera_path : path-like, optional
         Camera profile: sets the PSNR/SSIM peak to ``2**bit_depth - 1``, is passed to the codecs,
         and adds the errors in units of the per-pixel noise sigma (:func:`noise_sigma_dn`).
     jobs : int
         Parallel workers (joblib) over (image, codec) pairs; the results do not depend on it.
     channel, plane : int, optional
-        The 2D plane read from every multi-channel file or stack (:func:`noisestat._io.read_image_info`).
+        The 2D plane read from every multi-channel file or stack (:func:`noisestat.io.read_image_info`).
 
     Returns
     -------

@@ -1,0 +1,7 @@
+"""Monte-Carlo raw-equivalent images: each pixel redrawn with the camera's temporal noise at its value,
+from seeds that do not depend on the order, the tiling or the worker that draws them.
+"""
+
+from ._draw import draw_replica, generate_replicas, replica_seeds, MODE
+
+__all__ = ['draw_replica', 'generate_replicas', 'replica_seeds', 'MODE']

@@ -1,0 +1,24 @@
+"""What an assessment shows: label images, the objects outside the noise band, warnings about the
+segmentation, figures and the HTML report.
+"""
+
+from ._inspection import (write_label_image, codec_status, outside_band, outside_band_csv, segmentation_warnings,
+                          OUTSIDE_BAND_COLUMNS, GIANT_IMAGE_FRACTION, GIANT_MEDIAN_RATIO, TINY_AREA_PX,
+                          TINY_FRACTION, TINY_MEDIAN_PX, COUNT_RATIO)
+
+# The figures need matplotlib: imported on first use, so that the tables and label images need none.
+_HTML = ("write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY")
+
+
+def __getattr__(name):
+    if name in _HTML:
+        from . import _html
+
+        return getattr(_html, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["write_label_image", "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
+           "OUTSIDE_BAND_COLUMNS", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
+           "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO", "write_report", "render_figures", "report_html",
+           "ReportFigure", "FIGURE_NAMES", "FAMILY"]

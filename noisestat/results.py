@@ -1,0 +1,257 @@
+"""What an assessment produces, as frozen result types: each image's objects aligned to the raw ones
+(:class:`ImageObjects`), the codec-independent reference (:class:`Reference`: raw objects, sigma_raw,
+the simulated second acquisition), one codec's scores (:class:`CodecScore`) and the whole
+:class:`Assessment` with its ``summary()`` (the content of ``summary.json``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .camera._profile import CameraProfile
+from .measure._morphometry import PARAMETERS, ObjectMeasurements
+from .predict._forest import PixelClassifier
+from .score._eps import GLOBAL_FLOOR, floored, null_reference, summarise_eps
+from .score._tests import difference_stats
+
+__all__ = ["ImageObjects", "CodecScore", "Assessment", "Reference", "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
+
+GLOBAL_PARAMETERS = ("N_tot", "A_tot")
+SUMMARY_SCHEMA = 1
+
+@dataclass(frozen=True)
+class ImageObjects:
+    """One image's objects, aligned to the raw image's objects.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_raw_objects, 19)
+        Parameters of the object matched to each raw object; NaN where none matched.
+    partner : ndarray of int, shape (n_raw_objects,)
+        Label id of that object in this image's segmentation, 0 where none matched.
+    n_objects : int
+        N_tot: objects in this image.
+    area_total : int
+        A_tot: object pixels in this image.
+    matching : dict
+        Matched and unmatched counts: method, matched, unmatched_reference, unmatched_other, shared,
+        and lost, split, merged (:func:`noisestat.measure.classify_objects`), n_reference.
+    table : ndarray, shape (n_objects, 19)
+        Every object of this image (matched or not), in label order: its own Results table.
+    labels : ndarray of int, shape (rows, cols), optional
+        This image's label image; its ids are those of ``partner`` (written to ``labels/``).
+    status : ndarray of str, shape (n_raw_objects,), optional
+        What happened to each raw object in this image: matched, lost, split or merged.
+    """
+
+    values: np.ndarray
+    partner: np.ndarray
+    n_objects: int
+    area_total: int
+    matching: dict
+    table: np.ndarray | None = field(default=None, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    status: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def globals(self) -> np.ndarray:
+        return np.array([self.n_objects, self.area_total], dtype=float)
+
+
+@dataclass(frozen=True)
+class CodecScore:
+    """Scores of one codec against the raw image."""
+
+    spec: str
+    compression_ratio: float | None
+    n_bytes: int | None
+    info: dict
+    objects: ImageObjects
+    eps: np.ndarray
+    parameters: dict
+    global_scores: dict
+    tolerable: bool
+    reasons: tuple
+    statistics: dict = field(default_factory=dict)
+    area_difference: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=dict)  # noisestat.score.loss_test: lost/split/merged vs replica pairs
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything an assessment measured, with its provenance."""
+
+    raw: ObjectMeasurements
+    raw_objects: ImageObjects
+    sigma_raw: np.ndarray
+    n_replicas_matched: np.ndarray
+    replica_globals: np.ndarray
+    replica_matching: tuple
+    codecs: tuple
+    rule: str
+    provenance: dict = field(default_factory=dict)
+    model: PixelClassifier | None = field(default=None, repr=False, compare=False)
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    raw_labels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    replica_values: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_eps: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_globals_eps: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_statistics: dict = field(default_factory=dict, repr=False, compare=False)
+    null_tolerable: tuple = field(default=(), repr=False, compare=False)
+    sigma_model: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_fractions: dict = field(default_factory=dict, repr=False, compare=False)
+    warnings: tuple = ()
+    sigma_floor: np.ndarray | None = field(default=None, repr=False, compare=False)
+    replica_status: np.ndarray | None = field(default=None, repr=False, compare=False)
+    null_loss: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_replicas(self) -> int:
+        return len(self.replica_globals)
+
+    @property
+    def sigma_used(self) -> np.ndarray:
+        """The spread eps divides by: sigma_raw floored at the parameter's resolution (noisestat.score)."""
+        return self.sigma_raw if self.sigma_floor is None else floored(self.sigma_raw, self.sigma_floor[None])
+
+    def summary(self) -> dict:
+        """The content of ``summary.json``."""
+        sigma_global = self.replica_globals.std(axis=0, ddof=1)
+        codecs = []
+        for c in self.codecs:
+            codecs.append({
+                "spec": c.spec, "compression_ratio": c.compression_ratio, "n_bytes": c.n_bytes,
+                "settings": c.info, "matching": c.objects.matching,
+                "object_status": [] if c.objects.status is None else [str(v) for v in c.objects.status],
+                "loss": c.loss, "parameters": c.parameters, "global": c.global_scores,
+                "tolerable": c.tolerable, "reasons": list(c.reasons)})
+        for c, entry in zip(self.codecs, codecs):
+            entry["statistics"] = c.statistics
+            entry["area_difference"] = c.area_difference
+        raw_globals = self.raw_objects.globals
+        null = null_reference(self.n_replicas)
+        if self.null_eps is not None:
+            null["simulated"] = {
+                "method": "two extra replicas per run: eps = (chi_a - chi_b) / sigma_raw, a difference of two "
+                          "independent draws over sigma from the N replicas, as for a second raw acquisition",
+                "parameters": {p: {**summarise_eps(self.null_eps[:, j]),
+                                   "trimmed_mean": self.null_statistics.get(p, {}).get("trimmed_mean"),
+                                   "p_equivalent": self.null_statistics.get(p, {}).get("p_equivalent")}
+                               for j, p in enumerate(PARAMETERS)},
+                "pooled_frac_abs_eps_lt_1": {p: v["fraction"] if isinstance(v, dict) else v
+                                             for p, v in self.null_fractions.items()},
+                "pooled_counts": {p: {"inside": v["inside"], "n": v["n"]}
+                                  for p, v in self.null_fractions.items() if isinstance(v, dict)},
+                "global": {name: float(self.null_globals_eps[i]) for i, name in enumerate(GLOBAL_PARAMETERS)},
+                "judged_tolerable": bool(self.null_tolerable[0]) if self.null_tolerable else None,
+                "reasons": list(self.null_tolerable[1]) if self.null_tolerable else [],
+            }
+        replica_area = (difference_stats(self.replica_values[:, :, 0] - self.raw.values[None, :, 0])
+                        if self.replica_values is not None else {})
+        model = None
+        if self.sigma_model is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):  # sigma_raw may be 0: ratio inf/nan, dropped below
+                ratio = self.sigma_model / self.sigma_raw
+            model = {"seeds": self.provenance.get("model_seeds"),
+                     "median_sigma_model_over_sigma_raw": {
+                         p: float(np.nanmedian(np.where(np.isfinite(ratio[:, j]), ratio[:, j], np.nan)))
+                         if np.isfinite(ratio[:, j]).any() else None for j, p in enumerate(PARAMETERS)},
+                     "note": "spread of each parameter over forests retrained with other seeds; reported beside "
+                             "sigma_raw, never added to it"}
+        return {
+            "schema_version": SUMMARY_SCHEMA,
+            "noisestat": __version__,
+            "replicas": self.n_replicas,
+            "seed": self.provenance.get("seed"),
+            "n_objects_raw": len(self.raw),
+            "raw": {name: {"value": float(raw_globals[i]), "sigma_raw": float(sigma_global[i]),
+                           "replica_mean": float(self.replica_globals[:, i].mean())}
+                    for i, name in enumerate(GLOBAL_PARAMETERS)},
+            "replica_matching": {
+                "unmatched_raw_mean": float(np.mean([m["unmatched_reference"] for m in self.replica_matching])),
+                "unmatched_replica_mean": float(np.mean([m["unmatched_other"] for m in self.replica_matching])),
+                "raw_objects_with_sigma": int((self.n_replicas_matched >= 2).sum()),
+                "unmatched_raw_fraction_mean": (float(np.mean([m["unmatched_reference"] for m in self.replica_matching]))
+                                                / len(self.raw) if len(self.raw) else math.nan),
+                "second_acquisition_unmatched_rate": self.null_loss.get("rate", math.nan),
+                "second_acquisition_pairs": self.null_loss,
+                "per_replica": list(self.replica_matching)},
+            "sigma_floor": self._sigma_floor_summary(),
+            "null_reference": null,
+            "area_difference": {"replicas": replica_area,
+                                **{c.spec: c.area_difference for c in self.codecs}},
+            "sigma_model": model,
+            "verdict_rule": self.rule,
+            "warnings": list(self.warnings),
+            "codecs": codecs,
+            "provenance": self.provenance,
+        }
+
+    def _sigma_floor_summary(self) -> dict | None:
+        if self.sigma_floor is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            below = self.sigma_raw < self.sigma_floor[None]
+        n_sigma = np.isfinite(self.sigma_raw).sum(axis=0)
+        return {"rule": "sigma used = max(sigma_raw, h / sqrt(12)), h the parameter's smallest observed change "
+                        "(median over objects), 1 for N_tot and A_tot (noisestat.score)",
+                "parameters": {p: float(self.sigma_floor[j]) for j, p in enumerate(PARAMETERS)},
+                "global": dict.fromkeys(GLOBAL_PARAMETERS, GLOBAL_FLOOR),
+                "floored_fraction": {p: float(below[:, j].sum() / n_sigma[j]) if n_sigma[j] else None
+                                     for j, p in enumerate(PARAMETERS)}}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Everything an assessment measures that does not depend on the codecs: the raw objects,
+    sigma_raw from the replicas, the simulated second acquisition, sigma_model."""
+
+    profile: CameraProfile
+    model: PixelClassifier
+    trained: bool
+    seed: int
+    matching: str
+    min_area: int
+    raw: ObjectMeasurements
+    raw_labels: np.ndarray
+    raw_objects: ImageObjects
+    raw_xy: np.ndarray
+    sigma_raw: np.ndarray
+    n_replicas_matched: np.ndarray
+    replica_values: np.ndarray
+    replica_globals: np.ndarray
+    replica_matching: tuple
+    null_eps: np.ndarray
+    null_globals_eps: np.ndarray
+    null_statistics: dict
+    null_fractions: dict
+    null_tolerable: tuple
+    rule: str
+    sigma_model: np.ndarray | None = None
+    warnings: tuple = ()
+    sigma_floor: np.ndarray | None = None
+    replica_status: np.ndarray | None = field(default=None, repr=False)
+    null_loss: dict = field(default_factory=dict)
+
+    @property
+    def n_replicas(self) -> int:
+        return len(self.replica_globals)
+
+    @property
+    def sigma_global(self) -> np.ndarray:
+        """sd of N_tot and A_tot over the replicas (before the floor)."""
+        return self.replica_globals.std(axis=0, ddof=1)
+
+    @property
+    def sigma_global_used(self) -> np.ndarray:
+        """The global spread eps divides by: floored at :data:`noisestat.score.GLOBAL_FLOOR`."""
+        return floored(self.sigma_global, GLOBAL_FLOOR)
+
+    @property
+    def sigma_used(self) -> np.ndarray:
+        """The per-object spread eps divides by: sigma_raw floored per parameter."""
+        return self.sigma_raw if self.sigma_floor is None else floored(self.sigma_raw, self.sigma_floor[None])

@@ -1,0 +1,13 @@
+"""Scoring: eps = (chi_raw - chi_codec) / sigma_raw, sigma_raw and its resolution floor, the null
+distribution of a second acquisition, the statistical tests and the verdict.
+"""
+
+from ._eps import (angular_mask, deviation, replica_spread, resolution_floor, floored, GLOBAL_FLOOR, epsilon,
+                   summarise_eps, null_reference, verdict, VERDICT_RULE)
+from ._tests import (FAMILIES, TRIM, MARGIN, ALPHA, KEEP, location_tests, band_fraction, band_noninferiority,
+                     loss_test, codec_statistics, difference_stats)
+
+__all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR",
+           "epsilon", "summarise_eps", "null_reference", "verdict", "VERDICT_RULE", "FAMILIES", "TRIM",
+           "MARGIN", "ALPHA", "KEEP", "location_tests", "band_fraction", "band_noninferiority", "loss_test",
+           "codec_statistics", "difference_stats"]
