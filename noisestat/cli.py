@@ -16,13 +16,28 @@ from . import __version__
 from .errors import NoisestatError
 
 
+# Estimated durations shorter than this are not announced.
+ESTIMATE_SHOWN_S = 20.0
+
+
 class _Progress:
     """A one-line progress bar on stderr, drawn only on a terminal and without --quiet."""
 
     def __init__(self, label: str, *, quiet: bool = False, stream=None):
         self.stream = stream or sys.stderr
         self.active = not quiet and self.stream.isatty()
+        self.quiet = quiet
         self.label = label
+
+    def notice(self, message: str, seconds: float | None = None) -> None:
+        """A line said before the long part (an estimated duration of at least
+        :data:`ESTIMATE_SHOWN_S`) or on the way (a lost worker), unless --quiet."""
+        if self.quiet or (seconds is not None and seconds < ESTIMATE_SHOWN_S):
+            return
+        if self.active:
+            self.stream.write("\r" + " " * 100 + "\r")
+        self.stream.write(f"noisestat: {message}\n")
+        self.stream.flush()
 
     def __call__(self, name: str, done: int, total: int) -> None:
         if not self.active:
@@ -53,6 +68,13 @@ def _jobs(text):
     value = int(text)
     if value < 1 and value != -1:
         raise argparse.ArgumentTypeError(f"must be a positive number of workers, or -1 for all cores; got {value}")
+    return value
+
+
+def _tile(text):
+    value = int(text)
+    if value < 16:
+        raise argparse.ArgumentTypeError(f"must be at least 16 pixels; got {value}")
     return value
 
 
@@ -106,6 +128,12 @@ def _scene_arguments(p) -> None:
     p.add_argument("--replicas", type=_positive_int, default=10, help="Monte-Carlo replicas (default 10)")
     p.add_argument("--seed", type=_seed, default=0, help="the seed of every random choice (default 0)")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
+    p.add_argument("--tile", type=_tile, default=None, metavar="N",
+                   help="tile edge in pixels (default: the largest whose features fit 160 MB); results do not "
+                        "depend on it, memory does")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a dask.distributed cluster: tcp://HOST:PORT (running) or local:N (started here, "
+                        "N workers); needs noisestat[dask]; results do not depend on it")
     p.add_argument("--matching", choices=("iou", "centroid"), default="iou",
                    help="object matching: one-to-one IoU >= 0.5 (default) or the paper's 3 px centroid rule")
     p.add_argument("--min-area", type=int, default=0, metavar="PX",
@@ -286,7 +314,8 @@ def _assess(args) -> int:
         result = assess_files(args.image, args.camera, args.codec, args.output, model_path=args.model,
                               labels_path=args.labels, replicas=args.replicas, seed=args.seed, jobs=args.jobs,
                               matching=args.matching, min_area=args.min_area, model_seeds=args.model_seeds,
-                              progress=progress, channel=args.channel, plane=args.plane)
+                              progress=progress, channel=args.channel, plane=args.plane, tile=args.tile,
+                              scheduler=args.scheduler, notice=progress.notice)
     print(format_summary(result))
     print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0
@@ -306,7 +335,8 @@ def _tune(args) -> int:
     with _Progress("tune", quiet=args.quiet) as progress:
         result = tune(image, profile, args.codec, model=model, labels=labels, replicas=args.replicas, seed=args.seed,
                       jobs=args.jobs, matching=args.matching, min_area=args.min_area,
-                      max_evaluations=args.max_evaluations, progress=progress)
+                      max_evaluations=args.max_evaluations, progress=progress, tile=args.tile,
+                      scheduler=args.scheduler, notice=progress.notice)
     write_tune(result, args.output)
     print(format_tune(result))
     print(f"wrote {args.output}/tune.json, tune.csv, tune.png")

@@ -3,32 +3,35 @@
 raw image + camera profile -> replicas -> pixel classifier -> objects -> morphometry ->
 matching to the raw objects -> sigma_raw; each codec -> decoded image -> same chain -> eps.
 
-Replicas and codecs are independent tasks run by joblib with ``jobs`` workers. Each task
-draws its randomness from its own child seed and the forest predicts in a fixed order, so every
-number is the same for any ``jobs``.
+Replicas, codecs and codec images are independent tasks run by an executor (:mod:`noisestat.engine`:
+joblib with ``jobs`` workers, or a dask.distributed cluster); inside a task the predictor runs tile by
+tile with exact halos. Each task draws its randomness from its own child seed (replica noise per
+fixed block) and the forest sums its trees in a fixed order, so every number is the same for any
+``jobs``, ``tile`` and scheduler.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
-from joblib import Parallel, delayed
-from skimage.segmentation import relabel_sequential
 
 from . import __version__
 from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
+from .engine._executors import make_executor, parse_scheduler
+from .engine._tiles import MIN_TILE, default_tile, segment_tiled, tile_grid
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
 from .measure._matching import METHODS, STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import ANGULAR_PARAMETERS, PARAMETERS, measure_objects
 from .predict._forest import PixelClassifier, load_model
-from .predict._weka import weka_features
+from .predict._protocol import predictor_kind
 from .replicas._draw import MODE as REPLICA_MODE
-from .replicas._draw import draw_replica, replica_seeds
+from .replicas._draw import draw_region, replica_seeds
 from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
 from .results import GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, Reference
@@ -48,24 +51,17 @@ _ANGULAR = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
 UNSTABLE_FRACTION = 0.2
 
 
-def _segment(image: np.ndarray, model: PixelClassifier, min_area: int, features=None) -> np.ndarray:
-    """Objects of ``image``: the classifier's 8-connected objects of at least ``min_area`` pixels
-    (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel."""
-    labels = model.segment(image) if features is None else model.segment(image, features=features)
-    if min_area > 1:
-        small = np.bincount(labels.ravel()) < min_area
-        small[0] = False
-        labels[small[labels]] = 0
-        labels = relabel_sequential(labels)[0]
-    return labels
+# The raw image's features are kept from training for its own segmentation when they fit this size;
+# beyond it (large images) they are computed again, tile by tile, so memory stays bounded by the tile.
+RAW_FEATURE_CACHE_BYTES = 512 << 20
 
 
-def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np.ndarray,
-                       raw_xy: np.ndarray, matching: str, min_area: int, *, labels=None, features=None):
-    """Segment ``image`` (or take its ``labels``, already known) and align its objects to the raw ones."""
-    if labels is None:
-        labels = _segment(image, model, min_area, features)
+def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,
+                   timing: dict | None = None) -> ImageObjects:
+    """Measure one image's objects and align them to the raw ones."""
+    start = time.perf_counter()
     table = measure_objects(labels)
+    start = _tick(timing, "measuring", start)
     n_raw = len(raw_xy)
     if matching == "iou":
         m = match_iou(raw_labels, labels)
@@ -79,25 +75,54 @@ def _segment_and_match(image: np.ndarray, model: PixelClassifier, raw_labels: np
     area = int(table.column("Area").sum()) if len(table) else 0
     status = classify_objects(raw_labels, labels, m.partner)
     counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
-    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=labels,
+    _tick(timing, "matching", start)
+    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=_compact(labels),
                         status=status)
+
+
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """Labels in the smallest unsigned type that holds their ids (kept for every image of a run)."""
+    top = int(labels.max()) if labels.size else 0
+    return labels.astype(np.uint16) if top < 2**16 else labels
+
+
+def _tick(timing, key, start):
+    now = time.perf_counter()
+    if timing is not None:
+        timing[key] = timing.get(key, 0.0) + now - start
+    return now
+
+
+def _image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None):
+    """One image's aligned objects (segmented here unless its ``labels`` are known) and its timing."""
+    timing = {}
+    if labels is None:
+        labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=timing,
+                               threads=threads)
+    return _match_objects(labels, raw_labels, raw_xy, matching, timing), timing
+
+
+def _replica_task(image, profile, seed, model, tile, threads, raw_labels, raw_xy, matching, min_area):
+    """One replica, drawn tile by tile as the predictor needs it, segmented and aligned."""
+    timing = {}
+    labels = segment_tiled(lambda r: draw_region(image, profile, seed, r), image.shape, model, tile, min_area,
+                           timing=timing, threads=threads)
+    return _match_objects(labels, raw_labels, raw_xy, matching, timing), timing
 
 
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     """Objects of another image of the same scene as ``ref``'s raw image, aligned to the raw objects."""
-    return _segment_and_match(image, ref.model, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area)
+    return _image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area)[0]
 
 
-def _replica_task(image, profile, seed, *common):
-    return _segment_and_match(draw_replica(image, profile, seed), *common)
-
-
+def _apply_codec(codec, image, profile):
+    return codec.apply(image, profile)
 
 
 def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelClassifier | None = None,
            labels: np.ndarray | None = None, replicas: int = 10, seed: int = 0, jobs: int = 1,
            matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
-           progress=None) -> Assessment:
+           progress=None, tile: int | None = None, scheduler: str | None = None, notice=None) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -128,6 +153,15 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         the forest's own randomness (needs ``labels``); reported beside sigma_raw, never mixed in.
     progress : callable, optional
         ``progress(task_name, done, total)`` after each replica, codec image or forest.
+    tile : int, optional
+        Tile edge in pixels: features and prediction run per tile with an exact halo, so the numbers
+        do not depend on it; memory does (default: :func:`noisestat.engine.default_tile`).
+    scheduler : str, optional
+        ``"tcp://HOST:PORT"``: run the tasks on that dask.distributed cluster; ``"local:N"``: on a
+        local one of N workers started for this run. ``jobs`` is then ignored; the numbers are the same.
+    notice : callable, optional
+        ``notice(message, seconds)`` for things to say on the way: the estimated duration before the
+        long part (``seconds`` the estimate), a lost dask worker (``seconds`` None).
 
     Returns
     -------
@@ -160,21 +194,33 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     specs = [c.spec for c in codecs]
     if len(set(specs)) != len(specs):
         raise InputError(f"codec specs must be distinct; got {specs}")
+    if tile is not None and (int(tile) != tile or tile < MIN_TILE):
+        raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
+    parse_scheduler(scheduler)
+    if model is not None:
+        predictor_kind(model)
     for codec in codecs:
         codec.prepare(image, profile)
-    # Codecs run first: a setting that cannot be coded fails in seconds, before the long part.
-    coded: list[CodecResult] = Parallel(n_jobs=jobs)(delayed(c.apply)(image, profile) for c in codecs)
-
-    ref, codec_objects = build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed,
-                                         jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
-                                         extra_images=[c.decoded for c in coded], progress=progress)
+    with make_executor(jobs, scheduler, notice=notice) as executor:
+        # Codecs run first: a setting that cannot be coded fails in seconds, before the long part.
+        start = time.perf_counter()
+        shared_image = executor.share(image)
+        coded: list[CodecResult] = executor.map(_apply_codec, [(c, shared_image, profile) for c in codecs],
+                                                [f"codec {c.spec}" for c in codecs])
+        codec_seconds = time.perf_counter() - start
+        ref, codec_objects = build_reference(image, profile, model=model, labels=labels, replicas=replicas,
+                                             seed=seed, jobs=jobs, matching=matching, min_area=min_area,
+                                             model_seeds=model_seeds, extra_images=[c.decoded for c in coded],
+                                             progress=progress, tile=tile, executor=executor, notice=notice)
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
     model, trained, raw = ref.model, ref.trained, ref.raw
 
     prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "model_seeds": model_seeds,
             "noise_model": profile.noise_model, "matching": matching,
-            "threshold": 0.5, "connectivity": 8, "min_area": min_area, "classifier": model.describe(),
-            "classifier_trained_here": trained, "jobs": jobs,
+            "threshold": 0.5, "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
+            "classifier": model.describe(), "classifier_trained_here": trained, "jobs": jobs,
+            "tile": ref.tile, "engine": executor.description,
+            "timing": {**ref.timing, "codecs": round(codec_seconds, 3), "wall": round(time.time() - started, 3)},
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
             "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
     prov.update(provenance or {})
@@ -190,7 +236,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
 
 
 def build_reference(image, profile, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
-                    min_area=0, model_seeds=0, extra_images=(), progress=None):
+                    min_area=0, model_seeds=0, extra_images=(), progress=None, tile=None, scheduler=None,
+                    executor=None, notice=None):
     """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
     parallel batch); returns the :class:`Reference` and the extra images' aligned objects.
 
@@ -199,37 +246,64 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     losses of simulated second acquisitions (pairs of replicas), and warns when the replicas
     themselves lose many raw objects (:data:`UNSTABLE_FRACTION`).
     """
+    if executor is None:
+        with make_executor(jobs, scheduler, notice=notice) as own:
+            return build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed,
+                                   jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
+                                   extra_images=extra_images, progress=progress, tile=tile, executor=own,
+                                   notice=notice)
+    started = time.perf_counter()
+    timing: dict = {}
     forest_seed, replica_root, _, model_root = np.random.SeedSequence(seed).spawn(4)
     trained = labels is not None
-    # The raw image's features are computed once for training and its own segmentation.
+    # Threads for one task's feature filters: this machine's cores shared among the workers.
+    threads = max(1, (os.cpu_count() or 1) // executor.workers) if executor.description.get("engine") == "joblib" else 1
+    raw_features = None
     if trained:
-        model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs)
-    # (only for noisestat's own classifier: any other model with a ``segment(image)`` computes its own)
-    features = weka_features(image, sigmas=model.sigmas) if isinstance(model, PixelClassifier) else None
-    if trained:
-        model.fit(image, labels, features=features)
+        model = _new_forest(forest_seed, image.ndim, jobs)
+        tile = tile or default_tile(model, image.ndim)
+        raw_features = _train(model, image, labels, tile, threads, timing)
+    tile = tile or default_tile(model, image.ndim)
 
-    raw_labels = _segment(image, model, min_area, features)
-    del features
+    # The raw image: segmented here, first (every other image is matched to it); its first tile's
+    # time gives the estimate of the rest.
+    raw_timing: dict = {}
+    raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
+                               features=raw_features, threads=threads)
+    del raw_features
+    n_images = replicas + 2 + sum(not _same_image(e, image) for e in extra_images) + model_seeds
+    if notice is not None:
+        per_image = sum(raw_timing.get(k, 0.0) for k in ("pixels", "features", "trees", "predictor", "labelling"))
+        if trained:  # the raw image's features came from training: count them once more for the others
+            per_image += timing.get("features", 0.0)
+        estimate = per_image * n_images / max(1, min(executor.workers, n_images))
+        notice(f"estimated time: {_duration(estimate)} for {n_images} more images of {image.size} pixels on "
+               f"{executor.workers} worker{'s' if executor.workers > 1 else ''} (the raw image took "
+               f"{_duration(per_image)})", estimate)
     raw = measure_objects(raw_labels)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
                                int(raw.column("Area").sum()) if len(raw) else 0, {}, np.asarray(raw.values),
                                labels=raw_labels, status=np.full(len(raw), "matched", dtype="<U7"))
+    _merge_timing(timing, raw_timing)
 
     # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
     # (their difference over sigma_raw is the null distribution of eps).
-    common = (model, raw_labels, raw_xy, matching, min_area)
+    shared = [executor.share(v) for v in (image, model, raw_labels)]
+    shared_image, shared_model, shared_labels = shared
+    common = (shared_model, tile, threads, shared_labels, raw_xy, matching, min_area)
     seeds = replica_seeds(replica_root, replicas + 2)
-    tasks = [delayed(_replica_task)(image, profile, s, *common) for s in seeds]
+    tasks = [(_replica_task, (shared_image, profile, s, *common)) for s in seeds]
     # A decoded image identical to the raw one (a lossless codec) has the raw segmentation: the forest
     # is deterministic, so it is not run again.
-    tasks += [delayed(_segment_and_match)(extra, *common,
-                                          labels=raw_labels if _same_image(extra, image) else None)
+    tasks += [(_image_task, (extra, *common, raw_labels if _same_image(extra, image) else None))
               for extra in extra_images]
     names = [f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
     names += [f"codec image {i + 1}" for i in range(len(extra_images))]
-    results = _run(tasks, jobs, names, progress)
+    results = executor.map(_call, tasks, names, progress)
+    for _, t in results:
+        _merge_timing(timing, t)
+    results = [r for r, _ in results]
     replica_objects, null_pair, extra_objects = results[:replicas], results[replicas:replicas + 2], results[replicas + 2:]
 
     stack = np.stack([r.values for r in replica_objects]) if len(raw) else np.empty((replicas, 0, len(PARAMETERS)))
@@ -278,20 +352,86 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     sigma_model = None
     if model_seeds:
         # One feature computation serves the training of every retrained forest.
-        features = weka_features(image, sigmas=model.sigmas)
-        forests = [PixelClassifier(random_state=np.random.default_rng(s), n_jobs=jobs).fit(image, labels,
-                                                                                          features=features)
+        rows, targets = _training_pixels(model, image, labels, tile, threads, timing)[:2]
+        forests = [_new_forest(s, image.ndim, jobs).fit_pixels(rows, targets, ndim=image.ndim)
                    for s in model_root.spawn(model_seeds)]
-        del features
-        tasks = [delayed(_segment_and_match)(image, f, raw_labels, raw_xy, matching, min_area) for f in forests]
-        others = _run(tasks, jobs, [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
-        sigma_model, _ = replica_spread(raw.values, np.stack([o.values for o in others]), _ANGULAR)
+        del rows, targets
+        others = executor.map(_image_task, [(shared_image, f, tile, threads, shared_labels, raw_xy, matching,
+                                             min_area) for f in forests],
+                              [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
+        for _, t in others:
+            _merge_timing(timing, t)
+        sigma_model, _ = replica_spread(raw.values, np.stack([o.values for o, _ in others]), _ANGULAR)
+    timing = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timing.items()}
+    if timing.get("pixels_predicted"):
+        n_trees = len(model.forest_.estimators_)
+        timing["trees_evaluated_fraction"] = round(timing["tree_evaluations"] / (timing["pixels_predicted"] * n_trees), 4)
+    timing["reference_wall"] = round(time.perf_counter() - started, 3)
 
     ref = Reference(profile, model, trained, seed, matching, min_area, raw, raw_labels, raw_objects, raw_xy, sigma,
                     n_matched, stack, replica_globals, tuple(r.matching for r in replica_objects), null_eps,
                     null_globals, null_stats, null_fractions, (null_ok, tuple(null_reasons)), rule, sigma_model,
-                    tuple(warnings), floor, replica_status, null_loss)
+                    tuple(warnings), floor, replica_status, null_loss, tile, timing)
     return ref, extra_objects
+
+
+def _call(fn, args):
+    return fn(*args)
+
+
+def _merge_timing(total: dict, part: dict) -> None:
+    for k, v in part.items():
+        total[k] = total.get(k, 0) + v
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _new_forest(seed, ndim: int, jobs: int) -> PixelClassifier:
+    """noisestat's forest, Weka's 2D features for images, the ilastik-style set for volumes."""
+    return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs,
+                           feature_set="weka" if ndim == 2 else "ilastik")
+
+
+def _training_pixels(model, image, labels, tile, threads, timing, keep=False):
+    """Features of the labelled pixels, in the image's raster order (the rows and order a whole-image
+    computation gives), their labels, and, when ``keep`` and they fit
+    :data:`RAW_FEATURE_CACHE_BYTES`, every tile's features for the raw segmentation."""
+    tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
+    n_features = model.n_features(image.ndim)
+    cache = {} if keep and sum(t.size for t in tiles) * n_features * 4 <= RAW_FEATURE_CACHE_BYTES else None
+    rows, targets, order = [], [], []
+    for t in tiles:
+        picked = labels[t.core] > 0
+        if not picked.any() and cache is None:
+            continue
+        start = time.perf_counter()
+        features = model.features(np.asarray(image[t.region]), threads=threads)
+        _tick(timing, "features", start)
+        if picked.any():
+            where = np.nonzero(picked)
+            rows.append(features[t.inner][where])
+            targets.append(labels[t.core][where])
+            order.append(np.ravel_multi_index(tuple(w + c.start for w, c in zip(where, t.core)), image.shape))
+        if cache is not None:
+            cache[t.index] = features
+    order = np.concatenate(order)
+    sort = np.argsort(order, kind="stable")
+    return np.concatenate(rows)[sort], np.concatenate(targets)[sort], cache
+
+
+def _train(model, image, labels, tile, threads, timing):
+    """Fit ``model`` on the labelled pixels (features per tile); return the kept raw features."""
+    rows, targets, cache = _training_pixels(model, image, labels, tile, threads, timing, keep=True)
+    start = time.perf_counter()
+    model.fit_pixels(rows, targets, ndim=image.ndim)
+    _tick(timing, "training", start)
+    return cache
 
 
 def _same_image(a: np.ndarray, b: np.ndarray) -> bool:
@@ -361,16 +501,6 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
                       global_scores, ok, tuple(reasons), statistics, area, loss)
 
 
-def _run(tasks, jobs, names, progress):
-    """Run joblib tasks in order, reporting each one finished to ``progress(name, done, total)``."""
-    results = []
-    for i, result in enumerate(Parallel(n_jobs=jobs, return_as="generator")(tasks)):
-        results.append(result)
-        if progress is not None:
-            progress(names[i], i + 1, len(tasks))
-    return results
-
-
 def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image") -> list[str]:
     """Refuse an image the profile cannot describe (per-pixel maps of another shape, values beyond
     the digitiser, an image below the offset); return the profile-fit warnings
@@ -380,7 +510,7 @@ def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image")
 
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
                  seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None, channel=None,
-                 plane=None) -> Assessment:
+                 plane=None, tile=None, scheduler=None, notice=None) -> Assessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``.
 
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
@@ -408,6 +538,6 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                     matching=matching, min_area=min_area, model_seeds=model_seeds,
                     provenance={"inputs": inputs,
                                 "pixel_size": None if info.pixel_size is None else info.pixel_size.to_dict()},
-                    progress=progress)
+                    progress=progress, tile=tile, scheduler=scheduler, notice=notice)
     write_assessment(result, outdir)
     return result

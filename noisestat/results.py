@@ -236,6 +236,8 @@ class Reference:
     sigma_floor: np.ndarray | None = None
     replica_status: np.ndarray | None = field(default=None, repr=False)
     null_loss: dict = field(default_factory=dict)
+    tile: int | None = None
+    timing: dict = field(default_factory=dict)
 
     @property
     def n_replicas(self) -> int:

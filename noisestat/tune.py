@@ -59,9 +59,9 @@ def _format(value, integer):
 
 
 def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
-         min_area=0, max_evaluations=8, progress=None) -> TuneResult:
+         min_area=0, max_evaluations=8, progress=None, tile=None, scheduler=None, notice=None) -> TuneResult:
     """Find the strongest tolerable setting of ``codec`` (a codec name, optionally with fixed keys,
-    e.g. ``"avif:bits=12"``)."""
+    e.g. ``"avif:bits=12"``). ``tile`` and ``scheduler`` as for :func:`noisestat.assess`."""
     name, cls, knob, fixed = _base_spec(codec)
     if max_evaluations < 2:
         raise InputError(f"max_evaluations must be >= 2; got {max_evaluations}")
@@ -79,7 +79,8 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
         parse_spec(spec_for(v)).prepare(image, profile)
     started = time.time()
     ref, _ = build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
-                             matching=matching, min_area=min_area, progress=progress)
+                             matching=matching, min_area=min_area, progress=progress, tile=tile,
+                             scheduler=scheduler, notice=notice)
     evaluations = []
 
     def evaluate(value):

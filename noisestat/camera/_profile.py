@@ -149,8 +149,8 @@ class CameraProfile:
         return "noise-map" if self.noise_map is not None else "linear"
 
     def check_image(self, image, name: str = "image") -> None:
-        """Raise ProfileError if per-pixel maps do not cover ``image``."""
-        if self.pixel_maps is not None and self.pixel_maps.shape != image.shape:
+        """Raise ProfileError if per-pixel maps do not cover ``image`` (each plane of a volume)."""
+        if self.pixel_maps is not None and tuple(self.pixel_maps.shape) != tuple(image.shape[-2:]):
             raise ProfileError(f"{name}: the camera profile's per-pixel maps are {self.pixel_maps.shape}; "
                                f"the image is {image.shape} (a crop or binning of the calibrated sensor?)")
 

@@ -30,7 +30,8 @@ from ..io._files import atomic_file, check_labels
 from ..errors import ModelError
 from ._weka import DEFAULT_SIGMAS, feature_names, weka_features
 
-__all__ = ["PixelClassifier", "load_model", "save_model", "BACKGROUND", "OBJECT", "THRESHOLD"]
+__all__ = ["PixelClassifier", "load_model", "save_model", "decide_threshold", "BACKGROUND", "OBJECT",
+           "THRESHOLD", "FEATURE_SETS"]
 
 BACKGROUND, OBJECT = 1, 2
 THRESHOLD = 0.5
@@ -48,8 +49,22 @@ MAX_SIGMAS = 16              # feature scales (the number of features grows with
 MAX_SIGMA = 1024.0           # largest feature scale, pixels
 
 
+FEATURE_SETS = ("weka", "ilastik")
+
+
+def _feature_names(feature_set: str, sigmas, ndim: int) -> list[str]:
+    if feature_set == "weka":
+        return feature_names(sigmas)
+    from ._ilastik import ilastik_feature_names
+
+    return ilastik_feature_names(sigmas, ndim)
+
+
 class PixelClassifier(BaseEstimator, ClassifierMixin):
-    """Random forest on Weka-style pixel features, trained from a sparse label image.
+    """Random forest on pixel features, trained from a sparse label image.
+
+    A :class:`~noisestat.predict.MaskPredictor`: the foreground decision at a pixel needs only the
+    pixels within :meth:`halo`, so noisestat runs it tile by tile with the same result.
 
     Parameters
     ----------
@@ -57,13 +72,20 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         Number of trees.
     max_features : int, default 2
         Random features considered at each split.
-    sigmas : tuple of float, default (1, 2, 4, 8, 16)
-        Nominal feature scales (see :mod:`noisestat.predict`).
+    sigmas : tuple of float, optional
+        Feature scales: the Weka set's nominal scales, default (1, 2, 4, 8, 16)
+        (:func:`noisestat.predict.weka_features`), or the ilastik set's, default its own
+        (:func:`noisestat.predict.ilastik_features`).
     random_state : int, numpy.random.Generator or None
         Seed of the forest. ``None`` draws fresh entropy; the seed used is always stored in
         ``seed_``, so any fitted model can be reproduced.
     n_jobs : int, default 1
         Threads used to grow the trees (the result does not depend on it).
+    feature_set : {"weka", "ilastik"}, default "weka"
+        "weka": Trainable Weka Segmentation's 70 2D features; "ilastik": an ilastik-style set for
+        2D images and 3D volumes.
+    spacing : tuple of float, optional
+        Physical voxel size per axis for the ilastik set's anisotropic scales (z, y, x).
 
     Attributes
     ----------
@@ -73,40 +95,95 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
     classes_ : ndarray
         ``[1, 2]``: background, object.
     n_features_in_ : int
+    ndim_ : int
+        Dimensions of the images it was trained on (2 or 3).
     n_training_pixels_ : dict
         Labelled pixels per class.
     """
 
-    def __init__(self, n_estimators=200, max_features=2, sigmas=DEFAULT_SIGMAS, random_state=None, n_jobs=1):
+    def __init__(self, n_estimators=200, max_features=2, sigmas=None, random_state=None, n_jobs=1,
+                 feature_set="weka", spacing=None):
         self.n_estimators = n_estimators
         self.max_features = max_features
         self.sigmas = sigmas
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.feature_set = feature_set
+        self.spacing = spacing
+
+    @property
+    def scales(self) -> tuple:
+        """The feature scales used: ``sigmas``, or the feature set's defaults."""
+        if self.sigmas is not None:
+            return tuple(float(s) for s in self.sigmas)
+        if self.feature_set == "weka":
+            return tuple(float(s) for s in DEFAULT_SIGMAS)
+        from ._ilastik import ILASTIK_SIGMAS
+
+        return tuple(float(s) for s in ILASTIK_SIGMAS)
+
+    def _check_image(self, image: np.ndarray, what: str) -> None:
+        if self.feature_set not in FEATURE_SETS:
+            raise ModelError(f"feature_set must be one of {', '.join(FEATURE_SETS)}; got {self.feature_set!r}")
+        allowed = (2,) if self.feature_set == "weka" else (2, 3)
+        if image.ndim not in allowed:
+            raise ModelError(f"{what} must be {' or '.join(f'{d}D' for d in allowed)} for the {self.feature_set} "
+                             f"feature set; got shape {image.shape}")
+        if hasattr(self, "ndim_") and image.ndim != self.ndim_:
+            raise ModelError(f"{what} is {image.ndim}D; this model was trained on {self.ndim_}D images")
+
+    def features(self, image: np.ndarray, *, threads: int = 1) -> np.ndarray:
+        """The pixel features of ``image`` (or of a region of it), float32, features on the last axis."""
+        image = np.asarray(image)
+        if self.feature_set == "ilastik":
+            from ._ilastik import ilastik_features
+
+            return ilastik_features(image, sigmas=self.scales, spacing=self.spacing, threads=threads)
+        return weka_features(image, sigmas=self.scales, **({} if threads == 1 else {"threads": threads}))
+
+    def n_features(self, ndim: int) -> int:
+        """Features per pixel for images of ``ndim`` dimensions."""
+        return len(_feature_names(self.feature_set, self.scales, ndim))
+
+    def halo(self, ndim: int) -> tuple[int, ...]:
+        """Context per side and axis for a region's features in its core to equal the whole image's
+        (:func:`noisestat.predict.weka_halo`, :func:`noisestat.predict.ilastik_halo`)."""
+        if self.feature_set == "ilastik":
+            from ._ilastik import ilastik_halo
+
+            return tuple(int(h) for h in ilastik_halo(sigmas=self.scales, spacing=self.spacing, ndim=ndim))
+        from ._weka import weka_halo
+
+        return (int(weka_halo(self.scales)),) * ndim
 
     def fit(self, image: np.ndarray, labels: np.ndarray, *, features: np.ndarray | None = None) -> "PixelClassifier":
         """Train on the pixels of ``image`` where ``labels`` is 1 (background) or 2 (object).
 
-        ``features``, optional, are ``weka_features(image, sigmas=self.sigmas)`` computed by the caller,
-        so that one computation serves training and the segmentation of the same image.
+        ``features``, optional, are ``self.features(image)`` computed by the caller, so that one
+        computation serves training and the segmentation of the same image.
         """
         image = np.asarray(image)
         labels = np.asarray(labels)
-        if image.ndim != 2:
-            raise ModelError(f"training image must be 2D; got shape {image.shape}")
+        self._check_image(image, "training image")
         check_labels(labels, shape=image.shape)
+        features = self._features(image, features)
+        picked = labels > 0
+        return self.fit_pixels(features[picked], labels[picked], ndim=image.ndim)
+
+    def fit_pixels(self, features: np.ndarray, labels: np.ndarray, *, ndim: int = 2) -> "PixelClassifier":
+        """Train on labelled pixels' feature rows (in raster order of the image, as :meth:`fit`
+        takes them) and their labels (1 background, 2 object)."""
         if isinstance(self.random_state, np.random.Generator):
             seed = int(self.random_state.integers(2**32))
         elif self.random_state is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         else:
             seed = int(np.random.SeedSequence(self.random_state).generate_state(1)[0])
-        features = self._features(image, features)
-        picked = labels > 0
+        labels = np.asarray(labels)
         forest = RandomForestClassifier(
             n_estimators=self.n_estimators, max_features=self.max_features, max_depth=None,
             bootstrap=True, random_state=seed, n_jobs=self.n_jobs)
-        forest.fit(features[picked], labels[picked])
+        forest.fit(features, labels)
         # Prediction runs the trees in a fixed order in one thread: tree votes then sum to the same
         # bits whatever the number of workers running images in parallel (threaded prediction
         # accumulates in completion order).
@@ -115,6 +192,7 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         self.seed_ = seed
         self.classes_ = forest.classes_
         self.n_features_in_ = features.shape[-1]
+        self.ndim_ = int(ndim)
         self.n_training_pixels_ = {int(c): int((labels == c).sum()) for c in (BACKGROUND, OBJECT)}
         return self
 
@@ -125,46 +203,132 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
     def _features(self, image: np.ndarray, features: np.ndarray | None) -> np.ndarray:
         """The pixel features of ``image``: computed here, or the caller's, checked for their shape."""
         if features is None:
-            return weka_features(image, sigmas=self.sigmas)
-        expected = image.shape + (len(feature_names(self.sigmas)),)
+            return self.features(image)
+        expected = image.shape + (len(_feature_names(self.feature_set, self.scales, image.ndim)),)
         if features.shape != expected:
             raise ModelError(f"precomputed features must have the shape {expected} (image, features); "
                              f"got {features.shape}")
         return features
 
     def predict_proba(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
-        """Probability of the object class at every pixel, shape (rows, cols), float64.
+        """Probability of the object class at every pixel, same shape as ``image``, float64.
 
-        ``features``, optional: ``weka_features(image, sigmas=self.sigmas)`` already computed.
+        ``features``, optional: ``self.features(image)`` already computed.
         """
         self._check_fitted()
         image = np.asarray(image)
-        if image.ndim != 2:
-            raise ModelError(f"image must be 2D; got shape {image.shape}")
+        self._check_image(image, "image")
         features = self._features(image, features).reshape(-1, self.n_features_in_)
-        column = int(np.flatnonzero(self.classes_ == OBJECT)[0])
+        column = self._object_column()
         proba = np.empty(features.shape[0])
         for start in range(0, features.shape[0], _PREDICT_CHUNK):
             chunk = features[start:start + _PREDICT_CHUNK]
             proba[start:start + len(chunk)] = self.forest_.predict_proba(chunk)[:, column]
         return proba.reshape(image.shape)
 
+    def _object_column(self) -> int:
+        return int(np.flatnonzero(self.classes_ == OBJECT)[0])
+
     def predict(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
-        """Object mask: probability of the object class above 0.5 (argmax of two classes)."""
-        return self.predict_proba(image, features=features) > THRESHOLD
+        """Object mask: probability of the object class above 0.5 (argmax of two classes).
+
+        Equal, pixel for pixel, to ``predict_proba(image) > 0.5``, with fewer tree evaluations
+        (:func:`decide_threshold`)."""
+        return self.predict_mask(image, features=features)
+
+    def predict_mask(self, region: np.ndarray, *, features: np.ndarray | None = None,
+                     counts: dict | None = None) -> np.ndarray:
+        """Object mask of ``region`` (the :class:`~noisestat.predict.MaskPredictor` method).
+
+        ``counts``, optional, receives ``tree_evaluations`` and ``pixels`` (for the time breakdown).
+        """
+        self._check_fitted()
+        region = np.asarray(region)
+        self._check_image(region, "image")
+        features = self._features(region, features).reshape(-1, self.n_features_in_)
+        mask = np.empty(features.shape[0], dtype=bool)
+        column = self._object_column()
+        evaluations = 0
+        for start in range(0, features.shape[0], _PREDICT_CHUNK):
+            chunk = features[start:start + _PREDICT_CHUNK]
+            mask[start:start + len(chunk)], n = decide_threshold(self.forest_, chunk, column, THRESHOLD)
+            evaluations += n
+        if counts is not None:
+            counts["tree_evaluations"] = counts.get("tree_evaluations", 0) + evaluations
+            counts["pixels"] = counts.get("pixels", 0) + features.shape[0]
+        return mask.reshape(region.shape)
 
     def segment(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
-        """Label image of the 8-connected objects of :meth:`predict` (0 background, 1..n)."""
-        return _label_components(self.predict(image, features=features), connectivity=2).astype(np.int32)
+        """Label image of the fully connected objects of :meth:`predict` (8-connected in 2D,
+        26-connected in 3D; 0 background, 1..n)."""
+        mask = self.predict(image, features=features)
+        return _label_components(mask, connectivity=mask.ndim).astype(np.int32)
 
     def describe(self) -> dict:
         """Parameters and learned facts worth recording in an output's provenance."""
         self._check_fitted()
         return {"n_estimators": int(self.n_estimators), "max_features": int(self.max_features),
-                "sigmas": [float(s) for s in self.sigmas], "seed": int(self.seed_),
+                "sigmas": [float(s) for s in self.scales], "seed": int(self.seed_),
                 "n_features": int(self.n_features_in_), "threshold": THRESHOLD,
+                "feature_set": self.feature_set, "ndim": int(getattr(self, "ndim_", 2)),
+                "spacing": None if self.spacing is None else [float(v) for v in self.spacing],
                 "training_pixels": {"background": self.n_training_pixels_[BACKGROUND],
                                     "object": self.n_training_pixels_[OBJECT]}}
+
+
+# Rounding bound of a sum of n tree probabilities in [0, 1], relative to n: far above the ~n ulp(n) a
+# float64 sum can be off by, far below the 1/n steps between vote totals of pure leaves.
+_DECISION_MARGIN = 1e-9
+
+
+def decide_threshold(forest, features: np.ndarray, column: int, threshold: float = THRESHOLD):
+    """``forest.predict_proba(features)[:, column] > threshold``, pixel for pixel, evaluating each
+    pixel's trees only until its answer is certain.
+
+    The trees run in the forest's order and their probabilities are summed in that order, exactly
+    as scikit-learn sums them (one thread); a pixel is settled once the sum so far is above
+    ``threshold * n`` (the rest cannot take it back, being >= 0) or the sum plus one for each tree
+    left is below it, both with a margin far beyond rounding. Pixels never settled take all n trees
+    and the same division as scikit-learn. Fewest evaluations for this order: a tree is skipped only
+    when no outcome of it and of the trees after it could change the answer. Written by hand
+    because scikit-learn's forest always evaluates every tree.
+
+    Returns
+    -------
+    mask : ndarray of bool
+    evaluations : int
+        Tree evaluations made (pixels x trees at most).
+    """
+    trees = forest.estimators_
+    n = len(trees)
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    total = len(features)
+    mask = np.zeros(total, dtype=bool)
+    active = np.arange(total)
+    rows = features
+    votes = np.zeros(total)
+    high, margin = threshold * n, _DECISION_MARGIN * n
+    evaluations = 0
+    for k, tree in enumerate(trees, 1):
+        if not len(active):
+            break
+        votes += tree.predict_proba(rows, check_input=False)[:, column]
+        evaluations += len(active)
+        left = n - k
+        # nothing can be settled while more than half the trees (for threshold 0.5) are still to come
+        if k == n or (k < threshold * n and left > high):
+            continue
+        settled_yes = votes > high + margin
+        settled = settled_yes | (votes + left < high - margin)
+        done = int(settled.sum())
+        # compacting copies the rows: worth it once a twentieth of them is settled
+        if done and (done * 20 >= len(active) or k % 16 == 0):
+            mask[active[settled_yes]] = True
+            keep = ~settled
+            active, votes, rows = active[keep], votes[keep], rows[keep]
+    if len(active):
+        mask[active] = votes / n > threshold
+    return mask, evaluations
 
 
 def save_model(model: PixelClassifier, path: str | os.PathLike) -> None:
@@ -179,7 +343,8 @@ def save_model(model: PixelClassifier, path: str | os.PathLike) -> None:
 
     header = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "noisestat": __version__,
               "sklearn": sklearn.__version__, "classes": [int(c) for c in model.classes_],
-              "feature_names": feature_names(model.sigmas), **model.describe(),
+              "feature_names": _feature_names(model.feature_set, model.scales, getattr(model, "ndim_", 2)),
+              **model.describe(),
               "trees": [{"max_depth": int(t.tree_.max_depth), "node_count": int(t.tree_.node_count)}
                         for t in model.forest_.estimators_]}
     try:
@@ -380,7 +545,17 @@ def _check_header(header: dict) -> int:
     if not 1 <= len(sigmas) <= MAX_SIGMAS or not all(_is_number(s) and 0 < s <= MAX_SIGMA for s in sigmas):
         raise _Damaged(f"header 'sigmas' must be 1 to {MAX_SIGMAS} numbers in (0, {MAX_SIGMA:g}]; "
                        f"got {json.dumps(sigmas)[:60]}")
-    n_features = len(feature_names(sigmas))
+    feature_set = header.get("feature_set", "weka")
+    if feature_set not in FEATURE_SETS:
+        raise _Damaged(f"header 'feature_set' must be one of {', '.join(FEATURE_SETS)}; got {json.dumps(feature_set)[:40]}")
+    ndim = header.get("ndim", 2)
+    if not _is_int(ndim) or ndim not in ((2,) if feature_set == "weka" else (2, 3)):
+        raise _Damaged(f"header 'ndim' must be 2 (weka) or 2 or 3 (ilastik); got {json.dumps(ndim)[:40]}")
+    spacing = header.get("spacing")
+    if spacing is not None and (not isinstance(spacing, list) or len(spacing) != ndim
+                                or not all(_is_number(v) and 0 < v <= 1e6 for v in spacing)):
+        raise _Damaged(f"header 'spacing' must be null or {ndim} numbers in (0, 1e6]; got {json.dumps(spacing)[:60]}")
+    n_features = len(_feature_names(feature_set, sigmas, ndim))
     names = header["feature_names"]
     if header["n_features"] != n_features or len(names) != n_features or not all(isinstance(n, str) for n in names):
         raise _Damaged(f"sigmas {sigmas} give {n_features} features; the header has n_features "
@@ -512,8 +687,12 @@ def _assemble(header: dict, trees: list, n_features: int) -> PixelClassifier:
         estimator.n_features_in_ = n_features
         estimator.max_features_ = max_features
         estimators.append(estimator)
+    spacing = header.get("spacing")
     model = PixelClassifier(n_estimators=header["n_estimators"], max_features=max_features,
-                            sigmas=tuple(header["sigmas"]), random_state=header["seed"])
+                            sigmas=tuple(header["sigmas"]), random_state=header["seed"],
+                            feature_set=header.get("feature_set", "weka"),
+                            spacing=None if spacing is None else tuple(float(v) for v in spacing))
+    model.ndim_ = int(header.get("ndim", 2))
     forest = RandomForestClassifier(n_estimators=len(estimators), max_features=max_features, n_jobs=1)
     forest.estimators_ = estimators
     forest.estimator_ = DecisionTreeClassifier(max_features=max_features)

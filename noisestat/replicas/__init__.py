@@ -2,6 +2,6 @@
 from seeds that do not depend on the order, the tiling or the worker that draws them.
 """
 
-from ._draw import draw_replica, generate_replicas, replica_seeds, MODE
+from ._draw import MODE, NOISE_BLOCK, draw_region, draw_replica, generate_replicas, replica_seeds
 
-__all__ = ['draw_replica', 'generate_replicas', 'replica_seeds', 'MODE']
+__all__ = ["draw_replica", "draw_region", "generate_replicas", "replica_seeds", "MODE", "NOISE_BLOCK"]

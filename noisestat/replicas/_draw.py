@@ -91,12 +91,20 @@ What this gives, and what it does not:
   them again: they are copied unchanged. Every other replica value is clipped to the digitiser's
   range ``[0, 2**bit_depth - 1]`` (and the image dtype's): no replica value goes past the maximum.
 
-Randomness: one root seed; replica ``i`` draws from its own child generator
-``SeedSequence(seed).spawn(n)[i]``, so replica ``i`` is the same whichever worker computes it and
-however many workers there are.
+Randomness: one root seed; replica ``i`` has its own child ``SeedSequence(seed).spawn(n)[i]``, and
+within a replica the image is cut into a fixed grid of :data:`NOISE_BLOCK`-pixel blocks (per axis,
+counted from the image's origin), block ``b`` drawing from ``SeedSequence(child.entropy,
+spawn_key=child.spawn_key + b)``. A replica's value at a pixel therefore depends only on the raw
+image, the profile and the seed: not on the worker that draws it, the number of workers, the order,
+nor the tile it is drawn for (:func:`draw_region` draws any part, equal to the same part of
+:func:`draw_replica`). The deterministic part of a block (its variance, with the neighbour
+redistribution below) is computed on the block plus :data:`SETTLE_HALO` pixels of its surroundings,
+enough for the result to be that of the whole image.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from scipy.special import ndtr
@@ -104,9 +112,11 @@ from scipy.special import ndtr
 from ..camera._profile import CameraProfile
 from ..errors import InputError
 
-__all__ = ["draw_replica", "generate_replicas", "replica_seeds", "MODE"]
+__all__ = ["draw_replica", "draw_region", "generate_replicas", "replica_seeds", "MODE", "NOISE_BLOCK"]
 
 MODE = "pixel-as-mean"
+# Edge of the fixed grid of noise blocks (pixels per axis). Changing it changes every replica.
+NOISE_BLOCK = 256
 
 # Noise standard deviation (DN) from which rounding to whole DN adds 1/12 DN^2 (to 1.2e-5 relative).
 _SMOOTH_SD = 0.8
@@ -151,13 +161,19 @@ def _noise_map_variance(noise_map, y: np.ndarray) -> np.ndarray:
 
 
 def _box_sum(a: np.ndarray) -> np.ndarray:
-    """Sum over each pixel's 3 x 3 neighbourhood, pixels outside the image counting 0."""
+    """Sum over each pixel's 3 x 3 (x 3) neighbourhood, pixels outside the array counting 0."""
     padded = np.pad(a, 1)
-    rows, cols = a.shape
-    return sum(padded[i:i + rows, j:j + cols] for i in range(3) for j in range(3))
+    return sum(padded[tuple(slice(o, o + n) for o, n in zip(offsets, a.shape))]
+               for offsets in itertools.product(range(3), repeat=a.ndim))
 
 
-def _settle_negative(variance: np.ndarray, saturated: np.ndarray, passes: int = 3) -> np.ndarray:
+_SETTLE_PASSES = 3
+# Context a block's variance needs for the neighbour redistribution to equal the whole image's:
+# 2 pixels per pass (see _settle_negative), with room to spare.
+SETTLE_HALO = 2 * _SETTLE_PASSES + 2
+
+
+def _settle_negative(variance: np.ndarray, saturated: np.ndarray, passes: int = _SETTLE_PASSES) -> np.ndarray:
     """V(y) made >= 0 without changing its sum: each pixel's negative part is taken from its
     neighbours' positive variance, in proportion to it (module docstring).
 
@@ -165,6 +181,8 @@ def _settle_negative(variance: np.ndarray, saturated: np.ndarray, passes: int = 
     quantity between neighbours while conserving it. Saturated pixels neither give nor take.
     Debt left where the neighbours have too little is passed on again, up to ``passes`` times;
     what still remains is dropped (the replica's variance there is then a little too high).
+    A pass moves variance by at most two pixels, so ``passes`` passes reach ``2 * passes`` pixels
+    (:data:`SETTLE_HALO`).
     """
     v = np.where(saturated, 0.0, variance)
     pos, debt = np.maximum(v, 0.0), np.maximum(-v, 0.0)
@@ -196,12 +214,12 @@ def draw_replica(image: np.ndarray, profile: CameraProfile,
 
     Parameters
     ----------
-    image : ndarray of int, shape (rows, cols)
-        The raw image in DN.
+    image : ndarray of int, shape (rows, cols) or (planes, rows, cols)
+        The raw image in DN (a volume's planes share the sensor's per-pixel maps, if any).
     profile : CameraProfile
         The camera's gain, offset, read noise and bit depth.
-    rng : numpy.random.Generator, SeedSequence, int or None
-        Source of randomness.
+    rng : SeedSequence, int, numpy.random.Generator or None
+        Source of randomness: the replica's seed (a Generator gives one seed drawn from it).
 
     Returns
     -------
@@ -216,25 +234,71 @@ def draw_replica(image: np.ndarray, profile: CameraProfile,
     >>> r.dtype, bool(abs(r.mean() - 1100) < 1)
     (dtype('uint16'), True)
     """
+    return draw_region(image, profile, rng, tuple(slice(0, n) for n in np.shape(image)))
+
+
+def _as_seed(rng) -> np.random.SeedSequence:
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(int(rng.integers(2**63)))
+    return np.random.SeedSequence(rng)
+
+
+def draw_region(image: np.ndarray, profile: CameraProfile, rng, region: tuple) -> np.ndarray:
+    """The part ``region`` (a tuple of slices with steps of 1) of the replica :func:`draw_replica`
+    draws from the same ``rng``: ``draw_region(image, p, s, r) == draw_replica(image, p, s)[r]``,
+    computed from the noise blocks the region touches only.
+
+    ``image`` may be any array that slices to NumPy (a memory-mapped or lazily read file).
+    """
     if not np.issubdtype(image.dtype, np.integer):
         raise InputError(f"raw image must hold integers; got dtype {image.dtype}")
-    rng = np.random.default_rng(rng)
     profile.check_image(image)
-    top = min(profile.max_dn, np.iinfo(image.dtype).max)
-    bottom = max(0, np.iinfo(image.dtype).min)
-    y = image.astype(np.float64)
-    saturated = image >= min(top, profile.saturation_dn)
+    seed = _as_seed(rng)
+    shape = tuple(image.shape)
+    region = tuple(slice(*r.indices(n)[:2]) for r, n in zip(region, shape))
+    out = np.empty(tuple(r.stop - r.start for r in region), dtype=image.dtype)
+    per_axis = [range(r.start // NOISE_BLOCK, -(-r.stop // NOISE_BLOCK)) if r.stop > r.start else range(0)
+                for r in region]
+    for index in itertools.product(*per_axis):
+        block = tuple(slice(b * NOISE_BLOCK, min((b + 1) * NOISE_BLOCK, n)) for b, n in zip(index, shape))
+        values = _draw_block(image, profile, seed, index, block)
+        inter = tuple(slice(max(b.start, r.start), min(b.stop, r.stop)) for b, r in zip(block, region))
+        out[tuple(slice(i.start - r.start, i.stop - r.start) for i, r in zip(inter, region))] = \
+            values[tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inter, block))]
+    return out
+
+
+def _draw_block(image, profile: CameraProfile, seed: np.random.SeedSequence, index: tuple,
+                block: tuple) -> np.ndarray:
+    """One noise block of the replica: the variance on the block plus its surroundings
+    (:data:`SETTLE_HALO`), the noise from the block's own generator."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + tuple(index)))
+    shape = tuple(image.shape)
+    ext = tuple(slice(max(b.start - SETTLE_HALO, 0), min(b.stop + SETTLE_HALO, n)) for b, n in zip(block, shape))
+    core = tuple(slice(b.start - e.start, b.stop - e.start) for b, e in zip(block, ext))
+    raw = np.asarray(image[ext])
+    top = min(profile.max_dn, np.iinfo(raw.dtype).max)
+    bottom = max(0, np.iinfo(raw.dtype).min)
+    y_ext = raw.astype(np.float64)
+    saturated_ext = raw >= min(top, profile.saturation_dn)
+    y, saturated = y_ext[core], saturated_ext[core]
     if profile.noise_model == "noise-map":
-        variance = _settle_negative(_noise_map_variance(profile.noise_map, y), saturated)
-        noise = rng.standard_normal(image.shape) * np.sqrt(np.maximum(variance - 1.0 / 12.0, 0.0))
+        variance = _settle_negative(_noise_map_variance(profile.noise_map, y_ext), saturated_ext)[core]
+        noise = rng.standard_normal(y.shape) * np.sqrt(np.maximum(variance - 1.0 / 12.0, 0.0))
     else:
         if profile.noise_model == "pixel-maps":
             maps = profile.pixel_maps
-            offset, gain, read_var = maps.offset_dn, maps.gain_dn_per_e, maps.read_variance_dn2
+            plane = ext[-2:]   # a volume's planes share the sensor's maps
+            offset, gain, read_var = (np.asarray(m)[plane] for m in
+                                      (maps.offset_dn, maps.gain_dn_per_e, maps.read_variance_dn2))
         else:
             offset, gain, read_var = profile.offset_dn, profile.gain_dn_per_e, profile.read_noise_dn ** 2
+        variance = _settle_negative(gain * (y_ext - offset) + read_var, saturated_ext)[core]
+        if np.ndim(gain):
+            offset, gain = np.broadcast_to(offset, y_ext.shape)[core], np.broadcast_to(gain, y_ext.shape)[core]
         signal = y - offset
-        variance = _settle_negative(gain * signal + read_var, saturated)
         shot_var = gain * np.maximum(signal, 0.0)          # K^2 e, e = max(y - offset, 0) / K
         electrons = np.maximum(signal, 0.0) / gain
         shot = gain * (rng.poisson(electrons) - electrons)
@@ -244,14 +308,14 @@ def draw_replica(image: np.ndarray, profile: CameraProfile,
         short = (gauss_var < 0) & (shot_var > 0)
         if short.any():
             shot[short] *= np.sqrt(np.maximum(variance[short] - 1.0 / 12.0, 0.0) / shot_var[short])
-        noise = shot + rng.standard_normal(image.shape) * np.sqrt(np.maximum(gauss_var, 0.0))
+        noise = shot + rng.standard_normal(y.shape) * np.sqrt(np.maximum(gauss_var, 0.0))
     # Quantisation-limited pixels: Gaussian noise whose rounded value has the variance V exactly.
     small = variance < _SMOOTH_VAR
     if small.any():
         noise[small] = rng.standard_normal(int(small.sum())) * _pre_rounding_sd(variance[small])
     out = np.clip(np.rint(y + noise), bottom, top)
-    out[saturated] = image[saturated]
-    return out.astype(image.dtype)
+    out[saturated] = raw[core][saturated]
+    return out.astype(raw.dtype)
 
 
 def generate_replicas(image: np.ndarray, profile: CameraProfile, n: int = 10,

@@ -1,0 +1,11 @@
+"""The engine: how the work runs. Tiles with exact halos (a predictor's result does not depend on
+the tile size) and executors (this machine's processes, or a dask.distributed cluster) that give the
+same numbers on every path.
+"""
+
+from ._executors import DaskExecutor, EngineError, Executor, JoblibExecutor, make_executor, parse_scheduler
+from ._segment import segment
+from ._tiles import FEATURE_BUDGET_BYTES, Tile, default_tile, label_mask, segment_tiled, tile_grid
+
+__all__ = ["segment", "segment_tiled", "tile_grid", "Tile", "default_tile", "label_mask", "make_executor",
+           "Executor", "JoblibExecutor", "DaskExecutor", "EngineError", "parse_scheduler", "FEATURE_BUDGET_BYTES"]

@@ -1,0 +1,184 @@
+"""Where tasks run: this machine's processes (joblib, ``--jobs N``) or a dask.distributed cluster
+(``--scheduler tcp://HOST:PORT`` for a running one, ``--scheduler local:N`` to start one here).
+
+Every task is a pure function of its arguments (its randomness comes from its own seed), so the
+results are the same on every path; they are returned in submission order. Large objects every task
+needs (the raw image, the model) are sent to each worker once (:meth:`Executor.share`).
+
+A dask worker that dies has its tasks run again elsewhere by the scheduler; the death is reported
+on the way (``progress``); when no worker is left for :data:`NO_WORKER_TIMEOUT_S`, or a task has
+killed every worker it was tried on (the scheduler's ``allowed-failures``), the run stops with one
+line instead of waiting for ever.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+from joblib import Parallel, delayed
+
+from ..errors import NoisestatError
+
+__all__ = ["Executor", "JoblibExecutor", "DaskExecutor", "make_executor", "EngineError", "parse_scheduler"]
+
+# A cluster with no worker for this long is given up on.
+NO_WORKER_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 15.0
+
+
+class EngineError(NoisestatError):
+    """A cluster that cannot be reached, or whose workers died."""
+
+
+def parse_scheduler(scheduler: str | None) -> tuple[str, object] | None:
+    """``None``, ``("local", n_workers)`` or ``("address", "tcp://host:port")``; a one-line error otherwise."""
+    if scheduler is None:
+        return None
+    text = str(scheduler).strip()
+    if text.startswith("local:"):
+        count = text[len("local:"):]
+        if not count.isdigit() or int(count) < 1:
+            raise EngineError(f"--scheduler local:N needs a worker count N >= 1; got {scheduler!r}")
+        return "local", int(count)
+    if "://" in text and text.split("://", 1)[1]:
+        return "address", text
+    raise EngineError(f"--scheduler must be tcp://HOST:PORT (a running dask scheduler) or local:N; got {scheduler!r}")
+
+
+class Executor:
+    """Runs tasks, returns results in submission order."""
+
+    workers: int = 1
+    description: dict = {}
+
+    def share(self, obj):
+        """A handle to pass to tasks instead of ``obj`` (sent once to each worker)."""
+        return obj
+
+    def map(self, fn, arguments: list[tuple], names: list[str], progress=None) -> list:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class JoblibExecutor(Executor):
+    """``jobs`` worker processes on this machine (joblib's loky backend; 1: in this process)."""
+
+    def __init__(self, jobs: int = 1):
+        self.jobs = jobs
+        self.workers = jobs if jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + jobs)
+        self.description = {"engine": "joblib", "jobs": jobs}
+
+    def map(self, fn, arguments, names, progress=None):
+        results = []
+        tasks = (delayed(fn)(*args) for args in arguments)
+        for i, result in enumerate(Parallel(n_jobs=self.jobs, return_as="generator")(tasks)):
+            results.append(result)
+            if progress is not None:
+                progress(names[i], i + 1, len(arguments))
+        return results
+
+
+class DaskExecutor(Executor):
+    """Tasks on a dask.distributed cluster: a running one (``address``) or a local one started here."""
+
+    def __init__(self, scheduler: str, notice=None):
+        self.notice = notice
+        kind, value = parse_scheduler(scheduler)
+        try:
+            import distributed
+        except ImportError:
+            raise EngineError("--scheduler needs dask.distributed: pip install 'noisestat[dask]'") from None
+        self._distributed = distributed
+        self.cluster = None
+        try:
+            if kind == "local":
+                self.cluster = distributed.LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
+                                                        dashboard_address=None, silence_logs=50)
+                self.client = distributed.Client(self.cluster, timeout=CONNECT_TIMEOUT_S)
+            else:
+                self.client = distributed.Client(value, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise EngineError(f"cannot reach the dask scheduler {scheduler}: {str(exc).splitlines()[0][:160]}") from None
+        self.address = self.client.scheduler.address
+        self.workers = max(1, len(self._worker_names()))
+        self.description = {"engine": "dask", "scheduler": scheduler if kind == "address" else f"local:{value}",
+                            "workers": self.workers}
+
+    def _worker_names(self) -> set:
+        try:
+            return set(self.client.scheduler_info(n_workers=-1)["workers"])
+        except TypeError:  # older distributed: no n_workers argument
+            return set(self.client.scheduler_info()["workers"])
+
+    def share(self, obj):
+        return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def map(self, fn, arguments, names, progress=None):
+        distributed = self._distributed
+        run = uuid.uuid4().hex[:8]
+        futures = [self.client.submit(fn, *args, key=f"noisestat-{run}-{i}", pure=False, retries=0)
+                   for i, args in enumerate(arguments)]
+        index = {f.key: i for i, f in enumerate(futures)}
+        pending = set(futures)
+        done_count = 0
+        known = self._worker_names()
+        alone_since = None
+        try:
+            while pending:
+                finished, pending = distributed.wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+                for future in finished:
+                    if future.status == "error":
+                        self._raise(future, names[index[future.key]])
+                    done_count += 1
+                    if progress is not None:
+                        progress(names[index[future.key]], done_count, len(futures))
+                now_workers = self._worker_names()
+                lost = known - now_workers
+                if lost and self.notice is not None:
+                    self.notice(f"dask worker lost ({', '.join(sorted(lost))}); its tasks run again elsewhere", None)
+                known = now_workers | (known - lost)
+                if pending and not now_workers:
+                    alone_since = alone_since or time.monotonic()
+                    if time.monotonic() - alone_since > NO_WORKER_TIMEOUT_S:
+                        raise EngineError(f"no dask worker left on {self.address} for {NO_WORKER_TIMEOUT_S:.0f} s; "
+                                          f"{len(pending)} of {len(futures)} tasks unfinished")
+                else:
+                    alone_since = None
+            return [f.result() for f in futures]
+        finally:
+            for f in futures:
+                f.release()
+
+    def _raise(self, future, name):
+        exc = future.exception()
+        if type(exc).__name__ == "KilledWorker":
+            raise EngineError(f"dask workers died running {name} each time it was tried (out of memory?); "
+                              f"see the workers' logs") from None
+        raise exc
+
+    def close(self):
+        for thing in (getattr(self, "client", None), getattr(self, "cluster", None)):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001 - closing a dead cluster must not hide the real error
+                    pass
+
+
+def make_executor(jobs: int = 1, scheduler: str | None = None, notice=None) -> Executor:
+    """The executor for ``jobs`` (this machine) or ``scheduler`` (a dask cluster); ``notice(message,
+    None)`` hears of lost workers."""
+    if scheduler is not None:
+        return DaskExecutor(scheduler, notice=notice)
+    return JoblibExecutor(jobs)

@@ -1,0 +1,171 @@
+"""Tiles with exact halos: a predictor's mask computed tile by tile equals the whole-image mask.
+
+The image is cut into a grid of ``tile``-pixel cubes (per axis, from the origin). Each tile's
+*region* is its core grown by the predictor's halo on every side, clipped to the image: the image's
+own edges stay real edges, as in the whole-image computation, and every pixel of the core sees the
+same neighbourhood it sees there. The predictor runs on the region; the core of its answer is kept.
+Objects are then labelled on the assembled mask, so objects crossing tile borders are whole, with
+the ids (raster order of first pixel) the whole-image labelling gives.
+
+Memory: a region's features dominate (``n_features * 4`` bytes per pixel of tile + halo), so the
+default tile is the largest whose feature stack fits :data:`FEATURE_BUDGET_BYTES`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.measure import label as _label_components
+from skimage.segmentation import relabel_sequential
+
+from ..errors import InputError
+from ..predict._protocol import check_predictor_output, predictor_kind
+
+__all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "segment_tiled", "label_mask",
+           "FEATURE_BUDGET_BYTES", "MIN_TILE"]
+
+# Features of one region at most this large (bytes): with two workers and the rest of an assessment,
+# a 2560 x 2560 image stays under about 1.2 GB in all processes (benchmarks/bench_memory.py).
+FEATURE_BUDGET_BYTES = 160 << 20
+MIN_TILE = 16
+# Tile edge when the predictor does not say how much memory a pixel costs.
+GENERIC_TILE = {2: 512, 3: 128}
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: its ``core`` and its ``region`` (core + halo, clipped) in image coordinates."""
+
+    index: tuple
+    core: tuple
+    region: tuple
+
+    @property
+    def inner(self) -> tuple:
+        """The core's position inside the region."""
+        return tuple(slice(c.start - r.start, c.stop - r.start) for c, r in zip(self.core, self.region))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod([r.stop - r.start for r in self.region]))
+
+
+def tile_grid(shape: tuple, tile: int, halo: tuple) -> list[Tile]:
+    """The tiles of an image of ``shape``: cores of ``tile`` pixels a side (the last ones shorter),
+    regions grown by ``halo`` (one value per axis) and clipped to the image."""
+    if int(tile) != tile or tile < MIN_TILE:
+        raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
+    tile = int(tile)
+    if len(halo) != len(shape):
+        raise InputError(f"halo has {len(halo)} axes; the image has {len(shape)}")
+    per_axis = [range(0, max(n, 1), tile) for n in shape]
+    tiles = []
+    for index, starts in zip(itertools.product(*[range(len(a)) for a in per_axis]), itertools.product(*per_axis)):
+        core = tuple(slice(s, min(s + tile, n)) for s, n in zip(starts, shape))
+        region = tuple(slice(max(c.start - h, 0), min(c.stop + h, n)) for c, h, n in zip(core, halo, shape))
+        tiles.append(Tile(index, core, region))
+    return tiles
+
+
+def default_tile(model, ndim: int) -> int:
+    """The largest tile edge (a multiple of 16) whose region's features fit
+    :data:`FEATURE_BUDGET_BYTES`, for a predictor that says its feature count
+    (``n_features(ndim)``) and halo; :data:`GENERIC_TILE` otherwise."""
+    n_features = model.n_features(ndim) if callable(getattr(model, "n_features", None)) else None
+    if not n_features or not callable(getattr(model, "halo", None)):
+        return GENERIC_TILE.get(ndim, 128)
+    halo = model.halo(ndim)
+    edge = MIN_TILE
+    while True:
+        nxt = edge + 16
+        pixels = np.prod([nxt + 2 * h for h in halo])
+        if pixels * n_features * 4 > FEATURE_BUDGET_BYTES or nxt > 4096:
+            return edge
+        edge = nxt
+
+
+def _tick(timing: dict | None, key: str, start: float) -> float:
+    now = time.perf_counter()
+    if timing is not None:
+        timing[key] = timing.get(key, 0.0) + now - start
+    return now
+
+
+def predict_mask_tiled(get_region, shape: tuple, model, tile: int, *, timing: dict | None = None,
+                       features: dict | None = None, threads: int = 1) -> np.ndarray:
+    """The predictor's foreground mask of an image of ``shape``, tile by tile.
+
+    ``get_region(slices)`` returns the image's pixels on a region (the raw image sliced, a replica's
+    part drawn with :func:`noisestat.replicas.draw_region`, ...). ``features``, optional, maps a
+    tile index to that region's precomputed features (the raw image's, kept from training).
+    ``timing`` accumulates seconds of "pixels" (getting regions), "features" and "trees".
+    """
+    mask = np.empty(shape, dtype=bool)
+    tiles = tile_grid(shape, tile, tuple(model.halo(len(shape))))
+    # A model that computes its own features (noisestat's forest) gets them for the region and runs
+    # its trees on the core only: the halo is needed by the features, not by the decisions.
+    own_features = callable(getattr(model, "features", None))
+    for t in tiles:
+        start = time.perf_counter()
+        region = np.asarray(get_region(t.region))
+        start = _tick(timing, "pixels", start)
+        if own_features:
+            f = features.get(t.index) if features is not None else None
+            if f is None:
+                f = model.features(region, threads=threads)
+            start = _tick(timing, "features", start)
+            counts = {} if timing is not None else None
+            core = region[t.inner]
+            out = check_predictor_output(model, model.predict_mask(core, features=f[t.inner], counts=counts),
+                                         core.shape, "mask")
+            del f
+            if counts:
+                timing["tree_evaluations"] = timing.get("tree_evaluations", 0) + counts.get("tree_evaluations", 0)
+                timing["pixels_predicted"] = timing.get("pixels_predicted", 0) + counts.get("pixels", 0)
+            _tick(timing, "trees", start)
+            mask[t.core] = out
+        else:
+            out = check_predictor_output(model, model.predict_mask(region), region.shape, "mask")
+            _tick(timing, "predictor", start)
+            mask[t.core] = out[t.inner]
+    return mask
+
+
+def label_mask(mask: np.ndarray, min_area: int = 0) -> np.ndarray:
+    """Objects of a mask: fully connected components (8 in 2D, 26 in 3D) of at least ``min_area``
+    pixels (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel."""
+    labels = _label_components(mask, connectivity=mask.ndim).astype(np.int32)
+    return filter_small(labels, min_area)
+
+
+def filter_small(labels: np.ndarray, min_area: int) -> np.ndarray:
+    """``labels`` without the objects under ``min_area`` pixels, renumbered 1..n in label order."""
+    if min_area > 1:
+        small = np.bincount(labels.ravel()) < min_area
+        small[0] = False
+        labels[small[labels]] = 0
+        labels = relabel_sequential(labels)[0]
+    return labels
+
+
+def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: int = 0, *,
+                  timing: dict | None = None, features: dict | None = None, threads: int = 1) -> np.ndarray:
+    """Label image of one image: a :class:`~noisestat.predict.MaskPredictor` tile by tile, labelled
+    here; a :class:`~noisestat.predict.LabelPredictor` on the whole image."""
+    kind = predictor_kind(model)
+    if kind == "labels":
+        start = time.perf_counter()
+        image = np.asarray(get_region(tuple(slice(0, n) for n in shape)))
+        labels = check_predictor_output(model, model.segment(image), shape, "labels").astype(np.int32, copy=True)
+        labels = relabel_sequential(labels)[0].astype(np.int32)
+        _tick(timing, "predictor", start)
+        return filter_small(labels, min_area)
+    tile = tile or default_tile(model, len(shape))
+    mask = predict_mask_tiled(get_region, shape, model, tile, timing=timing, features=features, threads=threads)
+    start = time.perf_counter()
+    labels = label_mask(mask, min_area)
+    _tick(timing, "labelling", start)
+    return labels

@@ -1,0 +1,83 @@
+"""The predictor protocol: what a model must offer to be assessed by noisestat.
+
+A predictor maps an image (2D, or a 3D volume) to its objects. noisestat runs it on the raw image,
+on every replica and on every decoded image, then labels, measures and matches what it found. Two
+shapes of predictor plug in:
+
+* :class:`MaskPredictor`: a per-pixel foreground decision that needs only a bounded neighbourhood
+  (the forest on its features, a threshold, any filter-then-classify model). noisestat runs it per
+  tile with a halo of ``halo(ndim)`` pixels a side, keeps the tile's core, and labels the assembled
+  mask itself (8-connected in 2D, 26-connected in 3D). The mask is then the same for any tile size.
+* :class:`LabelPredictor`: anything that returns a label image for the whole image at once (an
+  instance segmenter, an external tool). It runs on whole images only, one task per image.
+
+A predictor is a plain object with these methods; it need not inherit from anything. It must be
+deterministic (the same input gives the same output) and picklable (it travels to workers). The
+built-in :class:`noisestat.predict.PixelClassifier` is a :class:`MaskPredictor`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ModelError
+
+__all__ = ["MaskPredictor", "LabelPredictor", "predictor_kind", "check_predictor_output"]
+
+
+@runtime_checkable
+class MaskPredictor(Protocol):
+    """A per-pixel foreground decision with a bounded neighbourhood."""
+
+    def halo(self, ndim: int) -> tuple[int, ...]:
+        """Pixels of context needed on each side, per axis, for the decision at a pixel to equal the
+        whole-image one (0 for a pointwise decision)."""
+
+    def predict_mask(self, region: np.ndarray) -> np.ndarray:
+        """Boolean foreground mask of ``region``, same shape. Values within ``halo`` of a cut edge
+        are discarded by the caller; edges of the image itself are real edges."""
+
+    def describe(self) -> dict:
+        """Parameters worth recording in an output's provenance (JSON-serialisable)."""
+
+
+@runtime_checkable
+class LabelPredictor(Protocol):
+    """A whole-image segmenter: image in, label image (0 background, 1..n objects) out."""
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """Label image of ``image``, same shape, integer ids, 0 background."""
+
+    def describe(self) -> dict:
+        """Parameters worth recording in an output's provenance (JSON-serialisable)."""
+
+
+def predictor_kind(model) -> str:
+    """``"mask"`` for a :class:`MaskPredictor` (tiled), ``"labels"`` for a :class:`LabelPredictor`;
+    a :class:`~noisestat.errors.ModelError` naming what is missing otherwise."""
+    if callable(getattr(model, "predict_mask", None)) and callable(getattr(model, "halo", None)):
+        return "mask"
+    if callable(getattr(model, "segment", None)):
+        return "labels"
+    raise ModelError(f"{type(model).__name__} is not a predictor: it needs predict_mask(region) and "
+                     f"halo(ndim) (a per-pixel decision) or segment(image) (a whole-image segmenter)")
+
+
+def check_predictor_output(model, result, shape: tuple, kind: str) -> np.ndarray:
+    """The predictor's answer, checked: a boolean mask (``kind="mask"``) or an integer label image
+    (``kind="labels"``) of ``shape``; a one-line :class:`~noisestat.errors.ModelError` otherwise."""
+    name = type(model).__name__
+    result = np.asarray(result)
+    if result.shape != tuple(shape):
+        raise ModelError(f"{name} returned an array of shape {result.shape} for an input of shape {tuple(shape)}")
+    if kind == "mask":
+        if result.dtype != bool:
+            raise ModelError(f"{name}.predict_mask must return a boolean mask; got dtype {result.dtype}")
+        return result
+    if not np.issubdtype(result.dtype, np.integer):
+        raise ModelError(f"{name}.segment must return integer labels; got dtype {result.dtype}")
+    if result.size and result.min() < 0:
+        raise ModelError(f"{name}.segment returned negative label ids (min {result.min()})")
+    return result
