@@ -423,13 +423,346 @@ def _print_report(rows, description, replicas):
           "a load near or above that means other work shared them; it lags and still includes the previous side).")
 
 
+# --------------------------------------------------------------------------------------------
+# Equal-model comparison: the same forest, features, images and codecs, looped by hand
+# --------------------------------------------------------------------------------------------
+
+EQUAL_CODECS = ("jpeg:ratio=10", "jpeg2k:ratio=20", "bitdepth:bits=8,mode=minmax", "lossless")
+EQUAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "usiigaci-phase-contrast" / "set3"
+PREP_FROM_MASK = Path(__file__).resolve().parents[2] / "shared" / "checks" / "lib" / "prep_from_mask.py"
+EQUAL_JOBS = 2
+# The per-image stages both sides time, in the names of summary.json["provenance"]["timing"].
+LOOP_STAGES = ("training", "replicas", "codecs", "features", "trees", "labelling", "measuring")
+
+
+def _assess_seeds(seed: int, replicas: int):
+    """The forest seed and the replica seeds :func:`noisestat.assess` uses for ``seed``.
+
+    Mirrors ``noisestat.pipeline.build_reference``: the root seed spawns four children (forest,
+    replicas, -, retrained forests); the replicas' child spawns one seed per replica, the N that
+    estimate sigma_raw and two more for the null pair. If the pipeline derives them differently the
+    per-replica object counts printed at the end stop agreeing, which is how it shows.
+    """
+    from noisestat.replicas import replica_seeds
+
+    forest_seed, replica_root, _, _ = np.random.SeedSequence(seed).spawn(4)
+    return forest_seed, replica_seeds(replica_root, replicas + 2)
+
+
+def _loop_segment(img, forest, column, n_jobs):
+    """One image of the hand-written loop: Weka features, the forest's probabilities, > 0.5,
+    8-connected objects, regionprops. Returns (object count, seconds per stage)."""
+    from skimage.measure import label, regionprops_table
+
+    from noisestat.predict import weka_features
+
+    times = {}
+    t0 = time.perf_counter()
+    stack = weka_features(img)
+    t1 = time.perf_counter()
+    forest.n_jobs = n_jobs
+    proba = forest.predict_proba(stack.reshape(-1, stack.shape[-1]))[:, column].reshape(img.shape)
+    del stack
+    t2 = time.perf_counter()
+    lab = label(proba > 0.5, connectivity=2)
+    t3 = time.perf_counter()
+    table = regionprops_table(lab, properties=NAIVE_PROPERTIES)
+    t4 = time.perf_counter()
+    times.update(features=t1 - t0, trees=t2 - t1, labelling=t3 - t2, measuring=t4 - t3)
+    return len(table["label"]), times
+
+
+def _loop_task(kind, image, profile, what, forest, column, n_jobs, raw_count):
+    """A replica (``what`` its seed) or a codec (``what`` its spec), drawn or coded, then segmented."""
+    from noisestat import draw_replica, parse_spec
+
+    t0 = time.perf_counter()
+    if kind == "replica":
+        img = draw_replica(image, profile, what)
+    else:
+        img = parse_spec(what).apply(image, profile).decoded
+    stage = {"replicas" if kind == "replica" else "codecs": time.perf_counter() - t0}
+    if kind == "codec" and img.shape == image.shape and img.dtype == image.dtype and np.array_equal(img, image):
+        # As assess does: an image identical to the raw one has the raw objects (the forest is
+        # deterministic), so it is not segmented again.
+        return raw_count, stage
+    count, times = _loop_segment(img, forest, column, n_jobs)
+    return count, {**stage, **times}
+
+
+def equal_loop(image, labels, profile, codec_specs, replicas, seed, jobs, mode):
+    """The assessment's segmentation work written by hand with noisestat's features and forest.
+
+    ``mode="threads"``: one image after another, the forest predicting with ``n_jobs=jobs``
+    threads (scikit-learn's own parallelism; features and labelling stay on one core).
+    ``mode="joblib"``: ``joblib.Parallel(n_jobs=jobs)`` over the images (loky processes), the forest
+    in one thread per image. The images are those assess segments: the raw image, the N + 2
+    replicas (N for sigma_raw, 2 for the null pair) from assess's seeds, and each codec's decoded
+    image (skipped, as assess skips it, when identical to the raw). No matching and no scoring.
+    """
+    from joblib import Parallel, delayed
+
+    from noisestat import PixelClassifier
+    from noisestat.predict import OBJECT, weka_features
+
+    forest_seed, seeds = _assess_seeds(seed, replicas)
+    stages = dict.fromkeys(LOOP_STAGES, 0.0)
+    t0 = time.perf_counter()
+    raw_features = weka_features(image)
+    t1 = time.perf_counter()
+    model = PixelClassifier(random_state=np.random.default_rng(forest_seed), n_jobs=jobs)
+    model.fit(image, labels, features=raw_features)
+    stages["training"] = time.perf_counter() - t1
+    stages["features"] += t1 - t0
+    forest = model.forest_
+    column = list(forest.classes_).index(OBJECT)
+    t2 = time.perf_counter()
+    forest.n_jobs = jobs
+    proba = forest.predict_proba(raw_features.reshape(-1, raw_features.shape[-1]))[:, column].reshape(image.shape)
+    del raw_features
+    t3 = time.perf_counter()
+    from skimage.measure import label, regionprops_table
+
+    raw_lab = label(proba > 0.5, connectivity=2)
+    t4 = time.perf_counter()
+    raw_count = len(regionprops_table(raw_lab, properties=NAIVE_PROPERTIES)["label"])
+    t5 = time.perf_counter()
+    for k, v in (("trees", t3 - t2), ("labelling", t4 - t3), ("measuring", t5 - t4)):
+        stages[k] += v
+
+    items = [("replica", s) for s in seeds] + [("codec", c) for c in codec_specs]
+    if mode == "threads":
+        results = [_loop_task(kind, image, profile, what, forest, column, jobs, raw_count) for kind, what in items]
+    else:
+        results = Parallel(n_jobs=jobs)(delayed(_loop_task)(kind, image, profile, what, forest, column, 1, raw_count)
+                                        for kind, what in items)
+    wall = time.perf_counter() - t0
+    for _, times in results:
+        for k, v in times.items():
+            stages[k] += v
+    counts = [c for c, _ in results]
+    out = {"wall_s": wall, "stages": stages, "n_raw": raw_count, "replica_counts": counts[:len(seeds)],
+           "codec_counts": dict(zip(codec_specs, counts[len(seeds):])), "forest_seed": int(model.seed_),
+           "segmented": 1 + sum(1 for _, t in results if "trees" in t)}
+    if mode == "threads":
+        # The trees' own traversal on the raw image's pixels, one thread, outside the timed work:
+        # forest.apply (leaf indices only) and predict_proba (leaves' values summed over trees).
+        stack = weka_features(image).reshape(-1, forest.n_features_in_)
+        forest.n_jobs = 1
+
+        def best_of_two(call):
+            spans = []
+            for _ in range(2):
+                start = time.perf_counter()
+                call(stack)
+                spans.append(time.perf_counter() - start)
+            return min(spans)
+
+        out["traversal"] = {"predict_proba_s": best_of_two(forest.predict_proba), "apply_s": best_of_two(forest.apply),
+                            "pixels": int(stack.shape[0])}
+    return out
+
+
+def _run_equal_side(mode: str, job_dir: str, replicas: int, seed: int, jobs: int, result_path: str) -> None:
+    """Body of a measured loop process: read the inputs, run the loop, write what was measured."""
+    import tifffile
+
+    from noisestat import load_profile
+
+    job = Path(job_dir)
+    spec = json.loads((job / "job.json").read_text())
+    image = np.asarray(tifffile.imread(spec["raw"]))
+    labels = np.asarray(tifffile.imread(job / "labels.tif"))
+    profile = load_profile(job / "camera.json")
+    out = equal_loop(image, labels, profile, spec["codecs"], replicas, seed, jobs, mode)
+    Path(result_path).write_text(json.dumps(out))
+
+
+def _prepare_equal_job(job: Path, quick: bool, seed: int) -> tuple[str, str] | None:
+    """Write the inputs both sides read into ``job``: raw path, labels.tif, camera.json.
+
+    Real input: set3 of the phase-contrast data, labels and a rough camera profile derived from its
+    instance mask by the acceptance checks' own ``prep_from_mask.py`` (1 % of the pixels, seed 0).
+    Returns a description, or None when the data or that script is absent.
+    """
+    import tifffile
+
+    if quick:
+        from noisestat import save_profile
+        from noisestat.simulate import DEMO_CAMERA, acquire, simulate_scene, sparse_labels
+
+        rng = np.random.default_rng(seed)
+        electrons, truth = simulate_scene((QUICK_SIZE, QUICK_SIZE), rng=rng)
+        tifffile.imwrite(job / "raw.tif", acquire(electrons, DEMO_CAMERA, rng))
+        tifffile.imwrite(job / "labels.tif", sparse_labels(truth, rng=rng))
+        save_profile(DEMO_CAMERA, job / "camera.json")
+        raw = job / "raw.tif"
+        description = f"simulated {QUICK_SIZE}x{QUICK_SIZE} (simulate_scene + acquire, demo camera, seed {seed})"
+    else:
+        raw, mask = EQUAL_DATA / "raw.tif", EQUAL_DATA / "instances_ids.png"
+        missing = [str(p) for p in (raw, mask, PREP_FROM_MASK) if not p.is_file()]
+        if missing:
+            print(f"skipped: {', '.join(missing)} not found (the real data and the checks live in ../shared/ of a "
+                  f"development checkout); --quick runs on a simulated image")
+            return None
+        subprocess.run([sys.executable, str(PREP_FROM_MASK), str(raw), str(mask), str(job)], check=True,
+                       stdout=subprocess.DEVNULL)
+        shape = tifffile.imread(raw).shape
+        description = (f"real {raw} {shape[0]}x{shape[1]}, labels and camera from prep_from_mask.py "
+                       f"(1 % of pixels, seed 0)")
+    return str(raw), description
+
+
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "-"
+
+
+def _noisestat_counts(summary: dict) -> tuple[int, list, dict]:
+    """Objects per image from summary.json: raw, each of the N replicas, each codec image.
+
+    A replica's or codec image's object count is its matched objects plus its objects without a
+    partner (the one-to-one matching counts each of its objects once, as one or the other)."""
+    def count(m):
+        return int(m["matched"]) + int(m["unmatched_other"])
+
+    per = (summary.get("replica_matching") or {}).get("per_replica") or []
+    return (int(summary["n_objects_raw"]), [count(m) for m in per],
+            {c["spec"]: count(c["matching"]) for c in summary["codecs"]})
+
+
+def equal_model_main(args, replicas: int) -> int:
+    """Run assess (the CLI, ``--jobs``) and the hand-written loop (threads, joblib), then report."""
+    jobs = args.jobs or EQUAL_JOBS
+    codecs = list(args.codec or EQUAL_CODECS)
+    modes = ["threads", "joblib"] if args.loop == "both" else [args.loop]
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Path(tmp)
+        prepared = _prepare_equal_job(job, args.quick, args.seed)
+        if prepared is None:
+            return 0
+        raw, description = prepared
+        (job / "job.json").write_text(json.dumps({"raw": raw, "codecs": codecs}))
+        labelled = int((np.asarray(__import__("tifffile").imread(job / "labels.tif")) > 0).sum())
+        print(f"{description}; {labelled} labelled pixels; {replicas} replicas (+2 null pair); codecs: "
+              f"{', '.join(codecs)}; jobs {jobs}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+        out_dir = job / "assessment"
+        command = [sys.executable, "-m", "noisestat", "assess", raw, "--camera", str(job / "camera.json"),
+                   "--labels", str(job / "labels.tif"), "--replicas", str(replicas), "--seed", str(args.seed),
+                   "--jobs", str(jobs), "--quiet", "-o", str(out_dir)]
+        for c in codecs:
+            command += ["--codec", c]
+        print(f"running noisestat assess --jobs {jobs} ... (load {_loadavg()})", flush=True)
+        t0 = time.perf_counter()
+        # cwd: the job folder, so that `-m noisestat` imports the installed (or PYTHONPATH) package
+        proc = subprocess.run(command, capture_output=True, text=True, cwd=job)
+        cli_wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"noisestat assess failed (exit status {proc.returncode}): {proc.stderr.strip()}")
+        summary = json.loads((out_dir / "summary.json").read_text())
+        rows = [("noisestat assess", {"wall_s": summary["provenance"].get("seconds"), "cli_s": cli_wall,
+                                      "load": _loadavg()})]
+        loops = {}
+        for mode in modes:
+            print(f"running the loop ({mode}) ... (load {_loadavg()})", flush=True)
+            result_path = job / f"loop_{mode}.json"
+            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--_equal", mode, "--_job", str(job),
+                                   "--_result", str(result_path), "--replicas", str(replicas), "--seed",
+                                   str(args.seed), "--jobs", str(jobs)])
+            if proc.returncode != 0:
+                raise SystemExit(f"the loop ({mode}) failed (exit status {proc.returncode}); its error is above")
+            loops[mode] = json.loads(result_path.read_text())
+            loops[mode]["load"] = _loadavg()
+    _print_equal_report(summary, rows, loops, jobs)
+    return 0
+
+
+def _is_count(name: str) -> bool:
+    """Whether a key of provenance["timing"] holds a count or a fraction rather than seconds."""
+    return any(word in name for word in ("pixels", "evaluations", "evaluated", "fraction", "count"))
+
+
+def _print_equal_report(summary, rows, loops, jobs):
+    assess_s = rows[0][1]["wall_s"]
+    print(f"\n{'side':<34} {'wall s':>8} {'loop/assess':>12} {'load after (1/5/15 min)':>24}")
+    print(f"{'noisestat assess (work only)':<34} {assess_s:>8.1f} {'':>12} {rows[0][1]['load']:>24}")
+    print(f"{'noisestat assess (whole command)':<34} {rows[0][1]['cli_s']:>8.1f}")
+    labels = {"threads": f"loop, forest n_jobs={jobs}", "joblib": f"loop, joblib n_jobs={jobs} over images"}
+    for mode, r in loops.items():
+        print(f"{labels[mode]:<34} {r['wall_s']:>8.1f} {r['wall_s'] / assess_s:>12.2f} {r['load']:>24}")
+    print("wall s: assess's own seconds (summary.json provenance 'seconds': inputs read, outputs not yet written) "
+          "and the loop's, from its inputs read to its last table; the whole command adds interpreter start, "
+          "imports, reading and writing the output folder.")
+
+    n_raw, replica_counts, codec_counts = _noisestat_counts(summary)
+    print("\nobjects per image (noisestat / loop):")
+    seeds_note = ""
+    for mode, r in loops.items():
+        same_raw = n_raw == r["n_raw"]
+        k = len(replica_counts)
+        same_rep = replica_counts == r["replica_counts"][:k]
+        same_cod = all(codec_counts.get(c) == n for c, n in r["codec_counts"].items())
+        verdict = "agree" if same_raw and same_rep and same_cod else "DIFFER"
+        print(f"  {labels[mode]}: {verdict}; raw {n_raw}/{r['n_raw']}; replicas "
+              + " ".join(f"{a}/{b}" for a, b in zip(replica_counts, r["replica_counts"][:k]))
+              + "; codecs " + ", ".join(f"{c} {codec_counts.get(c)}/{n}" for c, n in r["codec_counts"].items()))
+        seed = summary["provenance"].get("classifier", {}).get("seed")
+        if seed is not None and seed != r["forest_seed"]:
+            seeds_note = (f"  the loop's forest seed {r['forest_seed']} is not assess's {seed}: the pipeline derives "
+                          f"it differently now, so the two sides do not use the same forest")
+    if seeds_note:
+        print(seeds_note)
+
+    timing = summary["provenance"].get("timing")
+    loop = loops.get("joblib") or next(iter(loops.values()))
+    loop_name = "joblib" if "joblib" in loops else next(iter(loops))
+    print("\nper-stage seconds, summed over tasks:")
+    if not timing:
+        print("  noisestat: summary.json has no provenance 'timing' in this version")
+    trees_loop = loop["stages"].get("trees") or float("nan")
+    # timing also holds counts (pixels, tree evaluations, fractions) beside the seconds
+    counts = {k: v for k, v in (timing or {}).items() if isinstance(v, (int, float)) and _is_count(k)}
+    timing = {k: v for k, v in (timing or {}).items() if k not in counts}
+    names = list(dict.fromkeys([*timing, *LOOP_STAGES]))
+    print(f"  {'stage':<14} {'noisestat':>10} {'loop (' + loop_name + ')':>16} {'noisestat/loop':>15} "
+          f"{'x loop trees':>13}")
+    for name in names:
+        ns = (timing or {}).get(name)
+        ns = ns if isinstance(ns, (int, float)) else None
+        lp = loop["stages"].get(name)
+        ratio = f"{ns / lp:.2f}" if ns is not None and lp else "-"
+        vs_trees = f"{ns / trees_loop:.2f}" if ns is not None else "-"
+        print(f"  {name:<14} {'-' if ns is None else f'{ns:.1f}':>10} {'-' if lp is None else f'{lp:.1f}':>16} "
+              f"{ratio:>15} {vs_trees:>13}")
+    for name, value in (timing or {}).items():
+        if not isinstance(value, (int, float)):
+            print(f"  {name}: {json.dumps(value)[:200]}")
+    if counts:
+        print("  noisestat counts: " + ", ".join(f"{k} {v:.4g}" for k, v in counts.items()))
+    print("  'x loop trees': the noisestat stage over the loop's summed forest.predict_proba (the trees' own "
+          "traversal, one thread per image, the same images)")
+    for mode, r in loops.items():
+        print(f"  loop ({mode}) stages: " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
+              + f"; {r['segmented']} images segmented")
+    trav = next((r["traversal"] for r in loops.values() if "traversal" in r), None)
+    if trav:
+        per = trav["pixels"]
+        print(f"  trees' own traversal of one raw image ({per} pixels, 1 thread, best of 2, after the loop): "
+              f"forest.apply {trav['apply_s']:.2f} s, forest.predict_proba {trav['predict_proba_s']:.2f} s")
+        n_img = loop["segmented"]
+        if timing and isinstance(timing.get("trees"), (int, float)):
+            print(f"  noisestat 'trees' {timing['trees']:.1f} s over {n_img} images = "
+                  f"{timing['trees'] / n_img:.2f} s per image: {timing['trees'] / n_img / trav['apply_s']:.2f}x "
+                  f"forest.apply, {timing['trees'] / n_img / trav['predict_proba_s']:.2f}x predict_proba")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, help=f"side of the simulated image (default {DEFAULT_SIZE}; "
                         f"with --real: crop to the top-left SIZE x SIZE)")
     parser.add_argument("--replicas", type=int, help=f"Monte-Carlo replicas (default {DEFAULT_REPLICAS})")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="workers for noisestat (default 1); with another value jobs=1 is run too")
+    parser.add_argument("--jobs", type=int,
+                        help="workers for noisestat (default 1); with another value jobs=1 is run too. "
+                             f"With --equal-model: assess's --jobs and the loop's n_jobs (default {EQUAL_JOBS})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {QUICK_SIZE}x{QUICK_SIZE}, {QUICK_REPLICAS} replicas")
@@ -437,18 +770,32 @@ def main(argv=None):
     parser.add_argument("--mask", type=Path, help="instance mask of --real (default: instances_ids.png beside it)")
     parser.add_argument("--camera", type=Path, help="camera profile JSON for --real (default: the demo camera)")
     parser.add_argument("--skip-naive", action="store_true", help="time noisestat only")
+    parser.add_argument("--equal-model", action="store_true",
+                        help="noisestat assess (the CLI) against a hand-written loop with the same features, forest, "
+                             "images and codecs (default input: the real phase-contrast set3; --quick: simulated)")
+    parser.add_argument("--loop", choices=("both", "threads", "joblib"), default="both",
+                        help="with --equal-model: the loop's parallelism (forest threads, joblib over images, or both)")
+    parser.add_argument("--codec", action="append",
+                        help=f"with --equal-model: a codec spec (repeat; default {' '.join(EQUAL_CODECS)})")
     # The measured processes: this script started again by measure().
     parser.add_argument("--_side", choices=("naive", "noisestat"), help=argparse.SUPPRESS)
     parser.add_argument("--_job", help=argparse.SUPPRESS)
     parser.add_argument("--_result", help=argparse.SUPPRESS)
+    parser.add_argument("--_equal", choices=("threads", "joblib"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     replicas = args.replicas or (QUICK_REPLICAS if args.quick else DEFAULT_REPLICAS)
+    if args._equal:
+        _run_equal_side(args._equal, args._job, replicas, args.seed, args.jobs, args._result)
+        return 0
     if args._side:
-        _run_side(args._side, args._job, replicas, args.seed, args.jobs, args._result)
+        _run_side(args._side, args._job, replicas, args.seed, args.jobs or 1, args._result)
         return 0
     if replicas < 2:
         parser.error("at least 2 replicas are needed for a spread")
+    if args.equal_model:
+        return equal_model_main(args, replicas)
+    args.jobs = args.jobs or 1
     size = args.size or (QUICK_SIZE if args.quick else None)
 
     if args.real:

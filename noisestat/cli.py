@@ -120,7 +120,7 @@ def _plane_arguments(p) -> None:
 
 def _scene_arguments(p) -> None:
     """The arguments `assess` and `tune` share: the raw image, its camera, the model, the replicas."""
-    p.add_argument("image", help="raw 2D image (TIFF, PNG)")
+    p.add_argument("image", help="raw image or volume (TIFF, OME-TIFF, PNG, OME-Zarr)")
     p.add_argument("--camera", required=True, help="camera profile JSON (see calibration/README.md)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
@@ -344,13 +344,16 @@ def _tune(args) -> int:
 
 
 def _train(args) -> int:
-    from .io._files import prepare_output_file, read_image, read_labels
+    from .io._files import prepare_output_file, read_image_info, read_labels
     from .predict._forest import PixelClassifier, save_model
 
-    image = read_image(args.image, channel=args.channel, plane=args.plane)
+    image, info = read_image_info(args.image, channel=args.channel, plane=args.plane)
     labels = read_labels(args.labels, shape=image.shape)
     prepare_output_file(args.output, inputs=[args.image, args.labels])
-    model = PixelClassifier(n_estimators=args.trees, random_state=args.seed, n_jobs=args.jobs).fit(image, labels)
+    # images: Weka's 2D features; volumes: the ilastik-style n-D set (as `assess --labels` trains)
+    model = PixelClassifier(n_estimators=args.trees, random_state=args.seed, n_jobs=args.jobs,
+                            **({} if image.ndim == 2 else {"feature_set": "ilastik", "spacing": info.spacing}))
+    model.fit(image, labels)
     save_model(model, args.output)
     d = model.describe()
     print(f"trained {d['n_estimators']} trees on {d['training_pixels']['background']} background and "

@@ -21,6 +21,7 @@ import numpy as np
 from . import __version__
 from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
+from .codecs._base import code_image, prepare_image
 from .engine._executors import make_executor, parse_scheduler
 from .engine._tiles import MIN_TILE, default_tile, segment_tiled, tile_grid
 from .errors import InputError
@@ -28,7 +29,8 @@ from .io._files import (array_sha256, check_labels, check_raw_image, codec_input
                         prepare_output_dir, read_image_info, read_labels)
 from .measure._matching import METHODS, STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import ANGULAR_PARAMETERS, PARAMETERS, measure_objects
-from .predict._forest import PixelClassifier, load_model
+from .measure._volume import measure_volume_objects
+from .predict._forest import THRESHOLD, PixelClassifier, load_model
 from .predict._protocol import predictor_kind
 from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import draw_region, replica_seeds
@@ -60,7 +62,7 @@ def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarra
                    timing: dict | None = None) -> ImageObjects:
     """Measure one image's objects and align them to the raw ones."""
     start = time.perf_counter()
-    table = measure_objects(labels)
+    table = _measure(labels)
     start = _tick(timing, "measuring", start)
     n_raw = len(raw_xy)
     if matching == "iou":
@@ -78,6 +80,12 @@ def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarra
     _tick(timing, "matching", start)
     return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=_compact(labels),
                         status=status)
+
+
+def _measure(labels: np.ndarray):
+    """The 19 ImageJ parameters of a 2D image's objects; a volume's volume and centre
+    (:func:`noisestat.measure.measure_volume_objects`)."""
+    return measure_objects(labels) if labels.ndim == 2 else measure_volume_objects(labels)
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:
@@ -116,13 +124,14 @@ def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
 
 
 def _apply_codec(codec, image, profile):
-    return codec.apply(image, profile)
+    return code_image(codec, image, profile)
 
 
 def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelClassifier | None = None,
            labels: np.ndarray | None = None, replicas: int = 10, seed: int = 0, jobs: int = 1,
            matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
-           progress=None, tile: int | None = None, scheduler: str | None = None, notice=None) -> Assessment:
+           progress=None, tile: int | None = None, scheduler: str | None = None, notice=None,
+           spacing: tuple | None = None) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -159,6 +168,10 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     scheduler : str, optional
         ``"tcp://HOST:PORT"``: run the tasks on that dask.distributed cluster; ``"local:N"``: on a
         local one of N workers started for this run. ``jobs`` is then ignored; the numbers are the same.
+    spacing : tuple of float, optional
+        Physical voxel size per axis (z, y, x) of a volume: the forest trained here on a volume
+        uses it for its anisotropic feature scales (read from the file's metadata by
+        :func:`assess_files`).
     notice : callable, optional
         ``notice(message, seconds)`` for things to say on the way: the estimated duration before the
         long part (``seconds`` the estimate), a lost dask worker (``seconds`` None).
@@ -200,24 +213,34 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     if model is not None:
         predictor_kind(model)
     for codec in codecs:
-        codec.prepare(image, profile)
+        prepare_image(codec, image, profile)
     with make_executor(jobs, scheduler, notice=notice) as executor:
         # Codecs run first: a setting that cannot be coded fails in seconds, before the long part.
         start = time.perf_counter()
-        shared_image = executor.share(image)
-        coded: list[CodecResult] = executor.map(_apply_codec, [(c, shared_image, profile) for c in codecs],
-                                                [f"codec {c.spec}" for c in codecs])
+        # On a cluster, codecs that read files (a decoded image, a checkpoint) run here, where those
+        # files are; the others on the workers.
+        names = [f"codec {c.spec}" for c in codecs]
+        if executor.description.get("engine") == "joblib":
+            coded: list[CodecResult] = executor.map(_apply_codec, [(c, image, profile) for c in codecs], names)
+        else:
+            away = [i for i, c in enumerate(codecs) if not codec_input_files([c])]
+            shared_image = executor.share(image) if away else None
+            remote = dict(zip(away, executor.map(_apply_codec, [(codecs[i], shared_image, profile) for i in away],
+                                                 [names[i] for i in away])))
+            coded = [remote[i] if i in remote else _apply_codec(c, image, profile) for i, c in enumerate(codecs)]
         codec_seconds = time.perf_counter() - start
         ref, codec_objects = build_reference(image, profile, model=model, labels=labels, replicas=replicas,
                                              seed=seed, jobs=jobs, matching=matching, min_area=min_area,
                                              model_seeds=model_seeds, extra_images=[c.decoded for c in coded],
-                                             progress=progress, tile=tile, executor=executor, notice=notice)
+                                             progress=progress, tile=tile, executor=executor, notice=notice,
+                                             spacing=spacing)
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
     model, trained, raw = ref.model, ref.trained, ref.raw
 
     prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "model_seeds": model_seeds,
             "noise_model": profile.noise_model, "matching": matching,
-            "threshold": 0.5, "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
+            "threshold": THRESHOLD if isinstance(model, PixelClassifier) else None,
+            "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
             "classifier": model.describe(), "classifier_trained_here": trained, "jobs": jobs,
             "tile": ref.tile, "engine": executor.description,
             "timing": {**ref.timing, "codecs": round(codec_seconds, 3), "wall": round(time.time() - started, 3)},
@@ -237,7 +260,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
 
 def build_reference(image, profile, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
                     min_area=0, model_seeds=0, extra_images=(), progress=None, tile=None, scheduler=None,
-                    executor=None, notice=None):
+                    executor=None, notice=None, spacing=None):
     """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
     parallel batch); returns the :class:`Reference` and the extra images' aligned objects.
 
@@ -251,7 +274,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
             return build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed,
                                    jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
                                    extra_images=extra_images, progress=progress, tile=tile, executor=own,
-                                   notice=notice)
+                                   notice=notice, spacing=spacing)
     started = time.perf_counter()
     timing: dict = {}
     forest_seed, replica_root, _, model_root = np.random.SeedSequence(seed).spawn(4)
@@ -260,7 +283,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     threads = max(1, (os.cpu_count() or 1) // executor.workers) if executor.description.get("engine") == "joblib" else 1
     raw_features = None
     if trained:
-        model = _new_forest(forest_seed, image.ndim, jobs)
+        model = _new_forest(forest_seed, image.ndim, jobs, spacing)
         tile = tile or default_tile(model, image.ndim)
         raw_features = _train(model, image, labels, tile, threads, timing)
     tile = tile or default_tile(model, image.ndim)
@@ -280,7 +303,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         notice(f"estimated time: {_duration(estimate)} for {n_images} more images of {image.size} pixels on "
                f"{executor.workers} worker{'s' if executor.workers > 1 else ''} (the raw image took "
                f"{_duration(per_image)})", estimate)
-    raw = measure_objects(raw_labels)
+    raw = _measure(raw_labels)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
                                int(raw.column("Area").sum()) if len(raw) else 0, {}, np.asarray(raw.values),
@@ -353,7 +376,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     if model_seeds:
         # One feature computation serves the training of every retrained forest.
         rows, targets = _training_pixels(model, image, labels, tile, threads, timing)[:2]
-        forests = [_new_forest(s, image.ndim, jobs).fit_pixels(rows, targets, ndim=image.ndim)
+        forests = [_new_forest(s, image.ndim, jobs, spacing).fit_pixels(rows, targets, ndim=image.ndim)
                    for s in model_root.spawn(model_seeds)]
         del rows, targets
         others = executor.map(_image_task, [(shared_image, f, tile, threads, shared_labels, raw_xy, matching,
@@ -392,10 +415,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _new_forest(seed, ndim: int, jobs: int) -> PixelClassifier:
-    """noisestat's forest, Weka's 2D features for images, the ilastik-style set for volumes."""
-    return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs,
-                           feature_set="weka" if ndim == 2 else "ilastik")
+def _new_forest(seed, ndim: int, jobs: int, spacing=None) -> PixelClassifier:
+    """noisestat's forest, Weka's 2D features for images, the ilastik-style set (anisotropic with
+    the voxel ``spacing``) for volumes."""
+    if ndim == 2:
+        return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs)
+    return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs, feature_set="ilastik",
+                           spacing=None if spacing is None else tuple(float(v) for v in spacing))
 
 
 def _training_pixels(model, image, labels, tile, threads, timing, keep=False):
@@ -516,6 +542,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
     (:func:`noisestat.io.read_image_info`); they and the file's pixel size are kept in the provenance.
     """
+    parse_scheduler(scheduler)
     image, info = read_image_info(image_path, channel=channel, plane=plane)
     profile = load_profile(camera_path)
     if (model_path is None) == (labels_path is None):
@@ -538,6 +565,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                     matching=matching, min_area=min_area, model_seeds=model_seeds,
                     provenance={"inputs": inputs,
                                 "pixel_size": None if info.pixel_size is None else info.pixel_size.to_dict()},
-                    progress=progress, tile=tile, scheduler=scheduler, notice=notice)
+                    progress=progress, tile=tile, scheduler=scheduler, notice=notice,
+                    spacing=info.spacing if image.ndim == 3 else None)
     write_assessment(result, outdir)
     return result

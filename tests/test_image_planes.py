@@ -1,4 +1,5 @@
-"""Reading one 2D plane of multi-channel files and stacks, and their physical pixel size."""
+"""Reading one 2D plane of multi-channel files and stacks, and their physical pixel size (volumes:
+test_volumes_io.py)."""
 
 import json
 
@@ -60,8 +61,12 @@ def test_several_planes_without_selection_are_refused(tmp_path):
     message = str(err.value)
     assert "\n" not in message and str(path) in message and "CZYX" in message and "(2, 3, 10, 10)" in message
     assert "--channel N (0 to 1)" in message and "--plane N (0 to 2)" in message
-    with pytest.raises(InputError, match=r"--plane N \(0 to 2\)"):
-        read_image(path, channel=0)  # a channel alone is not enough
+    with pytest.raises(InputError, match=r"too small.*--plane N \(0 to 2\)"):
+        read_image(path, channel=0)  # a channel alone gives a 3-slice volume: too thin, a plane is asked for
+    path = tmp_path / "tcyx.tif"
+    tifffile.imwrite(path, np.ones((3, 2, 10, 10), np.uint16), photometric="minisblack", metadata={"axes": "TCYX"})
+    with pytest.raises(InputError, match=r"holds 6 2D planes \(axes TCYX.*--plane N \(0 to 2\)"):
+        read_image(path, channel=0)  # time points are never a volume: a channel alone is not enough
 
 
 @pytest.mark.parametrize("kw, expected", [({"channel": 3}, "--channel 3 is out of range; this file has 3 channel(s): 0 to 2"),

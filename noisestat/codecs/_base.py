@@ -142,6 +142,33 @@ class Codec:
         return CodecResult(self.spec, decoded, n_bytes, ratio, {"codec": self.name, **self.params, **info})
 
 
+def code_image(codec: Codec, image: np.ndarray, profile: CameraProfile | None) -> CodecResult:
+    """``codec.apply`` for a 2D image; for a 3D volume, the codec applied plane by plane (every
+    registered codec is a 2D codec: a volume is stored as a stack of coded planes), the planes'
+    streams counted together. Each plane is coded to the codec's own settings (a target ratio is met
+    per plane)."""
+    if image.ndim == 2:
+        return codec.apply(image, profile)
+    if image.ndim != 3:
+        raise CodecError(f"{codec.spec}: images must be 2D or 3D; got shape {image.shape}")
+    planes = [codec.apply(plane, profile) for plane in image]
+    decoded = np.stack([p.decoded for p in planes])
+    sizes = [p.n_bytes for p in planes]
+    n_bytes = None if any(n is None for n in sizes) else int(sum(sizes))
+    ratio = None if not n_bytes else image.nbytes / n_bytes
+    info = {**planes[0].info, "planes": len(planes), "coded": "plane by plane"}
+    return CodecResult(codec.spec, decoded, n_bytes, ratio, info)
+
+
+def prepare_image(codec: Codec, image: np.ndarray, profile: CameraProfile | None) -> None:
+    """``codec.prepare`` for a 2D image or for every plane of a volume (:func:`code_image`)."""
+    if image.ndim == 3:
+        for plane in image:
+            codec.prepare(plane, profile)
+    else:
+        codec.prepare(image, profile)
+
+
 REGISTRY: dict[str, type[Codec]] = {}
 
 

@@ -10,9 +10,8 @@ import os
 
 from ..errors import CodecError
 from ._base import Codec, CodecKey, register
-
-_ARCHS = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor",
-          "cheng2020-attn")
+# The architecture table is the models' own (ARCHS); importing it needs neither torch nor compressai.
+from ._compressai import ARCHS
 
 
 @register
@@ -22,7 +21,7 @@ class CompressAI(Codec):
                "(1 channel) or an official CompressAI checkpoint (grey replicated to 3 channels); the image's "
                "min..max is mapped to [0, 1]; the ratio counts the real bitstream, header and min/max")
     keys = (CodecKey("arch", str, "architecture; needed for official CompressAI checkpoints, checked for ours",
-                     choices=_ARCHS),
+                     choices=ARCHS),
             CodecKey("checkpoint", str, "checkpoint file (loaded weights-only; nothing is downloaded)"))
     extra = "learned"
 

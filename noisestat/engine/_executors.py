@@ -28,6 +28,10 @@ NO_WORKER_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 15.0
 
 
+def _identity(obj):
+    return obj
+
+
 class EngineError(NoisestatError):
     """A cluster that cannot be reached, or whose workers died."""
 
@@ -122,7 +126,10 @@ class DaskExecutor(Executor):
             return set(self.client.scheduler_info()["workers"])
 
     def share(self, obj):
-        return self.client.scatter(obj, broadcast=True, hash=False)
+        # A task that returns the object, rather than scattered data: its input stays with the
+        # scheduler, so a worker that dies holding the object's only copy costs a recomputation,
+        # not the run (scattered data would be lost with it).
+        return self.client.submit(_identity, obj, pure=False)
 
     def map(self, fn, arguments, names, progress=None):
         distributed = self._distributed
@@ -136,9 +143,15 @@ class DaskExecutor(Executor):
         alone_since = None
         try:
             while pending:
-                finished, pending = distributed.wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+                try:
+                    distributed.wait(list(pending), timeout=1.0, return_when="FIRST_COMPLETED")
+                except TimeoutError:  # nothing finished within the second: look at the workers
+                    pass
+                finished = {f for f in pending if f.done()}
+                pending -= finished
+                finished = sorted(finished, key=lambda f: index[f.key])
                 for future in finished:
-                    if future.status == "error":
+                    if future.status in ("error", "cancelled", "lost"):
                         self._raise(future, names[index[future.key]])
                     done_count += 1
                     if progress is not None:
@@ -155,13 +168,22 @@ class DaskExecutor(Executor):
                                           f"{len(pending)} of {len(futures)} tasks unfinished")
                 else:
                     alone_since = None
-            return [f.result() for f in futures]
+            results = []
+            for future, name in zip(futures, names):
+                if future.status != "finished":
+                    self._raise(future, name)
+                results.append(future.result())
+            return results
         finally:
             for f in futures:
                 f.release()
 
     def _raise(self, future, name):
-        exc = future.exception()
+        try:
+            exc = future.exception()
+        except Exception as cancelled:  # noqa: BLE001 - a cancelled future raises instead of returning
+            raise EngineError(f"dask lost {name}: {type(cancelled).__name__}: {str(cancelled).splitlines()[0][:160]}"
+                              if str(cancelled) else f"dask lost {name} ({type(cancelled).__name__})") from None
         if type(exc).__name__ == "KilledWorker":
             raise EngineError(f"dask workers died running {name} each time it was tried (out of memory?); "
                               f"see the workers' logs") from None

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..predict._protocol import check_predictor_output, predictor_kind
+from ..predict._protocol import predictor_kind
 from ._executors import make_executor
-from ._tiles import default_tile, label_mask, segment_tiled, tile_grid
+from ._tiles import default_tile, label_mask, predict_tile, segment_tiled, tile_grid
 
 __all__ = ["segment"]
 
 
-def _tile_mask(image, model, tile_region, inner):
-    region = np.asarray(image[tile_region])
-    out = check_predictor_output(model, model.predict_mask(region), region.shape, "mask")
-    return out[inner]
+def _tile_mask(image, model, tile):
+    return predict_tile(lambda r: image[r], model, tile)
 
 
 def segment(image: np.ndarray, model, *, tile: int | None = None, jobs: int = 1, scheduler: str | None = None,
@@ -46,7 +44,7 @@ def segment(image: np.ndarray, model, *, tile: int | None = None, jobs: int = 1,
     tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
     with make_executor(jobs, scheduler) as executor:
         shared_image, shared_model = executor.share(image), executor.share(model)
-        cores = executor.map(_tile_mask, [(shared_image, shared_model, t.region, t.inner) for t in tiles],
+        cores = executor.map(_tile_mask, [(shared_image, shared_model, t) for t in tiles],
                              [f"tile {t.index}" for t in tiles])
     mask = np.empty(image.shape, dtype=bool)
     for t, core in zip(tiles, cores):

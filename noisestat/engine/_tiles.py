@@ -24,7 +24,7 @@ from skimage.segmentation import relabel_sequential
 from ..errors import InputError
 from ..predict._protocol import check_predictor_output, predictor_kind
 
-__all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "segment_tiled", "label_mask",
+__all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "predict_tile", "segment_tiled", "label_mask",
            "FEATURE_BUDGET_BYTES", "MIN_TILE"]
 
 # Features of one region at most this large (bytes): with two workers and the rest of an assessment,
@@ -104,34 +104,37 @@ def predict_mask_tiled(get_region, shape: tuple, model, tile: int, *, timing: di
     ``timing`` accumulates seconds of "pixels" (getting regions), "features" and "trees".
     """
     mask = np.empty(shape, dtype=bool)
-    tiles = tile_grid(shape, tile, tuple(model.halo(len(shape))))
-    # A model that computes its own features (noisestat's forest) gets them for the region and runs
-    # its trees on the core only: the halo is needed by the features, not by the decisions.
-    own_features = callable(getattr(model, "features", None))
-    for t in tiles:
-        start = time.perf_counter()
-        region = np.asarray(get_region(t.region))
-        start = _tick(timing, "pixels", start)
-        if own_features:
-            f = features.get(t.index) if features is not None else None
-            if f is None:
-                f = model.features(region, threads=threads)
-            start = _tick(timing, "features", start)
-            counts = {} if timing is not None else None
-            core = region[t.inner]
-            out = check_predictor_output(model, model.predict_mask(core, features=f[t.inner], counts=counts),
-                                         core.shape, "mask")
-            del f
-            if counts:
-                timing["tree_evaluations"] = timing.get("tree_evaluations", 0) + counts.get("tree_evaluations", 0)
-                timing["pixels_predicted"] = timing.get("pixels_predicted", 0) + counts.get("pixels", 0)
-            _tick(timing, "trees", start)
-            mask[t.core] = out
-        else:
-            out = check_predictor_output(model, model.predict_mask(region), region.shape, "mask")
-            _tick(timing, "predictor", start)
-            mask[t.core] = out[t.inner]
+    for t in tile_grid(shape, tile, tuple(model.halo(len(shape)))):
+        mask[t.core] = predict_tile(get_region, model, t, timing=timing,
+                                    features=None if features is None else features.get(t.index), threads=threads)
     return mask
+
+
+def predict_tile(get_region, model, t: Tile, *, timing: dict | None = None, features=None,
+                 threads: int = 1) -> np.ndarray:
+    """The predictor's mask on one tile's core (``features``: the region's, if already computed).
+
+    A model that computes its own features (noisestat's forest) gets them for the region and runs
+    its trees on the core only: the halo is needed by the features, not by the decisions."""
+    start = time.perf_counter()
+    region = np.asarray(get_region(t.region))
+    start = _tick(timing, "pixels", start)
+    if not callable(getattr(model, "features", None)):
+        out = check_predictor_output(model, model.predict_mask(region), region.shape, "mask")
+        _tick(timing, "predictor", start)
+        return out[t.inner]
+    if features is None:
+        features = model.features(region, threads=threads)
+    start = _tick(timing, "features", start)
+    counts = {} if timing is not None else None
+    core = region[t.inner]
+    out = check_predictor_output(model, model.predict_mask(core, features=features[t.inner], counts=counts),
+                                 core.shape, "mask")
+    if counts:
+        timing["tree_evaluations"] = timing.get("tree_evaluations", 0) + counts.get("tree_evaluations", 0)
+        timing["pixels_predicted"] = timing.get("pixels_predicted", 0) + counts.get("pixels", 0)
+    _tick(timing, "trees", start)
+    return out
 
 
 def label_mask(mask: np.ndarray, min_area: int = 0) -> np.ndarray:

@@ -1,13 +1,14 @@
-"""Reading and writing: images (TIFF, OME-TIFF, PNG; one plane of a multi-channel file or stack), sparse
-labels, JSON, and outputs (the folder marker, staged folders, the one atomic writer every file goes through).
+"""Reading and writing: images and volumes (TIFF, OME-TIFF, OME-Zarr, PNG; one plane or volume of a multi-channel
+file or stack, lazily with open_image), sparse labels, JSON, and outputs (the folder marker, staged folders, the
+one atomic writer every file goes through).
 """
 
-from ._files import (read_image, read_image_info, ImageInfo, PixelSize, read_labels, file_sha256, array_sha256,
-                     write_json_atomic, write_text_atomic, json_text, atomic_file, staged_directory,
+from ._files import (read_image, read_image_info, open_image, ImageView, spacing, ImageInfo, PixelSize, read_labels,
+                     file_sha256, array_sha256, write_json_atomic, write_text_atomic, json_text, atomic_file, staged_directory,
                      OUTPUT_MARKER, check_output_dir, check_output_file, prepare_output_dir,
                      prepare_output_file, clean_stale, is_noisestat_output, codec_input_files)
 
-__all__ = ["read_image", "read_image_info", "ImageInfo", "PixelSize", "read_labels", "file_sha256",
-           "array_sha256", "write_json_atomic", "write_text_atomic", "json_text", "atomic_file",
+__all__ = ["read_image", "read_image_info", "open_image", "ImageView", "spacing", "ImageInfo", "PixelSize",
+           "read_labels", "file_sha256", "array_sha256", "write_json_atomic", "write_text_atomic", "json_text", "atomic_file",
            "staged_directory", "OUTPUT_MARKER", "check_output_dir", "check_output_file", "prepare_output_dir",
            "prepare_output_file", "clean_stale", "is_noisestat_output", "codec_input_files"]

@@ -1,9 +1,11 @@
-"""Measuring objects: the 19 ImageJ-style morphological parameters per object and the matching of
-one image's objects to the raw image's (matched, lost, split, merged).
+"""Measuring objects: the 19 ImageJ-style morphological parameters per object (a volume's objects:
+volume and centre), and the matching of one image's objects to the raw image's (matched, lost,
+split, merged).
 """
 
 from ._morphometry import ANGULAR_PARAMETERS, PARAMETERS, ObjectMeasurements, measure_objects
+from ._volume import VOLUME_PARAMETERS, measure_volume_objects
 from ._matching import Matching, match_iou, match_centroids, classify_objects, METHODS, STATUSES
 
-__all__ = ["ANGULAR_PARAMETERS", "PARAMETERS", "ObjectMeasurements", "measure_objects", "Matching",
-           "match_iou", "match_centroids", "classify_objects", "METHODS", "STATUSES"]
+__all__ = ["measure_volume_objects", "VOLUME_PARAMETERS", "ANGULAR_PARAMETERS", "PARAMETERS", "ObjectMeasurements",
+           "measure_objects", "Matching", "match_iou", "match_centroids", "classify_objects", "METHODS", "STATUSES"]

@@ -57,12 +57,17 @@ class LabelPredictor(Protocol):
 def predictor_kind(model) -> str:
     """``"mask"`` for a :class:`MaskPredictor` (tiled), ``"labels"`` for a :class:`LabelPredictor`;
     a :class:`~noisestat.errors.ModelError` naming what is missing otherwise."""
+    name = type(model).__name__
     if callable(getattr(model, "predict_mask", None)) and callable(getattr(model, "halo", None)):
-        return "mask"
-    if callable(getattr(model, "segment", None)):
-        return "labels"
-    raise ModelError(f"{type(model).__name__} is not a predictor: it needs predict_mask(region) and "
-                     f"halo(ndim) (a per-pixel decision) or segment(image) (a whole-image segmenter)")
+        kind = "mask"
+    elif callable(getattr(model, "segment", None)):
+        kind = "labels"
+    else:
+        raise ModelError(f"{name} is not a predictor: it needs predict_mask(region) and halo(ndim) (a per-pixel "
+                         f"decision) or segment(image) (a whole-image segmenter)")
+    if not callable(getattr(model, "describe", None)):
+        raise ModelError(f"{name} is not a predictor: it needs describe() (its parameters, for the provenance)")
+    return kind
 
 
 def check_predictor_output(model, result, shape: tuple, kind: str) -> np.ndarray:

@@ -52,11 +52,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse, Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-from scipy import stats
 
 from . import _inspection as inspection
 from ..io._files import atomic_file, write_text_atomic
 from ..measure._morphometry import PARAMETERS
+from ..results import GLOBAL_PARAMETERS
+from ..score._eps import null_median_abs, null_reference
+from ..score._tests import ALPHA, FAMILIES, KEEP, MARGIN, TRIM
 
 __all__ = ["write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]
 
@@ -64,13 +66,14 @@ FIGURE_NAMES = ("segmentation", "area_difference", "globals", "eps_per_parameter
                 "ratio_distortion")
 """File stems of the figures, in the order the page shows them."""
 
-FAMILY = ("AR", "Round", "Compact")
-"""Parameters that are functions of one another: Round = 4 Area / (pi Major^2) and AR = Major / Minor
-are tied by the fitted ellipse (Round = 1 / AR), and Compact = sqrt(Round); one degree of freedom."""
+FAMILY = FAMILIES["AR"][1]
+"""The members of the AR family, parameters that are functions of one another: Round = 4 Area /
+(pi Major^2) and AR = Major / Minor are tied by the fitted ellipse (Round = 1 / AR), and Compact =
+sqrt(Round); one degree of freedom. The same tuple as ``FAMILIES["AR"]`` of :mod:`noisestat.score`
+(the definition); the report itself reads every family from ``FAMILIES``."""
 
 _DPI = 100
 _EPS_CLIP = 3.0
-_GLOBALS = ("N_tot", "A_tot")
 _AREA = PARAMETERS.index("Area")
 # Grey for the replicas and the null, so the codecs keep the saturated colours.
 _REFERENCE_COLOUR = "0.35"
@@ -144,15 +147,27 @@ def _n_replicas(a) -> int:
 
 
 def _null_theory(n_replicas: int) -> dict:
-    """eps of a second raw acquisition in theory: sqrt(2) t(N - 1) (see :func:`noisestat.score.null_reference`)."""
-    dof = n_replicas - 1
-    if dof < 1:
+    """eps of a second raw acquisition in theory, as :func:`noisestat.score.null_reference` gives it
+    (the one definition of that distribution), in the form the figures show."""
+    if n_replicas < 2:  # no degrees of freedom: nothing to show
         return {"sd": math.nan, "median_abs": math.nan, "frac_outside": math.nan, "label": "n/a"}
-    scale = math.sqrt(2.0)
-    return {"sd": scale * math.sqrt(dof / (dof - 2)) if dof > 2 else math.inf,
-            "median_abs": float(scale * stats.t.ppf(0.75, dof)),
-            "frac_outside": float(1.0 - (2 * stats.t.cdf(1 / scale, dof) - 1)),
-            "label": f"√2·t({dof})"}
+    ref = null_reference(n_replicas)
+    return {"sd": ref["sd"],
+            "median_abs": null_median_abs(n_replicas),
+            "frac_outside": 1.0 - ref["frac_abs_eps_lt_1"],
+            # "sqrt(2) * t(9)" written as in the figures' other labels
+            "label": ref["distribution"].replace("sqrt(2) * ", "√2·")}
+
+
+def _and(names) -> str:
+    """"A", "A and B", "A, B and C"."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _family_members() -> dict:
+    """Parameter -> name of its family, for the members a family is not tested through."""
+    return {m: name for name, (rep, members) in FAMILIES.items() for m in members if m != rep}
 
 
 def _codec_ratio(c) -> float | None:
@@ -298,12 +313,13 @@ def _figure_area_difference(a) -> ReportFigure:
 
 def _figure_globals(a) -> ReportFigure:
     raw = np.asarray(a.raw_objects.globals, dtype=float)
-    replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, 2)
-    sigma = replicas.std(axis=0, ddof=1) if len(replicas) > 1 else np.full(2, np.nan)
+    n_globals = len(GLOBAL_PARAMETERS)
+    replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, n_globals)
+    sigma = replicas.std(axis=0, ddof=1) if len(replicas) > 1 else np.full(n_globals, np.nan)
     fig = _new_figure(9.5, 4.0)
-    axes = fig.subplots(1, 2)
+    axes = fig.subplots(1, n_globals)
     labels = ["replicas"] + [_short(c.spec, 22) for c in a.codecs]
-    for j, (ax, name) in enumerate(zip(axes, _GLOBALS)):
+    for j, (ax, name) in enumerate(zip(axes, GLOBAL_PARAMETERS)):
         ax.set_title(f"{name} / {name} of raw")
         ax.set_xticks(range(len(labels)), [_text(s) for s in labels], rotation=15, ha="right", fontsize=8)
         ax.set_xlim(-0.6, len(labels) - 0.4)
@@ -333,10 +349,24 @@ def _figure_globals(a) -> ReportFigure:
 
 
 def _parameter_order() -> list[str]:
-    """PARAMETERS with the AR / Round / Compact family moved side by side, so one bracket marks it."""
-    order = [p for p in PARAMETERS if p not in FAMILY[1:]]
-    at = order.index(FAMILY[0]) + 1
-    return order[:at] + list(FAMILY[1:]) + order[at:]
+    """PARAMETERS with each family's members moved right after the parameter it is tested through,
+    so one bracket marks the family."""
+    order = list(PARAMETERS)
+    for rep, members in FAMILIES.values():
+        others = [m for m in members if m != rep]
+        order = [p for p in order if p not in others]
+        at = order.index(rep) + 1
+        order[at:at] = others
+    return order
+
+
+def _family_spans(order) -> list[tuple[float, float, tuple]]:
+    """(left, right, members) of each family's block in ``order`` (x positions of the eps figure)."""
+    spans = []
+    for rep, members in FAMILIES.values():
+        at = order.index(rep)
+        spans.append((at - 0.45, at + len(members) - 1 + 0.45, members))
+    return spans
 
 
 def _figure_eps(a) -> ReportFigure:
@@ -375,8 +405,9 @@ def _figure_eps(a) -> ReportFigure:
     width = 0.8 / len(series)
     ax.axhspan(-1, 1, color="#d9f0d3", zorder=0, label="|ε| < 1: inside the raw noise")
     ax.axhline(0, color="0.5", linewidth=0.8, zorder=0)
-    lo, hi = order.index(FAMILY[0]) - 0.45, order.index(FAMILY[-1]) + 0.45
-    ax.axvspan(lo, hi, color="#fff3c4", zorder=0)
+    spans = _family_spans(order)
+    for lo, hi, _ in spans:
+        ax.axvspan(lo, hi, color="#fff3c4", zorder=0)
     top = 1.0
     for k, (label, colour, means, sds, _) in enumerate(series):
         xs = x - 0.4 + width * (k + 0.5)
@@ -407,11 +438,12 @@ def _figure_eps(a) -> ReportFigure:
             ax.plot(xs[hit], np.full(hit.sum(), y_top), "^", color=colour, markersize=6, clip_on=False)
     if any_inf:
         ax.plot([], [], "^", color="0.3", label="some ε = ±∞ (σ_raw = 0), left out of mean/sd")
-    ax.annotate("", xy=(lo, 1.03), xytext=(hi, 1.03), xycoords=("data", "axes fraction"),
-                arrowprops={"arrowstyle": "|-|", "color": "#b8860b", "linewidth": 1.2}, annotation_clip=False)
-    ax.annotate("one family: AR, Round, Compact (1 degree of freedom)", xy=((lo + hi) / 2, 1.06),
-                xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8, color="#8b6508",
-                annotation_clip=False)
+    for lo, hi, members in spans:
+        ax.annotate("", xy=(lo, 1.03), xytext=(hi, 1.03), xycoords=("data", "axes fraction"),
+                    arrowprops={"arrowstyle": "|-|", "color": "#b8860b", "linewidth": 1.2}, annotation_clip=False)
+        ax.annotate(f"one family: {', '.join(members)} (1 degree of freedom)", xy=((lo + hi) / 2, 1.06),
+                    xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8, color="#8b6508",
+                    annotation_clip=False)
     ax.set_xlim(-0.6, len(order) - 0.4)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.set_title("Mean ± sd of ε per parameter", pad=26)
@@ -423,7 +455,8 @@ def _figure_eps(a) -> ReportFigure:
         ok = np.isfinite(med)
         ax_model.bar(x[ok], med[ok], color="#9ecae1", width=0.6)
         ax_model.axhline(1.0, color="0.4", linestyle="--", linewidth=0.8)
-        ax_model.axvspan(lo, hi, color="#fff3c4", zorder=0)
+        for lo, hi, _ in spans:
+            ax_model.axvspan(lo, hi, color="#fff3c4", zorder=0)
         ax_model.set_ylabel("median σ_model / σ_raw", fontsize=9)
         ax_model.set_title("Spread when the forest is retrained with other seeds, relative to σ_raw", fontsize=9)
         target = ax_model
@@ -431,8 +464,9 @@ def _figure_eps(a) -> ReportFigure:
         target = ax
     target.set_xticks(x, order, rotation=45, ha="right", fontsize=9)
     caption = ("Mean ε with sd error bars, per parameter (Fig. 2e), one series per codec, beside " + null_text +
-               ". The green band is |ε| < 1: a change inside the raw camera noise. AR, Round and Compact "
-               "(shaded yellow, bracketed) are functions of one another: they count as one parameter family.")
+               ". The green band is |ε| < 1: a change inside the raw camera noise."
+               + "".join(f" {_and(members)} (shaded yellow, bracketed) are functions of one another: they count "
+                         "as one parameter family." for _, members in FAMILIES.values()))
     if any_inf:
         caption += (" Triangles on the top edge mark parameters where some ε is ±∞ (σ_raw = 0 and the codec "
                     "changed the value); those are left out of mean and sd and counted in the tables.")
@@ -708,7 +742,7 @@ def _figure_outside_band(a) -> ReportFigure:
                         Patch(color="0.8", label="raw object outlines")],
                loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     caption = ("Per codec, the raw objects outside the noise band: filled orange when the largest |ε| over "
-               "the 19 parameters is between 1 and 3, red when it is 3 or more (or ±∞), magenta when the codec "
+               f"the {len(PARAMETERS)} parameters is between 1 and 3, red when it is 3 or more (or ±∞), magenta when the codec "
                "lost an object that at least 2 replicas found. Light outlines are the raw objects, cyan ones "
                f"the objects segmented in the decoded image. The {_NUMBERED} worst carry their rank in the "
                "table of objects outside the band below; labels/ holds both segmentations as label images.")
@@ -779,7 +813,7 @@ def _figure_ratio(a) -> ReportFigure:
         ax.legend(fontsize=7, loc="best")
     fig.suptitle("Compression ratio against distortion", fontsize=11)
     caption = ("Compression ratio (log scale) against two measures of distortion over all raw objects and the "
-               "19 parameters: the median |ε| (left) and the fraction of (object, parameter) pairs outside the "
+               f"{len(PARAMETERS)} parameters: the median |ε| (left) and the fraction of (object, parameter) pairs outside the "
                "band |ε| < 1 (right); infinite ε count as outside. The dashed line is the same measure for a "
                f"second raw acquisition ({null_kind}). Circles: tolerable by the verdict rule; crosses: not.")
     if without:
@@ -845,12 +879,12 @@ _COLUMN_TITLES = {"n": "n", "n_infinite": "n ±∞", "mean_eps": "mean ε", "sd_
 
 def _column_help() -> dict:
     """What each table column means, shown in a legend under every table that has it."""
-    from ..score import _tests as statistics
-
-    # The constants of the version of the statistics this report is built with, where it has them.
-    trim, margin = getattr(statistics, "TRIM", 0.2), getattr(statistics, "MARGIN", 1.0)
-    alpha, keep = getattr(statistics, "ALPHA", 0.05), getattr(statistics, "KEEP", None)
-    keep_text = f"{keep:g} × null_fraction" if keep is not None else "a share of null_fraction"
+    keep_text = f"{KEEP:g} × null_fraction"
+    tested_through = "; ".join(
+        f"“family {name}”: {_and(m for m in members if m != rep)} "
+        f"{'are functions' if len(members) > 2 else 'is a function'} of {rep}, tested through {rep}"
+        for name, (rep, members) in FAMILIES.items())
+    families = "; ".join(f"{', '.join(members)}: one degree of freedom" for _, members in FAMILIES.values())
 
     return {
         # verdict table
@@ -861,8 +895,8 @@ def _column_help() -> dict:
         "verdict": "tolerable when every condition of the verdict rule below holds.",
         "reasons": "the conditions that failed, one per parameter family or global.",
         # parameter tables
-        "parameter": "one of the 19 ImageJ parameters (Analyze Particles and Extended Particle Analyzer names); "
-                     "“family AR”: Round and Compact are functions of AR, tested through AR.",
+        "parameter": f"one of the {len(PARAMETERS)} ImageJ parameters (Analyze Particles and Extended Particle "
+                     f"Analyzer names); {tested_through}.",
         "n": "raw objects with an ε for this parameter: matched in the decoded image and by ≥ 2 replicas "
              "(so σ_raw exists); finite or infinite.",
         "n_infinite": "of those, objects with ε = ±∞: σ_raw = 0 (all replicas gave the same value) and the codec "
@@ -872,18 +906,18 @@ def _column_help() -> dict:
         "frac_abs_eps_lt_1": "fraction of the n objects inside the noise band |ε| < 1 (±∞ outside); a second raw "
                              "acquisition gives about 0.52.",
         "median_abs_eps": "median |ε| over the n objects (±∞ count as large).",
-        "family": "the parameter family tested as one (AR, Round, Compact: one degree of freedom).",
+        "family": f"the parameter family tested as one ({families}).",
         "n_eps": "objects with an ε (±∞ included, as beyond any margin): what the location tests (trimmed "
                  "mean, p_zero, p_equivalent) use; the verdict needs at least 3.",
         "n_finite": "objects with a finite ε (where the statistics carry n_eps, the ±∞ ones are n_eps − "
                     "n_finite; otherwise n_finite is what the location tests use, at least 3 needed).",
-        "trimmed_mean": f"{trim:.0%} trimmed mean of ε ({trim:.0%} cut from each end): the systematic "
+        "trimmed_mean": f"{TRIM:.0%} trimmed mean of ε ({TRIM:.0%} cut from each end): the systematic "
                         "shift, robust to the heavy tails of ε where σ_raw is tiny.",
         "p_zero": "two-sided p of Yuen's t test that the trimmed mean is 0: small means a systematic shift was "
                   "detected (with many objects even a shift far inside the noise is; read with p_equivalent).",
         "p_zero_holm": "p_zero Holm-corrected over the parameter families (one test per family).",
         "p_equivalent": f"p of the equivalence test (TOST, two one-sided Yuen tests) that |trimmed mean| < "
-                        f"{margin:g}: below {alpha:g} shows the shift inside the raw noise.",
+                        f"{MARGIN:g}: below {ALPHA:g} shows the shift inside the raw noise.",
         "value": "the statistic as recorded.",
         "n_band": "objects with an ε (finite or ±∞): the denominator of the band fraction.",
         "n_inside": "of those, objects with |ε| < 1.",
@@ -892,7 +926,7 @@ def _column_help() -> dict:
         "null_fraction": "the fraction |ε| < 1 a simulated second raw acquisition gives for this parameter.",
         "band_threshold": f"the fraction |ε| < 1 the codec must be shown to exceed: {keep_text}.",
         "p_band": "one-sided p of the non-inferiority test (Agresti–Caffo adjusted z) that the fraction |ε| < 1 "
-                  f"exceeds band_threshold: tolerable needs it below {alpha:g}.",
+                  f"exceeds band_threshold: tolerable needs it below {ALPHA:g}.",
         "sigma_used": "the σ that ε divides by: σ_raw, or the parameter's floor where σ_raw is below it.",
         # matching and loss table
         "method": "matching rule: iou (one-to-one, IoU ≥ 0.5) or centroid (nearest centre within 3 px).",
@@ -935,7 +969,7 @@ def _column_help() -> dict:
         "sigma_used": "the σ that ε divides by: σ_raw, or the parameter's floor where σ_raw is below it.",
         "chi_raw": "the worst parameter measured on the raw image.",
         "chi_codec": "the worst parameter measured on the decoded image's partner object.",
-        "n_parameters_outside": "how many of the 19 parameters have |ε| ≥ 1 for this object.",
+        "n_parameters_outside": f"how many of the {len(PARAMETERS)} parameters have |ε| ≥ 1 for this object.",
         "n_replicas_matched": "replicas in which a partner of this raw object was found.",
         "match_rate": "n_replicas_matched / N replicas: below 1, the object itself is unstable under camera "
                       "noise, and its σ_raw rests on fewer replicas.",
@@ -973,6 +1007,7 @@ def _cell(value) -> str:
 def _parameter_table(c, statistics: dict) -> str:
     """One row per parameter: the eps summaries, then whatever statistics the assessment carries."""
     summaries = getattr(c, "parameters", None) or {}
+    family_of = _family_members()
     base = [k for k in _COLUMN_TITLES if any(k in (summaries.get(p) or {}) for p in PARAMETERS)]
     extra: list[str] = []
     for p in PARAMETERS:
@@ -993,7 +1028,7 @@ def _parameter_table(c, statistics: dict) -> str:
             bad = k == "mean_eps" and isinstance(v, (int, float)) and not abs(v) < 1
             cells.append(f'<td class="n{" bad" if bad else ""}">{_e(_fmt(v, ".3g"))}</td>')
         cells += [_cell(entry.get(k)) for k in extra]
-        fam = " <small>(family AR)</small>" if p in FAMILY[1:] else ""
+        fam = f" <small>(family {_e(family_of[p])})</small>" if p in family_of else ""
         rows.append(f"<tr><td>{_e(p)}{fam}</td>{''.join(cells)}</tr>")
     return (f"<table><tr><th>parameter</th>{head}</tr>{''.join(rows)}</table>"
             + _legend(["parameter"] + base + extra))

@@ -39,15 +39,18 @@ _AREA = PARAMETERS.index("Area")
 
 
 def write_label_image(path: str | os.PathLike, labels: np.ndarray, *, pixel_size=None) -> None:
-    """Write a label image as TIFF, atomically (temporary file, then rename).
+    """Write a label image (2D) or label volume (3D, ``(z, rows, cols)``) as TIFF, atomically
+    (temporary file, then rename).
 
-    ``pixel_size`` (a :class:`noisestat.io.PixelSize` or a dict with ``x``, ``y``, ``unit``),
-    when given, is written as the resolution tags and, in the ImageJ file, as ImageJ's ``unit``,
-    so Fiji shows calibrated lengths.
+    ``pixel_size`` (a :class:`noisestat.io.PixelSize` or a dict with ``x``, ``y``, ``unit`` and,
+    for a volume, ``z``), when given, is written as the resolution tags and, in the ImageJ file, as
+    ImageJ's ``unit`` and, for a volume, ``spacing`` (the slice distance), so Fiji shows calibrated
+    lengths and volumes.
 
-    uint16 when every id fits (written as an ImageJ hyperstack, ``imagej=True``, which Fiji opens
-    as a 16-bit image and napari as labels), uint32 otherwise (a plain TIFF: ImageJ's format has
-    no 32-bit integer type, Fiji opens it through Bio-Formats). Ids are written unchanged.
+    uint16 when every id fits (written as an ImageJ hyperstack, ``imagej=True``, axes ``YX`` or
+    ``ZYX``, which Fiji opens as a 16-bit image or stack and napari as labels), uint32 otherwise (a
+    plain TIFF with the same axes, unit and spacing in its description: ImageJ's format has no
+    32-bit integer type, Fiji opens it through Bio-Formats). Ids are written unchanged.
 
     Examples
     --------
@@ -58,16 +61,20 @@ def write_label_image(path: str | os.PathLike, labels: np.ndarray, *, pixel_size
     (dtype('uint16'), [[0, 1], [2, 2]])
     """
     labels = np.asarray(labels)
+    if labels.ndim not in (2, 3):
+        raise ValueError(f"label image must be 2D or 3D; got shape {labels.shape}")
     top = int(labels.max()) if labels.size else 0
     # Encoded in memory, then written through the one atomic writer: tifffile cannot take the
     # descriptor-backed handle atomic_file yields (it reads the handle's name as a path).
     buffer = io.BytesIO()
-    metadata, extra = {"axes": "YX"}, {}
+    metadata, extra = {"axes": "YX" if labels.ndim == 2 else "ZYX"}, {}
     if pixel_size is not None:
         size = pixel_size if isinstance(pixel_size, dict) else pixel_size.to_dict()
         extra["resolution"] = (1.0 / float(size["x"]), 1.0 / float(size["y"]))  # pixels per unit
         # ImageJ's header is ASCII; Fiji itself writes the micro sign as this escape.
         metadata["unit"] = str(size["unit"]).replace("µ", "\\u00B5")
+        if labels.ndim == 3 and size.get("z") is not None:
+            metadata["spacing"] = float(size["z"])
     if top <= np.iinfo(np.uint16).max:
         tifffile.imwrite(buffer, labels.astype(np.uint16), imagej=True, metadata=metadata, **extra)
     else:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..io._files import staged_directory, write_json_atomic, write_text_atomic
 from ..measure._morphometry import PARAMETERS
-from ..predict._forest import save_model
+from ..predict._forest import PixelClassifier, save_model
 from ..results import SUMMARY_SCHEMA, Assessment, ImageObjects
 from ._inspection import outside_band_csv, write_label_image
 
@@ -168,7 +168,7 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
                                       pixel_size=pixel_size)
         write_text_atomic(tmp / "outside_band.csv", outside_band_csv(assessment))
         write_text_atomic(tmp / "summary.txt", format_summary(assessment) + "\n")
-        if assessment.model is not None:
+        if isinstance(assessment.model, PixelClassifier):  # another predictor is the user's own to keep
             save_model(assessment.model, tmp / "model.npz")
         if assessment.image is not None:
             from ._html import write_report

@@ -1,0 +1,299 @@
+"""The engine: replicas drawn per region equal the whole replica, the forest's early-stopped decision
+equals scikit-learn's, tiles and schedulers do not change a single number, dead workers and bad
+addresses end in one line."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+
+from noisestat import CameraProfile, assess, draw_replica
+from noisestat.camera import NoiseMap, PixelMaps
+from noisestat.engine import EngineError, default_tile, parse_scheduler, segment, tile_grid
+from noisestat.engine import _executors
+from noisestat.predict import PixelClassifier
+from noisestat.predict._forest import decide_threshold
+from noisestat.replicas import NOISE_BLOCK, draw_region
+from noisestat.report._tables import objects_csv
+from noisestat.simulate import acquire, simulate_scene, sparse_labels
+
+from conftest import CAMERA
+
+CODECS = ["lossless", "jpeg:ratio=10", "bitdepth:bits=8,mode=minmax"]
+
+
+@pytest.fixture(scope="module")
+def scene():
+    electrons, truth = simulate_scene((176, 208), rng=21)
+    return acquire(electrons, CAMERA, 5), sparse_labels(truth, rng=2)
+
+
+@pytest.fixture(scope="module")
+def reference(scene):
+    raw, labels = scene
+    return assess(raw, CAMERA, CODECS, labels=labels, replicas=4, seed=3)
+
+
+# -- replicas per region ---------------------------------------------------------------------------
+
+def _profiles(shape):
+    rng = np.random.default_rng(0)
+    maps = PixelMaps(offset_dn=100 + rng.normal(0, 2, shape[-2:]), gain_dn_per_e=0.5 + rng.normal(0, 0.02, shape[-2:]),
+                     read_variance_dn2=4 + rng.uniform(0, 1, shape[-2:]))
+    noise_map = NoiseMap(mean_dn=np.array([100.0, 500.0, 3000.0]), variance_dn2=np.array([4.0, 200.0, 1400.0]))
+    return {"linear": CAMERA, "pixel-maps": CameraProfile(0.5, 100, 2, 16, pixel_maps=maps),
+            "noise-map": CameraProfile(0.5, 100, 2, 16, noise_map=noise_map)}
+
+
+@pytest.mark.parametrize("shape", [(300, 530), (3, 270, 290)])
+@pytest.mark.parametrize("model", ["linear", "pixel-maps", "noise-map"])
+def test_a_region_of_a_replica_is_the_same_part_of_the_whole_replica(shape, model):
+    profile = _profiles(shape)[model]
+    # dark pixels far below the offset exercise the neighbour redistribution across block borders
+    image = np.random.default_rng(1).integers(60, 4000, shape).astype(np.uint16)
+    whole = draw_replica(image, profile, 17)
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        starts = [int(rng.integers(0, n - 1)) for n in shape]
+        region = tuple(slice(s, int(rng.integers(s + 1, n + 1))) for s, n in zip(starts, shape))
+        assert np.array_equal(draw_region(image, profile, 17, region), whole[region])
+    # the block grid is fixed: a crop of the image at a block corner draws the same noise there
+    crop = (slice(0, NOISE_BLOCK),) * len(shape)
+    inner = tuple(slice(0, min(NOISE_BLOCK, n) - 8) for n in shape)  # away from the crop's cut edge
+    if model != "pixel-maps":
+        assert np.array_equal(draw_replica(image[crop], profile, 17)[inner], whole[inner])
+
+
+def test_replica_seeds_are_independent_between_blocks_and_replicas():
+    image = np.full((2 * NOISE_BLOCK, NOISE_BLOCK), 1100, np.uint16)
+    a, b = draw_replica(image, CAMERA, 1).astype(float), draw_replica(image, CAMERA, 2).astype(float)
+    top, bottom = a[:NOISE_BLOCK] - 1100, a[NOISE_BLOCK:] - 1100
+    assert abs(np.corrcoef(top.ravel(), bottom.ravel())[0, 1]) < 0.02
+    assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.02
+    # variance against the profile's truth: K (y - offset) + read^2 = 0.5 * 1000 + 4
+    assert abs(top.var() / 504 - 1) < 0.03
+
+
+# -- the forest's decision -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_trees", [1, 2, 10, 25, 200])
+def test_early_stopped_decision_equals_scikit_learns_mask(n_trees):
+    rng = np.random.default_rng(n_trees)
+    x = rng.normal(size=(6000, 4)).astype(np.float32)
+    y = np.where(x[:, 0] + rng.normal(0, 1.5, len(x)) > 0, 2, 1)   # noisy labels: many votes near 0.5
+    forest = RandomForestClassifier(n_estimators=n_trees, max_features=2, random_state=0, n_jobs=1).fit(x, y)
+    test = rng.normal(size=(40000, 4)).astype(np.float32)
+    truth = forest.predict_proba(test)[:, 1] > 0.5
+    mask, evaluations = decide_threshold(forest, test, 1)
+    assert np.array_equal(mask, truth)
+    ties = np.isclose(forest.predict_proba(test)[:, 1], 0.5).sum()
+    if n_trees % 2 == 0 and n_trees >= 10:
+        assert ties > 0  # exact ties (even tree counts) are covered: they must go to the background
+    if n_trees >= 10:
+        assert evaluations < 0.9 * n_trees * len(test)
+    assert evaluations <= n_trees * len(test)
+
+
+def test_classifier_mask_equals_probability_threshold(scene):
+    raw, labels = scene
+    model = PixelClassifier(n_estimators=30, random_state=1).fit(raw, labels)
+    assert np.array_equal(model.predict(raw), model.predict_proba(raw) > 0.5)
+
+
+# -- tiles -------------------------------------------------------------------------------------------
+
+def test_tile_grid_covers_the_image_once_with_clipped_halos():
+    tiles = tile_grid((100, 37), 32, (5, 5))
+    cover = np.zeros((100, 37), int)
+    for t in tiles:
+        cover[t.core] += 1
+        for c, r, n in zip(t.core, t.region, (100, 37)):
+            assert r.start == max(c.start - 5, 0) and r.stop == min(c.stop + 5, n)
+    assert (cover == 1).all() and len(tiles) == 4 * 2
+
+
+@pytest.mark.parametrize("tile", [16, 48, 100])
+def test_assessment_is_byte_identical_for_any_tile(scene, reference, tile):
+    raw, labels = scene
+    other = assess(raw, CAMERA, CODECS, labels=labels, replicas=4, seed=3, tile=tile)
+    assert other.provenance["tile"] == tile
+    assert objects_csv(other) == objects_csv(reference)
+    assert np.array_equal(other.raw_labels, reference.raw_labels)
+    assert other.summary()["codecs"] == reference.summary()["codecs"]
+
+
+def test_assessment_is_byte_identical_for_any_jobs(scene, reference):
+    raw, labels = scene
+    other = assess(raw, CAMERA, CODECS, labels=labels, replicas=4, seed=3, jobs=2, tile=64)
+    assert objects_csv(other) == objects_csv(reference)
+
+
+def test_default_tile_keeps_features_within_budget():
+    from noisestat.engine import FEATURE_BUDGET_BYTES
+
+    model = PixelClassifier()
+    edge = default_tile(model, 2)
+    halo = model.halo(2)[0]
+    assert (edge + 2 * halo) ** 2 * 70 * 4 <= FEATURE_BUDGET_BYTES < (edge + 16 + 2 * halo) ** 2 * 70 * 4
+
+
+def test_timing_and_estimate_are_reported(scene):
+    raw, labels = scene
+    said = []
+    a = assess(raw, CAMERA, ["lossless"], labels=labels, replicas=2, seed=0, notice=lambda m, s: said.append((m, s)))
+    timing = a.provenance["timing"]
+    for key in ("features", "trees", "training", "labelling", "measuring", "matching", "wall"):
+        assert timing[key] >= 0
+    # trees: 200 per pixel for sklearn; the early decision needs just over half for clear pixels
+    assert 0.5 < timing["trees_evaluated_fraction"] < 0.8
+    (message, seconds), = said
+    assert message.startswith("estimated time:") and seconds > 0
+
+
+# -- 3D --------------------------------------------------------------------------------------------
+
+def _volume(shape=(24, 72, 80), n=9, seed=0):
+    """Bright balls on a dark background: truth labels and a camera acquisition of them."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.indices(shape)
+    truth = np.zeros(shape, np.int32)
+    centres = []
+    while len(centres) < n:
+        c = rng.uniform([5, 8, 8], [shape[0] - 5, shape[1] - 8, shape[2] - 8])
+        if all(np.linalg.norm(c - d) > 13 for d in centres):
+            centres.append(c)
+    for i, c in enumerate(centres, 1):
+        truth[(z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= 4.5 ** 2] = i
+    electrons = np.where(truth > 0, 400.0, 20.0)
+    return acquire(electrons, CAMERA, seed + 1), truth
+
+
+def _sparse_3d(truth):
+    labels = np.zeros(truth.shape, np.uint8)
+    labels[(truth > 0)] = 2
+    labels[::3, ::3, ::3][truth[::3, ::3, ::3] == 0] = 1
+    keep = np.zeros(truth.shape, bool)
+    keep[::2] = True
+    return np.where(keep, labels, 0).astype(np.uint8)
+
+
+def test_volume_segments_and_counts_26_connected_for_any_tile():
+    pytest.importorskip("noisestat.predict._ilastik", reason="the n-D feature set is needed for volumes")
+    volume, truth = _volume()
+    model = PixelClassifier(n_estimators=20, random_state=0, feature_set="ilastik",
+                            sigmas=(0.7, 1.6, 3.5)).fit(volume, _sparse_3d(truth))
+    whole = segment(volume, model, tile=4096)
+    assert int(whole.max()) == int(truth.max())   # the simulator's count
+    # every true ball is one object
+    for i in range(1, int(truth.max()) + 1):
+        ids = np.unique(whole[truth == i])
+        assert len(ids[ids > 0]) == 1
+    for tile in (16, 40):
+        assert np.array_equal(segment(volume, model, tile=tile), whole)
+    # 26-connectivity: two voxels touching at a corner are one object
+    mask = np.zeros((3, 3, 3), bool)
+    mask[0, 0, 0] = mask[1, 1, 1] = True
+    from noisestat.engine import label_mask
+
+    assert label_mask(mask).max() == 1
+
+
+def test_volume_assessment_counts_objects_and_is_tile_invariant():
+    pytest.importorskip("noisestat.predict._ilastik", reason="the n-D feature set is needed for volumes")
+    volume, truth = _volume((20, 64, 64), n=6, seed=4)
+    labels = _sparse_3d(truth)
+    a = assess(volume, CAMERA, ["lossless", "bitdepth:bits=8,mode=minmax"], labels=labels, replicas=3, seed=1, tile=32)
+    b = assess(volume, CAMERA, ["lossless", "bitdepth:bits=8,mode=minmax"], labels=labels, replicas=3, seed=1, tile=4096)
+    assert a.summary()["raw"]["N_tot"]["value"] == int(truth.max())
+    assert a.summary()["codecs"] == b.summary()["codecs"]
+    assert a.provenance["connectivity"] == 26
+
+
+# -- schedulers ------------------------------------------------------------------------------------
+
+def test_scheduler_addresses_are_checked_before_any_work():
+    assert parse_scheduler("local:3") == ("local", 3)
+    assert parse_scheduler("tcp://10.0.0.1:8786") == ("address", "tcp://10.0.0.1:8786")
+    for bad in ("local:0", "local:x", "8786", "tcp://"):
+        with pytest.raises(EngineError, match="--scheduler"):
+            parse_scheduler(bad)
+
+
+def test_unreachable_scheduler_is_one_line(scene, monkeypatch):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    monkeypatch.setattr(_executors, "CONNECT_TIMEOUT_S", 2.0)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    raw, labels = scene
+    start = time.monotonic()
+    with pytest.raises(EngineError, match=f"cannot reach the dask scheduler tcp://127.0.0.1:{port}") as info:
+        assess(raw, CAMERA, ["lossless"], labels=labels, replicas=2, scheduler=f"tcp://127.0.0.1:{port}")
+    assert "\n" not in str(info.value) and time.monotonic() - start < 30
+
+
+def test_local_dask_cluster_gives_the_same_numbers(scene, reference):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    raw, labels = scene
+    other = assess(raw, CAMERA, CODECS, labels=labels, replicas=4, seed=3, scheduler="local:2", tile=64)
+    assert other.provenance["engine"]["engine"] == "dask"
+    assert objects_csv(other) == objects_csv(reference)
+
+
+def _die(*_):
+    os._exit(3)
+
+
+def test_dead_workers_are_reported_not_waited_for():
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        executor = _executors.DaskExecutor("local:1")
+        said = []
+        executor.notice = lambda m, s: said.append(m)
+        start = time.monotonic()
+        try:
+            with pytest.raises(EngineError, match="dask workers died running task 1"):
+                executor.map(_die, [(1,)], ["task 1"])
+        finally:
+            executor.close()
+    assert time.monotonic() - start < 60
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+def test_cli_refuses_bad_tile_and_scheduler_in_one_line(scene_files, tmp_path, capsys):
+    from noisestat.cli import main
+
+    d = scene_files
+    base = ["assess", str(d / "raw.tif"), "--camera", str(d / "camera.json"), "--labels", str(d / "labels.tif"),
+            "--codec", "lossless", "--replicas", "2", "--quiet"]
+    with pytest.raises(SystemExit) as info:
+        main(base + ["--tile", "8", "-o", str(tmp_path / "a")])
+    assert info.value.code == 2 and "at least 16 pixels" in capsys.readouterr().err
+    assert main(base + ["--scheduler", "nowhere", "-o", str(tmp_path / "b")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--scheduler must be tcp://HOST:PORT" in err[0]
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_tile_gives_the_same_objects_and_records_it(scene_files, tmp_path):
+    import json
+
+    from noisestat.cli import main
+
+    d = scene_files
+    base = ["assess", str(d / "raw.tif"), "--camera", str(d / "camera.json"), "--labels", str(d / "labels.tif"),
+            "--codec", "jpeg:ratio=10", "--replicas", "2", "--quiet"]
+    assert main(base + ["--tile", "48", "-o", str(tmp_path / "t48")]) == 0
+    assert main(base + ["-o", str(tmp_path / "whole")]) == 0
+    assert (tmp_path / "t48" / "objects.csv").read_bytes() == (tmp_path / "whole" / "objects.csv").read_bytes()
+    prov = json.loads((tmp_path / "t48" / "summary.json").read_text())["provenance"]
+    assert prov["tile"] == 48 and prov["engine"] == {"engine": "joblib", "jobs": 1}
