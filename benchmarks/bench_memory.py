@@ -15,8 +15,9 @@ Sampling can miss a spike shorter than the interval. MB = 10**6 bytes.
 
 Inputs (noisestat.simulate, seed 0, demo camera saved with ``save_profile``):
 
-* image: ``simulate_scene((N, N))`` + ``acquire`` + ``sparse_labels``, N = 2560 (``--size``; 4096 for
-  the large option);
+* image: N x N, N = 2560 (``--size``; 4096 with ``--large``), assembled from ``simulate_scene``
+  pieces of 512 x 512 (one call for the whole image costs minutes: :func:`mosaic_scene`), then
+  ``acquire`` + ``sparse_labels``;
 * volume: 128 x 512 x 512 (Z, Y, X) of random ellipsoids (``simulate_scene`` is 2D, so the scene is
   drawn here), acquired with ``acquire`` and labelled with ``sparse_labels``, written as a ZYX
   TIFF. The command fails on a version that reads 2D images only: the failure is caught and
@@ -24,7 +25,7 @@ Inputs (noisestat.simulate, seed 0, demo camera saved with ``save_profile``):
 
 The default ``--tile`` of the command is used (no ``--tile`` passed unless given), ``--jobs 2``,
 ``--replicas 2`` (the minimum: each replica is one more task of the same size, so the peak hardly
-depends on it while the time does) and one codec, ``jpeg:ratio=10``.
+depends on it while the time does) and one codec, ``bitdepth:bits=8,mode=minmax``.
 
 Usage::
 
@@ -58,15 +59,38 @@ SEED = 0
 # Inputs
 # --------------------------------------------------------------------------------------------
 
+SCENE_BLOCK = 512  # side of the simulate_scene pieces a large image is assembled from
+
+
+def mosaic_scene(size: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """A ``size`` x ``size`` scene assembled from ``simulate_scene`` pieces of at most 512 x 512.
+
+    ``simulate_scene`` draws every ellipse over the whole grid, so its cost grows with the number of
+    pixels squared (minutes at 2560^2, far more at 4096^2); pieces keep it linear. Each piece has
+    the same object density; its slow background ramp restarts at the piece's left edge (a step of
+    up to ~45 e- on the 300 e- background every 512 columns) and cells are cut at piece borders.
+    """
+    from noisestat.simulate import simulate_scene
+
+    electrons = np.empty((size, size))
+    truth = np.empty((size, size), dtype=bool)
+    for r in range(0, size, SCENE_BLOCK):
+        for c in range(0, size, SCENE_BLOCK):
+            shape = (min(SCENE_BLOCK, size - r), min(SCENE_BLOCK, size - c))
+            e, t = simulate_scene(shape, rng=rng)
+            electrons[r:r + shape[0], c:c + shape[1]], truth[r:r + shape[0], c:c + shape[1]] = e, t
+    return electrons, truth
+
+
 def write_image_job(folder: Path, size: int, seed: int = SEED) -> Path:
     """raw.tif, labels.tif and camera.json of a simulated ``size`` x ``size`` image in ``folder``."""
     import tifffile
 
     from noisestat import save_profile
-    from noisestat.simulate import DEMO_CAMERA, acquire, simulate_scene, sparse_labels
+    from noisestat.simulate import DEMO_CAMERA, acquire, sparse_labels
 
     rng = np.random.default_rng(seed)
-    electrons, truth = simulate_scene((size, size), rng=rng)
+    electrons, truth = mosaic_scene(size, rng)
     tifffile.imwrite(folder / "raw.tif", acquire(electrons, DEMO_CAMERA, rng))
     tifffile.imwrite(folder / "labels.tif", sparse_labels(truth, rng=rng))
     save_profile(DEMO_CAMERA, folder / "camera.json")
@@ -219,11 +243,11 @@ def main(argv=None) -> int:
     parser.add_argument("--replicas", type=int, default=2, help="replicas (default 2, the minimum)")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs of the command (default 2)")
     parser.add_argument("--tile", type=int, help="--tile of the command (default: not passed, its default)")
-    parser.add_argument("--codec", action="append", help="codec spec (repeat; default jpeg:ratio=10)")
+    parser.add_argument("--codec", action="append", help="codec spec (repeat; default bitdepth:bits=8,mode=minmax)")
     parser.add_argument("--interval", type=float, default=0.05, help="sampling interval in seconds (default 0.05)")
     parser.add_argument("--rss-only", action="store_true", help="sample RSS only (cheaper than PSS)")
     args = parser.parse_args(argv)
-    args.codec = args.codec or ["jpeg:ratio=10"]
+    args.codec = args.codec or ["bitdepth:bits=8,mode=minmax"]
     size = LARGE_SIZE if args.large else args.size
 
     import psutil

@@ -4,7 +4,7 @@ For each k this script starts ``distributed.LocalCluster(n_workers=k, threads_pe
 processes, dask's default memory limit per worker, no dashboard), runs ``noisestat assess ...
 --scheduler tcp://HOST:PORT`` against it as a command, and closes the cluster. The inputs are those
 of ``bench_memory.py`` (a simulated 2560 x 2560 image, seed 0, demo camera; ``--size``), with
-``--replicas 4`` and one codec, ``jpeg:ratio=10``, unless told otherwise.
+``--replicas 4`` and one codec, ``bitdepth:bits=8,mode=minmax``, unless told otherwise.
 
 Reported per k: wall seconds of the command (cluster start-up excluded; interpreter start, reading,
 the assessment and writing the output included), assess's own seconds (``summary.json`` provenance
@@ -77,9 +77,9 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=IMAGE_SIZE, help=f"side of the simulated image (default {IMAGE_SIZE})")
     parser.add_argument("--replicas", type=int, default=4, help="replicas (default 4)")
     parser.add_argument("--tile", type=int, help="--tile of the command (default: not passed, its default)")
-    parser.add_argument("--codec", action="append", help="codec spec (repeat; default jpeg:ratio=10)")
+    parser.add_argument("--codec", action="append", help="codec spec (repeat; default bitdepth:bits=8,mode=minmax)")
     args = parser.parse_args(argv)
-    args.codec = args.codec or ["jpeg:ratio=10"]
+    args.codec = args.codec or ["bitdepth:bits=8,mode=minmax"]
 
     if not scheduler_supported():
         print("bench_scaleout.py: `noisestat assess --help` shows no --scheduler option: this noisestat cannot run "

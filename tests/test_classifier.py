@@ -84,7 +84,7 @@ def test_precomputed_features_give_the_same_mask_and_are_checked(fitted, small_s
     from noisestat.predict import weka_features
 
     raw = small_scene[0]
-    features = weka_features(raw, sigmas=fitted.sigmas)
+    features = weka_features(raw, sigmas=fitted.scales)
     np.testing.assert_array_equal(fitted.predict_proba(raw, features=features), fitted.predict_proba(raw))
     with pytest.raises(ModelError, match="precomputed features must have the shape"):
         fitted.predict(raw, features=features[:-1])

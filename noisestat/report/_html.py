@@ -29,6 +29,12 @@ Figures are drawn on :class:`matplotlib.figure.Figure` with the Agg canvas, neve
 pyplot, so the report can be built in a worker thread or a server without touching global
 state, and the same assessment always gives the same bytes.
 
+A volume (a 3D image, ``(z, rows, cols)``) is shown as the maximum-intensity projection along z of
+the image and of the label volumes (each line along z shows its largest object id), and every
+caption of such a figure says so; only the parameters measured for volumes
+(:data:`~noisestat.measure.VOLUME_PARAMETERS`) enter the figures and tables of eps, and the page
+says that the others are not measured.
+
 Fields an assessment may lack (``image``, ``raw_labels``, ``replica_values``, ``null_eps``,
 ``sigma_model``, ``statistics``, ``warnings``, ``objects.labels``: added to the pipeline later than
 the rest) are read with ``getattr``; each figure says in its caption what it had to leave out.
@@ -56,6 +62,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from . import _inspection as inspection
 from ..io._files import atomic_file, write_text_atomic
 from ..measure._morphometry import PARAMETERS
+from ..measure._volume import VOLUME_PARAMETERS
+from ._inspection import _is_volume, _measured_parameters
 from ..results import GLOBAL_PARAMETERS
 from ..score._eps import null_median_abs, null_reference
 from ..score._tests import ALPHA, FAMILIES, KEEP, MARGIN, TRIM
@@ -185,6 +193,45 @@ def _matched(c) -> np.ndarray:
     return np.isfinite(np.asarray(c.objects.values, dtype=float)).any(axis=1)
 
 
+def _project(array) -> np.ndarray:
+    """A volume's maximum along z (the first axis); a 2D array as it is. On an image, the
+    maximum-intensity projection; on a label volume, the largest object id along each z line."""
+    array = np.asarray(array)
+    return array.max(axis=0) if array.ndim == 3 else array
+
+
+def _n_measured(a) -> str:
+    """"19" for an image, "3 measured" for a volume: the parameters a figure or table is over."""
+    n = len(_measured_parameters(a))
+    return str(n) if n == len(PARAMETERS) else f"{n} measured"
+
+
+def _size_unit(a) -> str:
+    return "voxels" if _is_volume(a) else "px"
+
+
+def _projection_note(a) -> str:
+    """The caption sentence of a figure that shows a volume as its projection ('' for an image)."""
+    if not _is_volume(a):
+        return ""
+    shape = getattr(a, "image", None)
+    shape = np.shape(shape) if shape is not None else tuple((a.provenance or {}).get("image_shape") or ())
+    size = " × ".join(str(int(v)) for v in shape)
+    return (f" This is a volume (z × rows × columns = {size}) shown as its maximum-intensity projection along "
+            "z, the label volumes projected the same way (along each z line the largest object id): objects "
+            "that overlap in z hide one another; labels/ holds the label volumes themselves.")
+
+
+def _not_measured_note(a) -> str:
+    """The sentence that says which parameters a volume's objects lack ('' for an image)."""
+    measured = _measured_parameters(a)
+    if len(measured) == len(PARAMETERS):
+        return ""
+    return (f"For a volume only {_and(measured)} are measured per object (Area in voxels); the other "
+            f"{len(PARAMETERS) - len(measured)} of the {len(PARAMETERS)} parameters are 2D shape parameters, not "
+            "measured for volumes yet, and are left out here.")
+
+
 # --------------------------------------------------------------------------------------------------
 # Matplotlib helpers
 # --------------------------------------------------------------------------------------------------
@@ -265,6 +312,7 @@ def _figure_area_difference(a) -> ReportFigure:
         codec_area = np.asarray(c.objects.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
         series.append((c.spec, codec_area - raw_area, _colour(i)))
 
+    unit = _size_unit(a)
     fig = _new_figure(9.5, 4.6)
     ax = fig.add_subplot()
     diffs = [_finite(d) for _, d, _ in series]
@@ -284,7 +332,7 @@ def _figure_area_difference(a) -> ReportFigure:
             ax.text(k, 0, "no matched\nobject", ha="center", va="center", fontsize=8, color="0.3")
         name = "replicas" if label == "replicas" else _short(label, 34)
         handles.append(Line2D([], [], marker="o", linestyle="", color=colour,
-                              label=_text(f"{name}: mean {_fmt(mean, '+.2f')}, sd {_fmt(sd)} px (n={n})")))
+                              label=_text(f"{name}: mean {_fmt(mean, '+.2f')}, sd {_fmt(sd)} {unit} (n={n})")))
     handles.append(Line2D([], [], marker="D", linestyle="", color="black", label="mean ± sd"))
     ax.axhline(0, color="0.5", linewidth=0.8, zorder=0)
     ax.set_xticks(range(len(series)), [_text("replicas" if s[0] == "replicas" else _short(s[0], 22))
@@ -297,8 +345,9 @@ def _figure_area_difference(a) -> ReportFigure:
         ax.set_yscale("symlog", linthresh=max(ref_sd, 1.0))
         ax.yaxis.set_major_formatter(_PLAIN)
         scale = "symmetric-log"
-    ax.set_ylabel("Area − Area_raw (px)" + (" [symlog]" if scale != "linear" else ""))
-    ax.set_title("Single-object area difference to the raw image")
+    ax.set_ylabel(f"Area − Area_raw ({unit})" + (" [symlog]" if scale != "linear" else ""))
+    ax.set_title("Single-object volume difference to the raw volume" if _is_volume(a)
+                 else "Single-object area difference to the raw image")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if not len(a.raw):
         _no_data(ax, "the raw image has no objects")
@@ -306,9 +355,13 @@ def _figure_area_difference(a) -> ReportFigure:
                "2022): replicas (raw-equivalent Monte-Carlo images from the camera noise model) in grey, "
                "each codec in colour; points are objects, boxes the quartiles, black diamonds mean ± sd "
                f"(also in the legend). Unmatched objects are left out. The y axis is {scale}.")
+    if _is_volume(a):
+        caption += (" For this volume Area is the object's volume in voxels (its voxel count in the 26-connected "
+                    "label volume), not the area of a projection.")
     if notes:
         caption += " Note: " + "; ".join(notes) + "."
-    return ReportFigure("area_difference", "Single-object area difference", caption, _png(fig))
+    title = "Single-object volume difference" if _is_volume(a) else "Single-object area difference"
+    return ReportFigure("area_difference", title, caption, _png(fig))
 
 
 def _figure_globals(a) -> ReportFigure:
@@ -345,6 +398,8 @@ def _figure_globals(a) -> ReportFigure:
                "area A_tot of each replica (grey points; black square = mean ± sd) and of each codec's decoded "
                "image (coloured points), divided by the raw value. Codec error bars and the grey band are "
                "σ_raw / raw, σ_raw being the sd over the replicas.")
+    if _is_volume(a):
+        caption += " For this volume A_tot is the total object volume in voxels."
     return ReportFigure("globals", "Global parameters relative to raw", caption, _png(fig))
 
 
@@ -361,16 +416,20 @@ def _parameter_order() -> list[str]:
 
 
 def _family_spans(order) -> list[tuple[float, float, tuple]]:
-    """(left, right, members) of each family's block in ``order`` (x positions of the eps figure)."""
+    """(left, right, members) of each family's block in ``order`` (x positions of the eps figure);
+    a family not in ``order`` (not measured for a volume) has none."""
     spans = []
     for rep, members in FAMILIES.values():
+        if not all(m in order for m in members):
+            continue
         at = order.index(rep)
         spans.append((at - 0.45, at + len(members) - 1 + 0.45, members))
     return spans
 
 
 def _figure_eps(a) -> ReportFigure:
-    order = _parameter_order()
+    measured = _measured_parameters(a)
+    order = [p for p in _parameter_order() if p in measured]
     columns = [PARAMETERS.index(p) for p in order]
     n_rep = _n_replicas(a)
     theory = _null_theory(n_rep)
@@ -466,7 +525,9 @@ def _figure_eps(a) -> ReportFigure:
     caption = ("Mean ε with sd error bars, per parameter (Fig. 2e), one series per codec, beside " + null_text +
                ". The green band is |ε| < 1: a change inside the raw camera noise."
                + "".join(f" {_and(members)} (shaded yellow, bracketed) are functions of one another: they count "
-                         "as one parameter family." for _, members in FAMILIES.values()))
+                         "as one parameter family." for _, _, members in spans))
+    if _not_measured_note(a):
+        caption += " " + _not_measured_note(a)
     if any_inf:
         caption += (" Triangles on the top edge mark parameters where some ε is ±∞ (σ_raw = 0 and the codec "
                     "changed the value); those are left out of mean and sd and counted in the tables.")
@@ -506,18 +567,23 @@ def _grey(image: np.ndarray) -> np.ndarray:
 def _figure_objects(a) -> ReportFigure:
     from skimage.segmentation import find_boundaries
 
-    image = _optional_array(a, "image")
-    labels = _optional_array(a, "raw_labels")
-    have_pixels = image is not None and labels is not None and image.ndim == 2 and labels.shape == image.shape
+    pixels = _pixels(a)
+    have_pixels = pixels is not None
+    volume = _is_volume(a)
+    # Without Major (a volume's objects), an object is drawn as the disc of its equal-volume ball.
+    extent = (2 * np.cbrt(3 * np.asarray(a.raw.column("Area"), dtype=float) / (4 * math.pi)) if volume and len(a.raw)
+              else None)
     if have_pixels:
-        rows, cols = image.shape
+        grey, labels = pixels
+        rows, cols = labels.shape
     else:
         shape = (a.provenance or {}).get("image_shape") if hasattr(a, "provenance") else None
-        if shape and len(shape) == 2:
-            rows, cols = int(shape[0]), int(shape[1])
+        if shape and len(shape) in (2, 3):
+            rows, cols = int(shape[-2]), int(shape[-1])
         elif len(a.raw):
-            rows = int(np.nanmax(a.raw.column("YM") + a.raw.column("Major"))) + 1
-            cols = int(np.nanmax(a.raw.column("XM") + a.raw.column("Major"))) + 1
+            size = extent if volume else a.raw.column("Major")
+            rows = int(np.nanmax(a.raw.column("YM") + size)) + 1
+            cols = int(np.nanmax(a.raw.column("XM") + size)) + 1
         else:
             rows = cols = 64
     n = len(a.codecs)
@@ -527,7 +593,6 @@ def _figure_objects(a) -> ReportFigure:
     aspect = rows / max(cols, 1)
     fig = _new_figure(panel * ncols + 1.2, min(panel * aspect, 6.0) * nrows + 1.1)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    grey = _grey(image) if have_pixels else None
     ids = np.asarray(a.raw.labels, dtype=np.int64)
     boundaries = find_boundaries(labels, mode="inner") if have_pixels and len(ids) else None
     for ax, c in zip(axes, a.codecs):
@@ -547,7 +612,12 @@ def _figure_objects(a) -> ReportFigure:
             ax.imshow(canvas, interpolation="nearest")
         else:
             ax.imshow(np.full((rows, cols, 3), 0.15), interpolation="nearest")
-            for i in range(len(ids)):
+            for i in range(len(ids) if volume else 0):
+                xm, ym = (float(a.raw.values[i, PARAMETERS.index(p)]) for p in ("XM", "YM"))
+                if all(math.isfinite(v) for v in (xm, ym, extent[i])):
+                    ax.add_patch(Ellipse((xm - 0.5, ym - 0.5), extent[i], extent[i], facecolor=rgb_objects[i],
+                                         edgecolor="white", linewidth=0.4))
+            for i in range(0 if volume else len(ids)):
                 xm, ym, major, minor, angle = (float(a.raw.values[i, PARAMETERS.index(p)])
                                                for p in ("XM", "YM", "Major", "Minor", "Angle"))
                 if all(math.isfinite(v) for v in (xm, ym, major, minor, angle)):
@@ -571,9 +641,14 @@ def _figure_objects(a) -> ReportFigure:
                "the panel, on a colour scale clipped to 0–3 (|ε| ≥ 3 and ±∞ take the top colour; |ε| < 1 is "
                "inside the raw noise). Red objects have no matching object in the decoded image; cyan ones "
                "have no σ_raw (matched by fewer than 2 replicas).")
-    if not have_pixels:
+    if not have_pixels and volume:
+        caption += (" The raw volume and label volume are not in this assessment, so each object is drawn as "
+                    "the disc of a ball of its volume at its centre (XM, YM) on a dark background, seen along z.")
+    elif not have_pixels:
         caption += (" The raw image and label image are not in this assessment, so each object is drawn as "
                     "its fitted ellipse (XM, YM, Major, Minor, Angle) on a dark background.")
+    if have_pixels and volume:
+        caption += _projection_note(a) + " Area is the object's volume in voxels."
     return ReportFigure("objects_eps", "Objects coloured by |ε| of Area", caption, _png(fig))
 
 
@@ -588,12 +663,14 @@ _NUMBERED = 10
 
 
 def _pixels(a):
-    """(grey image, raw label image) when the assessment carries both with one 2-D shape, else None."""
+    """(grey image, raw label image) when the assessment carries both with one 2-D shape, else None.
+    A volume's (both with one 3-D shape) are its maximum-intensity projection along z and its label
+    volume's projection (:func:`_project`)."""
     image = _optional_array(a, "image")
     labels = _optional_array(a, "raw_labels")
-    if image is None or labels is None or image.ndim != 2 or labels.shape != image.shape:
+    if image is None or labels is None or image.ndim not in (2, 3) or labels.shape != image.shape:
         return None
-    return _grey(image), labels
+    return _grey(_project(image)), _project(labels)
 
 
 def _overlay_size(rows: int, cols: int, width: float) -> tuple[float, float]:
@@ -604,6 +681,8 @@ def _figure_segmentation(a) -> ReportFigure:
     from skimage.segmentation import find_boundaries
 
     pixels = _pixels(a)
+    volume = _is_volume(a)
+    unit = _size_unit(a)
     areas = np.asarray(a.raw.values, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
     n = len(areas)
     fig = _new_figure(12.0, 6.0)
@@ -611,13 +690,14 @@ def _figure_segmentation(a) -> ReportFigure:
     n_pixels = None
     if pixels is not None:
         grey, labels = pixels
-        n_pixels = labels.size
+        # A volume's objects are judged against its voxels, as segmentation_warnings does.
+        n_pixels = int(np.asarray(a.raw_labels).size) if volume else labels.size
         canvas = np.repeat(grey[:, :, None].astype(np.float32), 3, axis=2)  # float32: half the memory
         if n:
             ids = np.asarray(a.raw.labels, dtype=np.int64)
             cells = areas[areas > inspection.TINY_AREA_PX]
             median = float(np.median(cells)) if len(cells) else math.inf
-            huge = areas / labels.size > inspection.GIANT_IMAGE_FRACTION
+            huge = areas / n_pixels > inspection.GIANT_IMAGE_FRACTION
             large = (len(cells) >= 5) & (areas > inspection.GIANT_MEDIAN_RATIO * median)
             speck = areas <= inspection.TINY_AREA_PX
             lut = np.zeros((int(max(ids.max(), labels.max())) + 1, 3))
@@ -632,7 +712,8 @@ def _figure_segmentation(a) -> ReportFigure:
             canvas[boundary & (k == 1)] = _OUTLINE_COLOUR
             canvas[boundary & ((k == 2) | (k == 3))] = _GIANT_COLOUR
         ax_img.imshow(canvas, interpolation="antialiased")
-        ax_img.set_title(f"raw segmentation: {n} objects", fontsize=10)
+        ax_img.set_title(f"raw segmentation: {n} objects" + (" (maximum projection along z)" if volume else ""),
+                         fontsize=10)
     else:
         _no_data(ax_img, "the raw image and its label image are not in this assessment")
     ax_img.set_xticks([])
@@ -645,23 +726,24 @@ def _figure_segmentation(a) -> ReportFigure:
         ax_hist.xaxis.set_major_formatter(_PLAIN)
         cells = areas[areas > inspection.TINY_AREA_PX]
         median = float(np.median(areas))
-        ax_hist.axvline(median, color="black", linestyle="--", linewidth=1, label=f"median {median:.0f} px")
+        ax_hist.axvline(median, color="black", linestyle="--", linewidth=1, label=f"median {median:.0f} {unit}")
         if len(cells):
             cell_median = float(np.median(cells))
             ax_hist.axvline(inspection.GIANT_MEDIAN_RATIO * cell_median, color=_GIANT_COLOUR, linewidth=1,
                             label=f"{inspection.GIANT_MEDIAN_RATIO:g}x median of objects > "
-                                  f"{inspection.TINY_AREA_PX} px")
+                                  f"{inspection.TINY_AREA_PX} {unit}")
         if n_pixels:
             ax_hist.axvline(inspection.GIANT_IMAGE_FRACTION * n_pixels, color=_GIANT_COLOUR, linestyle=":",
-                            linewidth=1.2, label=f"{inspection.GIANT_IMAGE_FRACTION:.0%} of the image")
+                            linewidth=1.2, label=f"{inspection.GIANT_IMAGE_FRACTION:.0%} of the "
+                                                 + ("volume" if volume else "image"))
         ax_hist.axvspan(0.9, inspection.TINY_AREA_PX + 0.5, color=_SPECK_COLOUR, alpha=0.2,
-                        label=f"1-{inspection.TINY_AREA_PX} px specks")
-        ax_hist.set_xlabel("object area (px, log scale)")
+                        label=f"1-{inspection.TINY_AREA_PX} {unit} specks")
+        ax_hist.set_xlabel("object volume (voxels, log scale)" if volume else "object area (px, log scale)")
         ax_hist.set_ylabel("raw objects")
         ax_hist.legend(fontsize=8, loc="best")
     else:
         _no_data(ax_hist, "the raw image has no objects")
-    ax_hist.set_title("Object areas", fontsize=10)
+    ax_hist.set_title("Object volumes" if volume else "Object areas", fontsize=10)
     caption = ("What was measured: the raw image in grey (0.5–99.5 % percentile stretch) with the outline of "
                f"every raw object in yellow; objects more than {inspection.GIANT_MEDIAN_RATIO:g} times the "
                f"median area of the objects over {inspection.TINY_AREA_PX} px outlined red, and tinted red too "
@@ -671,6 +753,17 @@ def _figure_segmentation(a) -> ReportFigure:
                "breaks them into specks makes every number below about something else than cells; "
                "labels/00_raw.tif holds it as a label image (ids = the object column of objects.csv) to open in "
                "Fiji or napari.")
+    if volume:
+        caption = ("What was measured: the raw volume as its maximum-intensity projection along z, in grey "
+                   "(0.5–99.5 % percentile stretch), with the outline of every raw object of the projected label "
+                   "volume (along each z line the largest object id) in yellow; objects of more than "
+                   f"{inspection.GIANT_MEDIAN_RATIO:g} times the median volume of the objects over "
+                   f"{inspection.TINY_AREA_PX} voxels outlined red, and tinted red too when one fills more than "
+                   f"{inspection.GIANT_IMAGE_FRACTION:.0%} of the volume (the giant-object warning); objects of "
+                   f"1–{inspection.TINY_AREA_PX} voxels (specks) in magenta. Objects that overlap in z hide one "
+                   "another in the projection. Right: histogram of the raw object volumes (voxel counts of the "
+                   "26-connected objects) with those limits. labels/00_raw.tif holds the label volume (ids = the "
+                   "object column of objects.csv) to open in Fiji or napari.")
     if pixels is None:
         caption += " The image and label image are not in this assessment, so only the histogram is drawn."
     return ReportFigure("segmentation", "Raw segmentation", caption, _png(fig))
@@ -722,8 +815,8 @@ def _figure_outside_band(a) -> ReportFigure:
             canvas[inside] = 0.35 * canvas[inside] + 0.65 * lut[labels[inside]]
         # The decoded image's outlines last, over the fill: where a codec split or shrank an object shows.
         codec_labels = getattr(c.objects, "labels", None)
-        if codec_labels is not None and np.shape(codec_labels) == labels.shape:
-            canvas[find_boundaries(np.asarray(codec_labels), mode="inner")] = _CODEC_OUTLINE_COLOUR
+        if codec_labels is not None and np.shape(codec_labels) == np.shape(a.raw_labels):
+            canvas[find_boundaries(_project(codec_labels), mode="inner")] = _CODEC_OUTLINE_COLOUR
         else:
             missing_codec_labels.append(c.spec)
         ax.imshow(canvas, interpolation="antialiased")
@@ -742,10 +835,13 @@ def _figure_outside_band(a) -> ReportFigure:
                         Patch(color="0.8", label="raw object outlines")],
                loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     caption = ("Per codec, the raw objects outside the noise band: filled orange when the largest |ε| over "
-               f"the {len(PARAMETERS)} parameters is between 1 and 3, red when it is 3 or more (or ±∞), magenta when the codec "
+               f"the {_n_measured(a)} parameters is between 1 and 3, red when it is 3 or more (or ±∞), magenta "
+               "when the codec "
                "lost an object that at least 2 replicas found. Light outlines are the raw objects, cyan ones "
                f"the objects segmented in the decoded image. The {_NUMBERED} worst carry their rank in the "
                "table of objects outside the band below; labels/ holds both segmentations as label images.")
+    if pixels is not None:
+        caption += _projection_note(a)
     if missing_codec_labels:
         caption += (" The decoded image's label image is not in this assessment for: "
                     + "; ".join(missing_codec_labels) + " (no cyan outlines).")
@@ -813,9 +909,12 @@ def _figure_ratio(a) -> ReportFigure:
         ax.legend(fontsize=7, loc="best")
     fig.suptitle("Compression ratio against distortion", fontsize=11)
     caption = ("Compression ratio (log scale) against two measures of distortion over all raw objects and the "
-               f"{len(PARAMETERS)} parameters: the median |ε| (left) and the fraction of (object, parameter) pairs outside the "
+               f"{_n_measured(a)} parameters: the median |ε| (left) and the fraction of (object, parameter) pairs "
+               "outside the "
                "band |ε| < 1 (right); infinite ε count as outside. The dashed line is the same measure for a "
                f"second raw acquisition ({null_kind}). Circles: tolerable by the verdict rule; crosses: not.")
+    if _not_measured_note(a):
+        caption += " " + _not_measured_note(a)
     if without:
         caption += " Codecs without a compression ratio (not plotted): " + "; ".join(without) + "."
     if undefined:
@@ -977,9 +1076,26 @@ def _column_help() -> dict:
     }
 
 
-def _legend(columns) -> str:
-    """A legend of ``columns`` (their keys) under a table; an unknown column says so rather than nothing."""
+def _volume_help() -> dict:
+    """The legend texts that differ for a volume's tables."""
+    others = [p for p in VOLUME_PARAMETERS if p != "Area"]
+    return {
+        "parameter": f"a parameter measured for volumes: Area (the object's volume in voxels) and {_and(others)} "
+                     "(its centre of mass, pixels); the 2D shape parameters are not measured for volumes yet.",
+        "global": "N_tot: number of objects in the volume (26-connected); A_tot: their total volume (voxels).",
+        "n_parameters_outside": "how many of the parameters measured for volumes have |ε| ≥ 1 for this object.",
+        "area_raw": "the object's Area on the raw volume: its volume in voxels.",
+        "object": "raw object id: the object column of objects.csv and the value in the label volume "
+                  "labels/00_raw.tif.",
+    }
+
+
+def _legend(columns, volume: bool = False) -> str:
+    """A legend of ``columns`` (their keys) under a table; an unknown column says so rather than nothing.
+    ``volume``: the texts of a volume's tables (voxels, measured parameters)."""
     help_ = _column_help()
+    if volume:
+        help_.update(_volume_help())
     items = []
     for k in dict.fromkeys(columns):
         text = help_.get(k, "a field recorded by this version of noisestat; see summary.json.")
@@ -1004,13 +1120,14 @@ def _cell(value) -> str:
     return f'<td class="n">{_e(_fmt(value, ".3g"))}</td>'
 
 
-def _parameter_table(c, statistics: dict) -> str:
-    """One row per parameter: the eps summaries, then whatever statistics the assessment carries."""
+def _parameter_table(c, statistics: dict, parameters=PARAMETERS, volume: bool = False) -> str:
+    """One row per parameter of ``parameters`` (the measured ones): the eps summaries, then whatever
+    statistics the assessment carries."""
     summaries = getattr(c, "parameters", None) or {}
     family_of = _family_members()
-    base = [k for k in _COLUMN_TITLES if any(k in (summaries.get(p) or {}) for p in PARAMETERS)]
+    base = [k for k in _COLUMN_TITLES if any(k in (summaries.get(p) or {}) for p in parameters)]
     extra: list[str] = []
-    for p in PARAMETERS:
+    for p in parameters:
         entry = statistics.get(p)
         if isinstance(entry, dict):
             extra += [k for k in entry if k not in extra and k not in base]
@@ -1018,7 +1135,7 @@ def _parameter_table(c, statistics: dict) -> str:
             extra.append("value")
     head = "".join(f"<th>{_e(_COLUMN_TITLES.get(k, k))}</th>" for k in base + extra)
     rows = []
-    for p in PARAMETERS:
+    for p in parameters:
         s = summaries.get(p) or {}
         entry = statistics.get(p)
         entry = entry if isinstance(entry, dict) else ({"value": entry} if entry is not None else {})
@@ -1031,10 +1148,10 @@ def _parameter_table(c, statistics: dict) -> str:
         fam = f" <small>(family {_e(family_of[p])})</small>" if p in family_of else ""
         rows.append(f"<tr><td>{_e(p)}{fam}</td>{''.join(cells)}</tr>")
     return (f"<table><tr><th>parameter</th>{head}</tr>{''.join(rows)}</table>"
-            + _legend(["parameter"] + base + extra))
+            + _legend(["parameter"] + base + extra, volume))
 
 
-def _globals_table(c) -> str:
+def _globals_table(c, volume: bool = False) -> str:
     scores = getattr(c, "global_scores", None) or {}
     if not scores:
         return ""
@@ -1047,7 +1164,7 @@ def _globals_table(c) -> str:
                    + "</tr>" for name, v in scores.items() if isinstance(v, dict))
     head = "".join(f"<th>{_e(titles.get(k, _COLUMN_TITLES.get(k, k)))}</th>" for k in keys)
     return (f"<table><tr><th>global</th>{head}</tr>{rows}</table>"
-            + _legend(["global"] + [legend_keys.get(k, k) for k in keys]))
+            + _legend(["global"] + [legend_keys.get(k, k) for k in keys], volume))
 
 
 def _matching_table(a) -> str:
@@ -1091,8 +1208,17 @@ def _kv_table(pairs, css: str = "prov") -> str:
     return f'<table class="{css}">{rows}</table>'
 
 
-def _null_section(summary: dict) -> str:
-    null = dict(summary.get("null_reference") or {})
+def _measured_only(obj, parameters):
+    """``obj`` with every dict entry keyed by a parameter not in ``parameters`` left out, at any depth
+    (a volume's summary carries NaN entries for the parameters it does not measure)."""
+    if isinstance(obj, dict):
+        return {k: _measured_only(v, parameters) for k, v in obj.items()
+                if not (k in PARAMETERS and k not in parameters)}
+    return obj
+
+
+def _null_section(summary: dict, parameters=PARAMETERS) -> str:
+    null = dict(_measured_only(summary.get("null_reference") or {}, parameters))
     simulated = null.pop("simulated", None)
     parts = ["<p>What ε looks like when the “codec” is a second, independent raw acquisition: the reference "
              "every codec is compared with.</p>", _kv_table(_flatten(null))]
@@ -1122,6 +1248,7 @@ def _outside_band_section(a, figures=()) -> str:
     """Per codec, the objects outside the noise band (worst first, the top ones) with a legend."""
     table = inspection.outside_band(a)
     n_rep = _n_replicas(a)
+    volume = _is_volume(a)
     columns = list(_OUTSIDE_TABLE)
     if getattr(a, "sigma_floor", None) is not None:
         columns.insert(columns.index("sigma_raw") + 1, "sigma_used")
@@ -1163,7 +1290,7 @@ def _outside_band_section(a, figures=()) -> str:
         parts.append(f"<table><tr>{head}</tr>{''.join(body)}</table>")
         if len(rows) > _OUTSIDE_SHOWN:
             parts.append(f"<p>… and {len(rows) - _OUTSIDE_SHOWN} more in <code>outside_band.csv</code>.</p>")
-        parts.append(_legend(columns))
+        parts.append(_legend(columns, volume))
     return "".join(parts)
 
 
@@ -1211,6 +1338,12 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
            "<h1>noisestat report: does compression change the measurements by more than camera noise?</h1>",
            f'<p class="sub">{_e(n_raw)} raw objects · {_e(s.get("replicas"))} replicas · seed {_e(s.get("seed"))} '
            f'· noisestat {_e(s.get("noisestat", ""))}</p>']
+    volume = _is_volume(a)
+    measured = _measured_parameters(a)
+    if volume:
+        out.append(f'<p class="rule" id="volume"><b>Volume.</b> {_e(_not_measured_note(a))} The figures show the '
+                   "volume as its maximum-intensity projection along z; the tables list the measured parameters "
+                   "only.</p>")
     warnings = [str(w) for w in s.get("warnings") or getattr(a, "warnings", ()) or ()]
     if warnings:
         out.append('<div class="warn" id="warnings"><b>Warnings: read these before the verdict.</b><ul>'
@@ -1226,7 +1359,7 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
         out.append(f"<tr><td><code>{_e(c.spec)}</code></td><td class=\"n\">{_e(_fmt(ratio, '.1f'))}</td>"
                    f"<td class=\"n\">{matched} / {_e(n_raw)}</td><td>{badge}</td><td>{reasons}</td></tr>")
     out.append("</table>")
-    out.append(_legend(["codec", "compression ratio", "raw objects matched", "verdict", "reasons"]))
+    out.append(_legend(["codec", "compression ratio", "raw objects matched", "verdict", "reasons"], volume))
     out.append(_matching_table(a))
     out.append(f'<p class="rule"><b>Verdict rule.</b> {_e(s.get("verdict_rule", getattr(a, "rule", "")))}</p>')
 
@@ -1242,10 +1375,10 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
     for c in a.codecs:
         statistics = getattr(c, "statistics", None) or {}
         out.append(f"<h3><code>{_e(c.spec)}</code></h3>")
-        out.append(_parameter_table(c, statistics if isinstance(statistics, dict) else {}))
-        out.append(_globals_table(c))
+        out.append(_parameter_table(c, statistics if isinstance(statistics, dict) else {}, measured, volume))
+        out.append(_globals_table(c, volume))
 
-    out.append("<h2>Null reference</h2>" + _null_section(s))
+    out.append("<h2>Null reference</h2>" + _null_section(s, measured))
     model = s.get("sigma_model")
     if isinstance(model, dict):
         out.append("<h2>Classifier spread</h2>" + _kv_table(_flatten(model)))

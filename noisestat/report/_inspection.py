@@ -25,6 +25,7 @@ import tifffile
 
 from ..io._files import atomic_file
 from ..measure._morphometry import PARAMETERS
+from ..measure._volume import VOLUME_PARAMETERS
 from ..score._eps import floored
 
 __all__ = ["write_label_image", "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
@@ -32,6 +33,23 @@ __all__ = ["write_label_image", "codec_status", "outside_band", "outside_band_cs
            "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO"]
 
 _AREA = PARAMETERS.index("Area")
+
+
+def _is_volume(assessment) -> bool:
+    """Whether the assessment is of a 3D volume: its image, else its raw label image, else the shape
+    the pipeline recorded."""
+    for name in ("image", "raw_labels"):
+        value = getattr(assessment, name, None)
+        if value is not None:
+            return np.ndim(value) == 3
+    shape = (getattr(assessment, "provenance", None) or {}).get("image_shape")
+    return bool(shape) and len(shape) == 3
+
+
+def _measured_parameters(assessment) -> tuple:
+    """The parameters measured per object: all of :data:`PARAMETERS` for an image, only
+    :data:`~noisestat.measure.VOLUME_PARAMETERS` for a volume (the others are NaN there)."""
+    return VOLUME_PARAMETERS if _is_volume(assessment) else PARAMETERS
 
 # --------------------------------------------------------------------------------------------------
 # Label images
@@ -217,11 +235,13 @@ COUNT_RATIO = 1.5
 least 10 more objects) is fragmented by the codec; with fewer than 1 / this, merged or lost."""
 
 
-def _area_warnings(areas: np.ndarray, n_pixels: int, what: str) -> list[tuple[str, str]]:
-    """(kind, text) of the giant-object and fragmentation checks on one segmentation's areas."""
+def _area_warnings(areas: np.ndarray, n_pixels: int, what: str, volume: bool = False) -> list[tuple[str, str]]:
+    """(kind, text) of the giant-object and fragmentation checks on one segmentation's areas (voxel
+    counts of a volume's objects when ``volume``: the texts then say voxels and volume)."""
     areas = np.asarray(areas, dtype=float)
     if not len(areas):
         return []
+    unit, whole, size = ("voxels", "volume", "volume") if volume else ("px", "image", "area")
     out = []
     largest = float(areas.max())
     median = float(np.median(areas))
@@ -231,16 +251,17 @@ def _area_warnings(areas: np.ndarray, n_pixels: int, what: str) -> list[tuple[st
     giant_fraction = largest / n_pixels > GIANT_IMAGE_FRACTION
     giant_ratio = len(cells) >= 5 and largest > GIANT_MEDIAN_RATIO * cell_median
     if giant_fraction or giant_ratio:
-        out.append(("giant", f"{what}: giant object: the largest of {len(areas)} objects has {largest:.0f} px, "
-                   f"{largest / n_pixels:.1%} of the image (limit {GIANT_IMAGE_FRACTION:.0%}) and "
-                   f"{largest / cell_median:.0f}x the median area {cell_median:.0f} px of the objects over "
-                   f"{TINY_AREA_PX} px (limit {GIANT_MEDIAN_RATIO:g}x): "
+        out.append(("giant", f"{what}: giant object: the largest of {len(areas)} objects has {largest:.0f} {unit}, "
+                   f"{largest / n_pixels:.1%} of the {whole} (limit {GIANT_IMAGE_FRACTION:.0%}) and "
+                   f"{largest / cell_median:.0f}x the median {size} {cell_median:.0f} {unit} of the objects over "
+                   f"{TINY_AREA_PX} {unit} (limit {GIANT_MEDIAN_RATIO:g}x): "
                    "touching cells or background taken as object; check labels/ before trusting the verdict"))
     specks = int((areas <= TINY_AREA_PX).sum())
     if median < TINY_MEDIAN_PX or (specks >= 5 and specks / len(areas) > TINY_FRACTION):
-        out.append(("fragmented", f"{what}: fragmented: median object area {median:.1f} px (limit {TINY_MEDIAN_PX:g}), "
+        out.append(("fragmented", f"{what}: fragmented: median object {size} {median:.1f} {unit} "
+                   f"(limit {TINY_MEDIAN_PX:g}), "
                    f"{specks} of {len(areas)} objects ({specks / len(areas):.0%}, limit {TINY_FRACTION:.0%}) "
-                   f"have 1-{TINY_AREA_PX} px: noise segmented as objects; check labels/, or use --min-area"))
+                   f"have 1-{TINY_AREA_PX} {unit}: noise segmented as objects; check labels/, or use --min-area"))
     return out
 
 
@@ -260,11 +281,16 @@ def segmentation_warnings(raw, image_shape, codecs=()) -> list[str]:
     its object count against the raw's: more than :data:`COUNT_RATIO` (1.5) times as many objects
     (and at least 10 more), or fewer than 1 / 1.5 as many (and at least 10 fewer).
 
+    For a volume (``image_shape`` of 3 axes) an object's area is its voxel count (the ``Area`` of
+    :func:`noisestat.measure.measure_volume_objects`) and the image is the volume: the same limits,
+    counted in voxels, and the texts say so.
+
     Parameters
     ----------
     raw : ObjectMeasurements
         The raw image's objects.
     image_shape : tuple of int
+        ``(rows, cols)``, or ``(z, rows, cols)`` for a volume.
     codecs : sequence of CodecScore
         Read: ``spec``, ``objects.n_objects`` and ``objects.table`` (the decoded image's objects).
 
@@ -281,22 +307,24 @@ def segmentation_warnings(raw, image_shape, codecs=()) -> list[str]:
     ['giant object']
     """
     n_pixels = int(np.prod(image_shape))
+    volume = len(image_shape) == 3
     raw_areas = np.asarray(raw.values, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
-    raw_warnings = _area_warnings(raw_areas, n_pixels, "raw segmentation")
+    raw_warnings = _area_warnings(raw_areas, n_pixels, "raw segmentation", volume)
     out = [text for _, text in raw_warnings]
     raw_kinds = {kind for kind, _ in raw_warnings}
+    whole = "volume" if volume else "image"
     n_raw = len(raw_areas)
     for c in codecs:
         n = int(c.objects.n_objects)
         what = f"segmentation of {c.spec}"
         if n > COUNT_RATIO * n_raw and n - n_raw >= 10:
-            out.append(f"{what}: {n} objects against {n_raw} in the raw image ({n / max(n_raw, 1):.1f}x, limit "
+            out.append(f"{what}: {n} objects against {n_raw} in the raw {whole} ({n / max(n_raw, 1):.1f}x, limit "
                        f"{COUNT_RATIO:g}x): the codec fragments objects or turns its artefacts into objects")
         elif n * COUNT_RATIO < n_raw and n_raw - n >= 10:
-            out.append(f"{what}: {n} objects against {n_raw} in the raw image ({n / max(n_raw, 1):.2f}x, limit "
+            out.append(f"{what}: {n} objects against {n_raw} in the raw {whole} ({n / max(n_raw, 1):.2f}x, limit "
                        f"1/{COUNT_RATIO:g}): the codec merges or erases objects")
         table = getattr(c.objects, "table", None)
         if table is not None and len(table):
             areas = np.asarray(table, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
-            out += [text for kind, text in _area_warnings(areas, n_pixels, what) if kind not in raw_kinds]
+            out += [text for kind, text in _area_warnings(areas, n_pixels, what, volume) if kind not in raw_kinds]
     return out

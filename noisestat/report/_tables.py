@@ -17,7 +17,7 @@ from ..io._files import staged_directory, write_json_atomic, write_text_atomic
 from ..measure._morphometry import PARAMETERS
 from ..predict._forest import PixelClassifier, save_model
 from ..results import SUMMARY_SCHEMA, Assessment, ImageObjects
-from ._inspection import outside_band_csv, write_label_image
+from ._inspection import _is_volume, _measured_parameters, outside_band_csv, write_label_image
 
 __all__ = ["objects_columns", "objects_csv", "write_objects_parquet", "results_table_csv", "raw_results_csv",
            "format_summary", "write_assessment"]
@@ -93,19 +93,22 @@ def write_objects_parquet(assessment: Assessment, path) -> None:
     pq.write_table(table, path)
 
 
-def results_table_csv(values: np.ndarray) -> str:
-    """An ImageJ Results table (ImageJ's column names, rows numbered from 1) of one image's objects."""
+def results_table_csv(values: np.ndarray, parameters=PARAMETERS) -> str:
+    """An ImageJ Results table (ImageJ's column names, rows numbered from 1) of one image's objects:
+    the columns of ``parameters`` (all of :data:`PARAMETERS` unless told; a volume's table has only
+    the parameters measured for volumes)."""
+    columns = [PARAMETERS.index(p) for p in parameters]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow((" ",) + PARAMETERS)
+    writer.writerow((" ",) + tuple(parameters))
     for i, row in enumerate(values):
-        writer.writerow((i + 1,) + tuple(_fmt(v) for v in row))
+        writer.writerow((i + 1,) + tuple(_fmt(row[j]) for j in columns))
     return buffer.getvalue()
 
 
 def raw_results_csv(assessment: Assessment) -> str:
-    """ImageJ-style Results table of the raw image's objects."""
-    return results_table_csv(assessment.raw.values)
+    """ImageJ-style Results table of the raw image's objects (of a volume: its measured parameters only)."""
+    return results_table_csv(assessment.raw.values, _measured_parameters(assessment))
 
 
 def _safe_name(spec: str) -> str:
@@ -116,8 +119,14 @@ def _safe_name(spec: str) -> str:
 def format_summary(assessment: Assessment) -> str:
     """The short human-readable summary printed after an assessment."""
     s = assessment.summary()
+    volume = _is_volume(assessment)
     lines = [f"raw: {s['n_objects_raw']} objects, {s['replicas']} replicas (seed {s['seed']}), "
-             f"N_tot sigma_raw {s['raw']['N_tot']['sigma_raw']:.2f}, A_tot sigma_raw {s['raw']['A_tot']['sigma_raw']:.1f} px"]
+             f"N_tot sigma_raw {s['raw']['N_tot']['sigma_raw']:.2f}, "
+             f"A_tot sigma_raw {s['raw']['A_tot']['sigma_raw']:.1f} {'voxels' if volume else 'px'}"]
+    if volume:
+        measured = _measured_parameters(assessment)
+        lines.append(f"volume: per object only {', '.join(measured)} are measured (Area in voxels); the other "
+                     f"{len(PARAMETERS) - len(measured)} parameters are not measured for volumes (empty in the tables)")
     header = (f"{'codec':<34} {'ratio':>7} {'matched':>8} {'lost/split/merged':>17} {'eps N_tot':>9} {'eps A_tot':>9} "
               f"{'worst |mean eps|':>24}  verdict")
     lines.append(header)
@@ -154,9 +163,11 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
         write_text_atomic(tmp / "raw_results.csv", raw_results_csv(assessment))
         (tmp / "imagej").mkdir()
         write_text_atomic(tmp / "imagej" / "00_raw.csv", raw_results_csv(assessment))
+        measured = _measured_parameters(assessment)
         for k, c in enumerate(assessment.codecs, 1):
             if c.objects.table is not None:
-                write_text_atomic(tmp / "imagej" / f"{k:02d}_{_safe_name(c.spec)}.csv", results_table_csv(c.objects.table))
+                write_text_atomic(tmp / "imagej" / f"{k:02d}_{_safe_name(c.spec)}.csv",
+                                  results_table_csv(c.objects.table, measured))
         # Label images: ids are objects.csv's `object` (raw) and `codec_object` (codecs), so tables join.
         if assessment.raw_labels is not None:
             (tmp / "labels").mkdir()

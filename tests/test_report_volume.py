@@ -1,0 +1,211 @@
+"""The output folder of a 3D volume's assessment: every figure drawn from the volume's projection or
+from what was measured, tables without the parameters volumes do not measure, warnings in voxels,
+and the label volumes written."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import dataclasses
+import html
+import io
+import re
+
+import numpy as np
+import pytest
+import tifffile
+from matplotlib import image as mpimg
+
+import noisestat
+from noisestat.measure import PARAMETERS
+from noisestat.measure._volume import VOLUME_PARAMETERS, measure_volume_objects
+from noisestat.report import FIGURE_NAMES, render_figures, segmentation_warnings
+from noisestat.report._html import _pixels
+from noisestat.report._tables import write_assessment
+
+from conftest import CAMERA
+from test_engine import _sparse_3d, _volume
+
+_SHAPE = (14, 40, 40)
+_BALLS = 3
+# Figures that draw the image itself: a volume's must say that they show its projection.
+_IMAGE_FIGURES = ("segmentation", "objects_eps", "outside_band")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return _volume(shape=_SHAPE, n=_BALLS, seed=0)
+
+
+@pytest.fixture(scope="module")
+def assessment(volume):
+    image, truth = volume
+    return noisestat.assess(image, CAMERA, ["lossless", "jpeg:quality=60"], labels=_sparse_3d(truth), replicas=3)
+
+
+@pytest.fixture(scope="module")
+def folder(assessment, tmp_path_factory):
+    return write_assessment(assessment, tmp_path_factory.mktemp("volume") / "out")
+
+
+@pytest.fixture(scope="module")
+def page(folder):
+    return (folder / "report.html").read_text(encoding="utf-8")
+
+
+def _figures(page: str) -> dict:
+    """Figure id -> (embedded PNG bytes, caption text) of every figure on the page."""
+    out = {}
+    for m in re.finditer(r'<figure id="([^"]+)"><img src="data:image/png;base64,([^"]+)"[^>]*>'
+                         r"<figcaption>(.*?)</figcaption></figure>", page, re.S):
+        out[m.group(1)] = (base64.b64decode(m.group(2)), html.unescape(re.sub(r"<[^>]+>", "", m.group(3))))
+    return out
+
+
+def _csv(path, dicts: bool = False) -> list:
+    text = path.read_text()
+    return list(csv.DictReader(io.StringIO(text)) if dicts else csv.reader(io.StringIO(text)))
+
+
+def _tables(page: str) -> list[str]:
+    return re.findall(r"<table.*?</table>", page, re.S)
+
+
+def test_the_volume_is_segmented_into_the_simulated_balls(assessment, volume):
+    _, truth = volume
+    assert len(assessment.raw) == _BALLS
+    # each object's voxel count close to its ball's (the forest draws the edge a voxel either way)
+    true_volumes = np.sort(np.bincount(truth.ravel())[1:])
+    measured = np.sort(assessment.raw.column("Area"))
+    assert np.all(np.abs(measured - true_volumes) < 0.15 * true_volumes)
+
+
+def test_the_whole_output_folder_is_written(folder):
+    for name in ("summary.json", "summary.txt", "objects.csv", "objects.parquet", "outside_band.csv",
+                 "raw_results.csv", "report.html", "imagej/00_raw.csv", "labels/00_raw.tif"):
+        assert (folder / name).is_file(), name
+    assert sorted(p.stem for p in (folder / "figures").glob("*.png")) == sorted(FIGURE_NAMES)
+
+
+def test_report_references_only_figures_that_exist_and_each_is_a_valid_png(folder, page):
+    figures = _figures(page)
+    assert list(figures) == [n for n in FIGURE_NAMES if n in figures] and figures
+    for name, (png, _) in figures.items():
+        path = folder / "figures" / f"{name}.png"
+        assert path.is_file(), name
+        data = path.read_bytes()
+        assert data == png, f"{name}: the embedded figure is not the file"
+        assert data.startswith(_PNG_SIGNATURE)
+        pixels = mpimg.imread(io.BytesIO(data), format="png")
+        assert pixels.ndim == 3 and min(pixels.shape[:2]) > 100 and pixels.std() > 0.01, name
+    # every other file name the page mentions under figures/ exists too
+    for name in re.findall(r"figures/([\w.-]+\.png)", page):
+        assert (folder / "figures" / name).is_file(), name
+    # a figure left out would have to say so on the page; all are drawn for a volume today
+    assert set(figures) == set(FIGURE_NAMES)
+
+
+def test_image_figures_say_they_show_the_maximum_intensity_projection(page):
+    figures = _figures(page)
+    for name in _IMAGE_FIGURES:
+        caption = figures[name][1]
+        assert "maximum-intensity projection along z" in caption, name
+        assert "label volume" in caption, name
+
+
+def test_the_figures_show_the_projection_of_image_and_labels(assessment):
+    grey, labels = _pixels(assessment)
+    assert labels.shape == _SHAPE[1:] and grey.shape == _SHAPE[1:]
+    assert np.array_equal(labels, assessment.raw_labels.max(axis=0))
+    # the brightest projected pixels are those of the objects: the projection of the image, not a slice
+    assert grey[labels > 0].mean() > grey[labels == 0].mean() + 0.5
+
+
+def test_page_says_which_parameters_a_volume_measures(page, assessment):
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    assert "only Area, XM and YM are measured" in text
+    assert f"other {len(PARAMETERS) - len(VOLUME_PARAMETERS)} of the {len(PARAMETERS)} parameters" in text
+    eps_caption = _figures(page)["eps_per_parameter"][1]
+    assert "not measured for volumes" in eps_caption
+    assert "family" not in eps_caption  # the AR family is not measured: no bracket, no sentence
+
+
+def test_html_tables_hold_no_nan_and_no_unmeasured_parameter_rows(page, assessment):
+    tables = _tables(page)
+    assert tables
+    for table in tables:
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+                 for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", table, re.S)]
+        for cell in cells:
+            assert not re.search(r"(?i)\bnan\b", cell), cell
+    # one row per measured parameter in each codec's score table
+    for c in assessment.codecs:
+        section = page.split(f"<h3><code>{html.escape(c.spec)}</code></h3>", 1)[1]
+        table = _tables(section)[0]
+        rows = re.findall(r"<tr><td>([^<]+)</td>", table)
+        assert [html.unescape(r) for r in rows] == list(VOLUME_PARAMETERS)
+    # the null reference's entries (first column) only of measured parameters
+    null = page.split("<h2>Null reference</h2>", 1)[1].split("<h2>", 1)[0]
+    keys = [html.unescape(k) for k in re.findall(r"<tr><td>([^<]+)</td>", null)]
+    assert any(k.endswith(".Area") for k in keys)
+    unmeasured = [p for p in PARAMETERS if p not in VOLUME_PARAMETERS]
+    assert not [k for k in keys if any(k == p or k.endswith("." + p) or f".{p}." in k for p in unmeasured)]
+
+
+def test_tables_have_empty_cells_for_what_volumes_do_not_measure(folder, assessment):
+    rows = _csv(folder / "objects.csv", dicts=True)
+    assert len(rows) == len(assessment.codecs) * len(assessment.raw) * len(PARAMETERS)
+    for r in rows:
+        if r["parameter"] in VOLUME_PARAMETERS:
+            assert float(r["chi_raw"]) > 0
+        else:
+            assert r["chi_raw"] == r["chi_codec"] == r["eps"] == r["sigma_raw"] == ""
+    assert "nan" not in (folder / "outside_band.csv").read_text().lower()
+    for path in [folder / "raw_results.csv", *sorted((folder / "imagej").glob("*.csv"))]:
+        table = _csv(path)
+        assert table[0] == [" ", *VOLUME_PARAMETERS], path.name
+        assert len(table) == 1 + len(assessment.raw)
+        assert all(cell != "" and cell.lower() != "nan" for row in table[1:] for cell in row)
+    raw = _csv(folder / "raw_results.csv")
+    assert [float(r[1]) for r in raw[1:]] == assessment.raw.column("Area").tolist()
+    summary = (folder / "summary.txt").read_text()
+    assert "voxels" in summary and "not measured for volumes" in summary and "nan" not in summary.lower()
+
+
+def test_label_volumes_are_written_with_zyx_axes(folder, assessment):
+    with tifffile.TiffFile(folder / "labels" / "00_raw.tif") as tif:
+        assert tif.series[0].axes == "ZYX"
+        labels = tif.asarray()
+    assert labels.shape == _SHAPE
+    assert np.array_equal(labels, assessment.raw_labels)
+    ids = {int(r["object"]) for r in _csv(folder / "objects.csv", dicts=True)}
+    assert ids == set(np.unique(labels[labels > 0]).tolist())
+    codec_files = sorted((folder / "labels").glob("0[1-9]_*.tif"))
+    assert len(codec_files) == len(assessment.codecs)
+    for path in codec_files:
+        with tifffile.TiffFile(path) as tif:
+            assert tif.series[0].axes == "ZYX" and tif.asarray().shape == _SHAPE
+
+
+def test_segmentation_warnings_count_voxels_for_a_volume():
+    v = np.zeros((30, 40, 40), np.int32)
+    v[5:25, 5:25, 5:25] = 1                      # 8000 voxels, 17 % of the volume
+    for k in range(6):
+        v[26:29, 2 + 6 * k: 5 + 6 * k, 30:33] = k + 2   # 3 x 3 x 3 = 27 voxels each
+    giant = segmentation_warnings(measure_volume_objects(v), v.shape)
+    assert len(giant) == 1
+    assert "8000 voxels, 16.7% of the volume" in giant[0] and " px" not in giant[0]
+    specks = np.zeros((10, 20, 20), np.int32)
+    specks[::3, ::3, ::3] = np.arange(1, specks[::3, ::3, ::3].size + 1).reshape(specks[::3, ::3, ::3].shape)
+    fragmented = segmentation_warnings(measure_volume_objects(specks), specks.shape)
+    assert any("fragmented: median object volume 1.0 voxels" in w and "have 1-3 voxels" in w for w in fragmented)
+    assert not any(" px" in w for w in fragmented)
+
+
+def test_volume_figures_survive_without_the_image(assessment):
+    bare = dataclasses.replace(assessment, image=None, raw_labels=None)
+    figures = render_figures(bare)
+    assert [f.name for f in figures] == list(FIGURE_NAMES)
+    objects = figures[FIGURE_NAMES.index("objects_eps")]
+    assert objects.png.startswith(_PNG_SIGNATURE) and "ball of its volume" in objects.caption
