@@ -297,3 +297,36 @@ def test_cli_tile_gives_the_same_objects_and_records_it(scene_files, tmp_path):
     assert (tmp_path / "t48" / "objects.csv").read_bytes() == (tmp_path / "whole" / "objects.csv").read_bytes()
     prov = json.loads((tmp_path / "t48" / "summary.json").read_text())["provenance"]
     assert prov["tile"] == 48 and prov["engine"] == {"engine": "joblib", "jobs": 1}
+
+
+def test_a_dead_local_worker_is_one_line():
+    executor = _executors.JoblibExecutor(2)
+    with pytest.raises(EngineError, match="a worker process died while running task 1"):
+        executor.map(_die, [(1,), (2,)], ["task 1", "task 2"])
+
+
+def test_a_volume_model_file_round_trips_and_a_bad_feature_set_is_refused(tmp_path):
+    import json
+
+    from noisestat.errors import ModelError
+    from noisestat.predict import load_model, save_model
+
+    volume, truth = _volume((16, 40, 40), n=3, seed=2)
+    model = PixelClassifier(n_estimators=5, random_state=0, feature_set="ilastik", spacing=(2.0, 1.0, 1.0))
+    model.fit(volume, _sparse_3d(truth))
+    save_model(model, tmp_path / "m.npz")
+    again = load_model(tmp_path / "m.npz")
+    assert again.describe() == model.describe() and again.describe()["ndim"] == 3
+    assert np.array_equal(segment(volume, again, tile=24), segment(volume, model, tile=4096))
+    with pytest.raises(ModelError, match="trained on 3D"):
+        again.predict(volume[0])
+    # a header naming an unknown feature set, or spacing of the wrong length, is refused in one line
+    for key, value, message in (("feature_set", "fourier", "feature_set"), ("spacing", [1.0], "spacing")):
+        with np.load(tmp_path / "m.npz") as archive:
+            arrays = dict(archive)
+        data = json.loads(arrays["header"].tobytes().decode())
+        data[key] = value
+        arrays["header"] = np.frombuffer(json.dumps(data).encode(), dtype=np.uint8)
+        np.savez_compressed(tmp_path / "bad.npz", **arrays)
+        with pytest.raises(ModelError, match=f"damaged model file: header '{message}'"):
+            load_model(tmp_path / "bad.npz")

@@ -83,12 +83,19 @@ class JoblibExecutor(Executor):
         self.description = {"engine": "joblib", "jobs": jobs}
 
     def map(self, fn, arguments, names, progress=None):
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
         results = []
         tasks = (delayed(fn)(*args) for args in arguments)
-        for i, result in enumerate(Parallel(n_jobs=self.jobs, return_as="generator")(tasks)):
-            results.append(result)
-            if progress is not None:
-                progress(names[i], i + 1, len(arguments))
+        try:
+            for i, result in enumerate(Parallel(n_jobs=self.jobs, return_as="generator")(tasks)):
+                results.append(result)
+                if progress is not None:
+                    progress(names[i], i + 1, len(arguments))
+        except TerminatedWorkerError as exc:
+            running = names[len(results)] if len(results) < len(names) else "a task"
+            raise EngineError(f"a worker process died while running {running} or a task after it (killed, or out "
+                              f"of memory: try fewer --jobs or a smaller --tile): {str(exc).splitlines()[0][:120]}") from None
         return results
 
 
