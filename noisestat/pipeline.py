@@ -29,7 +29,7 @@ from .io._files import (array_sha256, check_labels, check_raw_image, codec_input
                         prepare_output_dir, read_image_info, read_labels)
 from .measure._matching import METHODS, STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import ANGULAR_PARAMETERS, PARAMETERS, measure_objects
-from .measure._volume import measure_volume_objects
+from .measure._volume import VOLUME_PARAMETERS, measure_volume_objects
 from .predict._forest import THRESHOLD, PixelClassifier, load_model
 from .predict._protocol import predictor_kind
 from .replicas._draw import MODE as REPLICA_MODE
@@ -86,6 +86,11 @@ def _measure(labels: np.ndarray):
     """The 19 ImageJ parameters of a 2D image's objects; a volume's volume and centre
     (:func:`noisestat.measure.measure_volume_objects`)."""
     return measure_objects(labels) if labels.ndim == 2 else measure_volume_objects(labels)
+
+
+def _judged(raw_labels: np.ndarray) -> tuple | None:
+    """The parameters the verdict judges: all of them for an image, a volume's measured ones."""
+    return None if raw_labels.ndim == 2 else VOLUME_PARAMETERS
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:
@@ -351,7 +356,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     null_loss = {"unmatched": int(u_all), "n": int(n_all), "rate": u_all / n_all if n_all else math.nan,
                  "pairs": len(pair_counts) + 1, "method": matching}
     null_ok, null_reasons, rule = verdict(null_stats, dict(zip(GLOBAL_PARAMETERS, null_globals)), replicas,
-                                          loss=null_loss_test)
+                                          loss=null_loss_test, judged=_judged(raw_labels))
 
     replica_status = (np.stack([r.status for r in replica_objects]) if len(raw)
                       else np.empty((replicas, 0), dtype="<U7"))
@@ -521,7 +526,8 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
     loss = {**loss_test(int((status != "matched").sum()), len(raw), ref.null_loss.get("unmatched", 0),
                         ref.null_loss.get("n", 0)),
             **{k: int((status == k).sum()) for k in STATUSES[1:]}}
-    ok, reasons, _ = verdict(statistics, {k: v["eps"] for k, v in global_scores.items()}, ref.n_replicas, loss=loss)
+    ok, reasons, _ = verdict(statistics, {k: v["eps"] for k, v in global_scores.items()}, ref.n_replicas, loss=loss,
+                             judged=_judged(ref.raw_labels))
     area = difference_stats(objects.values[:, 0] - raw.values[:, 0])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
                       global_scores, ok, tuple(reasons), statistics, area, loss)

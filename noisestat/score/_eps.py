@@ -230,7 +230,8 @@ VERDICT_RULE = (
 )
 
 
-def verdict(statistics: dict, global_eps: dict, n_replicas: int, *, loss: dict | None = None):
+def verdict(statistics: dict, global_eps: dict, n_replicas: int, *, loss: dict | None = None,
+            judged: tuple | None = None):
     """Apply :data:`VERDICT_RULE`.
 
     Parameters
@@ -243,6 +244,9 @@ def verdict(statistics: dict, global_eps: dict, n_replicas: int, *, loss: dict |
     n_replicas : int
     loss : dict, optional
         :func:`noisestat.score.loss_test` result; criterion (4) is skipped without it.
+    judged : tuple of str, optional
+        The parameters that were measured (default: every one in ``statistics``); a volume's are
+        :data:`noisestat.measure.VOLUME_PARAMETERS`, the others are not judged.
 
     Returns
     -------
@@ -259,6 +263,8 @@ def verdict(statistics: dict, global_eps: dict, n_replicas: int, *, loss: dict |
                                p0=null["frac_abs_eps_lt_1"], q99=null["abs_eps_q99"])
     reasons = []
     for name, s in statistics.items():
+        if judged is not None and name not in judged:
+            continue
         fam = family_of(name)
         if fam != name and FAMILIES[fam][0] != name:
             continue  # tested through the family's representative
