@@ -158,11 +158,11 @@ def assess_command(folder: Path, raw: Path, *, replicas: int, jobs: int, codecs,
 # Measurement
 # --------------------------------------------------------------------------------------------
 
-def run_sampled(command: list[str], cwd: Path, interval: float, pss: bool = True) -> dict:
+def run_sampled(command: list[str], cwd: Path, interval: float, pss: bool = True, timeout: float | None = None) -> dict:
     """Run ``command``; sample the summed RSS (and PSS) of it and all its descendants.
 
-    Returns wall seconds, exit status, stderr, the peaks (bytes; PSS None without it) and the
-    number of samples taken.
+    Returns wall seconds, exit status (None when stopped after ``timeout`` seconds, its process
+    tree killed), stderr, the peaks (bytes; PSS None without it) and the number of samples taken.
     """
     import psutil
 
@@ -199,15 +199,25 @@ def run_sampled(command: list[str], cwd: Path, interval: float, pss: bool = True
     start = time.perf_counter()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    timed_out = False
     try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # stop the command and the workers it started (children first, so none is left behind)
+        for proc in reversed([root, *root.children(recursive=True)]):
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
         _, stderr = process.communicate()
+        timed_out = True
     except KeyboardInterrupt:
         process.terminate()
         raise
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    return {"wall_s": wall, "returncode": process.returncode, "stderr": stderr, **peak}
+    return {"wall_s": wall, "returncode": None if timed_out else process.returncode, "stderr": stderr, **peak}
 
 
 def _last_line(text: str) -> str:
@@ -227,9 +237,12 @@ def measure_case(name: str, write, args) -> dict:
         shown = " ".join(["noisestat", *command[3:]]).replace(str(folder) + os.sep, "")
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"{name}: inputs written in {prep:.1f} s; running `{shown}` (load {load})", flush=True)
-        r = run_sampled(command, folder, args.interval, pss=not args.rss_only)
+        r = run_sampled(command, folder, args.interval, pss=not args.rss_only, timeout=args.timeout)
     r["name"], r["load_after"] = name, " ".join(f"{x:.2f}" for x in os.getloadavg())
-    if r["returncode"] != 0:
+    if r["returncode"] is None:
+        r["stderr"] = f"stopped after --timeout {args.timeout:g} s (peaks so far)"
+        print(f"  {r['stderr']}")
+    elif r["returncode"] != 0:
         print(f"  failed (exit status {r['returncode']}) after {r['wall_s']:.1f} s: {_last_line(r['stderr'])}")
     return r
 
@@ -245,6 +258,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tile", type=int, help="--tile of the command (default: not passed, its default)")
     parser.add_argument("--codec", action="append", help="codec spec (repeat; default bitdepth:bits=8,mode=minmax)")
     parser.add_argument("--interval", type=float, default=0.05, help="sampling interval in seconds (default 0.05)")
+    parser.add_argument("--timeout", type=float,
+                        help="stop a command after this many seconds and print its peaks so far (default: none)")
     parser.add_argument("--rss-only", action="store_true", help="sample RSS only (cheaper than PSS)")
     args = parser.parse_args(argv)
     args.codec = args.codec or ["bitdepth:bits=8,mode=minmax"]
@@ -265,7 +280,8 @@ def main(argv=None) -> int:
           f"{'samples':>8}  result")
     for r in rows:
         pss = "-" if r["pss"] is None else f"{r['pss'] / 1e6:.0f}"
-        result = "ok" if r["returncode"] == 0 else f"failed: {_last_line(r['stderr'])[:120]}"
+        result = ("ok" if r["returncode"] == 0 else _last_line(r["stderr"]) if r["returncode"] is None
+                  else f"failed: {_last_line(r['stderr'])[:120]}")
         print(f"{r['name']:<22} {r['wall_s']:>8.1f} {r['rss'] / 1e6:>12.0f} {pss:>12} {r['processes']:>10} "
               f"{r['samples']:>8}  {result}")
     print(f"\npeaks: summed over the command's process and all its descendants at each sample (every "

@@ -10,9 +10,9 @@ import os
 import signal
 import sys
 import threading
-import time
 
 from . import __version__
+from .engine._executors import watch_workers
 from .errors import NoisestatError
 
 
@@ -390,47 +390,6 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    """Started in every joblib worker process: exit as soon as the noisestat process that started it
-    is gone (the worker's parent id changes), so that no worker outlives a killed run.
-
-    loky's workers otherwise wait for work up to their idle timeout (300 s) after their parent was
-    killed with SIGKILL; loky has no option to follow the parent, hence this watch.
-    """
-    def watch():
-        while os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="noisestat-parent-watch", daemon=True).start()
-
-
-def _watch_workers() -> None:
-    """Make joblib's default process backend start :func:`_exit_with_parent` in its workers.
-
-    The default backend is replaced (same name, same behaviour plus the initializer) rather than
-    set with ``parallel_config``: an explicit backend would override the ``prefer="threads"`` hint
-    with which scikit-learn's forest trains on threads.
-    """
-    from joblib import parallel as jp
-    from joblib import register_parallel_backend
-    from joblib._parallel_backends import LokyBackend
-
-    if getattr(jp.BACKENDS.get("loky"), "noisestat_watch", False):
-        return
-    parent = os.getpid()
-
-    class WatchedLokyBackend(LokyBackend):
-        noisestat_watch = True
-
-        def __init__(self, *args, **kwargs):
-            kwargs.setdefault("initializer", _exit_with_parent)
-            kwargs.setdefault("initargs", (parent,))
-            super().__init__(*args, **kwargs)
-
-    register_parallel_backend("loky", WatchedLokyBackend)
-
-
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if hasattr(args, "jobs"):
@@ -440,7 +399,7 @@ def main(argv=None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
-        _watch_workers()
+        watch_workers()
         return handler(args)
     except NoisestatError as exc:
         if args.debug:

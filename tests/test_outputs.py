@@ -673,8 +673,8 @@ _WORKER_SCRIPT = textwrap.dedent("""
     import os, sys, time
     from joblib import Parallel, delayed
     if sys.argv[1] == "watch":
-        from noisestat.cli import _watch_workers
-        _watch_workers()
+        from noisestat.engine._executors import watch_workers
+        watch_workers()
     def task(i):
         time.sleep(30)  # the workers are mid-task when the parent dies
         return i

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
 
 from .. import __version__
 from ..io._files import (_json_safe, codec_input_files, file_sha256, prepare_output_dir, read_image, staged_directory,
                   write_json_atomic, write_text_atomic)
+from ..engine._executors import JoblibExecutor
 from ..camera._profile import CameraProfile, load_profile
 from ..codecs import Codec, parse_spec
 from ..errors import CodecError, InputError, NoisestatError
@@ -210,11 +210,12 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1, ch
         sigma = noise_sigma_dn(image, profile) if profile is not None else None
         prepared.append((sigma, default_data_range(image, bit_depth)))
 
-    tasks = (delayed(_run_pair)(name, image, codec, profile, sigma, peak[0])
-             for name, image, (sigma, peak) in zip(images, arrays, prepared) for codec in codecs)
+    tasks = [(name, image, codec, profile, sigma, peak[0])
+             for name, image, (sigma, peak) in zip(images, arrays, prepared) for codec in codecs]
     rows = []
-    # Results arrive in task order whatever ``jobs`` is, so the first failing pair is the same.
-    for status, value in Parallel(n_jobs=jobs, return_as="generator")(tasks):
+    # Results come in task order whatever ``jobs`` is, so the first failing pair is the same.
+    results = JoblibExecutor(jobs).map(_run_pair, tasks, [f"{t[0]} {t[2].spec}" for t in tasks])
+    for status, value in results:
         if status == "error":
             raise CodecError(value)
         rows.append(value)

@@ -14,6 +14,7 @@ line instead of waiting for ever.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 
@@ -21,7 +22,8 @@ from joblib import Parallel, delayed
 
 from ..errors import NoisestatError
 
-__all__ = ["Executor", "JoblibExecutor", "DaskExecutor", "make_executor", "EngineError", "parse_scheduler"]
+__all__ = ["Executor", "JoblibExecutor", "DaskExecutor", "make_executor", "EngineError", "parse_scheduler",
+           "watch_workers"]
 
 # A cluster with no worker for this long is given up on.
 NO_WORKER_TIMEOUT_S = 60.0
@@ -211,3 +213,44 @@ def make_executor(jobs: int = 1, scheduler: str | None = None, notice=None) -> E
     if scheduler is not None:
         return DaskExecutor(scheduler, notice=notice)
     return JoblibExecutor(jobs)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Started in every joblib worker process: exit as soon as the noisestat process that started it
+    is gone (the worker's parent id changes), so that no worker outlives a killed run.
+
+    loky's workers otherwise wait for work up to their idle timeout (300 s) after their parent was
+    killed with SIGKILL; loky has no option to follow the parent, hence this watch.
+    """
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="noisestat-parent-watch", daemon=True).start()
+
+
+def watch_workers() -> None:
+    """Make joblib's default process backend start :func:`_exit_with_parent` in its workers.
+
+    The default backend is replaced (same name, same behaviour plus the initializer) rather than
+    set with ``parallel_config``: an explicit backend would override the ``prefer="threads"`` hint
+    with which scikit-learn's forest trains on threads.
+    """
+    from joblib import parallel as jp
+    from joblib import register_parallel_backend
+    from joblib._parallel_backends import LokyBackend
+
+    if getattr(jp.BACKENDS.get("loky"), "noisestat_watch", False):
+        return
+    parent = os.getpid()
+
+    class WatchedLokyBackend(LokyBackend):
+        noisestat_watch = True
+
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("initializer", _exit_with_parent)
+            kwargs.setdefault("initargs", (parent,))
+            super().__init__(*args, **kwargs)
+
+    register_parallel_backend("loky", WatchedLokyBackend)
