@@ -30,8 +30,20 @@ that neither inherits the other's imports, caches or memory. Reported:
   between the processes sharing them, so the sum does not count joblib's memory-mapped arrays
   twice; sampling can miss short spikes. Linux only ("-" elsewhere).
 
+``--equal-model`` runs another comparison: the command ``noisestat assess --jobs 2`` against the loop
+a user would write around noisestat's own features and forest (the same 70 Weka features, the same
+trained forest, the same images from assess's seeds, the same codecs; per image ``weka_features``,
+``forest.predict_proba``, > 0.5, ``skimage.measure.label``, ``regionprops_table``), the loop's two
+cores used either by the forest's threads or by joblib over the images. It prints the wall times,
+loop/assess, whether every image's object count agrees, and the stage times of
+``summary.json["provenance"]["timing"]`` beside the loop's and the trees' own traversal time
+(:func:`equal_loop`). Default input: the real phase-contrast set3 image of ../shared/data (skipped
+with a message when absent); ``--quick``: a small simulated image.
+
 Usage::
 
+    python benchmarks/bench_assess.py --equal-model    # real set3, 10 replicas, 4 codecs, jobs 2
+    python benchmarks/bench_assess.py --equal-model --quick
     python benchmarks/bench_assess.py                 # 1024x1024 simulated image, 10 replicas
     python benchmarks/bench_assess.py --quick         # 256x256, 3 replicas: a smoke test
     python benchmarks/bench_assess.py --jobs 2        # noisestat with 2 workers (and with 1)
@@ -432,7 +444,7 @@ EQUAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "usiigaci
 PREP_FROM_MASK = Path(__file__).resolve().parents[2] / "shared" / "checks" / "lib" / "prep_from_mask.py"
 EQUAL_JOBS = 2
 # The per-image stages both sides time, in the names of summary.json["provenance"]["timing"].
-LOOP_STAGES = ("training", "replicas", "codecs", "features", "trees", "labelling", "measuring")
+LOOP_STAGES = ("training", "pixels", "codecs", "features", "trees", "labelling", "measuring")
 
 
 def _assess_seeds(seed: int, replicas: int):
@@ -481,7 +493,8 @@ def _loop_task(kind, image, profile, what, forest, column, n_jobs, raw_count):
         img = draw_replica(image, profile, what)
     else:
         img = parse_spec(what).apply(image, profile).decoded
-    stage = {"replicas" if kind == "replica" else "codecs": time.perf_counter() - t0}
+    # drawing a replica is assess's "pixels" stage (getting the image's pixels)
+    stage = {"pixels" if kind == "replica" else "codecs": time.perf_counter() - t0}
     if kind == "codec" and img.shape == image.shape and img.dtype == image.dtype and np.array_equal(img, image):
         # As assess does: an image identical to the raw one has the raw objects (the forest is
         # deterministic), so it is not segmented again.
@@ -678,7 +691,7 @@ def equal_model_main(args, replicas: int) -> int:
 
 def _is_count(name: str) -> bool:
     """Whether a key of provenance["timing"] holds a count or a fraction rather than seconds."""
-    return any(word in name for word in ("pixels", "evaluations", "evaluated", "fraction", "count"))
+    return name.endswith("_predicted") or any(word in name for word in ("evaluations", "evaluated", "fraction", "count"))
 
 
 def _print_equal_report(summary, rows, loops, jobs):

@@ -23,7 +23,7 @@ from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
 from .codecs._base import code_image, prepare_image
 from .engine._executors import make_executor, parse_scheduler
-from .engine._tiles import MIN_TILE, default_tile, segment_tiled, tile_grid
+from .engine._tiles import MIN_TILE, default_tile, label_mask, predict_tile, segment_tiled, tile_grid
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
@@ -36,7 +36,7 @@ from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import draw_region, replica_seeds
 from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
-from .results import GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, Reference
+from .results import GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, PackedLabels, Reference
 from .score._eps import GLOBAL_FLOOR, angular_mask, epsilon, floored, replica_spread, resolution_floor, summarise_eps, verdict
 from .score._tests import codec_statistics, difference_stats, loss_test
 
@@ -59,8 +59,8 @@ RAW_FEATURE_CACHE_BYTES = 512 << 20
 
 
 def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,
-                   timing: dict | None = None) -> ImageObjects:
-    """Measure one image's objects and align them to the raw ones."""
+                   timing: dict | None = None, pack: bool = False) -> ImageObjects:
+    """Measure one image's objects and align them to the raw ones (``pack``: keep its labels packed)."""
     start = time.perf_counter()
     table = _measure(labels)
     start = _tick(timing, "measuring", start)
@@ -78,7 +78,8 @@ def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarra
     status = classify_objects(raw_labels, labels, m.partner)
     counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
     _tick(timing, "matching", start)
-    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=_compact(labels),
+    kept = PackedLabels.pack(_compact(labels)) if pack else _compact(labels)
+    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=kept,
                         status=status)
 
 
@@ -120,12 +121,18 @@ def _replica_task(image, profile, seed, model, tile, threads, raw_labels, raw_xy
     timing = {}
     labels = segment_tiled(lambda r: draw_region(image, profile, seed, r), image.shape, model, tile, min_area,
                            timing=timing, threads=threads)
-    return _match_objects(labels, raw_labels, raw_xy, matching, timing), timing
+    return _match_objects(labels, raw_labels, raw_xy, matching, timing, pack=True), timing
 
 
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     """Objects of another image of the same scene as ``ref``'s raw image, aligned to the raw objects."""
     return _image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area)[0]
+
+
+def _tile_task(image, model, tile, threads):
+    """One tile's mask of the raw image, and its timing."""
+    timing = {}
+    return predict_tile(lambda r: image[r], model, tile, timing=timing, threads=threads), timing
 
 
 def _apply_codec(codec, image, profile):
@@ -296,8 +303,23 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     # The raw image: segmented here, first (every other image is matched to it); its first tile's
     # time gives the estimate of the rest.
     raw_timing: dict = {}
-    raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
-                               features=raw_features, threads=threads)
+    shared_image, shared_model = executor.share(image), executor.share(model)
+    raw_tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim))) if predictor_kind(model) == "mask" else []
+    if raw_features is None and len(raw_tiles) > 1 and executor.workers > 1:
+        # a large raw image: its tiles spread over the workers, the mask labelled here
+        cores = executor.map(_tile_task, [(shared_image, shared_model, t, threads) for t in raw_tiles],
+                             [f"raw image tile {i + 1}" for i in range(len(raw_tiles))])
+        mask = np.empty(image.shape, dtype=bool)
+        for t, (core, part) in zip(raw_tiles, cores):
+            mask[t.core] = core
+            _merge_timing(raw_timing, part)
+        start = time.perf_counter()
+        raw_labels = label_mask(mask, min_area)
+        _tick(raw_timing, "labelling", start)
+        del mask, cores
+    else:
+        raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
+                                   features=raw_features, threads=threads)
     del raw_features
     n_images = replicas + 2 + sum(not _same_image(e, image) for e in extra_images) + model_seeds
     if notice is not None:
@@ -317,8 +339,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
 
     # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
     # (their difference over sigma_raw is the null distribution of eps).
-    shared = [executor.share(v) for v in (image, model, raw_labels)]
-    shared_image, shared_model, shared_labels = shared
+    shared_labels = executor.share(raw_labels)
     common = (shared_model, tile, threads, shared_labels, raw_xy, matching, min_area)
     seeds = replica_seeds(replica_root, replicas + 2)
     tasks = [(_replica_task, (shared_image, profile, s, *common)) for s in seeds]
@@ -473,7 +494,7 @@ def _pair_unmatched(a: ImageObjects, b: ImageObjects, matching: str) -> tuple[in
     """Objects of image ``a`` without a one-to-one partner in image ``b`` (same rule as for the raw
     objects), and ``a``'s object count: one simulated second acquisition's losses."""
     if matching == "iou":
-        m = match_iou(a.labels, b.labels)
+        m = match_iou(*(t.labels.unpack() if isinstance(t.labels, PackedLabels) else t.labels for t in (a, b)))
     else:
         xy = [np.column_stack([t.table[:, PARAMETERS.index("XM")], t.table[:, PARAMETERS.index("YM")]])
               for t in (a, b)]

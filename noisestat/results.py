@@ -7,6 +7,7 @@ the simulated second acquisition), one codec's scores (:class:`CodecScore`) and 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,10 +19,27 @@ from .predict._forest import PixelClassifier
 from .score._eps import GLOBAL_FLOOR, floored, null_reference, summarise_eps
 from .score._tests import difference_stats
 
-__all__ = ["ImageObjects", "CodecScore", "Assessment", "Reference", "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
+__all__ = ["PackedLabels", "ImageObjects", "CodecScore", "Assessment", "Reference", "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
 
 GLOBAL_PARAMETERS = ("N_tot", "A_tot")
 SUMMARY_SCHEMA = 1
+
+@dataclass(frozen=True)
+class PackedLabels:
+    """A label image kept compressed (zlib): a replica's segmentation, needed only to match replica
+    pairs, held for every replica of a run at a fraction of its size (labels compress well)."""
+
+    shape: tuple
+    dtype: str
+    data: bytes = field(repr=False)
+
+    @classmethod
+    def pack(cls, labels: np.ndarray) -> "PackedLabels":
+        return cls(tuple(labels.shape), str(labels.dtype), zlib.compress(np.ascontiguousarray(labels).tobytes(), 1))
+
+    def unpack(self) -> np.ndarray:
+        return np.frombuffer(zlib.decompress(self.data), dtype=self.dtype).reshape(self.shape)
+
 
 @dataclass(frozen=True)
 class ImageObjects:
@@ -42,8 +60,9 @@ class ImageObjects:
         and lost, split, merged (:func:`noisestat.measure.classify_objects`), n_reference.
     table : ndarray, shape (n_objects, 19)
         Every object of this image (matched or not), in label order: its own Results table.
-    labels : ndarray of int, shape (rows, cols), optional
-        This image's label image; its ids are those of ``partner`` (written to ``labels/``).
+    labels : ndarray of int, shape (rows, cols), or PackedLabels, optional
+        This image's label image; its ids are those of ``partner`` (written to ``labels/``); a
+        replica's is kept packed (:class:`PackedLabels`).
     status : ndarray of str, shape (n_raw_objects,), optional
         What happened to each raw object in this image: matched, lost, split or merged.
     """

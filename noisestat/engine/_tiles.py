@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.measure import label as _label_components
+from scipy import ndimage
 from skimage.segmentation import relabel_sequential
 
 from ..errors import InputError
@@ -28,8 +28,9 @@ __all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "predict_t
            "FEATURE_BUDGET_BYTES", "MIN_TILE"]
 
 # Features of one region at most this large (bytes): with two workers and the rest of an assessment,
-# a 2560 x 2560 image stays under about 1.2 GB in all processes (benchmarks/bench_memory.py).
-FEATURE_BUDGET_BYTES = 160 << 20
+# a 2560 x 2560 image stays within about 1.2 GB in all processes (benchmarks/bench_memory.py). The
+# default 2D tile is then 416 px (halo 28): 1.3x the feature work of one whole-image pass.
+FEATURE_BUDGET_BYTES = 64 << 20
 MIN_TILE = 16
 # Tile edge when the predictor does not say how much memory a pixel costs.
 GENERIC_TILE = {2: 512, 3: 128}
@@ -140,7 +141,10 @@ def predict_tile(get_region, model, t: Tile, *, timing: dict | None = None, feat
 def label_mask(mask: np.ndarray, min_area: int = 0) -> np.ndarray:
     """Objects of a mask: fully connected components (8 in 2D, 26 in 3D) of at least ``min_area``
     pixels (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel."""
-    labels = _label_components(mask, connectivity=mask.ndim).astype(np.int32)
+    # scipy's labelling numbers components in raster order of their first pixel, as skimage's does,
+    # and writes int32 directly (skimage's int64 result would double the peak memory)
+    labels, _ = ndimage.label(mask, structure=ndimage.generate_binary_structure(mask.ndim, mask.ndim),
+                              output=np.int32)
     return filter_small(labels, min_area)
 
 

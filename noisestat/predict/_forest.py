@@ -37,7 +37,7 @@ BACKGROUND, OBJECT = 1, 2
 THRESHOLD = 0.5
 MODEL_FORMAT = "noisestat-pixel-classifier"
 MODEL_VERSION = 1
-_PREDICT_CHUNK = 1 << 18  # pixels per predict call: bounds the forest's temporary arrays
+_PREDICT_CHUNK = 1 << 16  # pixels per tree pass: bounds the copies of their features (18 MB for 70)
 
 # Limits a model file must respect before anything in it is decompressed or built. A forest of
 # 200 unlimited-depth trees grown on a million labelled pixels stays far below each of them.
