@@ -129,7 +129,8 @@ def _scene_arguments(p) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="the seed of every random choice (default 0)")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
     p.add_argument("--tile", type=_tile, default=None, metavar="N",
-                   help="tile edge in pixels (default: the largest whose features fit 160 MB); results do not "
+                   help="tile edge in pixels (default: the largest whose features fit 64 MB, 160 MB for volumes); "
+                        "results do not "
                         "depend on it, memory does")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a dask.distributed cluster: tcp://HOST:PORT (running) or local:N (started here, "

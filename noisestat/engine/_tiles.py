@@ -31,6 +31,9 @@ __all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "predict_t
 # a 2560 x 2560 image stays within about 1.2 GB in all processes (benchmarks/bench_memory.py). The
 # default 2D tile is then 416 px (halo 28): 1.3x the feature work of one whole-image pass.
 FEATURE_BUDGET_BYTES = 64 << 20
+# Volumes: a 3D halo multiplies a small tile's region many times over (21 px a side around a 32-voxel
+# core is 12x the core), so their regions get more room: tile 64, region 106^3, 1.9x the core.
+FEATURE_BUDGET_BYTES_3D = 160 << 20
 MIN_TILE = 16
 # Tile edge when the predictor does not say how much memory a pixel costs.
 GENERIC_TILE = {2: 512, 3: 128}
@@ -73,7 +76,7 @@ def tile_grid(shape: tuple, tile: int, halo: tuple) -> list[Tile]:
 
 def default_tile(model, ndim: int) -> int:
     """The largest tile edge (a multiple of 16) whose region's features fit
-    :data:`FEATURE_BUDGET_BYTES`, for a predictor that says its feature count
+    :data:`FEATURE_BUDGET_BYTES` (:data:`FEATURE_BUDGET_BYTES_3D` for volumes), for a predictor that says its feature count
     (``n_features(ndim)``) and halo; :data:`GENERIC_TILE` otherwise."""
     n_features = model.n_features(ndim) if callable(getattr(model, "n_features", None)) else None
     if not n_features or not callable(getattr(model, "halo", None)):
@@ -83,7 +86,8 @@ def default_tile(model, ndim: int) -> int:
     while True:
         nxt = edge + 16
         pixels = np.prod([nxt + 2 * h for h in halo])
-        if pixels * n_features * 4 > FEATURE_BUDGET_BYTES or nxt > 4096:
+        budget = FEATURE_BUDGET_BYTES if ndim == 2 else FEATURE_BUDGET_BYTES_3D
+        if pixels * n_features * 4 > budget or nxt > 4096:
             return edge
         edge = nxt
 

@@ -609,7 +609,7 @@ def _figure_objects(a) -> ReportFigure:
                 canvas[inside] = 0.3 * canvas[inside] + 0.7 * lut[labels[inside]]
                 edge = boundaries & inside
                 canvas[edge] = lut[labels[edge]]
-            ax.imshow(canvas, interpolation="nearest")
+            _show(ax, canvas, a, interpolation="nearest")
         else:
             ax.imshow(np.full((rows, cols, 3), 0.15), interpolation="nearest")
             for i in range(len(ids) if volume else 0):
@@ -670,7 +670,27 @@ def _pixels(a):
     labels = _optional_array(a, "raw_labels")
     if image is None or labels is None or image.ndim not in (2, 3) or labels.shape != image.shape:
         return None
-    return _grey(_project(image)), _project(labels)
+    return _grey(_display(_project(image))), _display(_project(labels))
+
+
+# Images larger than this (pixels along a side) are shown every k-th pixel: a figure is a few inches
+# wide, and full-resolution RGB canvases of a 2560 x 2560 image took over 1 GB while the report drew.
+_DISPLAY_MAX = 1536
+
+
+def _display(plane: np.ndarray) -> np.ndarray:
+    """``plane`` for drawing: itself up to :data:`_DISPLAY_MAX` a side, else every k-th pixel."""
+    step = -(-max(plane.shape) // _DISPLAY_MAX)
+    return plane if step == 1 else plane[::step, ::step]
+
+
+def _show(ax, canvas: np.ndarray, a, **kwargs) -> None:
+    """imshow of a canvas drawn from :func:`_display` planes, in the full image's pixel coordinates."""
+    shape = np.shape(getattr(a, "raw_labels", None))[-2:]
+    if len(shape) == 2 and tuple(canvas.shape[:2]) != tuple(shape):
+        rows, cols = shape
+        kwargs["extent"] = (-0.5, cols - 0.5, rows - 0.5, -0.5)
+    ax.imshow(canvas, **kwargs)
 
 
 def _overlay_size(rows: int, cols: int, width: float) -> tuple[float, float]:
@@ -691,7 +711,7 @@ def _figure_segmentation(a) -> ReportFigure:
     if pixels is not None:
         grey, labels = pixels
         # A volume's objects are judged against its voxels, as segmentation_warnings does.
-        n_pixels = int(np.asarray(a.raw_labels).size) if volume else labels.size
+        n_pixels = int(np.asarray(a.raw_labels).size)
         canvas = np.repeat(grey[:, :, None].astype(np.float32), 3, axis=2)  # float32: half the memory
         if n:
             ids = np.asarray(a.raw.labels, dtype=np.int64)
@@ -711,7 +731,7 @@ def _figure_segmentation(a) -> ReportFigure:
             boundary = find_boundaries(labels, mode="inner")
             canvas[boundary & (k == 1)] = _OUTLINE_COLOUR
             canvas[boundary & ((k == 2) | (k == 3))] = _GIANT_COLOUR
-        ax_img.imshow(canvas, interpolation="antialiased")
+        _show(ax_img, canvas, a, interpolation="antialiased")
         ax_img.set_title(f"raw segmentation: {n} objects" + (" (maximum projection along z)" if volume else ""),
                          fontsize=10)
     else:
@@ -816,10 +836,10 @@ def _figure_outside_band(a) -> ReportFigure:
         # The decoded image's outlines last, over the fill: where a codec split or shrank an object shows.
         codec_labels = getattr(c.objects, "labels", None)
         if codec_labels is not None and np.shape(codec_labels) == np.shape(a.raw_labels):
-            canvas[find_boundaries(_project(codec_labels), mode="inner")] = _CODEC_OUTLINE_COLOUR
+            canvas[find_boundaries(_display(_project(codec_labels)), mode="inner")] = _CODEC_OUTLINE_COLOUR
         else:
             missing_codec_labels.append(c.spec)
-        ax.imshow(canvas, interpolation="antialiased")
+        _show(ax, canvas, a, interpolation="antialiased")
         for r in rows_c[:_NUMBERED]:
             k = row_of.get(r["object"])
             if k is not None and math.isfinite(xm[k]) and math.isfinite(ym[k]):
