@@ -297,7 +297,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     if trained:
         model = _new_forest(forest_seed, image.ndim, jobs, spacing)
         tile = tile or default_tile(model, image.ndim)
-        raw_features = _train(model, image, labels, tile, threads, timing)
+        # training runs here while the workers wait: its features take every core of this machine
+        raw_features = _train(model, image, labels, tile, os.cpu_count() or 1, timing)
     tile = tile or default_tile(model, image.ndim)
 
     # The raw image: segmented here, first (every other image is matched to it); its first tile's
