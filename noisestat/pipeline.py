@@ -295,7 +295,9 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     threads = max(1, (os.cpu_count() or 1) // executor.workers) if executor.description.get("engine") == "joblib" else 1
     raw_features = None
     if trained:
-        model = _new_forest(forest_seed, image.ndim, jobs, spacing)
+        # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
+        local = executor.description.get("engine") == "joblib"
+        model = _new_forest(forest_seed, image.ndim, jobs if local else -1, spacing)
         tile = tile or default_tile(model, image.ndim)
         # training runs here while the workers wait: its features take every core of this machine
         raw_features = _train(model, image, labels, tile, os.cpu_count() or 1, timing)

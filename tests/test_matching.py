@@ -54,3 +54,24 @@ def test_bad_inputs():
     with pytest.raises(InputError, match=">= 0.5"):
         match_iou(np.zeros((3, 3), int), np.zeros((3, 3), int), threshold=0.3)
     assert match_iou(np.zeros((3, 3), int), np.zeros((3, 3), int)).n_reference == 0
+
+
+@pytest.mark.parametrize("shape", [(40, 50), (8, 30, 30)])
+def test_overlap_table_equals_a_dense_count(shape):
+    """The sparse overlap table (computed on the covered pixels only) against a dense count."""
+    from scipy import ndimage as ndi
+
+    from noisestat.measure._matching import _overlap
+
+    rng = np.random.default_rng(len(shape))
+    a = ndi.label(ndi.gaussian_filter(rng.normal(size=shape), 2) > 0.1)[0] * 3   # gaps in the ids
+    b = ndi.label(ndi.gaussian_filter(rng.normal(size=shape), 2) > 0.1)[0]
+    n_ref, n_oth, ref_area, oth_area, r, o, inter = _overlap(a, b)
+    ids_a, ids_b = np.unique(a[a > 0]), np.unique(b[b > 0])
+    dense = np.array([[np.sum((a == i) & (b == j)) for j in ids_b] for i in ids_a])
+    assert (n_ref, n_oth) == (len(ids_a), len(ids_b))
+    assert ref_area.tolist() == [int((a == i).sum()) for i in ids_a]
+    assert oth_area.tolist() == [int((b == j).sum()) for j in ids_b]
+    table = np.zeros_like(dense)
+    table[r, o] = inter
+    assert np.array_equal(table, dense) and (inter > 0).all()
