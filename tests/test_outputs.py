@@ -389,6 +389,7 @@ def test_stale_leftovers_are_removed_and_live_ones_kept(tmp_path):
     theirs = [tmp_path / ".out.2024", tmp_path / f".other.{dead}-abc.partial"]
     for folder in (*stale, legacy, live, *theirs):
         folder.mkdir()
+        (folder / MARKER).write_text('{"noisestat": "0"}')  # as noisestat writes every staged folder
         (folder / "f").write_text("x")
     old = time.time() - _io.STALE_AFTER_S - 60
     os.utime(legacy, (old, old))
@@ -396,6 +397,20 @@ def test_stale_leftovers_are_removed_and_live_ones_kept(tmp_path):
     assert sorted(removed) == sorted([*stale, legacy])
     assert not any(p.exists() for p in (*stale, legacy))
     assert live.exists() and all(p.exists() for p in theirs) and out.exists()
+
+
+def test_a_folder_with_a_leftover_name_but_not_written_by_noisestat_is_kept(tmp_path):
+    dead = _dead_pid()
+    names = [f".out.{dead}-abc123.partial", f".out.old-{dead}-0a1b2c3d", ".out.k2j4h5l6.partial"]
+    old = time.time() - _io.STALE_AFTER_S - 60
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "my_data.tif").write_text("a user's file")
+        os.utime(tmp_path / name, (old, old))
+    empty = tmp_path / f".out.{dead}-killed.partial"   # a run killed before it wrote its marker
+    empty.mkdir()
+    assert _io.clean_stale(tmp_path / "out") == [empty]
+    assert all((tmp_path / name / "my_data.tif").exists() for name in names) and not empty.exists()
 
 
 def test_a_run_killed_between_the_two_renames_gets_its_previous_folder_back(tmp_path):

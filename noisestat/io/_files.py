@@ -998,10 +998,22 @@ def _leftover_name(name: str):
                       rf"|\w{{8}}\.(?P<legacy>partial|tmp))$")
 
 
+def _ours_or_empty(folder: Path) -> bool:
+    """A leftover folder noisestat may remove: it holds noisestat's marker (every staged folder gets
+    it first thing) or nothing (a run killed before writing the marker)."""
+    if is_noisestat_output(folder):
+        return True
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
+
+
 def clean_stale(path: str | os.PathLike) -> list[Path]:
     """Remove what a killed run left beside ``path``: ``.NAME.*.partial`` folders, ``.NAME.old-*``
     folders and ``.NAME.*.tmp`` files whose process is gone (or that are older than
-    :data:`STALE_AFTER_S`). When ``path`` itself is missing and a run died while swapping folders,
+    :data:`STALE_AFTER_S`); a folder only when it holds noisestat's marker or nothing. When ``path`` itself is missing and a run died while swapping folders,
     the previous folder (``.NAME.old-*``) is put back instead of removed. Returns what was removed.
     """
     path = Path(path)
@@ -1022,6 +1034,8 @@ def clean_stale(path: str | os.PathLike) -> list[Path]:
         except OSError:
             continue
         if is_dir != (kind != "tmp"):  # folders for .partial and .old-, files for .tmp: nothing else
+            continue
+        if is_dir and not _ours_or_empty(Path(entry.path)):  # a folder of that name noisestat did not write
             continue
         if (pid is not None and not _pid_alive(int(pid))) or age > STALE_AFTER_S:
             stale.append(Path(entry.path))
