@@ -22,8 +22,9 @@ from . import __version__
 from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
 from .codecs._base import code_image, prepare_image
-from .engine._executors import make_executor, parse_scheduler
-from .engine._tiles import MIN_TILE, default_tile, label_mask, predict_tile, segment_tiled, tile_grid
+from .engine._executors import JoblibExecutor, make_executor, parse_scheduler
+from .engine._segment import segment_on
+from .engine._tiles import MIN_TILE, _tick, default_tile, segment_tiled, tile_grid
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
@@ -100,13 +101,6 @@ def _compact(labels: np.ndarray) -> np.ndarray:
     return labels.astype(np.uint16) if top < 2**16 else labels
 
 
-def _tick(timing, key, start):
-    now = time.perf_counter()
-    if timing is not None:
-        timing[key] = timing.get(key, 0.0) + now - start
-    return now
-
-
 def _image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None):
     """One image's aligned objects (segmented here unless its ``labels`` are known) and its timing."""
     timing = {}
@@ -127,12 +121,6 @@ def _replica_task(image, profile, seed, model, tile, threads, raw_labels, raw_xy
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     """Objects of another image of the same scene as ``ref``'s raw image, aligned to the raw objects."""
     return _image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area)[0]
-
-
-def _tile_task(image, model, tile, threads):
-    """One tile's mask of the raw image, and its timing."""
-    timing = {}
-    return predict_tile(lambda r: image[r], model, tile, timing=timing, threads=threads), timing
 
 
 def _apply_codec(codec, image, profile):
@@ -232,7 +220,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         # On a cluster, codecs that read files (a decoded image, a checkpoint) run here, where those
         # files are; the others on the workers.
         names = [f"codec {c.spec}" for c in codecs]
-        if executor.description.get("engine") == "joblib":
+        if isinstance(executor, JoblibExecutor):
             coded: list[CodecResult] = executor.map(_apply_codec, [(c, image, profile) for c in codecs], names)
         else:
             away = [i for i, c in enumerate(codecs) if not codec_input_files([c])]
@@ -292,34 +280,26 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     forest_seed, replica_root, _, model_root = np.random.SeedSequence(seed).spawn(4)
     trained = labels is not None
     # Threads for one task's feature filters: this machine's cores shared among the workers.
-    threads = max(1, (os.cpu_count() or 1) // executor.workers) if executor.description.get("engine") == "joblib" else 1
+    local = isinstance(executor, JoblibExecutor)
+    threads = max(1, (os.cpu_count() or 1) // executor.workers) if local else 1
     raw_features = None
     if trained:
         # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
-        local = executor.description.get("engine") == "joblib"
         model = _new_forest(forest_seed, image.ndim, jobs if local else -1, spacing)
         tile = tile or default_tile(model, image.ndim)
         # training runs here while the workers wait: its features take every core of this machine
         raw_features = _train(model, image, labels, tile, os.cpu_count() or 1, timing)
     tile = tile or default_tile(model, image.ndim)
 
-    # The raw image: segmented here, first (every other image is matched to it); its first tile's
-    # time gives the estimate of the rest.
+    # The raw image first (every other image is matched to it); its measured time gives the estimate
+    # of the rest.
     raw_timing: dict = {}
     shared_image, shared_model = executor.share(image), executor.share(model)
-    raw_tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim))) if predictor_kind(model) == "mask" else []
-    if raw_features is None and len(raw_tiles) > 1 and executor.workers > 1:
-        # a large raw image: its tiles spread over the workers, the mask labelled here
-        cores = executor.map(_tile_task, [(shared_image, shared_model, t, threads) for t in raw_tiles],
-                             [f"raw image tile {i + 1}" for i in range(len(raw_tiles))])
-        mask = np.empty(image.shape, dtype=bool)
-        for t, (core, part) in zip(raw_tiles, cores):
-            mask[t.core] = core
-            _merge_timing(raw_timing, part)
-        start = time.perf_counter()
-        raw_labels = label_mask(mask, min_area)
-        _tick(raw_timing, "labelling", start)
-        del mask, cores
+    n_tiles = len(tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))) if predictor_kind(model) == "mask" else 0
+    if raw_features is None and n_tiles > 1 and executor.workers > 1:
+        # a large raw image: its tiles spread over the workers
+        raw_labels = segment_on(executor, shared_image, shared_model, image.shape, model, tile, min_area,
+                                threads=threads, timing=raw_timing, name="raw image tile")
     else:
         raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
                                    features=raw_features, threads=threads)

@@ -330,3 +330,14 @@ def test_a_volume_model_file_round_trips_and_a_bad_feature_set_is_refused(tmp_pa
         np.savez_compressed(tmp_path / "bad.npz", **arrays)
         with pytest.raises(ModelError, match=f"damaged model file: header '{message}'"):
             load_model(tmp_path / "bad.npz")
+
+
+def test_a_raw_image_too_large_to_keep_its_features_is_segmented_tile_parallel(scene, reference, monkeypatch):
+    import noisestat.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "RAW_FEATURE_CACHE_BYTES", 0)   # as for an image beyond the cache
+    raw, labels = scene
+    other = assess(raw, CAMERA, CODECS, labels=labels, replicas=4, seed=3, jobs=2, tile=64)
+    assert objects_csv(other) == objects_csv(reference)
+    model = other.model
+    assert np.array_equal(segment(raw, model, tile=48, jobs=2), segment(raw, model, tile=4096))

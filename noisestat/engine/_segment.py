@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..predict._protocol import predictor_kind
 from ._executors import make_executor
-from ._tiles import default_tile, label_mask, predict_tile, segment_tiled, tile_grid
+from ._tiles import _tick, default_tile, label_mask, predict_tile, segment_tiled, tile_grid
 
-__all__ = ["segment"]
+__all__ = ["segment", "segment_on"]
 
 
-def _tile_mask(image, model, tile):
-    return predict_tile(lambda r: image[r], model, tile)
+def _tile_task(image, model, tile, threads):
+    """One tile's mask and its timing (a task)."""
+    timing = {}
+    return predict_tile(lambda r: image[r], model, tile, timing=timing, threads=threads), timing
+
+
+def segment_on(executor, shared_image, shared_model, shape: tuple, model, tile: int, min_area: int = 0, *,
+               threads: int = 1, timing: dict | None = None, name: str = "tile") -> np.ndarray:
+    """Label image of one image whose tiles run as tasks of ``executor`` (``shared_image`` and
+    ``shared_model``: what :meth:`~noisestat.engine.Executor.share` returned for the image and
+    ``model``); the mask is assembled and labelled here. ``timing`` accumulates the tasks' stages."""
+    tiles = tile_grid(shape, tile, tuple(model.halo(len(shape))))
+    results = executor.map(_tile_task, [(shared_image, shared_model, t, threads) for t in tiles],
+                           [f"{name} {i + 1}" for i in range(len(tiles))])
+    mask = np.empty(shape, dtype=bool)
+    for t, (core, part) in zip(tiles, results):
+        mask[t.core] = core
+        if timing is not None:
+            for key, value in part.items():
+                timing[key] = timing.get(key, 0) + value
+    del results
+    start = time.perf_counter()
+    labels = label_mask(mask, min_area)
+    _tick(timing, "labelling", start)
+    return labels
 
 
 def segment(image: np.ndarray, model, *, tile: int | None = None, jobs: int = 1, scheduler: str | None = None,
@@ -41,12 +66,5 @@ def segment(image: np.ndarray, model, *, tile: int | None = None, jobs: int = 1,
     if predictor_kind(model) == "labels" or (jobs == 1 and scheduler is None):
         return segment_tiled(lambda r: image[r], image.shape, model, tile, min_area)
     tile = tile or default_tile(model, image.ndim)
-    tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
     with make_executor(jobs, scheduler) as executor:
-        shared_image, shared_model = executor.share(image), executor.share(model)
-        cores = executor.map(_tile_mask, [(shared_image, shared_model, t) for t in tiles],
-                             [f"tile {t.index}" for t in tiles])
-    mask = np.empty(image.shape, dtype=bool)
-    for t, core in zip(tiles, cores):
-        mask[t.core] = core
-    return label_mask(mask, min_area)
+        return segment_on(executor, executor.share(image), executor.share(model), image.shape, model, tile, min_area)

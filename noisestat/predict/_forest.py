@@ -335,8 +335,8 @@ def decide_threshold(forest, features: np.ndarray, column: int, threshold: float
         votes += leaf_proba[k - 1][tree.tree_.apply(rows)]
         evaluations += len(active)
         left = n - k
-        # nothing can be settled while more than half the trees (for threshold 0.5) are still to come
-        if k == n or (k < threshold * n and left > high):
+        # nothing can be settled while the votes cannot pass ``high`` (k <= high) nor stay below it (left >= high)
+        if k == n or (k <= high and left >= high):
             continue
         settled_yes = votes > high + margin
         settled = settled_yes | (votes + left < high - margin)
