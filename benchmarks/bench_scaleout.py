@@ -67,6 +67,7 @@ def run_on_cluster(folder: Path, raw: Path, k: int, args) -> dict:
                          f"{lines[-1] if lines else '(no message)'}")
     summary = json.loads((out / "summary.json").read_text())
     return {"k": k, "wall_s": wall, "assess_s": summary["provenance"].get("seconds"),
+            "timing": summary["provenance"].get("timing", {}),
             "objects": (out / "objects.csv").read_bytes(), "n_raw": summary.get("n_objects_raw"),
             "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg())}
 
@@ -107,6 +108,11 @@ def main(argv=None) -> int:
         assess_s = "-" if r["assess_s"] is None else f"{r['assess_s']:.1f}"
         print(f"{r['k']:>7} {r['wall_s']:>8.1f} {assess_s:>9} {base['wall_s'] / r['wall_s']:>9.2f} "
               f"{same:>22} {r['n_raw']!s:>12} {r['load_after']:>16}")
+    print("\nwhere the time went (provenance timing: wall-clock stages of the run, and seconds summed over tasks):")
+    for r in rows:
+        parts = ", ".join(f"{key} {value:.1f}" for key, value in r["timing"].items()
+                          if isinstance(value, float) and key not in ("trees_evaluated_fraction",))
+        print(f"  k={r['k']}: {parts}")
     print(f"\nspeed-up: wall s of k={base['k']} over wall s of k; objects.csv compared with k={base['k']}'s. "
           f"This machine has {os.cpu_count()} CPUs: beyond that, workers share cores.")
     return 0

@@ -12,6 +12,7 @@ fixed block) and the forest sums its trees in a fixed order, so every number is 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -23,8 +24,7 @@ from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
 from .codecs._base import code_image, prepare_image
 from .engine._executors import JoblibExecutor, make_executor, parse_scheduler
-from .engine._segment import segment_on
-from .engine._tiles import MIN_TILE, _tick, default_tile, segment_tiled, tile_grid
+from .engine._tiles import MIN_TILE, _tick, default_tile, predict_tile, segment_tiled, tile_grid
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
@@ -34,7 +34,7 @@ from .measure._volume import VOLUME_PARAMETERS, measure_volume_objects
 from .predict._forest import THRESHOLD, PixelClassifier, load_model
 from .predict._protocol import predictor_kind
 from .replicas._draw import MODE as REPLICA_MODE
-from .replicas._draw import draw_region, replica_seeds
+from .replicas._draw import BlockCache, draw_region, replica_seeds
 from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
 from .results import GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, PackedLabels, Reference
@@ -60,11 +60,12 @@ RAW_FEATURE_CACHE_BYTES = 512 << 20
 
 
 def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,
-                   timing: dict | None = None, pack: bool = False) -> ImageObjects:
-    """Measure one image's objects and align them to the raw ones (``pack``: keep its labels packed)."""
+                   timing: dict | None = None, table=None) -> ImageObjects:
+    """Measure one image's objects (unless their ``table`` is known) and align them to the raw ones."""
     start = time.perf_counter()
-    table = _measure(labels)
-    start = _tick(timing, "measuring", start)
+    if table is None:
+        table = _measure(labels)
+        start = _tick(timing, "measuring", start)
     n_raw = len(raw_xy)
     if matching == "iou":
         m = match_iou(raw_labels, labels)
@@ -79,8 +80,7 @@ def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarra
     status = classify_objects(raw_labels, labels, m.partner)
     counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
     _tick(timing, "matching", start)
-    kept = PackedLabels.pack(_compact(labels)) if pack else _compact(labels)
-    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=kept,
+    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=_compact(labels),
                         status=status)
 
 
@@ -98,7 +98,7 @@ def _judged(raw_labels: np.ndarray) -> tuple | None:
 def _compact(labels: np.ndarray) -> np.ndarray:
     """Labels in the smallest unsigned type that holds their ids (kept for every image of a run)."""
     top = int(labels.max()) if labels.size else 0
-    return labels.astype(np.uint16) if top < 2**16 else labels
+    return labels.astype(np.uint16, copy=False) if top < 2**16 else labels
 
 
 def _image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None):
@@ -110,12 +110,32 @@ def _image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_a
     return _match_objects(labels, raw_labels, raw_xy, matching, timing), timing
 
 
-def _replica_task(image, profile, seed, model, tile, threads, raw_labels, raw_xy, matching, min_area):
-    """One replica, drawn tile by tile as the predictor needs it, segmented and aligned."""
+def _objects_task(image, model, tile, threads, min_area, profile=None, seed=None):
+    """One image segmented and measured, its labels packed for the way back (a task): the raw image,
+    a codec's, or with ``seed`` a replica, drawn tile by tile as the predictor needs it (each noise
+    block once: neighbouring tiles' halos share blocks). Needs nothing of the raw image's objects,
+    so the raw image runs in the same batch."""
     timing = {}
-    labels = segment_tiled(lambda r: draw_region(image, profile, seed, r), image.shape, model, tile, min_area,
-                           timing=timing, threads=threads)
-    return _match_objects(labels, raw_labels, raw_xy, matching, timing, pack=True), timing
+    if seed is None:
+        def get(region):
+            return image[region]
+    else:
+        blocks = BlockCache()
+
+        def get(region):
+            return draw_region(image, profile, seed, region, blocks)
+    labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads)
+    start = time.perf_counter()
+    table = _measure(labels)
+    _tick(timing, "measuring", start)
+    return PackedLabels.pack(_compact(labels)), table, timing
+
+
+def _match_task(packed, table, raw_labels, raw_xy, matching, keep_packed):
+    """One segmented image's objects aligned to the raw ones (a task)."""
+    timing = {}
+    objects = _match_objects(packed.unpack(), raw_labels, raw_xy, matching, timing, table=table)
+    return (dataclasses.replace(objects, labels=packed) if keep_packed else objects), timing
 
 
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
@@ -291,48 +311,67 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         raw_features = _train(model, image, labels, tile, os.cpu_count() or 1, timing)
     tile = tile or default_tile(model, image.ndim)
 
-    # The raw image first (every other image is matched to it); its measured time gives the estimate
-    # of the rest.
-    raw_timing: dict = {}
+    # Every image is segmented and measured in one batch of tasks, then aligned to the raw image's
+    # objects in a second, short one. On one worker the raw image is segmented here first, with the
+    # features kept from training and every core of this machine, and its time gives the estimate;
+    # with several it is one more task of the batch (its features computed again there, in parallel:
+    # less wall time than a serial pass here while the workers wait), and one tile measured here
+    # gives the estimate.
     shared_image, shared_model = executor.share(image), executor.share(model)
-    n_tiles = len(tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))) if predictor_kind(model) == "mask" else 0
-    if raw_features is None and n_tiles > 1 and executor.workers > 1:
-        # a large raw image: its tiles spread over the workers
-        raw_labels = segment_on(executor, shared_image, shared_model, image.shape, model, tile, min_area,
-                                threads=threads, timing=raw_timing, name="raw image tile")
-    else:
+    kind = predictor_kind(model)
+    raw_here = executor.workers == 1 or kind == "labels"
+    raw_timing: dict = {}
+    if raw_here:
+        raw_threads = os.cpu_count() or 1
         raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
-                                   features=raw_features, threads=threads)
+                                   features=raw_features, threads=raw_threads)
+        start = time.perf_counter()
+        raw = _measure(raw_labels)
+        _tick(raw_timing, "measuring", start)
     del raw_features
-    n_images = replicas + 2 + sum(not _same_image(e, image) for e in extra_images) + model_seeds
+    seeds = replica_seeds(replica_root, replicas + 2)
+    # A decoded image identical to the raw one (a lossless codec) has the raw segmentation: the forest
+    # is deterministic, so it is not run again.
+    same = [_same_image(extra, image) for extra in extra_images]
+    n_images = replicas + 2 + sum(not s for s in same) + model_seeds
     if notice is not None:
-        per_image = sum(raw_timing.get(k, 0.0) for k in ("pixels", "features", "trees", "predictor", "labelling"))
-        if trained:  # the raw image's features came from training: count them once more for the others
-            per_image += timing.get("features", 0.0)
-        estimate = per_image * n_images / max(1, min(executor.workers, n_images))
-        notice(f"estimated time: {_duration(estimate)} for {n_images} more images of {image.size} pixels on "
-               f"{executor.workers} worker{'s' if executor.workers > 1 else ''} (the raw image took "
-               f"{_duration(per_image)})", estimate)
-    raw = _measure(raw_labels)
+        _notice_estimate(notice, image, model, tile, threads, raw_timing if raw_here else None, raw_threads if raw_here
+                         else threads, timing if trained else {}, n_images, executor.workers)
+
+    # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
+    # (their difference over sigma_raw is the null distribution of eps).
+    common = (shared_model, tile, threads, min_area)
+    tasks = [(shared_image, *common, profile, s) for s in seeds]
+    names = [f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
+    tasks += [(extra, *common) for extra, s in zip(extra_images, same) if not s]
+    names += [f"codec image {i + 1}" for i, s in enumerate(same) if not s]
+    if not raw_here:
+        tasks.insert(0, (shared_image, *common))
+        names.insert(0, "raw image")
+    segmented = executor.map(_objects_task, tasks, names, progress)
+    for _, _, t in segmented:
+        _merge_timing(timing, t)
+    if not raw_here:
+        packed, raw, _ = segmented.pop(0)
+        raw_labels = packed.unpack()
+        del packed
+    _merge_timing(timing, raw_timing)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
                                int(raw.column("Area").sum()) if len(raw) else 0, {}, np.asarray(raw.values),
                                labels=raw_labels, status=np.full(len(raw), "matched", dtype="<U7"))
-    _merge_timing(timing, raw_timing)
 
-    # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
-    # (their difference over sigma_raw is the null distribution of eps).
     shared_labels = executor.share(raw_labels)
-    common = (shared_model, tile, threads, shared_labels, raw_xy, matching, min_area)
-    seeds = replica_seeds(replica_root, replicas + 2)
-    tasks = [(_replica_task, (shared_image, profile, s, *common)) for s in seeds]
-    # A decoded image identical to the raw one (a lossless codec) has the raw segmentation: the forest
-    # is deterministic, so it is not run again.
-    tasks += [(_image_task, (extra, *common, raw_labels if _same_image(extra, image) else None))
-              for extra in extra_images]
-    names = [f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
-    names += [f"codec image {i + 1}" for i in range(len(extra_images))]
-    results = executor.map(_call, tasks, names, progress)
+    raw_packed = PackedLabels.pack(_compact(raw_labels)) if any(same) else None
+    parts = iter(segmented)
+    match = []
+    for i in range(replicas + 2 + len(extra_images)):
+        packed, table, _ = (raw_packed, raw, None) if i >= replicas + 2 and same[i - replicas - 2] else next(parts)
+        match.append((packed, table, shared_labels, raw_xy, matching, i < replicas + 2))
+    del segmented, parts
+    results = executor.map(_match_task, match, [f"matching {n}" for n in
+                                                ["replica"] * replicas + ["null pair"] * 2 + ["codec image"] * len(same)])
+    del match
     for _, t in results:
         _merge_timing(timing, t)
     results = [r for r, _ in results]
@@ -405,6 +444,32 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     null_globals, null_stats, null_fractions, (null_ok, tuple(null_reasons)), rule, sigma_model,
                     tuple(warnings), floor, replica_status, null_loss, tile, timing)
     return ref, extra_objects
+
+
+def _notice_estimate(notice, image, model, tile, threads, raw_timing, raw_threads, train_timing, n_images,
+                     workers) -> None:
+    """Say how long the batch will take: from the raw image's measured time (``raw_timing``) or, when
+    it runs in the batch, from one tile measured here (features and trees), scaled to the image."""
+    keys = ("pixels", "features", "trees", "predictor", "labelling", "measuring")
+    if raw_timing is not None:
+        per_image = sum(raw_timing.get(k, 0.0) for k in keys)
+        if raw_timing.get("features", 0.0) == 0.0:  # its features came from training: count them for the others
+            per_image += train_timing.get("features", 0.0)
+        source = f"the raw image took {_duration(per_image)}"
+    else:
+        tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
+        one = max(tiles, key=lambda t: t.size)
+        measured: dict = {}
+        predict_tile(lambda r: image[r], model, one, timing=measured, threads=threads)
+        core = math.prod(c.stop - c.start for c in one.core)
+        seconds = sum(measured.get(k, 0.0) for k in keys)
+        per_image = seconds * image.size / core
+        raw_threads = threads
+        source = f"one tile of {core} pixels took {seconds:.1f} s"
+    # each task has ``threads`` threads where the measurement had ``raw_threads`` (an upper bound)
+    estimate = per_image * raw_threads / threads * n_images / max(1, min(workers, n_images))
+    notice(f"estimated time: {_duration(estimate)} for {n_images} images of {image.size} pixels on {workers} "
+           f"worker{'s' if workers > 1 else ''} ({source})", estimate)
 
 
 def _call(fn, args):

@@ -4,6 +4,8 @@ addresses end in one line."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import time
 
@@ -17,7 +19,7 @@ from noisestat.engine import EngineError, default_tile, parse_scheduler, segment
 from noisestat.engine import _executors
 from noisestat.predict import PixelClassifier
 from noisestat.predict._forest import decide_threshold
-from noisestat.replicas import NOISE_BLOCK, draw_region
+from noisestat.replicas import NOISE_BLOCK, BlockCache, draw_region, noise_block
 from noisestat.report._tables import objects_csv
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
 
@@ -62,10 +64,31 @@ def test_a_region_of_a_replica_is_the_same_part_of_the_whole_replica(shape, mode
         region = tuple(slice(s, int(rng.integers(s + 1, n + 1))) for s, n in zip(starts, shape))
         assert np.array_equal(draw_region(image, profile, 17, region), whole[region])
     # the block grid is fixed: a crop of the image at a block corner draws the same noise there
-    crop = (slice(0, NOISE_BLOCK),) * len(shape)
-    inner = tuple(slice(0, min(NOISE_BLOCK, n) - 8) for n in shape)  # away from the crop's cut edge
+    edge = noise_block(len(shape))
+    crop = tuple(slice(0, 2 * edge if n > 2 * edge else n) for n in shape)
+    inner = tuple(slice(0, c.stop - 8 if c.stop < n else n) for c, n in zip(crop, shape))  # off the cut edge
     if model != "pixel-maps":
         assert np.array_equal(draw_replica(image[crop], profile, 17)[inner], whole[inner])
+
+
+@pytest.mark.parametrize("shape", [(700, 600), (40, 150, 140)])
+def test_a_block_cache_draws_each_block_once_and_changes_no_value(shape):
+    image = np.random.default_rng(3).integers(60, 4000, shape).astype(np.uint16)
+    whole = draw_replica(image, CAMERA, 5)
+    cache = BlockCache()
+    edge = noise_block(len(shape))
+    # overlapping regions, as tiles with halos are: every block is drawn once, the values unchanged
+    step, halo = edge // 2 + 7, 11
+    starts = [range(0, n, step) for n in shape]
+    for corner in itertools.product(*starts):
+        region = tuple(slice(max(c - halo, 0), min(c + step + halo, n)) for c, n in zip(corner, shape))
+        assert np.array_equal(draw_region(image, CAMERA, 5, region, cache), whole[region])
+    assert cache.drawn == math.prod(-(-n // edge) for n in shape)
+    # a cache too small for one block still gives the same values
+    tiny = BlockCache(max_bytes=1)
+    region = tuple(slice(n // 3, n) for n in shape)
+    assert np.array_equal(draw_region(image, CAMERA, 5, region, tiny), whole[region])
+    assert np.array_equal(draw_region(image, CAMERA, 5, region, tiny), whole[region])
 
 
 def test_replica_seeds_are_independent_between_blocks_and_replicas():

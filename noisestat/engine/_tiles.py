@@ -133,8 +133,8 @@ def predict_tile(get_region, model, t: Tile, *, timing: dict | None = None, feat
     start = _tick(timing, "features", start)
     counts = {} if timing is not None else None
     core = region[t.inner]
-    out = check_predictor_output(model, model.predict_mask(core, features=features[t.inner], counts=counts),
-                                 core.shape, "mask")
+    out = check_predictor_output(model, model.predict_mask(core, features=features[t.inner], counts=counts,
+                                                           threads=threads), core.shape, "mask")
     if counts:
         timing["tree_evaluations"] = timing.get("tree_evaluations", 0) + counts.get("tree_evaluations", 0)
         timing["pixels_predicted"] = timing.get("pixels_predicted", 0) + counts.get("pixels", 0)

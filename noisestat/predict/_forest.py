@@ -17,6 +17,7 @@ import math
 import os
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -237,10 +238,12 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         return self.predict_mask(image, features=features)
 
     def predict_mask(self, region: np.ndarray, *, features: np.ndarray | None = None,
-                     counts: dict | None = None) -> np.ndarray:
+                     counts: dict | None = None, threads: int = 1) -> np.ndarray:
         """Object mask of ``region`` (the :class:`~noisestat.predict.MaskPredictor` method).
 
         ``counts``, optional, receives ``tree_evaluations`` and ``pixels`` (for the time breakdown).
+        ``threads`` > 1 decides chunks of pixels in that many threads (scikit-learn's tree traversal
+        releases the GIL); each pixel's decision is its own, so the mask does not depend on it.
         """
         self._check_fitted()
         region = np.asarray(region)
@@ -248,11 +251,19 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         features = self._features(region, features).reshape(-1, self.n_features_in_)
         mask = np.empty(features.shape[0], dtype=bool)
         column = self._object_column()
-        evaluations = 0
-        for start in range(0, features.shape[0], _PREDICT_CHUNK):
+        _leaf_probabilities(self.forest_, column)   # built once, before any thread reads it
+        starts = range(0, features.shape[0], _PREDICT_CHUNK)
+
+        def decide(start):
             chunk = features[start:start + _PREDICT_CHUNK]
             mask[start:start + len(chunk)], n = decide_threshold(self.forest_, chunk, column, THRESHOLD)
-            evaluations += n
+            return n
+
+        if threads > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+                evaluations = sum(pool.map(decide, starts))
+        else:
+            evaluations = sum(decide(start) for start in starts)
         if counts is not None:
             counts["tree_evaluations"] = counts.get("tree_evaluations", 0) + evaluations
             counts["pixels"] = counts.get("pixels", 0) + features.shape[0]

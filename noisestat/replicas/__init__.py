@@ -2,6 +2,8 @@
 from seeds that do not depend on the order, the tiling or the worker that draws them.
 """
 
-from ._draw import MODE, NOISE_BLOCK, draw_region, draw_replica, generate_replicas, replica_seeds
+from ._draw import (MODE, NOISE_BLOCK, VOLUME_NOISE_BLOCK, BlockCache, draw_region, draw_replica, generate_replicas,
+                    noise_block, replica_seeds)
 
-__all__ = ["draw_replica", "draw_region", "generate_replicas", "replica_seeds", "MODE", "NOISE_BLOCK"]
+__all__ = ["draw_replica", "draw_region", "generate_replicas", "replica_seeds", "noise_block", "BlockCache", "MODE",
+           "NOISE_BLOCK", "VOLUME_NOISE_BLOCK"]

@@ -92,19 +92,22 @@ What this gives, and what it does not:
   range ``[0, 2**bit_depth - 1]`` (and the image dtype's): no replica value goes past the maximum.
 
 Randomness: one root seed; replica ``i`` has its own child ``SeedSequence(seed).spawn(n)[i]``, and
-within a replica the image is cut into a fixed grid of :data:`NOISE_BLOCK`-pixel blocks (per axis,
-counted from the image's origin), block ``b`` drawing from ``SeedSequence(child.entropy,
+within a replica the image is cut into a fixed grid of blocks (:func:`noise_block`: 256 pixels per
+axis in an image, :data:`VOLUME_NOISE_BLOCK` = 64 voxels per axis in a volume, counted from the
+origin), block ``b`` drawing from ``SeedSequence(child.entropy,
 spawn_key=child.spawn_key + b)``. A replica's value at a pixel therefore depends only on the raw
 image, the profile and the seed: not on the worker that draws it, the number of workers, the order,
 nor the tile it is drawn for (:func:`draw_region` draws any part, equal to the same part of
 :func:`draw_replica`). The deterministic part of a block (its variance, with the neighbour
 redistribution below) is computed on the block plus :data:`SETTLE_HALO` pixels of its surroundings,
-enough for the result to be that of the whole image.
+enough for the result to be that of the whole image. A :class:`BlockCache` keeps drawn blocks for
+the next regions of the same replica (tiles overlap by their halos), so each block is drawn once.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 
 import numpy as np
 from scipy.special import ndtr
@@ -112,11 +115,47 @@ from scipy.special import ndtr
 from ..camera._profile import CameraProfile
 from ..errors import InputError
 
-__all__ = ["draw_replica", "draw_region", "generate_replicas", "replica_seeds", "MODE", "NOISE_BLOCK"]
+__all__ = ["draw_replica", "draw_region", "generate_replicas", "replica_seeds", "noise_block", "BlockCache",
+           "MODE", "NOISE_BLOCK", "VOLUME_NOISE_BLOCK"]
 
 MODE = "pixel-as-mean"
-# Edge of the fixed grid of noise blocks (pixels per axis). Changing it changes every replica.
+# Edge of the fixed grid of noise blocks (pixels per axis) of an image, and of a volume (voxels per
+# axis): a volume block of 64^3 (+ its settling halo) holds 0.5 M voxels, about as many as an image
+# block's 256^2 with its halo times eight, so drawing one stays within ~40 MB of float64 temporaries
+# (a 256^3 block would take over 1 GB). Changing either changes every replica of that dimension.
 NOISE_BLOCK = 256
+VOLUME_NOISE_BLOCK = 64
+
+
+def noise_block(ndim: int) -> int:
+    """Edge of the noise-block grid of an image (``ndim`` 2) or a volume (3)."""
+    return NOISE_BLOCK if ndim == 2 else VOLUME_NOISE_BLOCK
+
+
+class BlockCache:
+    """Drawn noise blocks of one replica, kept for the next regions drawn from it (least recently
+    used dropped first beyond ``max_bytes``). Pass the same cache only for the same image, profile
+    and seed: the key is the block's index alone."""
+
+    def __init__(self, max_bytes: int = 64 << 20):
+        self.max_bytes = int(max_bytes)
+        self._blocks: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self.drawn = 0      # blocks drawn (misses), for tests and timing
+
+    def get(self, index: tuple, draw):
+        values = self._blocks.get(index)
+        if values is not None:
+            self._blocks.move_to_end(index)
+            return values
+        values = draw()
+        self.drawn += 1
+        self._blocks[index] = values
+        self._bytes += values.nbytes
+        while self._bytes > self.max_bytes and len(self._blocks) > 1:
+            _, old = self._blocks.popitem(last=False)
+            self._bytes -= old.nbytes
+        return values
 
 # Noise standard deviation (DN) from which rounding to whole DN adds 1/12 DN^2 (to 1.2e-5 relative).
 _SMOOTH_SD = 0.8
@@ -245,10 +284,11 @@ def _as_seed(rng) -> np.random.SeedSequence:
     return np.random.SeedSequence(rng)
 
 
-def draw_region(image: np.ndarray, profile: CameraProfile, rng, region: tuple) -> np.ndarray:
+def draw_region(image: np.ndarray, profile: CameraProfile, rng, region: tuple,
+                cache: BlockCache | None = None) -> np.ndarray:
     """The part ``region`` (a tuple of slices with steps of 1) of the replica :func:`draw_replica`
     draws from the same ``rng``: ``draw_region(image, p, s, r) == draw_replica(image, p, s)[r]``,
-    computed from the noise blocks the region touches only.
+    computed from the noise blocks the region touches only (taken from ``cache`` when it holds them).
 
     ``image`` may be any array that slices to NumPy (a memory-mapped or lazily read file).
     """
@@ -259,11 +299,14 @@ def draw_region(image: np.ndarray, profile: CameraProfile, rng, region: tuple) -
     shape = tuple(image.shape)
     region = tuple(slice(*r.indices(n)[:2]) for r, n in zip(region, shape))
     out = np.empty(tuple(r.stop - r.start for r in region), dtype=image.dtype)
-    per_axis = [range(r.start // NOISE_BLOCK, -(-r.stop // NOISE_BLOCK)) if r.stop > r.start else range(0)
-                for r in region]
+    edge = noise_block(len(shape))
+    per_axis = [range(r.start // edge, -(-r.stop // edge)) if r.stop > r.start else range(0) for r in region]
     for index in itertools.product(*per_axis):
-        block = tuple(slice(b * NOISE_BLOCK, min((b + 1) * NOISE_BLOCK, n)) for b, n in zip(index, shape))
-        values = _draw_block(image, profile, seed, index, block)
+        block = tuple(slice(b * edge, min((b + 1) * edge, n)) for b, n in zip(index, shape))
+        if cache is None:
+            values = _draw_block(image, profile, seed, index, block)
+        else:
+            values = cache.get(index, lambda: _draw_block(image, profile, seed, index, block))
         inter = tuple(slice(max(b.start, r.start), min(b.stop, r.stop)) for b, r in zip(block, region))
         out[tuple(slice(i.start - r.start, i.stop - r.start) for i, r in zip(inter, region))] = \
             values[tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inter, block))]
