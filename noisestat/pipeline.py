@@ -116,15 +116,16 @@ def _objects_task(image, model, tile, threads, min_area, profile=None, seed=None
     block once: neighbouring tiles' halos share blocks). Needs nothing of the raw image's objects,
     so the raw image runs in the same batch."""
     timing = {}
+    blocks = BlockCache()
     if seed is None:
         def get(region):
             return image[region]
     else:
-        blocks = BlockCache()
-
         def get(region):
             return draw_region(image, profile, seed, region, blocks)
-    labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads)
+    # the drawn blocks are dropped once the mask is predicted: labelling is the task's peak
+    labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
+                           predicted=blocks.clear)
     start = time.perf_counter()
     table = _measure(labels)
     _tick(timing, "measuring", start)
@@ -302,24 +303,23 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     # Threads for one task's feature filters: this machine's cores shared among the workers.
     local = isinstance(executor, JoblibExecutor)
     threads = max(1, (os.cpu_count() or 1) // executor.workers) if local else 1
-    raw_features = None
-    if trained:
-        # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
-        model = _new_forest(forest_seed, image.ndim, jobs if local else -1, spacing)
-        tile = tile or default_tile(model, image.ndim)
-        # training runs here while the workers wait: its features take every core of this machine
-        raw_features = _train(model, image, labels, tile, os.cpu_count() or 1, timing)
-    tile = tile or default_tile(model, image.ndim)
-
     # Every image is segmented and measured in one batch of tasks, then aligned to the raw image's
     # objects in a second, short one. On one worker the raw image is segmented here first, with the
     # features kept from training and every core of this machine, and its time gives the estimate;
     # with several it is one more task of the batch (its features computed again there, in parallel:
     # less wall time than a serial pass here while the workers wait), and one tile measured here
     # gives the estimate.
+    raw_here = executor.workers == 1 or (not trained and predictor_kind(model) == "labels")
+    raw_features = None
+    if trained:
+        # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
+        model = _new_forest(forest_seed, image.ndim, jobs if local else -1, spacing)
+        tile = tile or default_tile(model, image.ndim)
+        # training runs here while the workers wait: its features take every core of this machine
+        raw_features = _train(model, image, labels, tile, os.cpu_count() or 1, timing, keep=raw_here)
+    tile = tile or default_tile(model, image.ndim)
+
     shared_image, shared_model = executor.share(image), executor.share(model)
-    kind = predictor_kind(model)
-    raw_here = executor.workers == 1 or kind == "labels"
     raw_timing: dict = {}
     if raw_here:
         raw_threads = os.cpu_count() or 1
@@ -525,9 +525,10 @@ def _training_pixels(model, image, labels, tile, threads, timing, keep=False):
     return np.concatenate(rows)[sort], np.concatenate(targets)[sort], cache
 
 
-def _train(model, image, labels, tile, threads, timing):
-    """Fit ``model`` on the labelled pixels (features per tile); return the kept raw features."""
-    rows, targets, cache = _training_pixels(model, image, labels, tile, threads, timing, keep=True)
+def _train(model, image, labels, tile, threads, timing, keep=True):
+    """Fit ``model`` on the labelled pixels (features per tile); return the raw features kept
+    (``keep``, and when they fit :data:`RAW_FEATURE_CACHE_BYTES`) or None."""
+    rows, targets, cache = _training_pixels(model, image, labels, tile, threads, timing, keep=keep)
     start = time.perf_counter()
     model.fit_pixels(rows, targets, ndim=image.ndim)
     _tick(timing, "training", start)

@@ -35,7 +35,8 @@ class PackedLabels:
 
     @classmethod
     def pack(cls, labels: np.ndarray) -> "PackedLabels":
-        return cls(tuple(labels.shape), str(labels.dtype), zlib.compress(np.ascontiguousarray(labels).tobytes(), 1))
+        # compressed from the array's own buffer (no bytes copy of the whole label image)
+        return cls(tuple(labels.shape), str(labels.dtype), zlib.compress(np.ascontiguousarray(labels).data, 1))
 
     def unpack(self) -> np.ndarray:
         return np.frombuffer(zlib.decompress(self.data), dtype=self.dtype).reshape(self.shape)

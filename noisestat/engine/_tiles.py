@@ -22,6 +22,7 @@ from scipy import ndimage
 from skimage.segmentation import relabel_sequential
 
 from ..errors import InputError
+from ..measure._matching import label_counts
 from ..predict._protocol import check_predictor_output, predictor_kind
 
 __all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "predict_tile", "segment_tiled", "label_mask",
@@ -35,6 +36,7 @@ FEATURE_BUDGET_BYTES = 64 << 20
 # core is 12x the core), so their regions get more room: tile 64, region 106^3, 1.9x the core.
 FEATURE_BUDGET_BYTES_3D = 160 << 20
 MIN_TILE = 16
+_CHUNK = 1 << 22  # pixels per pass of the id lookup in filter_small
 # Tile edge when the predictor does not say how much memory a pixel costs.
 GENERIC_TILE = {2: 512, 3: 128}
 
@@ -146,26 +148,39 @@ def label_mask(mask: np.ndarray, min_area: int = 0) -> np.ndarray:
     """Objects of a mask: fully connected components (8 in 2D, 26 in 3D) of at least ``min_area``
     pixels (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel."""
     # scipy's labelling numbers components in raster order of their first pixel, as skimage's does,
-    # and writes int32 directly (skimage's int64 result would double the peak memory)
-    labels, _ = ndimage.label(mask, structure=ndimage.generate_binary_structure(mask.ndim, mask.ndim),
-                              output=np.int32)
+    # and writes the requested type directly: 2 bytes a pixel while the ids fit (skimage's int64
+    # result would take four times as much), int32 beyond 65535 objects
+    structure = ndimage.generate_binary_structure(mask.ndim, mask.ndim)
+    try:
+        labels, _ = ndimage.label(mask, structure=structure, output=np.uint16)
+    except RuntimeError:  # more objects than uint16 holds
+        labels, _ = ndimage.label(mask, structure=structure, output=np.int32)
     return filter_small(labels, min_area)
 
 
 def filter_small(labels: np.ndarray, min_area: int) -> np.ndarray:
     """``labels`` without the objects under ``min_area`` pixels, renumbered 1..n in label order."""
     if min_area > 1:
-        small = np.bincount(labels.ravel()) < min_area
-        small[0] = False
-        labels[small[labels]] = 0
-        labels = relabel_sequential(labels)[0]
+        # a lookup table from old to new ids, applied in chunks (indexing by a whole volume's labels
+        # would convert them to 8-byte integers first); ascending old ids keep their order, as
+        # skimage's relabel_sequential numbers them
+        keep = label_counts(labels) >= min_area
+        keep[0] = False
+        lut = np.zeros(len(keep), dtype=labels.dtype)
+        lut[keep] = np.arange(1, int(keep.sum()) + 1)
+        flat = np.ascontiguousarray(labels).reshape(-1)
+        for start in range(0, flat.size, _CHUNK):
+            flat[start:start + _CHUNK] = lut[flat[start:start + _CHUNK]]
+        labels = flat.reshape(labels.shape)
     return labels
 
 
 def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: int = 0, *,
-                  timing: dict | None = None, features: dict | None = None, threads: int = 1) -> np.ndarray:
+                  timing: dict | None = None, features: dict | None = None, threads: int = 1,
+                  predicted=None) -> np.ndarray:
     """Label image of one image: a :class:`~noisestat.predict.MaskPredictor` tile by tile, labelled
-    here; a :class:`~noisestat.predict.LabelPredictor` on the whole image."""
+    here; a :class:`~noisestat.predict.LabelPredictor` on the whole image. ``predicted()``, optional,
+    is called once the predictor is done, before labelling (to free what only prediction needed)."""
     kind = predictor_kind(model)
     if kind == "labels":
         start = time.perf_counter()
@@ -173,9 +188,13 @@ def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: i
         labels = check_predictor_output(model, model.segment(image), shape, "labels").astype(np.int32, copy=True)
         labels = relabel_sequential(labels)[0].astype(np.int32)
         _tick(timing, "predictor", start)
+        if predicted is not None:
+            predicted()
         return filter_small(labels, min_area)
     tile = tile or default_tile(model, len(shape))
     mask = predict_mask_tiled(get_region, shape, model, tile, timing=timing, features=features, threads=threads)
+    if predicted is not None:
+        predicted()
     start = time.perf_counter()
     labels = label_mask(mask, min_area)
     _tick(timing, "labelling", start)

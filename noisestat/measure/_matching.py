@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 
 from ..errors import InputError
 
-__all__ = ["Matching", "match_iou", "match_centroids", "classify_objects", "METHODS", "STATUSES"]
+__all__ = ["Matching", "match_iou", "match_centroids", "classify_objects", "label_counts", "METHODS", "STATUSES"]
 
 METHODS = ("iou", "centroid")
 STATUSES = ("matched", "lost", "split", "merged")
@@ -82,6 +82,20 @@ class Matching:
                 "unmatched_other": self.n_unmatched_other, "shared": self.n_shared}
 
 
+_COUNT_CHUNK = 1 << 22  # pixels per bincount pass of label_counts
+
+
+def label_counts(labels: np.ndarray) -> np.ndarray:
+    """Pixels per label id (``np.bincount`` of the label image), counted in chunks: bincount of a
+    whole image first copies it to 8-byte integers (268 MB for a 33 M voxel volume)."""
+    flat = np.asarray(labels).reshape(-1)
+    top = int(flat.max()) if flat.size else 0
+    counts = np.zeros(top + 1, dtype=np.int64)
+    for start in range(0, flat.size, _COUNT_CHUNK):
+        counts += np.bincount(flat[start:start + _COUNT_CHUNK], minlength=top + 1)
+    return counts
+
+
 def _overlap(reference: np.ndarray, other: np.ndarray):
     """Sparse pixel-overlap table of two label images (objects indexed by ascending label id).
 
@@ -93,8 +107,8 @@ def _overlap(reference: np.ndarray, other: np.ndarray):
     reference, other = np.asarray(reference), np.asarray(other)
     if (reference.size and reference.min() < 0) or (other.size and other.min() < 0):
         raise InputError("label images must hold ids >= 0")
-    ref_counts = np.bincount(reference.ravel())
-    oth_counts = np.bincount(other.ravel())
+    ref_counts = label_counts(reference)
+    oth_counts = label_counts(other)
     ref_ids = np.flatnonzero(ref_counts[1:]) + 1
     oth_ids = np.flatnonzero(oth_counts[1:]) + 1
     n_ref, n_oth = len(ref_ids), len(oth_ids)

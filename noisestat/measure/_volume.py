@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from ._matching import label_counts
 from ._morphometry import PARAMETERS, ObjectMeasurements
 
 __all__ = ["measure_volume_objects", "VOLUME_PARAMETERS"]
@@ -35,7 +36,7 @@ def measure_volume_objects(label_volume: np.ndarray) -> ObjectMeasurements:
         raise InputError(f"a label volume must be a 3D array of integers; got shape {labels.shape}, dtype {labels.dtype}")
     if labels.size and labels.min() < 0:
         raise InputError(f"label ids must be >= 0; got {labels.min()}")
-    counts = np.bincount(labels.ravel())
+    counts = label_counts(labels)
     ids = np.flatnonzero(counts)
     ids = ids[ids > 0].astype(np.int64)
     values = np.full((len(ids), len(PARAMETERS)), np.nan)

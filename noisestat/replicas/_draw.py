@@ -137,11 +137,19 @@ class BlockCache:
     used dropped first beyond ``max_bytes``). Pass the same cache only for the same image, profile
     and seed: the key is the block's index alone."""
 
-    def __init__(self, max_bytes: int = 64 << 20):
+    # 16 MB hold 32 blocks of a volume (64^3 voxels of 2 bytes) or 128 of an image: the blocks that
+    # the halos of a row of tiles share, so each block is drawn once in an image and at most three
+    # times (once per slab of tiles it borders) in a volume
+    def __init__(self, max_bytes: int = 16 << 20):
         self.max_bytes = int(max_bytes)
         self._blocks: OrderedDict = OrderedDict()
         self._bytes = 0
         self.drawn = 0      # blocks drawn (misses), for tests and timing
+
+    def clear(self) -> None:
+        """Drop every kept block (the counter stays)."""
+        self._blocks.clear()
+        self._bytes = 0
 
     def get(self, index: tuple, draw):
         values = self._blocks.get(index)
