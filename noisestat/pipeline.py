@@ -504,18 +504,18 @@ def _training_pixels(model, image, labels, tile, threads, timing, keep=False):
     :data:`RAW_FEATURE_CACHE_BYTES`, every tile's features for the raw segmentation."""
     tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
     n_features = model.n_features(image.ndim)
-    cache = {} if keep and sum(t.size for t in tiles) * n_features * 4 <= RAW_FEATURE_CACHE_BYTES else None
+    cache = {} if keep and image.size * n_features * 4 <= RAW_FEATURE_CACHE_BYTES else None
     rows, targets, order = [], [], []
     for t in tiles:
         picked = labels[t.core] > 0
         if not picked.any() and cache is None:
             continue
         start = time.perf_counter()
-        features = model.features(np.asarray(image[t.region]), threads=threads)
+        features = model.features(np.asarray(image[t.region]), threads=threads, inner=t.inner)
         _tick(timing, "features", start)
         if picked.any():
             where = np.nonzero(picked)
-            rows.append(features[t.inner][where])
+            rows.append(features[where])
             targets.append(labels[t.core][where])
             order.append(np.ravel_multi_index(tuple(w + c.start for w, c in zip(where, t.core)), image.shape))
         if cache is not None:

@@ -77,9 +77,10 @@ def tile_grid(shape: tuple, tile: int, halo: tuple) -> list[Tile]:
 
 
 def default_tile(model, ndim: int) -> int:
-    """The largest tile edge (a multiple of 16) whose region's features fit
-    :data:`FEATURE_BUDGET_BYTES` (:data:`FEATURE_BUDGET_BYTES_3D` for volumes), for a predictor that says its feature count
-    (``n_features(ndim)``) and halo; :data:`GENERIC_TILE` otherwise."""
+    """The largest tile edge (a multiple of 16) whose features fit :data:`FEATURE_BUDGET_BYTES`
+    (:data:`FEATURE_BUDGET_BYTES_3D` for volumes), for a predictor that says its feature count
+    (``n_features(ndim)``) and halo: the bytes its ``tile_bytes(core, region)`` gives, or 4 per
+    feature and pixel of the region; :data:`GENERIC_TILE` otherwise."""
     n_features = model.n_features(ndim) if callable(getattr(model, "n_features", None)) else None
     if not n_features or not callable(getattr(model, "halo", None)):
         return GENERIC_TILE.get(ndim, 128)
@@ -87,9 +88,13 @@ def default_tile(model, ndim: int) -> int:
     edge = MIN_TILE
     while True:
         nxt = edge + 16
-        pixels = np.prod([nxt + 2 * h for h in halo])
+        core, region = (nxt,) * ndim, tuple(nxt + 2 * h for h in halo)
+        if callable(getattr(model, "tile_bytes", None)):
+            need = model.tile_bytes(core, region)
+        else:
+            need = int(np.prod(region)) * n_features * 4
         budget = FEATURE_BUDGET_BYTES if ndim == 2 else FEATURE_BUDGET_BYTES_3D
-        if pixels * n_features * 4 > budget or nxt > 4096:
+        if need > budget or nxt > 4096:
             return edge
         edge = nxt
 
@@ -107,7 +112,7 @@ def predict_mask_tiled(get_region, shape: tuple, model, tile: int, *, timing: di
 
     ``get_region(slices)`` returns the image's pixels on a region (the raw image sliced, a replica's
     part drawn with :func:`noisestat.replicas.draw_region`, ...). ``features``, optional, maps a
-    tile index to that region's precomputed features (the raw image's, kept from training).
+    tile index to its core's precomputed features (the raw image's, kept from training).
     ``timing`` accumulates seconds of "pixels" (getting regions), "features" and "trees".
     """
     mask = np.empty(shape, dtype=bool)
@@ -119,10 +124,11 @@ def predict_mask_tiled(get_region, shape: tuple, model, tile: int, *, timing: di
 
 def predict_tile(get_region, model, t: Tile, *, timing: dict | None = None, features=None,
                  threads: int = 1) -> np.ndarray:
-    """The predictor's mask on one tile's core (``features``: the region's, if already computed).
+    """The predictor's mask on one tile's core (``features``: the core's, if already computed).
 
-    A model that computes its own features (noisestat's forest) gets them for the region and runs
-    its trees on the core only: the halo is needed by the features, not by the decisions."""
+    A model that computes its own features (noisestat's forest) gets them for the core from the
+    whole region and runs its trees on the core only: the halo is needed by the features, not by
+    the decisions."""
     start = time.perf_counter()
     region = np.asarray(get_region(t.region))
     start = _tick(timing, "pixels", start)
@@ -131,11 +137,11 @@ def predict_tile(get_region, model, t: Tile, *, timing: dict | None = None, feat
         _tick(timing, "predictor", start)
         return out[t.inner]
     if features is None:
-        features = model.features(region, threads=threads)
+        features = model.features(region, threads=threads, inner=t.inner)
     start = _tick(timing, "features", start)
     counts = {} if timing is not None else None
     core = region[t.inner]
-    out = check_predictor_output(model, model.predict_mask(core, features=features[t.inner], counts=counts,
+    out = check_predictor_output(model, model.predict_mask(core, features=features, counts=counts,
                                                            threads=threads), core.shape, "mask")
     if counts:
         timing["tree_evaluations"] = timing.get("tree_evaluations", 0) + counts.get("tree_evaluations", 0)

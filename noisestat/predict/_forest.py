@@ -133,14 +133,30 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         if hasattr(self, "ndim_") and image.ndim != self.ndim_:
             raise ModelError(f"{what} is {image.ndim}D; this model was trained on {self.ndim_}D images")
 
-    def features(self, image: np.ndarray, *, threads: int = 1) -> np.ndarray:
-        """The pixel features of ``image`` (or of a region of it), float32, features on the last axis."""
+    def features(self, image: np.ndarray, *, threads: int = 1, inner: tuple | None = None) -> np.ndarray:
+        """The pixel features of ``image`` (or of a region of it), float32, features on the last axis.
+
+        ``inner``, optional: the features of ``image[inner]`` only (a tile's core), computed with
+        the whole region around it; equal to ``features(image)[inner]``. The ilastik set then
+        does its per-pixel work and holds its result on the core only."""
         image = np.asarray(image)
         if self.feature_set == "ilastik":
             from ._ilastik import ilastik_features
 
-            return ilastik_features(image, sigmas=self.scales, spacing=self.spacing, threads=threads)
-        return weka_features(image, sigmas=self.scales, **({} if threads == 1 else {"threads": threads}))
+            return ilastik_features(image, sigmas=self.scales, spacing=self.spacing, threads=threads, inner=inner)
+        out = weka_features(image, sigmas=self.scales, **({} if threads == 1 else {"threads": threads}))
+        return out if inner is None else out[tuple(inner)]
+
+    def tile_bytes(self, core: tuple, region: tuple) -> int:
+        """Peak bytes of one tile's features (``core`` and ``region`` shapes, the region being the
+        core grown by the halo), for :func:`noisestat.engine.default_tile`. The Weka set is computed
+        on the whole region; the ilastik set keeps its result on the core only and the filters'
+        intermediates on the region: the float32 region, the gradients and the product or
+        derivative being formed (2 + ndim arrays of 4 bytes a voxel)."""
+        n = self.n_features(len(core))
+        if self.feature_set == "ilastik":
+            return int(math.prod(core)) * n * 4 + int(math.prod(region)) * 4 * (2 + len(core))
+        return int(math.prod(region)) * n * 4
 
     def n_features(self, ndim: int) -> int:
         """Features per pixel for images of ``ndim`` dimensions."""

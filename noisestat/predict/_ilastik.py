@@ -111,7 +111,8 @@ def ilastik_halo(sigmas=ILASTIK_SIGMAS, spacing=None, ndim: int = 3) -> tuple[in
     return tuple(halo)
 
 
-def ilastik_features(image: np.ndarray, *, sigmas=ILASTIK_SIGMAS, spacing=None, threads: int = 1) -> np.ndarray:
+def ilastik_features(image: np.ndarray, *, sigmas=ILASTIK_SIGMAS, spacing=None, threads: int = 1,
+                     inner: tuple | None = None) -> np.ndarray:
     """Compute the ilastik-style feature stack of a 2D image or a 3D volume.
 
     Parameters
@@ -124,10 +125,15 @@ def ilastik_features(image: np.ndarray, *, sigmas=ILASTIK_SIGMAS, spacing=None, 
         Physical voxel size per axis (z, y, x); None for isotropic pixels.
     threads : int, default 1
         Threads computing the scales; the result is bitwise the same for any number.
+    inner : tuple of slice, optional
+        Return the features of ``image[inner]`` only, computed with the whole of ``image`` around
+        it (a tile's core inside its region): the filters run on ``image``, the per-pixel work
+        (eigenvalues, magnitudes) and the result on the core only. Equal to
+        ``ilastik_features(image)[inner]``, bit for bit.
 
     Returns
     -------
-    features : ndarray of float32, shape image.shape + (n_features,)
+    features : ndarray of float32, shape image[inner].shape + (n_features,)
         Features on the last axis, in the order of :func:`ilastik_feature_names`. Within
         :func:`ilastik_halo` pixels of a region's cut edge the values differ from the whole
         image's; elsewhere they are identical.
@@ -151,11 +157,19 @@ def ilastik_features(image: np.ndarray, *, sigmas=ILASTIK_SIGMAS, spacing=None, 
     factors = _factors(spacing, ndim)
     threads = check_threads(threads)
     image = np.ascontiguousarray(image, dtype=np.float32)
+    inner = tuple(slice(0, n) for n in image.shape) if inner is None else tuple(inner)
+    core_shape = tuple(len(range(*sl.indices(n))) for sl, n in zip(inner, image.shape))
+    whole = core_shape == image.shape
     per_scale = 4 + 2 * ndim
     n = per_scale * len(sigmas)
-    out = np.empty(image.shape + (n,), dtype=np.float32)
+    out = np.empty(core_shape + (n,), dtype=np.float32)
     flat = out.reshape(-1, n)
+    size = flat.shape[0]
     pairs = [(a, b) for a in range(ndim) for b in range(a, ndim)]
+
+    def crop(x):
+        # a flat image-sized array -> the flat core (a copy, so the image-sized one can go)
+        return x if whole else np.ascontiguousarray(x.reshape(image.shape)[inner]).reshape(-1)
 
     def smooth(x, sds, output=None):
         return ndi.gaussian_filter(x, sds, output=output, mode="nearest")
@@ -179,15 +193,17 @@ def ilastik_features(image: np.ndarray, *, sigmas=ILASTIK_SIGMAS, spacing=None, 
     def one_scale(item):
         k, s = item
         first = k * per_scale
-        inner = _axis_sds(s, factors)
+        inner_sds = _axis_sds(s, factors)
 
         # gradient magnitude
-        grad = [derivative(inner, (a,)) for a in range(ndim)]
-        for sl in blocks(image.size):
-            acc = grad[0][sl] * grad[0][sl]
-            for g in grad[1:]:
+        grad = [derivative(inner_sds, (a,)) for a in range(ndim)]
+        cropped = [crop(g) for g in grad]
+        for sl in blocks(size):
+            acc = cropped[0][sl] * cropped[0][sl]
+            for g in cropped[1:]:
                 acc += g[sl] * g[sl]
             flat[sl, first + 2] = np.sqrt(acc)
+        del cropped
 
         # structure tensor: gradient outer products smoothed at the outer scale (in place), each
         # gradient dropped once its last product is formed
@@ -195,7 +211,8 @@ def ilastik_features(image: np.ndarray, *, sigmas=ILASTIK_SIGMAS, spacing=None, 
         tensor = []
         for a, b in pairs:
             product = grad[a] * grad[b]
-            tensor.append(smooth(product.reshape(image.shape), outer, output=product.reshape(image.shape)).reshape(-1))
+            tensor.append(crop(smooth(product.reshape(image.shape), outer,
+                                      output=product.reshape(image.shape)).reshape(-1)))
             if b == ndim - 1:
                 grad[a] = None
         del grad, product
@@ -203,9 +220,9 @@ def ilastik_features(image: np.ndarray, *, sigmas=ILASTIK_SIGMAS, spacing=None, 
         del tensor
 
         # Hessian of Gaussian; its trace is the Laplacian of Gaussian
-        hessian = [derivative(inner, (a, b)) for a, b in pairs]
+        hessian = [crop(derivative(inner_sds, (a, b))) for a, b in pairs]
         diagonal = [hessian[pairs.index((a, a))] for a in range(ndim)]
-        for sl in blocks(image.size):
+        for sl in blocks(size):
             acc = diagonal[0][sl].copy()
             for h in diagonal[1:]:
                 acc += h[sl]
@@ -213,9 +230,9 @@ def ilastik_features(image: np.ndarray, *, sigmas=ILASTIK_SIGMAS, spacing=None, 
         _eigenvalues_into(flat, first + 4 + ndim, hessian, ndim)
         del hessian, diagonal
 
-        wide = smooth(image, inner).reshape(-1)
-        narrow = smooth(image, _axis_sds(DOG_RATIO * s, factors)).reshape(-1)
-        for sl in blocks(image.size):
+        wide = crop(smooth(image, inner_sds).reshape(-1))
+        narrow = crop(smooth(image, _axis_sds(DOG_RATIO * s, factors)).reshape(-1))
+        for sl in blocks(size):
             flat[sl, first] = wide[sl]
             flat[sl, first + 3] = wide[sl] - narrow[sl]
 
