@@ -24,7 +24,7 @@ from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
 from .codecs._base import code_image, prepare_image
 from .engine._executors import JoblibExecutor, make_executor, parse_scheduler
-from .engine._tiles import MIN_TILE, _tick, default_tile, predict_tile, segment_tiled, tile_grid
+from .engine._tiles import MIN_TILE, _tick, default_tile, label_mask, predict_tile, segment_tiled, tile_grid
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
@@ -137,6 +137,78 @@ def _match_task(packed, table, raw_labels, raw_xy, matching, keep_packed):
     timing = {}
     objects = _match_objects(packed.unpack(), raw_labels, raw_xy, matching, timing, table=table)
     return (dataclasses.replace(objects, labels=packed) if keep_packed else objects), timing
+
+
+def _mask_task(image, model, tiles, threads, profile=None, seed=None):
+    """The predictor's mask on the cores of ``tiles`` (a task: part of one image, or with ``seed``
+    part of a replica, drawn region by region with its noise blocks kept for the next tiles), the
+    cores' pixels in tile order packed to bits."""
+    timing = {}
+    blocks = BlockCache()
+    if seed is None:
+        def get(region):
+            return image[region]
+    else:
+        def get(region):
+            return draw_region(image, profile, seed, region, blocks)
+    cores = [predict_tile(get, model, t, timing=timing, threads=threads).reshape(-1) for t in tiles]
+    return np.packbits(np.concatenate(cores)), timing
+
+
+def _assemble_mask(shape, tiles, parts) -> np.ndarray:
+    """An image's mask from its :func:`_mask_task` results (``parts``: one per group of ``tiles``)."""
+    mask = np.empty(shape, dtype=bool)
+    for group, packed in zip(tiles, parts):
+        sizes = [math.prod(c.stop - c.start for c in t.core) for t in group]
+        bits = np.unpackbits(packed, count=sum(sizes)).view(bool)
+        for t, start, n in zip(group, np.cumsum([0, *sizes[:-1]]), sizes):
+            mask[t.core] = bits[start:start + n].reshape(tuple(c.stop - c.start for c in t.core))
+    return mask
+
+
+def _label_measure(shape, tiles, parts, min_area, timing):
+    """Labels and measurements of an image whose mask came in parts."""
+    start = time.perf_counter()
+    labels = label_mask(_assemble_mask(shape, tiles, parts), min_area)
+    start = _tick(timing, "labelling", start)
+    table = _measure(labels)
+    _tick(timing, "measuring", start)
+    return labels, table
+
+
+def _finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed):
+    """One image's objects from its mask's parts: labelled, measured and aligned to the raw objects
+    (a task); a replica's labels packed."""
+    timing = {}
+    labels, table = _label_measure(shape, tiles, parts, min_area, timing)
+    objects = _match_objects(labels, raw_labels, raw_xy, matching, timing, table=table)
+    if keep_packed:
+        objects = dataclasses.replace(objects, labels=PackedLabels.pack(objects.labels))
+    return objects, timing
+
+
+def _tile_groups(tiles, parts: int) -> list[list]:
+    """``tiles`` (raster order) cut into ``parts`` consecutive groups of about equal work (region
+    pixels, what the features cost): neighbouring tiles stay together, sharing noise blocks."""
+    work = np.cumsum([t.size for t in tiles])
+    cuts = [int(np.searchsorted(work, work[-1] * k / parts)) for k in range(1, parts)]
+    groups, start = [], 0
+    for cut in [*cuts, len(tiles)]:
+        cut = max(cut, start + 1) if start < len(tiles) else start
+        groups.append(tiles[start:cut])
+        start = cut
+    return [g for g in groups if g]
+
+
+def _parts_per_image(n_images: int, workers: int, n_tiles: int) -> int:
+    """Parts each image's tiles are cut into so that the batch's rounds come out even: the p in
+    1..4 (at most the tiles) with the shortest ceil(n_images p / workers) / p, the smallest on a tie."""
+    best, best_p = None, 1
+    for p in range(1, min(4, n_tiles) + 1):
+        span = math.ceil(n_images * p / workers) / p
+        if best is None or span < best - 1e-12:
+            best, best_p = span, p
+    return best_p
 
 
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
@@ -320,6 +392,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     tile = tile or default_tile(model, image.ndim)
 
     shared_image, shared_model = executor.share(image), executor.share(model)
+    kind = predictor_kind(model)
     raw_timing: dict = {}
     if raw_here:
         raw_threads = os.cpu_count() or 1
@@ -339,22 +412,40 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                          else threads, timing if trained else {}, n_images, executor.workers)
 
     # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
-    # (their difference over sigma_raw is the null distribution of eps).
-    common = (shared_model, tile, threads, min_area)
-    tasks = [(shared_image, *common, profile, s) for s in seeds]
-    names = [f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
-    tasks += [(extra, *common) for extra, s in zip(extra_images, same) if not s]
-    names += [f"codec image {i + 1}" for i, s in enumerate(same) if not s]
+    # (their difference over sigma_raw is the null distribution of eps). The images of the batch:
+    images = [(f"replica {i + 1}" if i < replicas else f"null pair {i - replicas + 1}", shared_image, profile, s)
+              for i, s in enumerate(seeds)]
+    images += [(f"codec image {i + 1}", extra, None, None) for i, (extra, s) in enumerate(zip(extra_images, same))
+               if not s]
     if not raw_here:
-        tasks.insert(0, (shared_image, *common))
-        names.insert(0, "raw image")
-    segmented = executor.map(_objects_task, tasks, names, progress)
-    for _, _, t in segmented:
-        _merge_timing(timing, t)
-    if not raw_here:
-        packed, raw, _ = segmented.pop(0)
-        raw_labels = packed.unpack()
-        del packed
+        images.insert(0, ("raw image", shared_image, None, None))
+    if kind == "mask":
+        # each image's tiles in a few parts when that evens out the rounds of the batch (7 images on
+        # 2 workers: 14 half images); the masks are labelled, measured and matched in the second batch
+        tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
+        groups = _tile_groups(tiles, _parts_per_image(len(images), executor.workers, len(tiles)))
+        tasks = [(im, shared_model, g, threads, prof, sd) for _, im, prof, sd in images for g in groups]
+        names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
+                 for name, *_ in images for k in range(len(groups))]
+        masks = executor.map(_mask_task, tasks, names, progress)
+        for _, t in masks:
+            _merge_timing(timing, t)
+        segmented = [[m for m, _ in masks[i * len(groups):(i + 1) * len(groups)]] for i in range(len(images))]
+        del masks
+        if not raw_here:
+            raw_labels, raw = _label_measure(image.shape, groups, segmented.pop(0), min_area, raw_timing)
+    else:
+        common = (shared_model, tile, threads, min_area)
+        segmented = executor.map(_objects_task, [(im, *common, prof, sd) for _, im, prof, sd in images],
+                                 [name for name, *_ in images], progress)
+        for *_, t in segmented:
+            _merge_timing(timing, t)
+        segmented = [(packed, table) for packed, table, _ in segmented]
+        if not raw_here:
+            packed, raw = segmented.pop(0)
+            raw_labels = packed.unpack()
+            del packed
+    del images
     _merge_timing(timing, raw_timing)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
@@ -364,14 +455,21 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     shared_labels = executor.share(raw_labels)
     raw_packed = PackedLabels.pack(_compact(raw_labels)) if any(same) else None
     parts = iter(segmented)
-    match = []
+    tasks = []
     for i in range(replicas + 2 + len(extra_images)):
-        packed, table, _ = (raw_packed, raw, None) if i >= replicas + 2 and same[i - replicas - 2] else next(parts)
-        match.append((packed, table, shared_labels, raw_xy, matching, i < replicas + 2))
+        keep_packed = i < replicas + 2
+        if not keep_packed and same[i - replicas - 2]:
+            tasks.append((_match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False)))
+        elif kind == "mask":
+            tasks.append((_finish_task, (image.shape, groups, next(parts), min_area, shared_labels, raw_xy, matching,
+                                         keep_packed)))
+        else:
+            tasks.append((_match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed)))
     del segmented, parts
-    results = executor.map(_match_task, match, [f"matching {n}" for n in
-                                                ["replica"] * replicas + ["null pair"] * 2 + ["codec image"] * len(same)])
-    del match
+    names = ([f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
+             + [f"codec image {i + 1}" for i in range(len(extra_images))])
+    results = executor.map(_call, tasks, [f"objects of {n}" for n in names])
+    del tasks
     for _, t in results:
         _merge_timing(timing, t)
     results = [r for r, _ in results]

@@ -258,6 +258,21 @@ def test_threads_give_bitwise_the_same_stack(ndim):
         np.testing.assert_array_equal(ilastik_features(img, sigmas=sigmas, spacing=spacing, threads=threads), one)
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_features_of_a_core_are_the_region_features_cut_there(ndim):
+    # a tile's features come from its region with the per-voxel work on the core only: same bits
+    rng = np.random.default_rng(8)
+    img = rng.integers(0, 4096, (30, 41, 36)[-ndim:]).astype(np.uint16)
+    spacing = (2.0, 1.0, 1.0)[-ndim:]
+    whole = ilastik_features(img, spacing=spacing)
+    for inner in [(slice(3, 21), slice(10, 41), slice(0, 36)), (slice(0, 30), slice(5, 6), slice(7, 30))]:
+        inner = inner[-ndim:]
+        for threads in (1, 2):
+            core = ilastik_features(img, spacing=spacing, threads=threads, inner=inner)
+            assert core.shape == whole[inner].shape
+            np.testing.assert_array_equal(core, whole[inner])
+
+
 def test_bad_arguments_are_input_errors():
     img = np.zeros((8, 8, 8), np.uint16)
     with pytest.raises(InputError, match="spacing must be 3 positive"):
