@@ -307,7 +307,10 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         predictor_kind(model)
     for codec in codecs:
         prepare_image(codec, image, profile)
-    with make_executor(jobs, scheduler, notice=notice) as executor:
+    # noisestat's forest releases the GIL in its heavy parts: on this machine its tasks run in
+    # threads, sharing the arrays and one interpreter (engine.JoblibExecutor)
+    in_threads = labels is not None or isinstance(model, PixelClassifier)
+    with make_executor(jobs, scheduler, notice=notice, threads=in_threads) as executor:
         # Codecs run first: a setting that cannot be coded fails in seconds, before the long part.
         start = time.perf_counter()
         # On a cluster, codecs that read files (a decoded image, a checkpoint) run here, where those
@@ -363,7 +366,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     themselves lose many raw objects (:data:`UNSTABLE_FRACTION`).
     """
     if executor is None:
-        with make_executor(jobs, scheduler, notice=notice) as own:
+        with make_executor(jobs, scheduler, notice=notice,
+                           threads=labels is not None or isinstance(model, PixelClassifier)) as own:
             return build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed,
                                    jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
                                    extra_images=extra_images, progress=progress, tile=tile, executor=own,
@@ -603,7 +607,11 @@ def _training_pixels(model, image, labels, tile, threads, timing, keep=False):
     tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
     n_features = model.n_features(image.ndim)
     cache = {} if keep and image.size * n_features * 4 <= RAW_FEATURE_CACHE_BYTES else None
-    rows, targets, order = [], [], []
+    # the labelled pixels' raster positions: each tile writes its rows straight into their place
+    # in one array (no per-tile lists concatenated and sorted: three copies of the training set)
+    everywhere = np.flatnonzero(np.asarray(labels).reshape(-1) > 0)
+    rows = np.empty((len(everywhere), n_features), dtype=np.float32)
+    targets = np.empty(len(everywhere), dtype=np.asarray(labels).dtype)
     for t in tiles:
         picked = labels[t.core] > 0
         if not picked.any() and cache is None:
@@ -613,14 +621,13 @@ def _training_pixels(model, image, labels, tile, threads, timing, keep=False):
         _tick(timing, "features", start)
         if picked.any():
             where = np.nonzero(picked)
-            rows.append(features[where])
-            targets.append(labels[t.core][where])
-            order.append(np.ravel_multi_index(tuple(w + c.start for w, c in zip(where, t.core)), image.shape))
+            flat = np.ravel_multi_index(tuple(w + c.start for w, c in zip(where, t.core)), image.shape)
+            place = np.searchsorted(everywhere, flat)
+            rows[place] = features[where]
+            targets[place] = labels[t.core][where]
         if cache is not None:
             cache[t.index] = features
-    order = np.concatenate(order)
-    sort = np.argsort(order, kind="stable")
-    return np.concatenate(rows)[sort], np.concatenate(targets)[sort], cache
+    return rows, targets, cache
 
 
 def _train(model, image, labels, tile, threads, timing, keep=True):

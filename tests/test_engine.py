@@ -319,7 +319,7 @@ def test_cli_tile_gives_the_same_objects_and_records_it(scene_files, tmp_path):
     assert main(base + ["-o", str(tmp_path / "whole")]) == 0
     assert (tmp_path / "t48" / "objects.csv").read_bytes() == (tmp_path / "whole" / "objects.csv").read_bytes()
     prov = json.loads((tmp_path / "t48" / "summary.json").read_text())["provenance"]
-    assert prov["tile"] == 48 and prov["engine"] == {"engine": "joblib", "jobs": 1}
+    assert prov["tile"] == 48 and prov["engine"] == {"engine": "joblib", "jobs": 1, "workers_are": "threads"}
 
 
 def test_a_dead_local_worker_is_one_line():

@@ -66,5 +66,5 @@ def segment(image: np.ndarray, model, *, tile: int | None = None, jobs: int = 1,
     if predictor_kind(model) == "labels" or (jobs == 1 and scheduler is None):
         return segment_tiled(lambda r: image[r], image.shape, model, tile, min_area)
     tile = tile or default_tile(model, image.ndim)
-    with make_executor(jobs, scheduler) as executor:
+    with make_executor(jobs, scheduler, threads=callable(getattr(model, "features", None))) as executor:
         return segment_on(executor, executor.share(image), executor.share(model), image.shape, model, tile, min_area)
