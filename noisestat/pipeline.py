@@ -110,19 +110,22 @@ def _image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_a
     return _match_objects(labels, raw_labels, raw_xy, matching, timing), timing
 
 
+def _pixels_of(image, profile, seed):
+    """``get(region)`` giving an image's pixels on a region: the image's own, or with ``seed`` its
+    replica's, drawn with the noise blocks kept in the returned cache for the next regions."""
+    blocks = BlockCache()
+    if seed is None:
+        return (lambda region: image[region]), blocks
+    return (lambda region: draw_region(image, profile, seed, region, blocks)), blocks
+
+
 def _objects_task(image, model, tile, threads, min_area, profile=None, seed=None):
     """One image segmented and measured, its labels packed for the way back (a task): the raw image,
     a codec's, or with ``seed`` a replica, drawn tile by tile as the predictor needs it (each noise
     block once: neighbouring tiles' halos share blocks). Needs nothing of the raw image's objects,
     so the raw image runs in the same batch."""
     timing = {}
-    blocks = BlockCache()
-    if seed is None:
-        def get(region):
-            return image[region]
-    else:
-        def get(region):
-            return draw_region(image, profile, seed, region, blocks)
+    get, blocks = _pixels_of(image, profile, seed)
     # the drawn blocks are dropped once the mask is predicted: labelling is the task's peak
     labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
                            predicted=blocks.clear)
@@ -144,13 +147,7 @@ def _mask_task(image, model, tiles, threads, profile=None, seed=None):
     part of a replica, drawn region by region with its noise blocks kept for the next tiles), the
     cores' pixels in tile order packed to bits."""
     timing = {}
-    blocks = BlockCache()
-    if seed is None:
-        def get(region):
-            return image[region]
-    else:
-        def get(region):
-            return draw_region(image, profile, seed, region, blocks)
+    get = _pixels_of(image, profile, seed)[0]
     cores = [predict_tile(get, model, t, timing=timing, threads=threads).reshape(-1) for t in tiles]
     return np.packbits(np.concatenate(cores)), timing
 
