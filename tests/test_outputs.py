@@ -650,13 +650,15 @@ def _children(pid: int, *, timeout: float, at_least: int) -> dict:
     loky workers run."""
     psutil = pytest.importorskip("psutil", reason="psutil lists a process's children")
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while True:
         kids = {}
         for kid in psutil.Process(pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 kids[kid] = " ".join(kid.cmdline())
         if sum("loky" in line for line in kids.values()) >= at_least:
             return kids
+        if time.time() >= deadline:
+            break
         time.sleep(0.1)
     pytest.fail(f"no {at_least} worker processes appeared within {timeout} s")
 
@@ -715,21 +717,55 @@ def test_workers_die_with_a_killed_parent(tmp_path, watch):
         assert any("loky" in line for line in alive)
 
 
+# The forest's tasks run in threads; other predictors' in loky processes. This runs the CLI with
+# process workers, to test that they die with noisestat.
+_PROCESS_WORKERS = textwrap.dedent("""
+    import sys
+    import noisestat.pipeline as pipeline
+    from noisestat.cli import main
+    real = pipeline.make_executor
+    pipeline.make_executor = lambda *args, threads=False, **kwargs: real(*args, threads=False, **kwargs)
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def _started(pid: int, cpu_seconds: float, timeout: float) -> None:
+    """Wait until process ``pid`` has used ``cpu_seconds`` of CPU (its run is under way)."""
+    psutil = pytest.importorskip("psutil", reason="psutil reads a process's CPU time")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        times = psutil.Process(pid).cpu_times()
+        if times.user + times.system >= cpu_seconds:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the run did not start within {timeout} s")
+
+
+@pytest.mark.parametrize("workers", ["processes", "threads"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_assess_workers_die_when_noisestat_is_killed(data, tmp_path, sig):
+def test_assess_workers_die_when_noisestat_is_killed(data, tmp_path, sig, workers):
     if _cpu_count() < 2:
         pytest.skip("needs 2 CPU cores for --jobs 2 (--jobs is capped at the cores)")
-    argv = [sys.executable, "-m", "noisestat", *map(str, assess_argv(data, tmp_path / "r", "--jobs", "2"))]
-    argv[argv.index("--replicas") + 1] = "400"  # long enough to be stopped mid-run
+    args = [*map(str, assess_argv(data, tmp_path / "r", "--jobs", "2"))]
+    args[args.index("--replicas") + 1] = "400"  # long enough to be stopped mid-run
+    if workers == "processes":
+        argv = [sys.executable, "-c", _PROCESS_WORKERS, *args]
+    else:
+        argv = [sys.executable, "-m", "noisestat", *args]
     parent = subprocess.Popen(argv, env=_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        kids = _children(parent.pid, timeout=60, at_least=2)
+        if workers == "processes":
+            kids = _children(parent.pid, timeout=60, at_least=2)
+        else:
+            _started(parent.pid, cpu_seconds=4.0, timeout=60)
+            kids = _children(parent.pid, timeout=0, at_least=0)
         parent.send_signal(sig)
         _, err = parent.communicate(timeout=30)
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.communicate()
+        parent.stderr.close()
     assert _alive(kids, within=10) == []
     if sig == signal.SIGTERM:
         assert parent.returncode == 128 + signal.SIGTERM
