@@ -387,8 +387,19 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that every ``with`` block cleans up as on Ctrl-C."""
 
 
+# Set once SIGTERM arrived: an error raised while the run unwinds (a worker process stopped under
+# a task, a file closed) is then the termination, not a failure of its own.
+_TERMINATING = threading.Event()
+
+
 def _on_sigterm(signum, frame):
+    _TERMINATING.set()
     raise _Terminated()
+
+
+def _terminated() -> int:
+    print("noisestat: terminated; no partial output was left", file=sys.stderr)
+    return 128 + signal.SIGTERM
 
 
 def main(argv=None) -> int:
@@ -399,26 +410,34 @@ def main(argv=None) -> int:
                "compress-bench": _compress_bench, "codec-train": _codec_train, "tune": _tune}[args.command]
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    _TERMINATING.clear()
     try:
         watch_workers()
         return handler(args)
     except NoisestatError as exc:
+        if _TERMINATING.is_set():
+            return _terminated()
         if args.debug:
             raise
         print(f"noisestat: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # a write noisestat did not expect to fail (the writers raise OutputError)
+        if _TERMINATING.is_set():
+            return _terminated()
         if args.debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"noisestat: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except _Terminated:
-        print("noisestat: terminated; no partial output was left", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        return _terminated()
     except KeyboardInterrupt:
         print("noisestat: interrupted; no partial output was left", file=sys.stderr)
         return 130
+    except Exception:
+        if _TERMINATING.is_set():  # e.g. joblib's error for a worker stopped while the run unwinds
+            return _terminated()
+        raise
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -120,10 +120,10 @@ def _pixels_of(image, profile, seed):
 
 
 def _objects_task(image, model, tile, threads, min_area, profile=None, seed=None):
-    """One image segmented and measured, its labels packed for the way back (a task): the raw image,
-    a codec's, or with ``seed`` a replica, drawn tile by tile as the predictor needs it (each noise
-    block once: neighbouring tiles' halos share blocks). Needs nothing of the raw image's objects,
-    so the raw image runs in the same batch."""
+    """One image segmented by a :class:`~noisestat.predict.LabelPredictor` and measured, its labels
+    packed for the way back (a task): the raw image, a codec's, or with ``seed`` a replica. Needs
+    nothing of the raw image's objects, so the raw image runs in the same batch. (A mask
+    predictor's images go through :func:`_mask_task` and :func:`_finish_task`.)"""
     timing = {}
     get, blocks = _pixels_of(image, profile, seed)
     # the drawn blocks are dropped once the mask is predicted: labelling is the task's peak

@@ -768,7 +768,7 @@ def test_assess_workers_die_when_noisestat_is_killed(data, tmp_path, sig, worker
         parent.stderr.close()
     assert _alive(kids, within=10) == []
     if sig == signal.SIGTERM:
-        assert parent.returncode == 128 + signal.SIGTERM
+        assert parent.returncode == 128 + signal.SIGTERM, err
         assert err.strip().splitlines() == ["noisestat: terminated; no partial output was left"]
     assert not (tmp_path / "r").exists() and leftovers(tmp_path) == []
 

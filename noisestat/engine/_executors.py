@@ -100,8 +100,8 @@ class JoblibExecutor(Executor):
         results = []
         tasks = (delayed(fn)(*args) for args in arguments)
         try:
-            for i, result in enumerate(Parallel(n_jobs=self.jobs, return_as="generator",
-                                                          prefer="threads" if self.threads else None)(tasks)):
+            parallel = Parallel(n_jobs=self.jobs, return_as="generator", prefer="threads" if self.threads else None)
+            for i, result in enumerate(parallel(tasks)):
                 results.append(result)
                 if progress is not None:
                     progress(names[i], i + 1, len(arguments))
