@@ -213,6 +213,13 @@ def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     return _image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area)[0]
 
 
+def _in_threads(model, labels) -> bool:
+    """Whether this machine's workers are threads: for noisestat's forest (trained here from
+    ``labels`` or given), whose heavy parts release the GIL, so the tasks share the arrays and one
+    interpreter (:class:`noisestat.engine.JoblibExecutor`); processes for other predictors."""
+    return labels is not None or isinstance(model, PixelClassifier)
+
+
 def _apply_codec(codec, image, profile):
     return code_image(codec, image, profile)
 
@@ -304,10 +311,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         predictor_kind(model)
     for codec in codecs:
         prepare_image(codec, image, profile)
-    # noisestat's forest releases the GIL in its heavy parts: on this machine its tasks run in
-    # threads, sharing the arrays and one interpreter (engine.JoblibExecutor)
-    in_threads = labels is not None or isinstance(model, PixelClassifier)
-    with make_executor(jobs, scheduler, notice=notice, threads=in_threads) as executor:
+    with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as executor:
         # Codecs run first: a setting that cannot be coded fails in seconds, before the long part.
         start = time.perf_counter()
         # On a cluster, codecs that read files (a decoded image, a checkpoint) run here, where those
@@ -363,8 +367,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     themselves lose many raw objects (:data:`UNSTABLE_FRACTION`).
     """
     if executor is None:
-        with make_executor(jobs, scheduler, notice=notice,
-                           threads=labels is not None or isinstance(model, PixelClassifier)) as own:
+        with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as own:
             return build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed,
                                    jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
                                    extra_images=extra_images, progress=progress, tile=tile, executor=own,
@@ -376,12 +379,12 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     # Threads for one task's feature filters: this machine's cores shared among the workers.
     local = isinstance(executor, JoblibExecutor)
     threads = max(1, (os.cpu_count() or 1) // executor.workers) if local else 1
-    # Every image is segmented and measured in one batch of tasks, then aligned to the raw image's
-    # objects in a second, short one. On one worker the raw image is segmented here first, with the
-    # features kept from training and every core of this machine, and its time gives the estimate;
-    # with several it is one more task of the batch (its features computed again there, in parallel:
-    # less wall time than a serial pass here while the workers wait), and one tile measured here
-    # gives the estimate.
+    # The predictor runs on every image in one batch of tasks; a second, short one labels, measures
+    # and aligns each image to the raw image's objects. On one worker the raw image is segmented
+    # here first, with the features kept from training and every core of this machine, and its time
+    # gives the estimate; with several it is one more image of the batch (its features computed
+    # again there, in parallel: less wall time than a serial pass here while the workers wait), and
+    # one tile measured here gives the estimate.
     raw_here = executor.workers == 1 or (not trained and predictor_kind(model) == "labels")
     raw_features = None
     if trained:
@@ -395,8 +398,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     shared_image, shared_model = executor.share(image), executor.share(model)
     kind = predictor_kind(model)
     raw_timing: dict = {}
+    raw_threads = os.cpu_count() or 1
     if raw_here:
-        raw_threads = os.cpu_count() or 1
         raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
                                    features=raw_features, threads=raw_threads)
         start = time.perf_counter()
@@ -409,8 +412,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     same = [_same_image(extra, image) for extra in extra_images]
     n_images = replicas + 2 + sum(not s for s in same) + model_seeds
     if notice is not None:
-        _notice_estimate(notice, image, model, tile, threads, raw_timing if raw_here else None, raw_threads if raw_here
-                         else threads, timing if trained else {}, n_images, executor.workers)
+        _notice_estimate(notice, image, model, tile, threads, (raw_timing, raw_threads) if raw_here else None,
+                         timing if trained else {}, n_images, executor.workers)
 
     # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
     # (their difference over sigma_raw is the null distribution of eps). The images of the batch:
@@ -545,12 +548,13 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     return ref, extra_objects
 
 
-def _notice_estimate(notice, image, model, tile, threads, raw_timing, raw_threads, train_timing, n_images,
-                     workers) -> None:
-    """Say how long the batch will take: from the raw image's measured time (``raw_timing``) or, when
-    it runs in the batch, from one tile measured here (features and trees), scaled to the image."""
+def _notice_estimate(notice, image, model, tile, threads, raw, train_timing, n_images, workers) -> None:
+    """Say how long the batch will take: from the raw image's measured time (``raw``: its timing and
+    the threads it had) or, when it runs in the batch, from one tile measured here (features and
+    trees), scaled to the image."""
     keys = ("pixels", "features", "trees", "predictor", "labelling", "measuring")
-    if raw_timing is not None:
+    if raw is not None:
+        raw_timing, raw_threads = raw
         per_image = sum(raw_timing.get(k, 0.0) for k in keys)
         if raw_timing.get("features", 0.0) == 0.0:  # its features came from training: count them for the others
             per_image += train_timing.get("features", 0.0)

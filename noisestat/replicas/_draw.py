@@ -101,7 +101,8 @@ nor the tile it is drawn for (:func:`draw_region` draws any part, equal to the s
 :func:`draw_replica`). The deterministic part of a block (its variance, with the neighbour
 redistribution below) is computed on the block plus :data:`SETTLE_HALO` pixels of its surroundings,
 enough for the result to be that of the whole image. A :class:`BlockCache` keeps drawn blocks for
-the next regions of the same replica (tiles overlap by their halos), so each block is drawn once.
+the next regions of the same replica (tiles overlap by their halos), so neighbouring regions do not
+draw the blocks they share again.
 """
 
 from __future__ import annotations
@@ -138,8 +139,8 @@ class BlockCache:
     and seed: the key is the block's index alone."""
 
     # 16 MB hold 32 blocks of a volume (64^3 voxels of 2 bytes) or 128 of an image: the blocks that
-    # the halos of a row of tiles share, so each block is drawn once in an image and at most three
-    # times (once per slab of tiles it borders) in a volume
+    # the halos of a row of tiles share (a volume's blocks bordering the next slab of tiles are
+    # drawn again there)
     def __init__(self, max_bytes: int = 16 << 20):
         self.max_bytes = int(max_bytes)
         self._blocks: OrderedDict = OrderedDict()
