@@ -410,7 +410,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     # A decoded image identical to the raw one (a lossless codec) has the raw segmentation: the forest
     # is deterministic, so it is not run again.
     same = [_same_image(extra, image) for extra in extra_images]
-    n_images = replicas + 2 + sum(not s for s in same) + model_seeds
+    n_images = replicas + 2 + sum(not s for s in same) + model_seeds + (not raw_here)  # the raw one when in the batch
     if notice is not None:
         _notice_estimate(notice, image, model, tile, threads, (raw_timing, raw_threads) if raw_here else None,
                          timing if trained else {}, n_images, executor.workers)
