@@ -14,12 +14,14 @@ from .codecs import describe_codecs, parse_spec
 from .errors import CodecError, InputError, ModelError, NoisestatError, ProfileError
 from .measure._matching import match_centroids, match_iou
 from .measure._morphometry import PARAMETERS, measure_objects
-from .pipeline import Assessment, assess, assess_files, format_summary, write_assessment
+from .pipeline import Assessment, assess, assess_files, assess_values, format_summary, write_assessment
+from .results import ValueAssessment
 from .replicas._draw import draw_replica, generate_replicas
 
 __all__ = ["__version__", "read_image", "read_image_info", "ImageInfo", "PixelSize", "read_labels",
            "CameraProfile", "load_profile", "save_profile",
            "PixelClassifier", "load_model", "save_model", "describe_codecs", "parse_spec", "match_iou",
            "match_centroids", "PARAMETERS", "measure_objects", "Assessment", "assess", "assess_files",
+           "assess_values", "ValueAssessment",
            "format_summary", "write_assessment", "draw_replica", "generate_replicas", "NoisestatError",
            "InputError", "ProfileError", "CodecError", "ModelError"]

@@ -24,7 +24,8 @@ from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
 from .codecs._base import code_image, prepare_image
 from .engine._executors import JoblibExecutor, make_executor, parse_scheduler
-from .engine._tiles import MIN_TILE, _tick, default_tile, label_mask, predict_tile, segment_tiled, tile_grid
+from .engine._tiles import (MIN_TILE, _tick, default_tile, label_mask, predict_tile, segment_tiled, tile_grid,
+                            values_tile)
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
@@ -37,8 +38,10 @@ from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import BlockCache, draw_region, replica_seeds
 from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
-from .results import GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, PackedLabels, Reference
+from .results import (GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
+                      ValueScore)
 from .score._eps import GLOBAL_FLOOR, angular_mask, epsilon, floored, replica_spread, resolution_floor, summarise_eps, verdict
+from .score._pixels import pixel_eps, pixel_floor, pixel_null, pixel_sigma, pixel_summary
 from .score._tests import codec_statistics, difference_stats, loss_test
 
 __all__ = ["assess", "assess_files", "build_reference", "score_codec", "segment_and_match",
@@ -224,6 +227,30 @@ def _apply_codec(codec, image, profile):
     return code_image(codec, image, profile)
 
 
+def _code_all(executor, codecs, image, profile) -> list[CodecResult]:
+    """Every codec's result on ``image``. Codecs run first: a setting that cannot be coded fails in
+    seconds, before the long part. On a cluster, codecs that read files (a decoded image, a
+    checkpoint) run here, where those files are; the others on the workers."""
+    names = [f"codec {c.spec}" for c in codecs]
+    if isinstance(executor, JoblibExecutor):
+        return executor.map(_apply_codec, [(c, image, profile) for c in codecs], names)
+    away = [i for i, c in enumerate(codecs) if not codec_input_files([c])]
+    shared_image = executor.share(image) if away else None
+    remote = dict(zip(away, executor.map(_apply_codec, [(codecs[i], shared_image, profile) for i in away],
+                                         [names[i] for i in away])))
+    return [remote[i] if i in remote else _apply_codec(c, image, profile) for i, c in enumerate(codecs)]
+
+
+def _parse_codecs(codecs) -> list:
+    codecs = [parse_spec(c) if isinstance(c, str) else c for c in codecs]
+    if not codecs:
+        raise InputError("no codec to assess: give at least one codec spec")
+    specs = [c.spec for c in codecs]
+    if len(set(specs)) != len(specs):
+        raise InputError(f"codec specs must be distinct; got {specs}")
+    return codecs
+
+
 def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelClassifier | None = None,
            labels: np.ndarray | None = None, replicas: int = 10, seed: int = 0, jobs: int = 1,
            matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
@@ -276,7 +303,15 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     Returns
     -------
     Assessment
+        or, for a :class:`~noisestat.predict.ValuePredictor` ``model``, the
+        :class:`~noisestat.results.ValueAssessment` of :func:`assess_values`.
     """
+    if model is not None and labels is None and predictor_kind(model) == "values":
+        if matching != "iou" or min_area or model_seeds:
+            raise InputError("matching, min_area and model_seeds apply to objects; a value predictor is assessed "
+                             "pixel by pixel (noisestat.assess_values)")
+        return assess_values(image, profile, codecs, model, replicas=replicas, seed=seed, jobs=jobs, tile=tile,
+                             scheduler=scheduler, progress=progress, notice=notice, provenance=provenance)
     started = time.time()
     warnings: list[str] = []  # things the user must know to read the verdict; in summary and report
     check_raw_image(image)
@@ -298,12 +333,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         raise InputError("jobs must be a positive number of workers (or negative: all cores but |jobs|-1)")
     if labels is not None:
         check_labels(labels, shape=image.shape)
-    codecs = [parse_spec(c) if isinstance(c, str) else c for c in codecs]
-    if not codecs:
-        raise InputError("no codec to assess: give at least one codec spec")
-    specs = [c.spec for c in codecs]
-    if len(set(specs)) != len(specs):
-        raise InputError(f"codec specs must be distinct; got {specs}")
+    codecs = _parse_codecs(codecs)
     if tile is not None and (int(tile) != tile or tile < MIN_TILE):
         raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
     parse_scheduler(scheduler)
@@ -312,19 +342,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     for codec in codecs:
         prepare_image(codec, image, profile)
     with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as executor:
-        # Codecs run first: a setting that cannot be coded fails in seconds, before the long part.
         start = time.perf_counter()
-        # On a cluster, codecs that read files (a decoded image, a checkpoint) run here, where those
-        # files are; the others on the workers.
-        names = [f"codec {c.spec}" for c in codecs]
-        if isinstance(executor, JoblibExecutor):
-            coded: list[CodecResult] = executor.map(_apply_codec, [(c, image, profile) for c in codecs], names)
-        else:
-            away = [i for i, c in enumerate(codecs) if not codec_input_files([c])]
-            shared_image = executor.share(image) if away else None
-            remote = dict(zip(away, executor.map(_apply_codec, [(codecs[i], shared_image, profile) for i in away],
-                                                 [names[i] for i in away])))
-            coded = [remote[i] if i in remote else _apply_codec(c, image, profile) for i, c in enumerate(codecs)]
+        coded = _code_all(executor, codecs, image, profile)
         codec_seconds = time.perf_counter() - start
         ref, codec_objects = build_reference(image, profile, model=model, labels=labels, replicas=replicas,
                                              seed=seed, jobs=jobs, matching=matching, min_area=min_area,
@@ -411,9 +430,16 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     # is deterministic, so it is not run again.
     same = [_same_image(extra, image) for extra in extra_images]
     n_images = replicas + 2 + sum(not s for s in same) + model_seeds + (not raw_here)  # the raw one when in the batch
-    if notice is not None:
-        _notice_estimate(notice, image, model, tile, threads, (raw_timing, raw_threads) if raw_here else None,
-                         timing if trained else {}, n_images, executor.workers)
+
+    def estimate():
+        # From the raw image's time, before the batch; when the raw image is in the batch, from one
+        # tile measured here once the workers have their tasks (this process only waits for them).
+        if notice is not None:
+            _notice_estimate(notice, image, model, tile, threads, (raw_timing, raw_threads) if raw_here else None,
+                             timing if trained else {}, n_images, executor.workers)
+
+    if raw_here:
+        estimate()
 
     # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
     # (their difference over sigma_raw is the null distribution of eps). The images of the batch:
@@ -431,7 +457,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         tasks = [(im, shared_model, g, threads, prof, sd) for _, im, prof, sd in images for g in groups]
         names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
                  for name, *_ in images for k in range(len(groups))]
-        masks = executor.map(_mask_task, tasks, names, progress)
+        masks = executor.map(_mask_task, tasks, names, progress, started=None if raw_here else estimate)
         for _, t in masks:
             _merge_timing(timing, t)
         segmented = [[m for m, _ in masks[i * len(groups):(i + 1) * len(groups)]] for i in range(len(images))]
@@ -441,7 +467,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     else:
         common = (shared_model, tile, threads, min_area)
         segmented = executor.map(_objects_task, [(im, *common, prof, sd) for _, im, prof, sd in images],
-                                 [name for name, *_ in images], progress)
+                                 [name for name, *_ in images], progress, started=None if raw_here else estimate)
         for *_, t in segmented:
             _merge_timing(timing, t)
         segmented = [(packed, table) for packed, table, _ in segmented]
@@ -707,6 +733,120 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
     area = difference_stats(objects.values[:, 0] - raw.values[:, 0])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
                       global_scores, ok, tuple(reasons), statistics, area, loss)
+
+
+def _values_task(image, model, tiles, profile=None, seed=None):
+    """A value predictor's values on the cores of ``tiles`` (a task: part of one image, or with
+    ``seed`` part of a replica), the cores' values in tile order, flat."""
+    timing = {}
+    get = _pixels_of(image, profile, seed)[0]
+    cores = [values_tile(get, model, t, timing=timing).reshape(-1) for t in tiles]
+    return np.concatenate(cores), timing
+
+
+def _assemble_values(shape, groups, parts) -> np.ndarray:
+    """An image's value map from its :func:`_values_task` results (one per group of tiles)."""
+    out = np.empty(shape, dtype=np.result_type(*[p.dtype for p in parts]))
+    for group, flat in zip(groups, parts):
+        start = 0
+        for t in group:
+            size = tuple(c.stop - c.start for c in t.core)
+            out[t.core] = flat[start:start + math.prod(size)].reshape(size)
+            start += math.prod(size)
+    return out
+
+
+def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, replicas: int = 10, seed: int = 0,
+                  jobs: int = 1, tile: int | None = None, scheduler: str | None = None, progress=None, notice=None,
+                  provenance: dict | None = None) -> ValueAssessment:
+    """Score codecs against the camera noise of one raw image, pixel by pixel, for a
+    :class:`~noisestat.predict.ValuePredictor` ``model`` (a probability map, a restored image: a
+    value per pixel from a bounded neighbourhood).
+
+    The predictor runs, tile by tile with its halo, on the raw image, on ``replicas`` raw-equivalent
+    replicas and two more (the null: a simulated second acquisition) and on each decoded image, in
+    one batch of tasks on the engine of :func:`assess` (``jobs``, ``scheduler``; the same numbers on
+    every path, for any ``tile``). sigma_raw, eps and the summaries are those of
+    :mod:`noisestat.score._pixels`; there is no verdict (that module says why). A decoded image
+    identical to the raw one has the raw values (the predictor must be deterministic).
+
+    Returns
+    -------
+    ValueAssessment
+    """
+    started = time.time()
+    check_raw_image(image)
+    image_name = (provenance or {}).get("inputs", {}).get("image", {}).get("path", "image")
+    warnings = list(_check_range(image, profile, image_name))
+    if predictor_kind(model) != "values":
+        raise InputError(f"{type(model).__name__} is not a value predictor (it needs predict_values(region) and "
+                         f"halo(ndim)): assess its objects with noisestat.assess")
+    if replicas < 2:
+        raise InputError(f"at least 2 replicas are needed to estimate sigma_raw; got {replicas}")
+    if jobs == 0:
+        raise InputError("jobs must be a positive number of workers (or negative: all cores but |jobs|-1)")
+    if tile is not None and (int(tile) != tile or tile < MIN_TILE):
+        raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
+    parse_scheduler(scheduler)
+    codecs = _parse_codecs(codecs)
+    for codec in codecs:
+        prepare_image(codec, image, profile)
+    tile = tile or default_tile(model, image.ndim)
+    tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
+    timing: dict = {}
+    with make_executor(jobs, scheduler, notice=notice) as executor:
+        start = time.perf_counter()
+        coded = _code_all(executor, codecs, image, profile)
+        codec_seconds = time.perf_counter() - start
+        same = [_same_image(c.decoded, image) for c in coded]
+        seeds = replica_seeds(np.random.SeedSequence(seed).spawn(4)[1], replicas + 2)  # assess's replica seeds
+        shared_image = executor.share(image)
+        images = [("raw image", shared_image, None, None)]
+        images += [(f"replica {i + 1}" if i < replicas else f"null pair {i - replicas + 1}", shared_image, profile, s)
+                   for i, s in enumerate(seeds)]
+        images += [(f"codec image {i + 1}", c.decoded, None, None) for i, (c, s) in enumerate(zip(coded, same))
+                   if not s]
+        groups = _tile_groups(tiles, _parts_per_image(len(images), executor.workers, len(tiles)))
+        names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
+                 for name, *_ in images for k in range(len(groups))]
+        shared_model = executor.share(model)
+        parts = executor.map(_values_task, [(im, shared_model, g, prof, sd) for _, im, prof, sd in images for g in groups],
+                             names, progress)
+    for _, t in parts:
+        _merge_timing(timing, t)
+    maps = [_assemble_values(image.shape, groups, [p for p, _ in parts[i * len(groups):(i + 1) * len(groups)]])
+            for i in range(len(images))]
+    del parts
+    raw_values, replica_maps, null_pair = maps[0], maps[1:replicas + 1], maps[replicas + 1:replicas + 3]
+    decoded = iter(maps[replicas + 3:])
+    start = time.perf_counter()
+    sigma = pixel_sigma(replica_maps)
+    floor = pixel_floor(raw_values, replica_maps)
+    null_abs = pixel_null(replica_maps, null_pair, floor)
+    null_summary = pixel_summary(pixel_eps(null_pair[0], null_pair[1], sigma, floor), null_abs)
+    null = {"frac_abs_eps_lt_1": float((null_abs < 1).mean()), "q99_abs_eps": null_summary["null_q99_abs_eps"],
+            "pixels_pooled": int(null_abs.size), "pairs": 1 + (replicas // 2 if replicas >= 4 else 0),
+            "null_pair": null_summary}
+    scores = []
+    for c, s in zip(coded, same):
+        values = raw_values if s else next(decoded)
+        eps = pixel_eps(raw_values, values, sigma, floor)
+        scores.append(ValueScore(c.spec, c.compression_ratio, c.n_bytes, c.info, values, eps,
+                                 pixel_summary(eps, null_abs)))
+    del null_abs
+    _tick(timing, "scoring", start)
+    if floor == 0 and not (sigma > 0).any():
+        warnings.append("no replica changed the predictor's value at any pixel: sigma_raw is 0 everywhere, so any "
+                        "change by a codec scores an infinite eps")
+    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "predictor_kind": "values", "predictor": type(model).__name__,
+            "noise_model": profile.noise_model, "classifier": model.describe(), "jobs": jobs, "tile": tile,
+            "engine": executor.description,
+            "timing": {**{k: round(v, 3) for k, v in timing.items()}, "codecs": round(codec_seconds, 3),
+                       "wall": round(time.time() - started, 3)},
+            "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
+            "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
+    prov.update(provenance or {})
+    return ValueAssessment(raw_values, sigma, floor, replicas, null, tuple(scores), prov, model, tuple(warnings))
 
 
 def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image") -> list[str]:

@@ -19,7 +19,8 @@ from .predict._forest import PixelClassifier
 from .score._eps import GLOBAL_FLOOR, floored, null_reference, summarise_eps
 from .score._tests import difference_stats
 
-__all__ = ["PackedLabels", "ImageObjects", "CodecScore", "Assessment", "Reference", "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
+__all__ = ["PackedLabels", "ImageObjects", "CodecScore", "Assessment", "Reference", "ValueScore", "ValueAssessment",
+           "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
 
 GLOBAL_PARAMETERS = ("N_tot", "A_tot")
 SUMMARY_SCHEMA = 1
@@ -277,3 +278,58 @@ class Reference:
     def sigma_used(self) -> np.ndarray:
         """The per-object spread eps divides by: sigma_raw floored per parameter."""
         return self.sigma_raw if self.sigma_floor is None else floored(self.sigma_raw, self.sigma_floor[None])
+
+
+@dataclass(frozen=True)
+class ValueScore:
+    """One codec against the raw image, pixel by pixel (a value predictor's assessment)."""
+
+    spec: str
+    compression_ratio: float | None
+    n_bytes: int | None
+    info: dict
+    values: np.ndarray = field(repr=False)
+    eps: np.ndarray = field(repr=False)
+    summary: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ValueAssessment:
+    """A value predictor's assessment (:func:`noisestat.assess_values`): the raw image's values,
+    sigma_raw and the null per pixel, and per codec its values, eps map and summary. Descriptive
+    only: no verdict (:mod:`noisestat.score._pixels` says why)."""
+
+    raw_values: np.ndarray = field(repr=False)
+    sigma_raw: np.ndarray = field(repr=False)
+    sigma_floor: float
+    n_replicas: int
+    null: dict
+    codecs: tuple
+    provenance: dict = field(default_factory=dict)
+    model: object = field(default=None, repr=False, compare=False)
+    warnings: tuple = ()
+
+    def summary(self) -> dict:
+        """The JSON summary (``summary.json`` of :func:`noisestat.write_assessment`)."""
+        sigma = self.sigma_raw
+        return {
+            "schema_version": SUMMARY_SCHEMA,
+            "noisestat": __version__,
+            "kind": "values",
+            "replicas": self.n_replicas,
+            "seed": self.provenance.get("seed"),
+            "pixels": int(sigma.size),
+            "sigma_raw": {"median": float(np.median(sigma)), "mean": float(sigma.mean()),
+                          "zero_fraction": float((sigma == 0).mean()), "floor": self.sigma_floor,
+                          "floor_rule": "sigma used = max(sigma_raw, h / sqrt(12)), h the median over pixels of the "
+                                        "smallest non-zero change a replica made (0: no replica changed any pixel)"},
+            "null_reference": self.null,
+            "verdict": None,
+            "verdict_note": "per-pixel values have no verdict: neighbouring pixels share the predictor's "
+                            "neighbourhood, so their eps are not independent; compare frac_abs_eps_lt_1 with the "
+                            "null's and beyond_null_q99 with 0.01",
+            "warnings": list(self.warnings),
+            "codecs": [{"spec": c.spec, "compression_ratio": c.compression_ratio, "n_bytes": c.n_bytes,
+                        "info": c.info, **c.summary} for c in self.codecs],
+            "provenance": self.provenance,
+        }

@@ -63,7 +63,10 @@ class Executor:
         """A handle to pass to tasks instead of ``obj`` (sent once to each worker)."""
         return obj
 
-    def map(self, fn, arguments: list[tuple], names: list[str], progress=None) -> list:
+    def map(self, fn, arguments: list[tuple], names: list[str], progress=None, started=None) -> list:
+        """``fn(*args)`` for each of ``arguments``, in that order. ``progress(name, done, total)``
+        after each task; ``started()``, once, as soon as the tasks are on their way: work the caller
+        does there (in this process) overlaps theirs."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -94,14 +97,17 @@ class JoblibExecutor(Executor):
         self.description = {"engine": "joblib", "jobs": jobs,
                             "workers_are": "threads" if self.threads or self.workers == 1 else "processes"}
 
-    def map(self, fn, arguments, names, progress=None):
+    def map(self, fn, arguments, names, progress=None, started=None):
         from joblib.externals.loky.process_executor import TerminatedWorkerError
 
         results = []
         tasks = (delayed(fn)(*args) for args in arguments)
         try:
             parallel = Parallel(n_jobs=self.jobs, return_as="generator", prefer="threads" if self.threads else None)
-            for i, result in enumerate(parallel(tasks)):
+            outputs = parallel(tasks)  # several workers: the first tasks are dispatched when this returns
+            if started is not None:
+                started()
+            for i, result in enumerate(outputs):
                 results.append(result)
                 if progress is not None:
                     progress(names[i], i + 1, len(arguments))
@@ -151,13 +157,15 @@ class DaskExecutor(Executor):
         # not the run (scattered data would be lost with it).
         return self.client.submit(_identity, obj, pure=False)
 
-    def map(self, fn, arguments, names, progress=None):
+    def map(self, fn, arguments, names, progress=None, started=None):
         distributed = self._distributed
         run = uuid.uuid4().hex[:8]
         futures = [self.client.submit(fn, *args, key=f"noisestat-{run}-{i}", pure=False, retries=0)
                    for i, args in enumerate(arguments)]
         index = {f.key: i for i, f in enumerate(futures)}
         pending = set(futures)
+        if started is not None:
+            started()
         done_count = 0
         known = self._worker_names()
         alone_since = None

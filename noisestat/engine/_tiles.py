@@ -26,6 +26,7 @@ from ..measure._matching import label_counts
 from ..predict._protocol import check_predictor_output, predictor_kind
 
 __all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "predict_tile", "segment_tiled", "label_mask",
+           "values_tile", "predict_values_tiled",
            "FEATURE_BUDGET_BYTES", "MIN_TILE"]
 
 # Features of one region at most this large (bytes): with two workers and the rest of an assessment,
@@ -150,6 +151,34 @@ def predict_tile(get_region, model, t: Tile, *, timing: dict | None = None, feat
     return out
 
 
+def values_tile(get_region, model, t: Tile, *, timing: dict | None = None) -> np.ndarray:
+    """A :class:`~noisestat.predict.ValuePredictor`'s values on one tile's core (computed on the
+    region, checked, the core kept)."""
+    start = time.perf_counter()
+    region = np.asarray(get_region(t.region))
+    start = _tick(timing, "pixels", start)
+    out = check_predictor_output(model, model.predict_values(region), region.shape, "values")
+    _tick(timing, "predictor", start)
+    return np.ascontiguousarray(out[t.inner])
+
+
+def predict_values_tiled(get_region, shape: tuple, model, tile: int | None = None, *,
+                         timing: dict | None = None) -> np.ndarray:
+    """A value predictor's map of an image of ``shape``, tile by tile (the whole-image map when the
+    predictor's halo is right). float32 when the predictor gives float32, float64 otherwise."""
+    tile = tile or default_tile(model, len(shape))
+    tiles = tile_grid(shape, tile, tuple(model.halo(len(shape))))
+    out = None
+    for t in tiles:
+        core = values_tile(get_region, model, t, timing=timing)
+        if out is None or (core.dtype == np.float64 and out.dtype != np.float64):
+            previous, out = out, np.empty(shape, dtype=core.dtype)
+            if previous is not None:
+                out[...] = previous
+        out[t.core] = core
+    return out
+
+
 def label_mask(mask: np.ndarray, min_area: int = 0) -> np.ndarray:
     """Objects of a mask: fully connected components (8 in 2D, 26 in 3D) of at least ``min_area``
     pixels (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel."""
@@ -188,6 +217,9 @@ def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: i
     here; a :class:`~noisestat.predict.LabelPredictor` on the whole image. ``predicted()``, optional,
     is called once the predictor is done, before labelling (to free what only prediction needed)."""
     kind = predictor_kind(model)
+    if kind == "values":
+        raise InputError(f"{type(model).__name__} gives a value per pixel, not objects: assess it with "
+                         f"noisestat.assess_values")
     if kind == "labels":
         start = time.perf_counter()
         image = np.asarray(get_region(tuple(slice(0, n) for n in shape)))

@@ -2,7 +2,7 @@
 segmentation, figures and the HTML report.
 """
 
-from ._inspection import (write_label_image, codec_status, outside_band, outside_band_csv, segmentation_warnings,
+from ._inspection import (write_label_image, write_float_map, codec_status, outside_band, outside_band_csv, segmentation_warnings,
                           OUTSIDE_BAND_COLUMNS, GIANT_IMAGE_FRACTION, GIANT_MEDIAN_RATIO, TINY_AREA_PX,
                           TINY_FRACTION, TINY_MEDIAN_PX, COUNT_RATIO)
 
@@ -18,7 +18,9 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["write_label_image", "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
+from ._values import pixels_csv, write_value_assessment, PIXELS_COLUMNS
+
+__all__ = ["write_float_map", "pixels_csv", "write_value_assessment", "PIXELS_COLUMNS", "write_label_image", "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
            "OUTSIDE_BAND_COLUMNS", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
            "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO", "write_report", "render_figures", "report_html",
            "ReportFigure", "FIGURE_NAMES", "FAMILY"]

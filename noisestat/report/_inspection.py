@@ -56,6 +56,34 @@ def _measured_parameters(assessment) -> tuple:
 # --------------------------------------------------------------------------------------------------
 
 
+def _imagej_metadata(ndim: int, pixel_size) -> tuple[dict, dict]:
+    """tifffile's ``metadata`` and extra arguments for an ImageJ TIFF of ``ndim`` axes with the
+    physical ``pixel_size`` (a PixelSize, its dict, or None)."""
+    metadata, extra = {"axes": "YX" if ndim == 2 else "ZYX"}, {}
+    if pixel_size is not None:
+        size = pixel_size if isinstance(pixel_size, dict) else pixel_size.to_dict()
+        extra["resolution"] = (1.0 / float(size["x"]), 1.0 / float(size["y"]))  # pixels per unit
+        # ImageJ's header is ASCII; Fiji itself writes the micro sign as this escape.
+        metadata["unit"] = str(size["unit"]).replace("µ", "\\u00B5")
+        if ndim == 3 and size.get("z") is not None:
+            metadata["spacing"] = float(size["z"])
+    return metadata, extra
+
+
+def write_float_map(path: str | os.PathLike, values: np.ndarray, *, pixel_size=None) -> None:
+    """Write a map of values (2D, or 3D ``(z, rows, cols)``) as a float32 ImageJ TIFF, atomically,
+    with the pixel size as :func:`write_label_image` writes it (Fiji and napari open it as a
+    32-bit image or stack; infinite values stay infinite)."""
+    values = np.asarray(values)
+    if values.ndim not in (2, 3):
+        raise ValueError(f"value map must be 2D or 3D; got shape {values.shape}")
+    buffer = io.BytesIO()
+    metadata, extra = _imagej_metadata(values.ndim, pixel_size)
+    tifffile.imwrite(buffer, values.astype(np.float32), imagej=True, metadata=metadata, **extra)
+    with atomic_file(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
 def write_label_image(path: str | os.PathLike, labels: np.ndarray, *, pixel_size=None) -> None:
     """Write a label image (2D) or label volume (3D, ``(z, rows, cols)``) as TIFF, atomically
     (temporary file, then rename).
@@ -85,14 +113,7 @@ def write_label_image(path: str | os.PathLike, labels: np.ndarray, *, pixel_size
     # Encoded in memory, then written through the one atomic writer: tifffile cannot take the
     # descriptor-backed handle atomic_file yields (it reads the handle's name as a path).
     buffer = io.BytesIO()
-    metadata, extra = {"axes": "YX" if labels.ndim == 2 else "ZYX"}, {}
-    if pixel_size is not None:
-        size = pixel_size if isinstance(pixel_size, dict) else pixel_size.to_dict()
-        extra["resolution"] = (1.0 / float(size["x"]), 1.0 / float(size["y"]))  # pixels per unit
-        # ImageJ's header is ASCII; Fiji itself writes the micro sign as this escape.
-        metadata["unit"] = str(size["unit"]).replace("µ", "\\u00B5")
-        if labels.ndim == 3 and size.get("z") is not None:
-            metadata["spacing"] = float(size["z"])
+    metadata, extra = _imagej_metadata(labels.ndim, pixel_size)
     if top <= np.iinfo(np.uint16).max:
         tifffile.imwrite(buffer, labels.astype(np.uint16), imagej=True, metadata=metadata, **extra)
     else:

@@ -155,7 +155,16 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
     The folder is built under a temporary name and moved into place at the end, so an
     interrupted run never leaves a folder that looks complete, and an existing folder is only
     replaced by a finished one.
+
+    A value predictor's :class:`~noisestat.results.ValueAssessment` is written by
+    :func:`noisestat.report.write_value_assessment` (``pixels.csv``, ``maps/``, the summary).
     """
+    from ..results import ValueAssessment
+
+    if isinstance(assessment, ValueAssessment):
+        from ._values import write_value_assessment
+
+        return write_value_assessment(assessment, outdir)
     with staged_directory(outdir, command="assess",
                           inputs=[i["path"] for i in assessment.provenance.get("inputs", {}).values()]) as tmp:
         write_text_atomic(tmp / "objects.csv", objects_csv(assessment))

@@ -4,10 +4,11 @@ distribution of a second acquisition, the statistical tests and the verdict.
 
 from ._eps import (angular_mask, deviation, replica_spread, resolution_floor, floored, GLOBAL_FLOOR, epsilon,
                    summarise_eps, null_reference, verdict, VERDICT_RULE)
+from ._pixels import pixel_sigma, pixel_floor, pixel_eps, pixel_null, pixel_summary
 from ._tests import (FAMILIES, TRIM, MARGIN, ALPHA, KEEP, location_tests, band_fraction, band_noninferiority,
                      loss_test, codec_statistics, difference_stats)
 
 __all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR",
            "epsilon", "summarise_eps", "null_reference", "verdict", "VERDICT_RULE", "FAMILIES", "TRIM",
            "MARGIN", "ALPHA", "KEEP", "location_tests", "band_fraction", "band_noninferiority", "loss_test",
-           "codec_statistics", "difference_stats"]
+           "codec_statistics", "difference_stats", "pixel_sigma", "pixel_floor", "pixel_eps", "pixel_null", "pixel_summary"]
