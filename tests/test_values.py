@@ -16,6 +16,7 @@ from scipy import ndimage as ndi
 
 import noisestat
 from noisestat import assess_values, write_assessment
+from noisestat.engine import segment
 from noisestat.errors import InputError, ModelError, OutputError
 from noisestat.predict import predictor_kind
 from noisestat.simulate import acquire, simulate_scene
@@ -205,6 +206,9 @@ def test_arguments_are_checked(scene):
         assess_values(raw, CAMERA, ["lossless"], noisestat.PixelClassifier())
     with pytest.raises(InputError, match="at least 2 replicas"):
         assess_values(raw, CAMERA, ["lossless"], Smooth(), replicas=1)
+    for jobs in (1, 2):  # no objects to segment: said in one line
+        with pytest.raises(InputError, match="value per pixel, not objects"):
+            segment(raw, Smooth(), jobs=jobs)
 
 
 def test_assess_hands_a_value_predictor_to_assess_values(scene):

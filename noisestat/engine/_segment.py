@@ -63,7 +63,8 @@ def segment(image: np.ndarray, model, *, tile: int | None = None, jobs: int = 1,
     2
     """
     image = np.asarray(image)
-    if predictor_kind(model) == "labels" or (jobs == 1 and scheduler is None):
+    kind = predictor_kind(model)
+    if kind == "labels" or kind == "values" or (jobs == 1 and scheduler is None):  # values: refused there
         return segment_tiled(lambda r: image[r], image.shape, model, tile, min_area)
     tile = tile or default_tile(model, image.ndim)
     with make_executor(jobs, scheduler, threads=callable(getattr(model, "features", None))) as executor:
