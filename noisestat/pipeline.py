@@ -399,17 +399,21 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     local = isinstance(executor, JoblibExecutor)
     threads = max(1, (os.cpu_count() or 1) // executor.workers) if local else 1
     # The predictor runs on every image in one batch of tasks; a second, short one labels, measures
-    # and aligns each image to the raw image's objects. On one worker the raw image is segmented
-    # here first, with the features kept from training and every core of this machine, and its time
-    # gives the estimate; with several it is one more image of the batch (its features computed
-    # again there, in parallel: less wall time than a serial pass here while the workers wait), and
-    # one tile measured here gives the estimate.
+    # and aligns each image to the raw image's objects. The raw image is segmented here first, with
+    # every core of this machine, on one worker, and when training kept its features and the
+    # workers are no more than this machine's cores (its trees alone here take less wall time than
+    # features and trees of one more image in the batch); its time then gives the estimate.
+    # Otherwise it is one more image of the batch (its features computed again there, in parallel:
+    # less wall time than a serial pass here while the workers wait), and one tile measured here
+    # gives the estimate.
     raw_here = executor.workers == 1 or (not trained and predictor_kind(model) == "labels")
     raw_features = None
     if trained:
         # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
         model = _new_forest(forest_seed, image.ndim, jobs if local else -1, spacing)
         tile = tile or default_tile(model, image.ndim)
+        kept = image.size * model.n_features(image.ndim) * 4 <= RAW_FEATURE_CACHE_BYTES  # as _training_pixels
+        raw_here = raw_here or (kept and executor.workers <= (os.cpu_count() or 1))
         # training runs here while the workers wait: its features take every core of this machine
         raw_features = _train(model, image, labels, tile, os.cpu_count() or 1, timing, keep=raw_here)
     tile = tile or default_tile(model, image.ndim)
