@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -364,3 +366,35 @@ def test_a_raw_image_too_large_to_keep_its_features_is_segmented_tile_parallel(s
     assert objects_csv(other) == objects_csv(reference)
     model = other.model
     assert np.array_equal(segment(raw, model, tile=48, jobs=2), segment(raw, model, tile=4096))
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+from noisestat.engine import _executors
+
+def work():
+    for _ in range(200):
+        np.ones(1 << 18, np.float32).sum()   # 1 MiB allocated and freed, as a feature plane is
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+faults = (_executors._dask_task(work) if sys.argv[1] == "task" else work()) - start
+print(faults, _executors._libc is not None)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_dask_tasks_reuse_freed_memory_under_the_nannies_trim_threshold():
+    # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536: every array over 128 KiB is then
+    # mapped afresh and its pages fault in one by one, unless the task lets glibc keep freed memory
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    runs = {how: subprocess.run([sys.executable, "-c", _FAULTS, how], env=env, capture_output=True, text=True,
+                                check=True).stdout.split() for how in ("plain", "task")}
+    plain, task = int(runs["plain"][0]), int(runs["task"][0])
+    assert runs["task"][1] == "True" and runs["plain"][1] == "False"
+    assert plain > 200 * 200 and task < plain / 10, (plain, task)
+    # without the variable glibc's own sliding threshold already reuses memory: nothing is changed
+    out = subprocess.run([sys.executable, "-c", _FAULTS, "task"], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}).stdout.split()
+    assert out[1] == "False" and int(out[0]) < plain / 10

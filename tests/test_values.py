@@ -238,3 +238,30 @@ def test_a_folder_noisestat_did_not_write_is_left_alone(reference, tmp_path):
     with pytest.raises(OutputError):
         write_assessment(reference, mine)
     assert (mine / "notes.txt").read_text() == "keep me" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+class Dark(Smooth):
+    """1 where a pixel reads 0 DN (never in the raw image or its replicas: the offset is 100 DN)."""
+
+    def halo(self, ndim):
+        return (0,) * ndim
+
+    def predict_values(self, region):
+        return (np.asarray(region) == 0).astype(np.float32)
+
+
+def test_a_change_where_the_replicas_saw_none_is_infinite_and_written(scene, tmp_path):
+    _, raw = scene
+    decoded = raw.copy()
+    decoded[10:14, 20:30] = 0  # an external tool that blacked out 40 pixels
+    tifffile.imwrite(tmp_path / "decoded.tif", decoded)
+    a = assess_values(raw, CAMERA, [f"file:path={tmp_path / 'decoded.tif'}"], Dark(), replicas=3)
+    summary = a.codecs[0].summary
+    assert summary["n_infinite"] == 40 and summary["max_abs_eps"] == math.inf
+    assert summary["frac_abs_eps_lt_1"] == pytest.approx(1 - 40 / raw.size)
+    out = write_assessment(a, tmp_path / "out")
+    text = (out / "summary.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text  # strict JSON: inf written as "inf"
+    assert json.loads(text)["codecs"][0]["max_abs_eps"] == "inf"
+    eps_map, = (out / "maps").glob("01_*_eps.tif")
+    assert np.isinf(tifffile.imread(eps_map)).sum() == 40

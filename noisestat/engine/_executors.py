@@ -13,7 +13,9 @@ line instead of waiting for ever.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
 import time
 import uuid
@@ -32,6 +34,51 @@ CONNECT_TIMEOUT_S = 15.0
 
 def _identity(obj):
     return obj
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_MAX = 32 << 20   # glibc's own ceiling for it on 64-bit systems
+_TRIM_DURING_TASKS = 1 << 30
+_libc = None  # set in a worker process once its malloc is tuned for tasks
+
+
+def _tune_malloc_for_tasks() -> None:
+    """In a process started with a fixed ``MALLOC_TRIM_THRESHOLD_`` (dask's nannies set 64 KiB for
+    their workers, so that freed memory goes back to the system at once), let glibc keep and reuse
+    freed memory while a task runs; :func:`_after_task` gives it back when the task ends.
+
+    A fixed trim threshold also turns off glibc's sliding mmap threshold, so every array over
+    128 KiB (each feature plane, each tree's leaf indices) is a fresh mapping whose pages fault in
+    one by one: measured on a 1024 x 1024 replica, 3.3 s against 2.1 s with glibc's defaults. No
+    library or dask setting does this per task, hence ctypes. Elsewhere (other C libraries, no
+    such variable) nothing changes."""
+    global _libc
+    if _libc is not None or not sys.platform.startswith("linux") or (
+            "MALLOC_TRIM_THRESHOLD_" not in os.environ and "MALLOC_MMAP_THRESHOLD_" not in os.environ):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        tuned = (libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX) == 1
+                 and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_DURING_TASKS) == 1)
+    except (OSError, AttributeError):  # not glibc
+        return
+    if tuned:
+        _libc = libc
+
+
+def _after_task() -> None:
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _dask_task(fn, *args):
+    """A task as a dask worker runs it: ``fn(*args)`` with malloc tuned (:func:`_tune_malloc_for_tasks`)."""
+    _tune_malloc_for_tasks()
+    try:
+        return fn(*args)
+    finally:
+        _after_task()
 
 
 class EngineError(NoisestatError):
@@ -160,7 +207,7 @@ class DaskExecutor(Executor):
     def map(self, fn, arguments, names, progress=None, started=None):
         distributed = self._distributed
         run = uuid.uuid4().hex[:8]
-        futures = [self.client.submit(fn, *args, key=f"noisestat-{run}-{i}", pure=False, retries=0)
+        futures = [self.client.submit(_dask_task, fn, *args, key=f"noisestat-{run}-{i}", pure=False, retries=0)
                    for i, args in enumerate(arguments)]
         index = {f.key: i for i, f in enumerate(futures)}
         pending = set(futures)
