@@ -113,6 +113,15 @@ def main(argv=None) -> int:
         parts = ", ".join(f"{key} {value:.1f}" for key, value in r["timing"].items()
                           if isinstance(value, float) and key not in ("trees_evaluated_fraction",))
         print(f"  k={r['k']}: {parts}")
+    batch = base["timing"].get("batch_wall")
+    if batch:
+        print("\nthe workers' share (provenance timing batch_wall: wall s of the two batches of tasks) and the rest "
+              "(command wall s minus batch_wall: start, reading, training and the raw image here, codecs, scores, "
+              "writing):")
+        for r in rows:
+            b = r["timing"].get("batch_wall")
+            if b:
+                print(f"  k={r['k']}: batch {b:.1f} s (speed-up {batch / b:.2f}), rest {r['wall_s'] - b:.1f} s")
     print(f"\nspeed-up: wall s of k={base['k']} over wall s of k; objects.csv compared with k={base['k']}'s. "
           f"This machine has {os.cpu_count()} CPUs: beyond that, workers share cores.")
     return 0

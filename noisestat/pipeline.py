@@ -453,6 +453,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                if not s]
     if not raw_here:
         images.insert(0, ("raw image", shared_image, None, None))
+    batch_start = time.perf_counter()  # wall time of the batches: the part the workers share
     if kind == "mask":
         # each image's tiles in a few parts when that evens out the rounds of the batch (7 images on
         # 2 workers: 14 half images); the masks are labelled, measured and matched in the second batch
@@ -462,6 +463,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
                  for name, *_ in images for k in range(len(groups))]
         masks = executor.map(_mask_task, tasks, names, progress, started=None if raw_here else estimate)
+        batch_wall = time.perf_counter() - batch_start
         for _, t in masks:
             _merge_timing(timing, t)
         segmented = [[m for m, _ in masks[i * len(groups):(i + 1) * len(groups)]] for i in range(len(images))]
@@ -472,6 +474,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         common = (shared_model, tile, threads, min_area)
         segmented = executor.map(_objects_task, [(im, *common, prof, sd) for _, im, prof, sd in images],
                                  [name for name, *_ in images], progress, started=None if raw_here else estimate)
+        batch_wall = time.perf_counter() - batch_start
         for *_, t in segmented:
             _merge_timing(timing, t)
         segmented = [(packed, table) for packed, table, _ in segmented]
@@ -502,7 +505,9 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     del segmented, parts
     names = ([f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
              + [f"codec image {i + 1}" for i in range(len(extra_images))])
+    start = time.perf_counter()
     results = executor.map(_call, tasks, [f"objects of {n}" for n in names])
+    timing["batch_wall"] = batch_wall + time.perf_counter() - start
     del tasks
     for _, t in results:
         _merge_timing(timing, t)
