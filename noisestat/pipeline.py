@@ -598,7 +598,10 @@ def _notice_estimate(notice, image, model, tile, threads, raw, train_timing, n_i
         tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
         one = max(tiles, key=lambda t: t.size)
         measured: dict = {}
-        predict_tile(lambda r: image[r], model, one, timing=measured, threads=threads)
+        if predictor_kind(model) == "values":
+            values_tile(lambda r: image[r], model, one, timing=measured)
+        else:
+            predict_tile(lambda r: image[r], model, one, timing=measured, threads=threads)
         core = math.prod(c.stop - c.start for c in one.core)
         seconds = sum(measured.get(k, 0.0) for k in keys)
         per_image = seconds * image.size / core
@@ -819,8 +822,13 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
         names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
                  for name, *_ in images for k in range(len(groups))]
         shared_model = executor.share(model)
+
+        def estimate():  # from one tile measured here once the workers have their tasks
+            if notice is not None:
+                _notice_estimate(notice, image, model, tile, 1, None, {}, len(images), executor.workers)
+
         parts = executor.map(_values_task, [(im, shared_model, g, prof, sd) for _, im, prof, sd in images for g in groups],
-                             names, progress)
+                             names, progress, started=estimate)
     for _, t in parts:
         _merge_timing(timing, t)
     maps = [_assemble_values(image.shape, groups, [p for p, _ in parts[i * len(groups):(i + 1) * len(groups)]])

@@ -213,8 +213,12 @@ def test_arguments_are_checked(scene):
 
 def test_assess_hands_a_value_predictor_to_assess_values(scene):
     _, raw = scene
-    a = noisestat.assess(raw[:48, :48], CAMERA, ["lossless"], model=Smooth(), replicas=2)
+    said = []
+    a = noisestat.assess(raw[:48, :48], CAMERA, ["lossless"], model=Smooth(), replicas=2,
+                         notice=lambda m, s: said.append((m, s)))
     assert isinstance(a, noisestat.ValueAssessment)
+    (message, seconds), = said
+    assert message.startswith("estimated time:") and "for 5 images" in message and seconds >= 0
 
 
 def test_output_folder(reference, tmp_path):
