@@ -393,19 +393,19 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                                    notice=notice, spacing=spacing)
     started = time.perf_counter()
     timing: dict = {}
-    forest_seed, replica_root, _, model_root = np.random.SeedSequence(seed).spawn(4)
+    forest_seed, replica_root, model_root = _seed_roots(seed)
     trained = labels is not None
     # Threads for one task's feature filters: this machine's cores shared among the workers.
     local = isinstance(executor, JoblibExecutor)
     threads = max(1, (os.cpu_count() or 1) // executor.workers) if local else 1
     # The predictor runs on every image in one batch of tasks; a second, short one labels, measures
-    # and aligns each image to the raw image's objects. The raw image is segmented here first, with
-    # every core of this machine, on one worker, and when training kept its features and the
-    # workers are no more than this machine's cores (its trees alone here take less wall time than
-    # features and trees of one more image in the batch); its time then gives the estimate.
-    # Otherwise it is one more image of the batch (its features computed again there, in parallel:
-    # less wall time than a serial pass here while the workers wait), and one tile measured here
-    # gives the estimate.
+    # and aligns each image to the raw image's objects. The raw image is segmented here first, on
+    # every core of this machine, when there is one worker, or when training kept its features and
+    # the workers are no more than this machine's cores (its trees alone then take less wall time
+    # here than its features and trees as one more image of the batch); its time gives the
+    # estimate. Otherwise it is one more image of the batch (its features computed again there, in
+    # parallel: less wall time than a serial pass here while the workers wait), and one tile
+    # measured here gives the estimate.
     raw_here = executor.workers == 1 or (not trained and predictor_kind(model) == "labels")
     raw_features = None
     if trained:
@@ -613,6 +613,13 @@ def _notice_estimate(notice, image, model, tile, threads, raw, train_timing, n_i
            f"worker{'s' if workers > 1 else ''} ({source})", estimate)
 
 
+def _seed_roots(seed: int) -> tuple:
+    """The forest's, the replicas' and the retrained forests' seed sequences, from the one seed
+    (the third of four children is unused, kept so that these stay what they have been)."""
+    forest, replicas, _, models = np.random.SeedSequence(seed).spawn(4)
+    return forest, replicas, models
+
+
 def _call(fn, args):
     return fn(*args)
 
@@ -811,7 +818,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
         coded = _code_all(executor, codecs, image, profile)
         codec_seconds = time.perf_counter() - start
         same = [_same_image(c.decoded, image) for c in coded]
-        seeds = replica_seeds(np.random.SeedSequence(seed).spawn(4)[1], replicas + 2)  # assess's replica seeds
+        seeds = replica_seeds(_seed_roots(seed)[1], replicas + 2)  # the replicas of assess for this seed
         shared_image = executor.share(image)
         images = [("raw image", shared_image, None, None)]
         images += [(f"replica {i + 1}" if i < replicas else f"null pair {i - replicas + 1}", shared_image, profile, s)
@@ -827,8 +834,8 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
             if notice is not None:
                 _notice_estimate(notice, image, model, tile, 1, None, {}, len(images), executor.workers)
 
-        parts = executor.map(_values_task, [(im, shared_model, g, prof, sd) for _, im, prof, sd in images for g in groups],
-                             names, progress, started=estimate)
+        tasks = [(im, shared_model, g, prof, sd) for _, im, prof, sd in images for g in groups]
+        parts = executor.map(_values_task, tasks, names, progress, started=estimate)
     for _, t in parts:
         _merge_timing(timing, t)
     maps = [_assemble_values(image.shape, groups, [p for p, _ in parts[i * len(groups):(i + 1) * len(groups)]])
@@ -855,9 +862,9 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     if floor == 0 and not (sigma > 0).any():
         warnings.append("no replica changed the predictor's value at any pixel: sigma_raw is 0 everywhere, so any "
                         "change by a codec scores an infinite eps")
-    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "predictor_kind": "values", "predictor": type(model).__name__,
-            "noise_model": profile.noise_model, "classifier": model.describe(), "jobs": jobs, "tile": tile,
-            "engine": executor.description,
+    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "predictor_kind": "values",
+            "predictor": type(model).__name__, "noise_model": profile.noise_model, "classifier": model.describe(),
+            "jobs": jobs, "tile": tile, "engine": executor.description,
             "timing": {**{k: round(v, 3) for k, v in timing.items()}, "codecs": round(codec_seconds, 3),
                        "wall": round(time.time() - started, 3)},
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),

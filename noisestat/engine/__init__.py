@@ -8,5 +8,6 @@ from ._segment import segment
 from ._tiles import (FEATURE_BUDGET_BYTES, Tile, default_tile, label_mask, predict_values_tiled, segment_tiled,
                      tile_grid)
 
-__all__ = ["segment", "segment_tiled", "predict_values_tiled", "tile_grid", "Tile", "default_tile", "label_mask", "make_executor",
-           "Executor", "JoblibExecutor", "DaskExecutor", "EngineError", "parse_scheduler", "FEATURE_BUDGET_BYTES"]
+__all__ = ["segment", "segment_tiled", "predict_values_tiled", "tile_grid", "Tile", "default_tile", "label_mask",
+           "make_executor", "Executor", "JoblibExecutor", "DaskExecutor", "EngineError", "parse_scheduler",
+           "FEATURE_BUDGET_BYTES"]

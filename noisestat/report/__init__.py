@@ -1,10 +1,11 @@
 """What an assessment shows: label images, the objects outside the noise band, warnings about the
-segmentation, figures and the HTML report.
+segmentation, figures and the HTML report; a value predictor's maps and per-pixel table.
 """
 
-from ._inspection import (write_label_image, write_float_map, codec_status, outside_band, outside_band_csv, segmentation_warnings,
-                          OUTSIDE_BAND_COLUMNS, GIANT_IMAGE_FRACTION, GIANT_MEDIAN_RATIO, TINY_AREA_PX,
-                          TINY_FRACTION, TINY_MEDIAN_PX, COUNT_RATIO)
+from ._inspection import (write_label_image, write_float_map, codec_status, outside_band, outside_band_csv,
+                          segmentation_warnings, OUTSIDE_BAND_COLUMNS, GIANT_IMAGE_FRACTION, GIANT_MEDIAN_RATIO,
+                          TINY_AREA_PX, TINY_FRACTION, TINY_MEDIAN_PX, COUNT_RATIO)
+from ._values import pixels_csv, write_value_assessment, PIXELS_COLUMNS
 
 # The figures need matplotlib: imported on first use, so that the tables and label images need none.
 _HTML = ("write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY")
@@ -18,9 +19,8 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-from ._values import pixels_csv, write_value_assessment, PIXELS_COLUMNS
-
-__all__ = ["write_float_map", "pixels_csv", "write_value_assessment", "PIXELS_COLUMNS", "write_label_image", "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
+__all__ = ["write_float_map", "pixels_csv", "write_value_assessment", "PIXELS_COLUMNS", "write_label_image",
+           "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
            "OUTSIDE_BAND_COLUMNS", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
            "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO", "write_report", "render_figures", "report_html",
            "ReportFigure", "FIGURE_NAMES", "FAMILY"]

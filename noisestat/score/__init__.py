@@ -1,5 +1,6 @@
 """Scoring: eps = (chi_raw - chi_codec) / sigma_raw, sigma_raw and its resolution floor, the null
-distribution of a second acquisition, the statistical tests and the verdict.
+distribution of a second acquisition, the statistical tests and the verdict; per pixel for a value
+predictor (descriptive, no verdict).
 """
 
 from ._eps import (angular_mask, deviation, replica_spread, resolution_floor, floored, GLOBAL_FLOOR, epsilon,
@@ -11,4 +12,5 @@ from ._tests import (FAMILIES, TRIM, MARGIN, ALPHA, KEEP, location_tests, band_f
 __all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR",
            "epsilon", "summarise_eps", "null_reference", "verdict", "VERDICT_RULE", "FAMILIES", "TRIM",
            "MARGIN", "ALPHA", "KEEP", "location_tests", "band_fraction", "band_noninferiority", "loss_test",
-           "codec_statistics", "difference_stats", "pixel_sigma", "pixel_floor", "pixel_eps", "pixel_null", "pixel_summary"]
+           "codec_statistics", "difference_stats", "pixel_sigma", "pixel_floor", "pixel_eps", "pixel_null",
+           "pixel_summary"]
