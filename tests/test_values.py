@@ -99,6 +99,26 @@ def test_sigma_raw_is_the_true_spread_in_the_dark_and_the_bright(scene, referenc
         assert abs(ratio[part].mean() - 1) < 0.04, ratio[part].mean()
 
 
+class Identity(Smooth):
+    """The image itself: its sigma_raw is the camera's own noise, pixel by pixel."""
+
+    def halo(self, ndim):
+        return (0,) * ndim
+
+    def predict_values(self, region):
+        return region
+
+
+def test_the_image_itself_has_the_camera_noise(scene):
+    electrons, raw = scene
+    a = assess_values(raw, CAMERA, ["lossless"], Identity(), replicas=16, seed=5)
+    assert a.raw_values.dtype == np.float32 and np.array_equal(a.raw_values, raw)
+    truth = CAMERA.gain_dn_per_e ** 2 * electrons + CAMERA.read_noise_dn ** 2
+    ratio = a.sigma_raw ** 2 / truth
+    for part in (electrons < 15, electrons > 400):
+        assert abs(ratio[part].mean() - 1) < 0.05, ratio[part].mean()
+
+
 def test_the_null_is_what_a_second_acquisition_does(scene, reference):
     electrons, raw = scene
     predictor = Smooth()
