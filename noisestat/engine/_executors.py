@@ -41,6 +41,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD_MAX = 32 << 20   # glibc's own ceiling for it on 64-bit systems
 _TRIM_DURING_TASKS = 1 << 30
 _libc = None  # set in a worker process once its malloc is tuned for tasks
+_malloc_looked_at = False
 
 
 def _tune_malloc_for_tasks() -> None:
@@ -53,8 +54,11 @@ def _tune_malloc_for_tasks() -> None:
     one by one: measured on a 1024 x 1024 replica, 3.3 s against 2.1 s with glibc's defaults. No
     library or dask setting does this per task, hence ctypes. Elsewhere (other C libraries, no
     such variable) nothing changes."""
-    global _libc
-    if _libc is not None or not sys.platform.startswith("linux") or (
+    global _libc, _malloc_looked_at
+    if _malloc_looked_at:  # once per process
+        return
+    _malloc_looked_at = True
+    if not sys.platform.startswith("linux") or (
             "MALLOC_TRIM_THRESHOLD_" not in os.environ and "MALLOC_MMAP_THRESHOLD_" not in os.environ):
         return
     try:
