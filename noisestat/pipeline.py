@@ -846,7 +846,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     start = time.perf_counter()
     sigma = pixel_sigma(replica_maps)
     floor = pixel_floor(raw_values, replica_maps)
-    null_abs = pixel_null(replica_maps, null_pair, floor)
+    null_abs = pixel_null(replica_maps, null_pair, floor, sigma)
     null_summary = pixel_summary(pixel_eps(null_pair[0], null_pair[1], sigma, floor), null_abs)
     null = {"frac_abs_eps_lt_1": float((null_abs < 1).mean()), "q99_abs_eps": null_summary["null_q99_abs_eps"],
             "pixels_pooled": int(null_abs.size), "pairs": 1 + (replicas // 2 if replicas >= 4 else 0),

@@ -100,12 +100,13 @@ def pixel_eps(a, b, sigma, floor: float = 0.0) -> np.ndarray:
     return eps
 
 
-def pixel_null(stack, null_pair, floor: float) -> np.ndarray:
+def pixel_null(stack, null_pair, floor: float, sigma=None) -> np.ndarray:
     """|eps| of simulated second acquisitions, pooled (float32, one value per pixel and pair): the
-    null pair with the N replicas' sigma, then disjoint pairs of the replicas, each with the sigma
-    of the other N - 2 (when N >= 4)."""
+    null pair with the N replicas' sigma (``sigma``, when already computed), then disjoint pairs of
+    the replicas, each with the sigma of the other N - 2 (when N >= 4)."""
     stack = list(stack)
-    pooled = [np.abs(pixel_eps(null_pair[0], null_pair[1], pixel_sigma(stack), floor)).astype(np.float32)]
+    sigma = pixel_sigma(stack) if sigma is None else sigma
+    pooled = [np.abs(pixel_eps(null_pair[0], null_pair[1], sigma, floor)).astype(np.float32)]
     n = len(stack)
     if n >= 4:
         for k in range(n // 2):
