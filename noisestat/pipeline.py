@@ -23,7 +23,7 @@ from . import __version__
 from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
 from .codecs._base import code_image, prepare_image
-from .engine._executors import JoblibExecutor, make_executor, parse_scheduler
+from .engine._executors import JoblibExecutor, Pending, make_executor, parse_scheduler
 from .engine._tiles import (MIN_TILE, _tick, default_tile, label_mask, predict_tile, segment_tiled, tile_grid,
                             values_tile)
 from .errors import InputError
@@ -227,18 +227,25 @@ def _apply_codec(codec, image, profile):
     return code_image(codec, image, profile)
 
 
-def _code_all(executor, codecs, image, profile) -> list[CodecResult]:
-    """Every codec's result on ``image``. Codecs run first: a setting that cannot be coded fails in
-    seconds, before the long part. On a cluster, codecs that read files (a decoded image, a
-    checkpoint) run here, where those files are; the others on the workers."""
+def _start_codecs(executor, codecs, image, profile) -> Pending:
+    """Every codec's result on ``image``, on its way. Codecs start first: a setting that cannot be
+    coded fails in seconds, before the long part. On a cluster, codecs that read files (a decoded
+    image, a checkpoint) run here at once, where those files are; the others on the workers, while
+    this process trains and segments the raw image (:meth:`Pending.result` waits for them before the
+    batch that needs the decoded images)."""
     names = [f"codec {c.spec}" for c in codecs]
     if isinstance(executor, JoblibExecutor):
-        return executor.map(_apply_codec, [(c, image, profile) for c in codecs], names)
+        return executor.start(_apply_codec, [(c, image, profile) for c in codecs], names)
     away = [i for i, c in enumerate(codecs) if not codec_input_files([c])]
     shared_image = executor.share(image) if away else None
-    remote = dict(zip(away, executor.map(_apply_codec, [(codecs[i], shared_image, profile) for i in away],
-                                         [names[i] for i in away])))
-    return [remote[i] if i in remote else _apply_codec(c, image, profile) for i, c in enumerate(codecs)]
+    remote = executor.start(_apply_codec, [(codecs[i], shared_image, profile) for i in away], [names[i] for i in away])
+    here = {i: _apply_codec(c, image, profile) for i, c in enumerate(codecs) if i not in away}
+
+    def collect():
+        results = {**here, **dict(zip(away, remote.result()))}
+        return [results[i] for i in range(len(codecs))]
+
+    return Pending(collect)
 
 
 def _parse_codecs(codecs) -> list:
@@ -342,14 +349,25 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     for codec in codecs:
         prepare_image(codec, image, profile)
     with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as executor:
+        # seconds this process spends on the codecs: starting them, then waiting for any still running
+        # once the raw image is segmented (on a cluster they run meanwhile)
         start = time.perf_counter()
-        coded = _code_all(executor, codecs, image, profile)
+        pending = _start_codecs(executor, codecs, image, profile)
         codec_seconds = time.perf_counter() - start
+
+        def decoded():
+            nonlocal codec_seconds
+            start = time.perf_counter()
+            images = [c.decoded for c in pending.result()]
+            codec_seconds += time.perf_counter() - start
+            return images
+
         ref, codec_objects = build_reference(image, profile, model=model, labels=labels, replicas=replicas,
                                              seed=seed, jobs=jobs, matching=matching, min_area=min_area,
-                                             model_seeds=model_seeds, extra_images=[c.decoded for c in coded],
+                                             model_seeds=model_seeds, extra_images=decoded,
                                              progress=progress, tile=tile, executor=executor, notice=notice,
                                              spacing=spacing)
+        coded = pending.result()
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
     model, trained, raw = ref.model, ref.trained, ref.raw
 
@@ -379,6 +397,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     executor=None, notice=None, spacing=None):
     """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
     parallel batch); returns the :class:`Reference` and the extra images' aligned objects.
+    ``extra_images`` is a sequence of images or a callable that returns one: it is called once the
+    raw image is segmented, just before the batch (codecs still running elsewhere are waited for there).
 
     Besides sigma_raw it fixes, from the replicas alone, the sigma floor per parameter
     (:func:`noisestat.score.resolution_floor`), the fraction |eps| < 1 and the rate of raw-object
@@ -429,6 +449,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         raw = _measure(raw_labels)
         _tick(raw_timing, "measuring", start)
     del raw_features
+    if callable(extra_images):
+        extra_images = extra_images()
     seeds = replica_seeds(replica_root, replicas + 2)
     # A decoded image identical to the raw one (a lossless codec) has the raw segmentation: the forest
     # is deterministic, so it is not run again.
@@ -815,7 +837,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     timing: dict = {}
     with make_executor(jobs, scheduler, notice=notice) as executor:
         start = time.perf_counter()
-        coded = _code_all(executor, codecs, image, profile)
+        coded = _start_codecs(executor, codecs, image, profile).result()
         codec_seconds = time.perf_counter() - start
         same = [_same_image(c.decoded, image) for c in coded]
         seeds = replica_seeds(_seed_roots(seed)[1], replicas + 2)  # the replicas of assess for this seed

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from noisestat import CameraProfile, assess, draw_replica
+from noisestat import CameraProfile, CodecError, assess, draw_replica
+from noisestat.codecs import Codec
 from noisestat.camera import NoiseMap, PixelMaps
 from noisestat.engine import EngineError, default_tile, parse_scheduler, segment, tile_grid
 from noisestat.engine import _executors
@@ -271,6 +272,26 @@ def test_local_dask_cluster_gives_the_same_numbers(scene, reference):
     assert objects_csv(other) == objects_csv(reference)
 
 
+def test_a_local_cluster_starts_quietly_beside_another_one():
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    import socket
+    import warnings
+
+    holder = socket.socket()
+    try:
+        try:  # distributed's default HTTP port, as another cluster running here holds it
+            holder.bind(("127.0.0.1", 8787))
+            holder.listen()
+        except OSError:  # something already holds it: the same situation
+            pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with _executors.DaskExecutor("local:1") as executor:
+                assert executor.map(abs, [(-2,)], ["abs"]) == [2]
+    finally:
+        holder.close()
+
+
 def _die(*_):
     os._exit(3)
 
@@ -290,6 +311,51 @@ def test_dead_workers_are_reported_not_waited_for():
         finally:
             executor.close()
     assert time.monotonic() - start < 60
+
+
+def _wait_for(path, seconds):
+    """Return "seen" once ``path`` exists, "not seen" after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            return "seen"
+        time.sleep(0.05)
+    return "not seen"
+
+
+@pytest.mark.parametrize("scheduler", [None, "local:1"])
+def test_started_tasks_overlap_the_callers_work_on_a_cluster_only(scheduler, tmp_path):
+    flag = tmp_path / "written after start returned"
+    if scheduler is None:  # this machine's executor runs them at once: they cannot see what comes after
+        executor = _executors.JoblibExecutor(1)
+        expected = ["not seen"]
+        seconds = 0.5
+    else:
+        pytest.importorskip("distributed", reason="the dask extra is not installed")
+        executor = _executors.DaskExecutor(scheduler)
+        expected = ["seen"]
+        seconds = 60.0  # a start() that waited for its task would get "not seen" back
+    with executor:
+        pending = executor.start(_wait_for, [(str(flag), seconds)], ["wait"])
+        flag.write_text("")
+        assert pending.result() == expected
+        assert pending.result() is pending.result()
+
+
+class _FailsWhenApplied(Codec):
+    name = "fails-when-applied"
+    summary = "passes prepare, raises in apply (a setting found unreachable only by coding)"
+
+    def apply(self, image, profile):
+        raise CodecError(f"{self.spec}: cannot reach the target on this image")
+
+
+def test_a_codec_failing_on_a_worker_stops_the_run_with_its_own_line(scene):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    raw, labels = scene
+    with pytest.raises(CodecError, match="^failing: cannot reach the target on this image$"):
+        assess(raw, CAMERA, ["lossless", _FailsWhenApplied("failing")], labels=labels, replicas=2,
+               scheduler="local:1")
 
 
 # -- command line ------------------------------------------------------------------------------------

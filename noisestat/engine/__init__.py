@@ -3,11 +3,11 @@ the tile size) and executors (this machine's processes, or a dask.distributed cl
 same numbers on every path.
 """
 
-from ._executors import DaskExecutor, EngineError, Executor, JoblibExecutor, make_executor, parse_scheduler
+from ._executors import DaskExecutor, EngineError, Executor, JoblibExecutor, Pending, make_executor, parse_scheduler
 from ._segment import segment
 from ._tiles import (FEATURE_BUDGET_BYTES, Tile, default_tile, label_mask, predict_values_tiled, segment_tiled,
                      tile_grid)
 
 __all__ = ["segment", "segment_tiled", "predict_values_tiled", "tile_grid", "Tile", "default_tile", "label_mask",
-           "make_executor", "Executor", "JoblibExecutor", "DaskExecutor", "EngineError", "parse_scheduler",
+           "make_executor", "Executor", "JoblibExecutor", "DaskExecutor", "Pending", "EngineError", "parse_scheduler",
            "FEATURE_BUDGET_BYTES"]

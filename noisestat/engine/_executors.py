@@ -24,8 +24,8 @@ from joblib import Parallel, delayed
 
 from ..errors import NoisestatError
 
-__all__ = ["Executor", "JoblibExecutor", "DaskExecutor", "make_executor", "EngineError", "parse_scheduler",
-           "watch_workers"]
+__all__ = ["Executor", "JoblibExecutor", "DaskExecutor", "Pending", "make_executor", "EngineError",
+           "parse_scheduler", "watch_workers"]
 
 # A cluster with no worker for this long is given up on.
 NO_WORKER_TIMEOUT_S = 60.0
@@ -76,6 +76,13 @@ def _after_task() -> None:
         _libc.malloc_trim(0)
 
 
+def _warm_worker() -> None:
+    """A dask worker's first task, sent to each worker as the client connects: unpickling it imports
+    noisestat (NumPy, SciPy, scikit-learn, scikit-image: about 2 s), which the worker then does
+    while this process reads and trains instead of in the run's first real task."""
+    _tune_malloc_for_tasks()
+
+
 def _dask_task(fn, *args):
     """A task as a dask worker runs it: ``fn(*args)`` with malloc tuned (:func:`_tune_malloc_for_tasks`)."""
     _tune_malloc_for_tasks()
@@ -104,6 +111,20 @@ def parse_scheduler(scheduler: str | None) -> tuple[str, object] | None:
     raise EngineError(f"--scheduler must be tcp://HOST:PORT (a running dask scheduler) or local:N; got {scheduler!r}")
 
 
+class Pending:
+    """Tasks on their way (:meth:`Executor.start`): :meth:`result` waits for them and returns their
+    results in submission order (once; later calls return the same list)."""
+
+    def __init__(self, collect):
+        self._collect = collect
+        self._results = None
+
+    def result(self) -> list:
+        if self._results is None:
+            self._results = self._collect()
+        return self._results
+
+
 class Executor:
     """Runs tasks, returns results in submission order."""
 
@@ -119,6 +140,13 @@ class Executor:
         after each task; ``started()``, once, as soon as the tasks are on their way: work the caller
         does there (in this process) overlaps theirs."""
         raise NotImplementedError
+
+    def start(self, fn, arguments: list[tuple], names: list[str], progress=None) -> Pending:
+        """Like :meth:`map`, but returns as soon as the tasks are on their way; the caller's work
+        until :meth:`Pending.result` overlaps theirs where the executor runs them elsewhere. Here,
+        by default, they run at once (a failure then surfaces at once too)."""
+        results = self.map(fn, arguments, names, progress)
+        return Pending(lambda: results)
 
     def close(self) -> None:
         pass
@@ -183,8 +211,12 @@ class DaskExecutor(Executor):
         self.cluster = None
         try:
             if kind == "local":
+                # No dashboard; the scheduler's own HTTP routes (health, metrics) on a free loopback
+                # port: its default, 8787, is taken by any other cluster running here (a second
+                # noisestat run), which would make distributed warn on the user's terminal.
                 self.cluster = distributed.LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
-                                                        dashboard_address=None, silence_logs=50)
+                                                        dashboard_address="127.0.0.1:0",
+                                                        scheduler_kwargs={"dashboard": False}, silence_logs=50)
                 self.client = distributed.Client(self.cluster, timeout=CONNECT_TIMEOUT_S)
             else:
                 self.client = distributed.Client(value, timeout=CONNECT_TIMEOUT_S)
@@ -192,7 +224,13 @@ class DaskExecutor(Executor):
             self.close()
             raise EngineError(f"cannot reach the dask scheduler {scheduler}: {str(exc).splitlines()[0][:160]}") from None
         self.address = self.client.scheduler.address
-        self.workers = max(1, len(self._worker_names()))
+        names = self._worker_names()
+        self.workers = max(1, len(names))
+        # Each worker imports noisestat now, while this process goes on (not waited for).
+        warm = uuid.uuid4().hex[:8]
+        self._warm = [self.client.submit(_warm_worker, key=f"noisestat-warm-{warm}-{i}", workers=[name],
+                                         allow_other_workers=True, pure=False)
+                      for i, name in enumerate(sorted(names))]
         self.description = {"engine": "dask", "scheduler": scheduler if kind == "address" else f"local:{value}",
                             "workers": self.workers}
 
@@ -209,14 +247,23 @@ class DaskExecutor(Executor):
         return self.client.submit(_identity, obj, pure=False)
 
     def map(self, fn, arguments, names, progress=None, started=None):
-        distributed = self._distributed
+        pending = self.start(fn, arguments, names, progress)
+        if started is not None:
+            started()
+        return pending.result()
+
+    def start(self, fn, arguments, names, progress=None) -> Pending:
         run = uuid.uuid4().hex[:8]
         futures = [self.client.submit(_dask_task, fn, *args, key=f"noisestat-{run}-{i}", pure=False, retries=0)
                    for i, args in enumerate(arguments)]
+        return Pending(lambda: self._collect(futures, names, progress))
+
+    def _collect(self, futures, names, progress):
+        """Wait for ``futures`` (reporting lost workers, giving up on an empty cluster) and return
+        their results in order; the futures are released whatever happens."""
+        distributed = self._distributed
         index = {f.key: i for i, f in enumerate(futures)}
         pending = set(futures)
-        if started is not None:
-            started()
         done_count = 0
         known = self._worker_names()
         alone_since = None
