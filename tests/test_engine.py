@@ -130,6 +130,20 @@ def test_classifier_mask_equals_probability_threshold(scene):
     assert np.array_equal(model.predict(raw), model.predict_proba(raw) > 0.5)
 
 
+@pytest.mark.parametrize("chunk", [997, 4096, 1 << 20])
+def test_the_mask_does_not_depend_on_the_pixel_chunk_nor_the_threads(scene, monkeypatch, chunk):
+    from noisestat.predict import _forest
+
+    raw, labels = scene
+    model = PixelClassifier(n_estimators=30, random_state=1).fit(raw, labels)
+    truth = model.predict_proba(raw) > 0.5
+    monkeypatch.setattr(_forest, "_PREDICT_CHUNK", chunk)
+    for threads in (1, 2):
+        counts = {}
+        assert np.array_equal(model.predict_mask(raw, threads=threads, counts=counts), truth)
+        assert counts["pixels"] == raw.size and 0 < counts["tree_evaluations"] <= 30 * raw.size
+
+
 # -- tiles -------------------------------------------------------------------------------------------
 
 def test_tile_grid_covers_the_image_once_with_clipped_halos():

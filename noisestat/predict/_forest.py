@@ -38,7 +38,13 @@ BACKGROUND, OBJECT = 1, 2
 THRESHOLD = 0.5
 MODEL_FORMAT = "noisestat-pixel-classifier"
 MODEL_VERSION = 1
-_PREDICT_CHUNK = 1 << 16  # pixels per tree pass: bounds the copies of their features (18 MB for 70)
+# Pixels per tree pass. Each tree reads every row of its chunk, so the chunk's features (6.9 MB for
+# 70) should stay in cache across the trees, also with two workers side by side. On a 512 x 512
+# tile (2 cores, 32 MB L3; benchmarks/bench_forest_chunk.py): a forest of shallow trees decided
+# 65536-pixel chunks in 0.28-0.45 s alone and 0.31-0.44 s beside a second process, 24576-pixel
+# chunks in 0.18-0.19 s both ways; a real forest of deep trees (236k nodes), whose per-call costs
+# favour larger chunks, took 1.73 s at 24576, 1.75 s at 65536 and 1.82 s at 16384.
+_PREDICT_CHUNK = 24576
 
 # Limits a model file must respect before anything in it is decompressed or built. A forest of
 # 200 unlimited-depth trees grown on a million labelled pixels stays far below each of them.
