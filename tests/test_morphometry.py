@@ -320,3 +320,28 @@ def test_result_is_read_only():
     table = measure_objects(np.ones((2, 2), int))
     with pytest.raises(ValueError):
         table.values[0, 0] = 1.0
+
+
+def test_objects_sharing_a_mask_measure_as_each_alone():
+    # Repeated masks (single pixels, one L shape, a blob) at several places, touching the image's
+    # edges too: each row equals the object measured alone in an otherwise empty image.
+    # (and masks of one area but another shape: an L, its mirror, a square, a line of 4 pixels)
+    shapes = [np.ones((1, 1), bool), np.array([[1, 0], [1, 0], [1, 1]], bool),
+              np.array([[0, 1], [0, 1], [1, 1]], bool), np.ones((2, 2), bool), np.ones((1, 4), bool),
+              ndimage.binary_dilation(np.pad(np.ones((1, 1), bool), 3), iterations=3)]
+    image = np.zeros((70, 60), np.int32)
+    places = [(0, 0), (10, 9), (22, 13), (40, 20), (63, 3), (50, 12)]
+    next_id = 1
+    for r, c in places:
+        for s, shape in enumerate(shapes):
+            rr, cc = r, c + s * 8
+            window = image[rr:rr + shape.shape[0], cc:cc + shape.shape[1]]
+            if window.shape != shape.shape or window.any():
+                continue
+            window[shape] = next_id
+            next_id += 1
+    together = measure_objects(image)
+    assert len(together.labels) == next_id - 1 >= 12
+    for row, i in enumerate(together.labels):
+        alone = measure_objects(np.where(image == i, 1, 0))
+        np.testing.assert_array_equal(together.values[row], alone.values[0])

@@ -184,16 +184,22 @@ def measure_objects(label_image: np.ndarray) -> ObjectMeasurements:
     # comparison that builds the object's mask on its bounding box.
     padded = np.pad(labels_img, 1)
     outline = np.empty((n_objects, 7), dtype=np.float64)
+    # The outline's values are a function of the object's mask on its bounding box (the Feret
+    # start point is shifted by the box's corner afterwards), and segmentations repeat masks: of
+    # the 1539 objects of the real phase-contrast set3's forest segmentation, 753 are single pixels
+    # and 442 masks are distinct. Each distinct mask is traced once.
+    traced: dict = {}
     for k in range(n_objects):
         # Bounding box grown by one pixel on each side, in padded coordinates.
         mask = padded[row0[k]:row1[k] + 2, col0[k]:col1[k] + 2] == k + 1
-        xs, ys = _trace_outline(mask)
-        outline[k, 0] = _traced_perimeter(xs, ys)
-        hx, hy = _imagej_convex_hull(xs, ys)
-        outline[k, 1] = _shoelace_area(hx, hy)
-        feret, feret_x, feret_y, feret_angle, min_feret = _feret_values(hx, hy)
-        outline[k, 2:7] = (feret, feret_x + col0[k], feret_y + row0[k],
-                           feret_angle, min_feret)
+        key = (mask.shape, mask.tobytes())
+        values_k = traced.get(key)
+        if values_k is None:
+            xs, ys = _trace_outline(mask)
+            hx, hy = _imagej_convex_hull(xs, ys)
+            values_k = traced[key] = (_traced_perimeter(xs, ys), _shoelace_area(hx, hy), *_feret_values(hx, hy))
+        perimeter_k, hull_k, feret, feret_x, feret_y, feret_angle, min_feret = values_k
+        outline[k] = (perimeter_k, hull_k, feret, feret_x + col0[k], feret_y + row0[k], feret_angle, min_feret)
 
     perimeter = outline[:, 0]
     hull_area = outline[:, 1]
