@@ -306,6 +306,19 @@ def test_a_local_cluster_starts_quietly_beside_another_one():
         holder.close()
 
 
+def _needs_a_missing_module(*_):
+    import noisestat_extra_that_is_not_installed  # noqa: F401
+
+
+def test_a_worker_that_cannot_import_what_a_task_needs_is_one_line():
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    with _executors.DaskExecutor("local:1") as executor:
+        with pytest.raises(EngineError, match=r"^a dask worker cannot run codec x: ModuleNotFoundError: No module "
+                                              r"named 'noisestat_extra_that_is_not_installed' \(every worker needs this "
+                                              r"noisestat, .+, with the same extras\)$"):
+            executor.map(_needs_a_missing_module, [(1,)], ["codec x"])
+
+
 def _die(*_):
     os._exit(3)
 

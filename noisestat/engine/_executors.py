@@ -36,6 +36,12 @@ def _identity(obj):
     return obj
 
 
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD_MAX = 32 << 20   # glibc's own ceiling for it on 64-bit systems
@@ -313,6 +319,9 @@ class DaskExecutor(Executor):
         if type(exc).__name__ == "KilledWorker":
             raise EngineError(f"dask workers died running {name} each time it was tried (out of memory?); "
                               f"see the workers' logs") from None
+        if isinstance(exc, ImportError):  # a worker without noisestat, or without the extra a task needs
+            raise EngineError(f"a dask worker cannot run {name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]} "
+                              f"(every worker needs this noisestat, {_version()}, with the same extras)") from None
         raise exc
 
     def close(self):
