@@ -228,11 +228,12 @@ def _apply_codec(codec, image, profile):
 
 
 def _start_codecs(executor, codecs, image, profile) -> Pending:
-    """Every codec's result on ``image``, on its way. Codecs start first: a setting that cannot be
-    coded fails in seconds, before the long part. On a cluster, codecs that read files (a decoded
-    image, a checkpoint) run here at once, where those files are; the others on the workers, while
-    this process trains and segments the raw image (:meth:`Pending.result` waits for them before the
-    batch that needs the decoded images)."""
+    """Every codec's result on ``image``, on its way: the codecs run while this process trains and
+    segments the raw image (:meth:`Pending.result` waits for them before the batch that needs the
+    decoded images, so a setting that cannot be coded stops the run before the long part). On this
+    machine they run in a background thread (threads) or at once (worker processes); on a cluster,
+    codecs that read files (a decoded image, a checkpoint) run here at once, where those files are,
+    the others on the workers."""
     names = [f"codec {c.spec}" for c in codecs]
     if isinstance(executor, JoblibExecutor):
         return executor.start(_apply_codec, [(c, image, profile) for c in codecs], names)

@@ -350,23 +350,27 @@ def _wait_for(path, seconds):
     return "not seen"
 
 
-@pytest.mark.parametrize("scheduler", [None, "local:1"])
-def test_started_tasks_overlap_the_callers_work_on_a_cluster_only(scheduler, tmp_path):
+@pytest.mark.parametrize("how", ["one worker", "threads", "processes", "dask"])
+def test_started_tasks_overlap_the_callers_work_except_in_worker_processes(how, tmp_path):
     flag = tmp_path / "written after start returned"
-    if scheduler is None:  # this machine's executor runs them at once: they cannot see what comes after
-        executor = _executors.JoblibExecutor(1)
-        expected = ["not seen"]
-        seconds = 0.5
-    else:
+    if how == "dask":
         pytest.importorskip("distributed", reason="the dask extra is not installed")
-        executor = _executors.DaskExecutor(scheduler)
-        expected = ["seen"]
-        seconds = 60.0  # a start() that waited for its task would get "not seen" back
+        executor = _executors.DaskExecutor("local:1")
+    else:
+        executor = _executors.JoblibExecutor(1 if how == "one worker" else 2, threads=how == "threads")
+    # worker processes run the tasks at once: they cannot see what the caller does after start()
+    expected, seconds = (["not seen"], 0.5) if how == "processes" else (["seen"], 60.0)
     with executor:
         pending = executor.start(_wait_for, [(str(flag), seconds)], ["wait"])
         flag.write_text("")
         assert pending.result() == expected
         assert pending.result() is pending.result()
+
+
+def test_a_task_started_in_a_thread_raises_in_the_caller():
+    pending = _executors.JoblibExecutor(2, threads=True).start(_needs_a_missing_module, [(1,)], ["task"])
+    with pytest.raises(ModuleNotFoundError, match="noisestat_extra_that_is_not_installed"):
+        pending.result()
 
 
 class _FailsWhenApplied(Codec):
@@ -377,12 +381,14 @@ class _FailsWhenApplied(Codec):
         raise CodecError(f"{self.spec}: cannot reach the target on this image")
 
 
-def test_a_codec_failing_on_a_worker_stops_the_run_with_its_own_line(scene):
-    pytest.importorskip("distributed", reason="the dask extra is not installed")
+@pytest.mark.parametrize("jobs, scheduler", [(1, None), (2, None), (1, "local:1")])
+def test_a_codec_failing_while_the_forest_trains_stops_the_run_with_its_own_line(scene, jobs, scheduler):
+    if scheduler:
+        pytest.importorskip("distributed", reason="the dask extra is not installed")
     raw, labels = scene
     with pytest.raises(CodecError, match="^failing: cannot reach the target on this image$"):
-        assess(raw, CAMERA, ["lossless", _FailsWhenApplied("failing")], labels=labels, replicas=2,
-               scheduler="local:1")
+        assess(raw, CAMERA, ["lossless", _FailsWhenApplied("failing")], labels=labels, replicas=2, jobs=jobs,
+               scheduler=scheduler)
 
 
 # -- command line ------------------------------------------------------------------------------------

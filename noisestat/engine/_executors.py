@@ -182,6 +182,32 @@ class JoblibExecutor(Executor):
         self.description = {"engine": "joblib", "jobs": jobs,
                             "workers_are": "threads" if self.threads or self.workers == 1 else "processes"}
 
+    def start(self, fn, arguments, names, progress=None) -> Pending:
+        """With threads (or one worker), the tasks run in a background thread of this process, so
+        that the caller's own work until :meth:`Pending.result` (the training) fills the cores they
+        leave idle; a daemon thread, so that an interrupted run does not wait for them. With worker
+        processes they run at once."""
+        if not (self.threads or self.workers == 1):
+            return super().start(fn, arguments, names, progress)
+        outcome: dict = {}
+
+        def run():
+            try:
+                outcome["results"] = self.map(fn, arguments, names, progress)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by Pending.result
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run, name="noisestat-tasks", daemon=True)
+        thread.start()
+
+        def collect():
+            thread.join()
+            if "error" in outcome:
+                raise outcome.pop("error")
+            return outcome["results"]
+
+        return Pending(collect)
+
     def map(self, fn, arguments, names, progress=None, started=None):
         from joblib.externals.loky.process_executor import TerminatedWorkerError
 
