@@ -224,7 +224,10 @@ def _in_threads(model, labels) -> bool:
 
 
 def _apply_codec(codec, image, profile):
-    return code_image(codec, image, profile)
+    """One codec's result and the seconds it took (a task)."""
+    start = time.perf_counter()
+    result = code_image(codec, image, profile)
+    return result, time.perf_counter() - start
 
 
 def _start_codecs(executor, codecs, image, profile) -> Pending:
@@ -236,15 +239,18 @@ def _start_codecs(executor, codecs, image, profile) -> Pending:
     the others on the workers."""
     names = [f"codec {c.spec}" for c in codecs]
     if isinstance(executor, JoblibExecutor):
-        return executor.start(_apply_codec, [(c, image, profile) for c in codecs], names)
-    away = [i for i, c in enumerate(codecs) if not codec_input_files([c])]
-    shared_image = executor.share(image) if away else None
-    remote = executor.start(_apply_codec, [(codecs[i], shared_image, profile) for i in away], [names[i] for i in away])
-    here = {i: _apply_codec(c, image, profile) for i, c in enumerate(codecs) if i not in away}
+        away, here = list(range(len(codecs))), {}
+        remote = executor.start(_apply_codec, [(c, image, profile) for c in codecs], names)
+    else:
+        away = [i for i, c in enumerate(codecs) if not codec_input_files([c])]
+        shared_image = executor.share(image) if away else None
+        remote = executor.start(_apply_codec, [(codecs[i], shared_image, profile) for i in away],
+                                [names[i] for i in away])
+        here = {i: _apply_codec(c, image, profile) for i, c in enumerate(codecs) if i not in away}
 
     def collect():
-        results = {**here, **dict(zip(away, remote.result()))}
-        return [results[i] for i in range(len(codecs))]
+        done = {**here, **dict(zip(away, remote.result()))}
+        return [done[i] for i in range(len(codecs))]
 
     return Pending(collect)
 
@@ -350,17 +356,17 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     for codec in codecs:
         prepare_image(codec, image, profile)
     with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as executor:
-        # seconds this process spends on the codecs: starting them, then waiting for any still running
-        # once the raw image is segmented (on a cluster they run meanwhile)
+        # seconds this process spends on the codecs (starting them, then waiting for any still running
+        # once the raw image is segmented: they run meanwhile), beside the codecs' own seconds
         start = time.perf_counter()
         pending = _start_codecs(executor, codecs, image, profile)
-        codec_seconds = time.perf_counter() - start
+        codec_wait = time.perf_counter() - start
 
         def decoded():
-            nonlocal codec_seconds
+            nonlocal codec_wait
             start = time.perf_counter()
-            images = [c.decoded for c in pending.result()]
-            codec_seconds += time.perf_counter() - start
+            images = [c.decoded for c, _ in pending.result()]
+            codec_wait += time.perf_counter() - start
             return images
 
         ref, codec_objects = build_reference(image, profile, model=model, labels=labels, replicas=replicas,
@@ -368,7 +374,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                                              model_seeds=model_seeds, extra_images=decoded,
                                              progress=progress, tile=tile, executor=executor, notice=notice,
                                              spacing=spacing)
-        coded = pending.result()
+        coded = [c for c, _ in pending.result()]
+        codec_seconds = sum(seconds for _, seconds in pending.result())
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
     model, trained, raw = ref.model, ref.trained, ref.raw
 
@@ -378,7 +385,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
             "classifier": model.describe(), "classifier_trained_here": trained, "jobs": jobs,
             "tile": ref.tile, "engine": executor.description,
-            "timing": {**ref.timing, "codecs": round(codec_seconds, 3), "wall": round(time.time() - started, 3)},
+            "timing": {**ref.timing, "codecs": round(codec_seconds, 3), "codecs_wait": round(codec_wait, 3),
+                       "wall": round(time.time() - started, 3)},
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
             "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
     prov.update(provenance or {})
@@ -837,9 +845,9 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
     timing: dict = {}
     with make_executor(jobs, scheduler, notice=notice) as executor:
-        start = time.perf_counter()
         coded = _start_codecs(executor, codecs, image, profile).result()
-        codec_seconds = time.perf_counter() - start
+        codec_seconds = sum(seconds for _, seconds in coded)
+        coded = [c for c, _ in coded]
         same = [_same_image(c.decoded, image) for c in coded]
         seeds = replica_seeds(_seed_roots(seed)[1], replicas + 2)  # the replicas of assess for this seed
         shared_image = executor.share(image)

@@ -186,8 +186,10 @@ def test_timing_and_estimate_are_reported(scene):
     said = []
     a = assess(raw, CAMERA, ["lossless"], labels=labels, replicas=2, seed=0, notice=lambda m, s: said.append((m, s)))
     timing = a.provenance["timing"]
-    for key in ("features", "trees", "training", "labelling", "measuring", "matching", "wall"):
+    for key in ("features", "trees", "training", "labelling", "measuring", "matching", "codecs", "codecs_wait",
+                "wall"):
         assert timing[key] >= 0
+    assert timing["codecs"] > 0  # the codecs' own seconds, even when nothing waited for them
     # trees: 200 per pixel for sklearn; the early decision needs just over half for clear pixels
     assert 0.5 < timing["trees_evaluated_fraction"] < 0.8
     (message, seconds), = said
