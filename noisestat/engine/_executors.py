@@ -241,6 +241,7 @@ class DaskExecutor(Executor):
             raise EngineError("--scheduler needs dask.distributed: pip install 'noisestat[dask]'") from None
         self._distributed = distributed
         self.cluster = None
+        self._shared: dict = {}
         try:
             if kind == "local":
                 # No dashboard; the scheduler's own HTTP routes (health, metrics) on a free loopback
@@ -275,8 +276,13 @@ class DaskExecutor(Executor):
     def share(self, obj):
         # A task that returns the object, rather than scattered data: its input stays with the
         # scheduler, so a worker that dies holding the object's only copy costs a recomputation,
-        # not the run (scattered data would be lost with it).
-        return self.client.submit(_identity, obj, pure=False)
+        # not the run (scattered data would be lost with it). The same object (the raw image, for
+        # the codecs and then the batch) is sent once per executor; the object is kept with its
+        # handle so that its id is not reused.
+        kept = self._shared.get(id(obj))
+        if kept is None:
+            kept = self._shared[id(obj)] = (obj, self.client.submit(_identity, obj, pure=False))
+        return kept[1]
 
     def map(self, fn, arguments, names, progress=None, started=None):
         pending = self.start(fn, arguments, names, progress)
