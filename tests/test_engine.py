@@ -308,6 +308,26 @@ def test_a_local_cluster_starts_quietly_beside_another_one():
         holder.close()
 
 
+def test_a_script_without_a_main_guard_is_told_why_its_local_cluster_did_not_start(tmp_path):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    script = tmp_path / "unguarded.py"
+    script.write_text("from noisestat.engine import _executors\n"
+                      "try:\n"
+                      "    _executors.DaskExecutor('local:1')\n"
+                      "except Exception as exc:\n"
+                      "    print('ERROR', type(exc).__name__, exc, flush=True)\n"
+                      "    raise SystemExit(1)\n"
+                      "else:\n"
+                      "    print('STARTED', flush=True)\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180,
+                          cwd=tmp_path)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("ERROR", "STARTED"))]
+    # the script's own process is the last to print: its workers imported the script and failed first
+    assert lines, proc.stdout + proc.stderr
+    assert lines[-1].startswith("ERROR EngineError cannot start a local dask cluster of 1 workers"), lines
+    assert 'under `if __name__ == "__main__":`' in lines[-1] and proc.returncode == 1
+
+
 def _needs_a_missing_module(*_):
     import noisestat_extra_that_is_not_installed  # noqa: F401
 

@@ -256,6 +256,16 @@ class DaskExecutor(Executor):
         except (OSError, TimeoutError) as exc:
             self.close()
             raise EngineError(f"cannot reach the dask scheduler {scheduler}: {str(exc).splitlines()[0][:160]}") from None
+        except RuntimeError as exc:
+            if kind != "local":
+                raise
+            self.close()
+            # The usual cause: a script that calls noisestat at its top level. Each worker process
+            # starts by importing the script, and so tries to start a cluster of its own.
+            raise EngineError(f"cannot start a local dask cluster of {value} workers "
+                              f"({str(exc).splitlines()[0][:120]}); a Python script that starts one must make "
+                              f"its noisestat call under `if __name__ == \"__main__\":` (each worker starts by "
+                              f"importing the script)") from None
         self.address = self.client.scheduler.address
         names = self._worker_names()
         self.workers = max(1, len(names))
