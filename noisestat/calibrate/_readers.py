@@ -10,11 +10,11 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import numpy as np
 
-from ..io._files import _read_any, read_json_object
+from ..io._files import _read_any, file_inside, read_json_object
 from ..errors import InputError
 
 __all__ = ["Level", "FlatFieldSeries", "read_emva_descriptor", "read_stacks", "MIN_SPATIAL_FRAMES"]
@@ -86,23 +86,9 @@ def _read_frame(path: Path, shape, bit_depth) -> np.ndarray:
 
 
 def _frame_path(descriptor: Path, relative: str, where: str) -> Path:
-    """The frame file an ``i`` line names, which must lie inside the descriptor's folder.
-
-    Paths are relative to the descriptor, with ``/`` or Windows ``\\`` separators. Absolute paths,
-    paths that climb out of the folder (``..``) and symbolic links that lead out of it are refused:
-    a descriptor must not make noisestat read files elsewhere.
-    """
-    pure = PureWindowsPath(relative) if "\\" in relative else PurePosixPath(relative)
-    if pure.is_absolute() or pure.anchor:
-        raise InputError(f"{where}: frame path {relative!r} is absolute; frame paths must be relative to the "
-                         f"descriptor's folder {descriptor.parent}")
-    root = descriptor.parent.resolve()
-    target = descriptor.parent.joinpath(*pure.parts)
-    resolved = target.resolve()
-    if not resolved.is_relative_to(root):
-        raise InputError(f"{where}: frame path {relative!r} resolves to {resolved}, outside the descriptor's "
-                         f"folder {root}")
-    return resolved
+    """The frame file an ``i`` line names, which must lie inside the descriptor's folder
+    (:func:`~noisestat.io._files.file_inside`)."""
+    return file_inside(descriptor.parent, relative, where=where, what="frame path", owner="the descriptor")
 
 
 def _check_unique(path: Path, blocks: list[dict]) -> None:

@@ -255,6 +255,25 @@ class CameraProfile:
         return out
 
 
+def _is_finite_number(value) -> bool:
+    """A JSON number that is finite as a float (an integer too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _shown(value, limit: int = 40) -> str:
+    """``repr(value)``, shortened for a message (an integer of hundreds of digits)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with more digits than Python prints
+        return f"an integer of more than {limit} digits"
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
+
+
 def _validate(values: dict[str, Any], name: str) -> None:
     missing = [k for k in REQUIRED_KEYS if values.get(k) is None]
     if missing:
@@ -262,8 +281,8 @@ def _validate(values: dict[str, Any], name: str) -> None:
                            f"(a profile needs {', '.join(REQUIRED_KEYS)})")
     for key in ("gain_dn_per_e", "offset_dn", "read_noise_dn"):
         value = values[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ProfileError(f"{name}: {key} must be a finite number; got {value!r}")
+        if not _is_finite_number(value):
+            raise ProfileError(f"{name}: {key} must be a finite number; got {_shown(value)}")
     if values["gain_dn_per_e"] <= 0:
         raise ProfileError(f"{name}: gain_dn_per_e must be > 0; got {values['gain_dn_per_e']!r}")
     low, high = GAIN_RANGE_DN_PER_E
@@ -290,8 +309,8 @@ def _validate_extra(extra: dict[str, Any], offset_dn: float, max_dn: int, name: 
     value = extra.get("saturation_dn")
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProfileError(f"{name}: saturation_dn must be a finite number; got {value!r}")
+    if not _is_finite_number(value):
+        raise ProfileError(f"{name}: saturation_dn must be a finite number; got {_shown(value)}")
     if not offset_dn < value <= max_dn:
         raise ProfileError(f"{name}: saturation_dn must lie in (offset_dn, 2**bit_depth - 1] = "
                            f"({offset_dn:g}, {max_dn}]; got {value!r}")
@@ -324,11 +343,12 @@ def load_profile(path: str | os.PathLike) -> CameraProfile:
 def _load_pixel_maps(ref, path: Path) -> PixelMaps:
     import tifffile
 
-    from ..io._files import file_sha256
+    from ..io._files import file_inside, file_sha256
 
     if not isinstance(ref, dict) or not isinstance(ref.get("file"), str):
         raise ProfileError(f"{path}: pixel_maps must be an object with the TIFF file name under 'file'")
-    maps_path = path.parent / ref["file"]
+    maps_path = file_inside(path.parent, ref["file"], where=str(path), what="pixel_maps file",
+                           owner="the profile", error=ProfileError)
     if not maps_path.is_file():
         raise ProfileError(f"{path}: pixel_maps file {maps_path} is missing (keep it beside the profile)")
     if ref.get("sha256") and file_sha256(maps_path) != ref["sha256"]:
