@@ -20,7 +20,7 @@ import noisestat
 from noisestat.measure import PARAMETERS
 from noisestat.measure._volume import VOLUME_PARAMETERS, measure_volume_objects
 from noisestat.report import FIGURE_NAMES, render_figures, segmentation_warnings
-from noisestat.report._html import _pixels
+from noisestat.report._draw import _pixels
 from noisestat.report._tables import write_assessment
 
 from conftest import CAMERA

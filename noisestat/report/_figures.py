@@ -1,0 +1,345 @@
+"""The report's figures, after Pomarico et al. (2022), in the order the page shows them
+(:data:`FIGURE_NAMES`; each is written as ``figures/<name>.png``):
+
+``segmentation.png``
+    The raw image in grey with the outlines of the raw segmentation, giant objects and 1-3 px
+    specks marked, beside the histogram of object areas (what :mod:`noisestat.report` warns on).
+``area_difference.png``
+    Single-object area difference chi - chi_raw of the replicas and of each codec (Fig. 2c).
+``globals.png``
+    N_tot and A_tot normalised to raw, with sigma_raw / raw error bars (Fig. 2d).
+``eps_per_parameter.png``
+    Mean and sd of eps per parameter and codec, the +-1 band and the null of a second raw
+    acquisition (Fig. 2e).
+``objects_eps.png``
+    The raw image with every raw object coloured by |eps| of its Area, one panel per codec.
+``outside_band.png``
+    Per codec, the raw objects outside the noise band (|eps| >= 1 for some parameter) and those the
+    codec lost, over the decoded image's own outlines, the worst numbered as in their table.
+``ratio_distortion.png``
+    Compression ratio against distortion (median |eps|, fraction outside the band).
+
+A volume (a 3D image, ``(z, rows, cols)``) is shown as the maximum-intensity projection along z of
+the image and of the label volumes (each line along z shows its largest object id), and every
+caption of such a figure says so; only the parameters measured for volumes
+(:data:`~noisestat.measure.VOLUME_PARAMETERS`) enter the figures of eps. Each figure says in its
+caption what it had to leave out of an assessment that lacks a field.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator, NullFormatter
+
+from ..measure._morphometry import PARAMETERS
+from ..results import GLOBAL_PARAMETERS
+from ..score._tests import FAMILIES
+from . import _legends as legends
+from ._draw import (ReportFigure, _PLAIN, _REFERENCE_COLOUR, _colour, _jitter, _new_figure, _no_data, _png, _short,
+                    _text)
+from ._inspection import _is_volume, _measured_parameters
+from ._overlays import _figure_objects, _figure_outside_band, _figure_segmentation
+from ._reading import (_AREA, _codec_ratio, _finite, _fmt, _fraction_outside, _mean_sd, _median_abs, _n_replicas,
+                       _null_theory, _optional_array, _size_unit)
+
+__all__ = ["render_figures", "FIGURE_NAMES"]
+
+FIGURE_NAMES = ("segmentation", "area_difference", "globals", "eps_per_parameter", "objects_eps", "outside_band",
+                "ratio_distortion")
+"""File stems of the figures, in the order the page shows them."""
+
+
+def _figure_area_difference(a) -> ReportFigure:
+    raw_area = np.asarray(a.raw.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
+    replica_values = _optional_array(a, "replica_values")
+    series, notes = [], []
+    if replica_values is not None and replica_values.size:
+        series.append(("replicas", replica_values[:, :, _AREA] - raw_area[None, :], _REFERENCE_COLOUR))
+    elif replica_values is None:
+        notes.append("the replicas' single-object values are not in this assessment, so only the codecs are shown")
+    for i, c in enumerate(a.codecs):
+        codec_area = np.asarray(c.objects.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
+        series.append((c.spec, codec_area - raw_area, _colour(i)))
+
+    unit = _size_unit(a)
+    fig = _new_figure(9.5, 4.6)
+    ax = fig.add_subplot()
+    diffs = [_finite(d) for _, d, _ in series]
+    reference = _finite(series[0][1]) if series and series[0][0] == "replicas" else np.empty(0)
+    ref_sd = float(reference.std(ddof=1)) if len(reference) > 1 else 1.0
+    handles = []
+    for k, ((label, _, colour), d) in enumerate(zip(series, diffs)):
+        mean, sd, n = _mean_sd(d)
+        if n:
+            ax.scatter(k + _jitter(n, k), d, s=12, color=colour, alpha=0.55, linewidths=0)
+            ax.boxplot([d], positions=[k], widths=0.5, showfliers=False, manage_ticks=False,
+                       medianprops={"color": colour}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
+                       capprops={"color": "0.4"})
+            ax.errorbar([k + 0.32], [mean], yerr=[0 if math.isnan(sd) else sd], fmt="D", color="black",
+                        markersize=5, capsize=3)
+        else:
+            ax.text(k, 0, "no matched\nobject", ha="center", va="center", fontsize=8, color="0.3")
+        name = "replicas" if label == "replicas" else _short(label, 34)
+        handles.append(Line2D([], [], marker="o", linestyle="", color=colour,
+                              label=_text(f"{name}: mean {_fmt(mean, '+.2f')}, sd {_fmt(sd)} {unit} (n={n})")))
+    handles.append(Line2D([], [], marker="D", linestyle="", color="black", label="mean ± sd"))
+    ax.axhline(0, color="0.5", linewidth=0.8, zorder=0)
+    ax.set_xticks(range(len(series)), [_text("replicas" if s[0] == "replicas" else _short(s[0], 22))
+                                       for s in series], rotation=15, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(series) - 0.4)
+    all_d = np.concatenate(diffs) if diffs else np.empty(0)
+    scale = "linear"
+    if len(all_d) and np.abs(all_d).max() > 40 * max(ref_sd, 1.0):
+        # A codec that moves areas by hundreds of pixels would flatten the replicas to a line.
+        ax.set_yscale("symlog", linthresh=max(ref_sd, 1.0))
+        ax.yaxis.set_major_formatter(_PLAIN)
+        scale = "symmetric-log"
+    ax.set_ylabel(f"Area − Area_raw ({unit})" + (" [symlog]" if scale != "linear" else ""))
+    ax.set_title("Single-object volume difference to the raw volume" if _is_volume(a)
+                 else "Single-object area difference to the raw image")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if not len(a.raw):
+        _no_data(ax, "the raw image has no objects")
+    caption = legends.area_difference(a, scale, notes)
+    title = "Single-object volume difference" if _is_volume(a) else "Single-object area difference"
+    return ReportFigure("area_difference", title, caption, _png(fig))
+
+
+def _figure_globals(a) -> ReportFigure:
+    raw = np.asarray(a.raw_objects.globals, dtype=float)
+    n_globals = len(GLOBAL_PARAMETERS)
+    replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, n_globals)
+    sigma = replicas.std(axis=0, ddof=1) if len(replicas) > 1 else np.full(n_globals, np.nan)
+    fig = _new_figure(9.5, 4.0)
+    axes = fig.subplots(1, n_globals)
+    labels = ["replicas"] + [_short(c.spec, 22) for c in a.codecs]
+    for j, (ax, name) in enumerate(zip(axes, GLOBAL_PARAMETERS)):
+        ax.set_title(f"{name} / {name} of raw")
+        ax.set_xticks(range(len(labels)), [_text(s) for s in labels], rotation=15, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        if not raw[j] > 0:
+            _no_data(ax, f"{name} of the raw image is 0:\nno ratio to show")
+            continue
+        rel_sigma = sigma[j] / raw[j]
+        if math.isfinite(rel_sigma):
+            ax.axhspan(1 - rel_sigma, 1 + rel_sigma, color="0.88", zorder=0, label="1 ± σ_raw/raw")
+        ax.axhline(1.0, color="0.5", linewidth=0.8, zorder=0)
+        rep = replicas[:, j] / raw[j]
+        ax.scatter(_jitter(len(rep), 100 + j), rep, s=12, color=_REFERENCE_COLOUR, alpha=0.5, linewidths=0)
+        mean, sd, _ = _mean_sd(rep)
+        ax.errorbar([0.3], [mean], yerr=[0 if math.isnan(sd) else sd], fmt="s", color="black", capsize=3,
+                    label="replicas: mean ± sd")
+        for i, c in enumerate(a.codecs):
+            value = float(np.asarray(c.objects.globals, dtype=float)[j]) / raw[j]
+            ax.errorbar([i + 1], [value], yerr=[0 if not math.isfinite(rel_sigma) else rel_sigma], fmt="o",
+                        color=_colour(i), capsize=4, markersize=7)
+        ax.set_ylabel(f"{name} relative to raw")
+        ax.legend(fontsize=8, loc="best")
+    caption = legends.globals_relative(a)
+    return ReportFigure("globals", "Global parameters relative to raw", caption, _png(fig))
+
+
+def _parameter_order() -> list[str]:
+    """PARAMETERS with each family's members moved right after the parameter it is tested through,
+    so one bracket marks the family."""
+    order = list(PARAMETERS)
+    for rep, members in FAMILIES.values():
+        others = [m for m in members if m != rep]
+        order = [p for p in order if p not in others]
+        at = order.index(rep) + 1
+        order[at:at] = others
+    return order
+
+
+def _family_spans(order) -> list[tuple[float, float, tuple]]:
+    """(left, right, members) of each family's block in ``order`` (x positions of the eps figure);
+    a family not in ``order`` (not measured for a volume) has none."""
+    spans = []
+    for rep, members in FAMILIES.values():
+        if not all(m in order for m in members):
+            continue
+        at = order.index(rep)
+        spans.append((at - 0.45, at + len(members) - 1 + 0.45, members))
+    return spans
+
+
+def _figure_eps(a) -> ReportFigure:
+    measured = _measured_parameters(a)
+    order = [p for p in _parameter_order() if p in measured]
+    columns = [PARAMETERS.index(p) for p in order]
+    n_rep = _n_replicas(a)
+    theory = _null_theory(n_rep)
+    null_eps = _optional_array(a, "null_eps")
+    sigma_model = _optional_array(a, "sigma_model")
+    show_model = sigma_model is not None and sigma_model.shape == np.asarray(a.sigma_raw).shape
+    fig = _new_figure(11.0, 6.8 if show_model else 4.9)
+    if show_model:
+        ax, ax_model = fig.subplots(2, 1, sharex=True, height_ratios=[2.3, 1])
+    else:
+        ax, ax_model = fig.add_subplot(), None
+
+    series = []  # (label, colour, means, sds, n_infinite)
+    simulated_null = null_eps is not None and null_eps.ndim == 2
+    if simulated_null:
+        stats_ = [_mean_sd(null_eps[:, j]) for j in columns]
+        series.append(("second raw acquisition (simulated)", _REFERENCE_COLOUR, [s[0] for s in stats_],
+                       [s[1] for s in stats_], [int(np.isinf(null_eps[:, j]).sum()) for j in columns]))
+    else:
+        sd = theory["sd"]
+        series.append((f"second raw acquisition (theory, ε ~ {theory['label']})", _REFERENCE_COLOUR,
+                       [0.0] * len(order), [sd if math.isfinite(sd) else math.nan] * len(order), [0] * len(order)))
+    for i, c in enumerate(a.codecs):
+        eps = np.asarray(c.eps, dtype=float).reshape(-1, len(PARAMETERS))
+        stats_ = [_mean_sd(eps[:, j]) for j in columns]
+        series.append((_short(c.spec, 40), _colour(i), [s[0] for s in stats_], [s[1] for s in stats_],
+                       [int(np.isinf(eps[:, j]).sum()) for j in columns]))
+
+    x = np.arange(len(order), dtype=float)
+    width = 0.8 / len(series)
+    ax.axhspan(-1, 1, color="#d9f0d3", zorder=0, label="|ε| < 1: inside the raw noise")
+    ax.axhline(0, color="0.5", linewidth=0.8, zorder=0)
+    spans = _family_spans(order)
+    for lo, hi, _ in spans:
+        ax.axvspan(lo, hi, color="#fff3c4", zorder=0)
+    top = 1.0
+    for k, (label, colour, means, sds, _) in enumerate(series):
+        xs = x - 0.4 + width * (k + 0.5)
+        m = np.array(means, dtype=float)
+        s = np.nan_to_num(np.array(sds, dtype=float), nan=0.0)
+        ok = np.isfinite(m)
+        if ok.any():
+            ax.errorbar(xs[ok], m[ok], yerr=s[ok], fmt="o", color=colour, markersize=4, capsize=2,
+                        elinewidth=1, label=_text(label))
+            top = max(top, float(np.max(np.abs(m[ok]) + s[ok])))
+        else:
+            ax.plot([], [], "o", color=colour, label=_text(label + " (no finite ε)"))
+    if top > 12:
+        # Band and null stay readable next to a codec whose eps reaches tens of sigma.
+        ax.set_yscale("symlog", linthresh=2.0)
+        ax.yaxis.set_major_formatter(_PLAIN)
+        ax.set_ylabel("ε = (χ_raw − χ_codec) / σ_raw  [symlog]")
+    else:
+        ax.set_ylabel("ε = (χ_raw − χ_codec) / σ_raw")
+    y_top = top * (1.6 if top > 12 else 1.15)
+    ax.set_ylim(-y_top, y_top)
+    any_inf = False
+    for k, (_, colour, _, _, n_inf) in enumerate(series):
+        xs = x - 0.4 + width * (k + 0.5)
+        hit = np.array(n_inf) > 0
+        if hit.any():
+            any_inf = True
+            ax.plot(xs[hit], np.full(hit.sum(), y_top), "^", color=colour, markersize=6, clip_on=False)
+    if any_inf:
+        ax.plot([], [], "^", color="0.3", label="some ε = ±∞ (σ_raw = 0), left out of mean/sd")
+    for lo, hi, members in spans:
+        ax.annotate("", xy=(lo, 1.03), xytext=(hi, 1.03), xycoords=("data", "axes fraction"),
+                    arrowprops={"arrowstyle": "|-|", "color": "#b8860b", "linewidth": 1.2}, annotation_clip=False)
+        ax.annotate(f"one family: {', '.join(members)} (1 degree of freedom)", xy=((lo + hi) / 2, 1.06),
+                    xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8, color="#8b6508",
+                    annotation_clip=False)
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_title("Mean ± sd of ε per parameter", pad=26)
+    if ax_model is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.asarray(sigma_model, dtype=float) / np.asarray(a.sigma_raw, dtype=float)
+        med = np.array([np.median(_finite(ratio[:, j])) if len(_finite(ratio[:, j])) else math.nan
+                        for j in columns])
+        ok = np.isfinite(med)
+        ax_model.bar(x[ok], med[ok], color="#9ecae1", width=0.6)
+        ax_model.axhline(1.0, color="0.4", linestyle="--", linewidth=0.8)
+        for lo, hi, _ in spans:
+            ax_model.axvspan(lo, hi, color="#fff3c4", zorder=0)
+        ax_model.set_ylabel("median σ_model / σ_raw", fontsize=9)
+        ax_model.set_title("Spread when the forest is retrained with other seeds, relative to σ_raw", fontsize=9)
+        target = ax_model
+    else:
+        target = ax
+    target.set_xticks(x, order, rotation=45, ha="right", fontsize=9)
+    caption = legends.eps_per_parameter(a, simulated_null, theory, [m for _, _, m in spans], any_inf, show_model)
+    return ReportFigure("eps_per_parameter", "ε per parameter", caption, _png(fig))
+
+
+
+def _figure_ratio(a) -> ReportFigure:
+    theory = _null_theory(_n_replicas(a))
+    null_eps = _optional_array(a, "null_eps")
+    if null_eps is not None and np.asarray(null_eps).size:
+        null_median, null_out, null_kind = _median_abs(null_eps), _fraction_outside(null_eps), "simulated"
+    else:
+        null_median, null_out, null_kind = theory["median_abs"], theory["frac_outside"], "theory"
+    fig = _new_figure(10.0, 4.2)
+    axes = fig.subplots(1, 2)
+    points, without, undefined = [], [], []
+    for i, c in enumerate(a.codecs):
+        ratio = _codec_ratio(c)
+        eps = np.asarray(c.eps, dtype=float)
+        med, out = _median_abs(eps), _fraction_outside(eps)
+        if ratio is None:
+            without.append(c.spec)
+        elif math.isnan(med):
+            undefined.append(c.spec)
+        else:
+            points.append((ratio, med, out, i, c))
+    metrics = (("median |ε| over objects and parameters", 1, null_median),
+               ("fraction of (object, parameter) with |ε| ≥ 1", 2, null_out))
+    for ax, (ylabel, k, null_value) in zip(axes, metrics):
+        ax.set_xlabel("compression ratio (raw bytes / compressed bytes)")
+        ax.set_ylabel(ylabel, fontsize=9)
+        if not points:
+            _no_data(ax, "no codec with a compression ratio\nand an estimable ε")
+            continue
+        ax.set_xscale("log")
+        # Plain numbers at 1, 2, 5, 10, ...: ratios read as "20", not as 2 x 10^1.
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(_PLAIN)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        for p in points:
+            tolerable = bool(getattr(p[4], "tolerable", False))
+            ax.scatter([p[0]], [p[k]], s=55, color=_colour(p[3]), marker="o" if tolerable else "X", zorder=3)
+            ax.annotate(_text(_short(p[4].spec, 24)), (p[0], p[k]), xytext=(5, 4), textcoords="offset points",
+                        fontsize=7)
+        xs = np.array([p[0] for p in points])
+        # Explicit limits: one codec (or equal ratios) would give matplotlib a zero-width log range.
+        ax.set_xlim(xs.min() / 1.6, xs.max() * 2.2)
+        ys = np.array([p[k] for p in points] + ([null_value] if math.isfinite(null_value) else []))
+        ys = ys[np.isfinite(ys)]
+        top = float(ys.max()) if len(ys) else 1.0
+        if k == 2:
+            ax.set_ylim(-0.03, 1.03)
+        elif top > 20:
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.yaxis.set_major_formatter(_PLAIN)
+            ax.set_ylim(-0.05, top * 2)
+        else:
+            ax.set_ylim(-0.04 * max(top, 1.0), max(top * 1.2, 1.2))
+        if math.isfinite(null_value):
+            ax.axhline(null_value, color=_REFERENCE_COLOUR, linestyle="--", linewidth=1,
+                       label=f"second raw acquisition ({null_kind})")
+        ax.plot([], [], "o", color="0.3", label="tolerable")
+        ax.plot([], [], "X", color="0.3", label="not tolerable")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Compression ratio against distortion", fontsize=11)
+    caption = legends.ratio_distortion(a, null_kind, without, undefined)
+    return ReportFigure("ratio_distortion", "Compression ratio against distortion", caption, _png(fig))
+
+
+def render_figures(assessment) -> list[ReportFigure]:
+    """Draw the report figures.
+
+    Parameters
+    ----------
+    assessment : noisestat.pipeline.Assessment
+
+    Returns
+    -------
+    list of ReportFigure
+        In the order of :data:`FIGURE_NAMES`.
+    """
+    return [_figure_segmentation(assessment), _figure_area_difference(assessment), _figure_globals(assessment),
+            _figure_eps(assessment), _figure_objects(assessment), _figure_outside_band(assessment),
+            _figure_ratio(assessment)]
+
