@@ -90,3 +90,62 @@ def test_profile_pixel_map_path_outside_its_folder_is_refused(tmp_path, where):
     path.write_text(json.dumps(data))
     with pytest.raises(ProfileError, match=r"camera.json: pixel_maps file .* (is absolute|outside the profile's folder)"):
         load_profile(path)
+
+
+# ---- one sample of an RGB file ----------------------------------------------------------------
+
+
+def _rgb(tmp_path, kind):
+    """An RGB file whose three samples differ (values 0-255 so PNG keeps them) and its array."""
+    rng = np.random.default_rng(5)
+    rgb = np.stack([rng.poisson(lam, (64, 64)) + 20 for lam in (30, 60, 90)], axis=-1).astype(np.uint8)
+    path = tmp_path / f"rgb.{kind}"
+    if kind == "png":
+        path.write_bytes(imagecodecs.png_encode(rgb))
+    else:
+        tifffile.imwrite(path, rgb, photometric="rgb")
+    return path, rgb
+
+
+@pytest.mark.parametrize("kind", ["png", "tif"])
+def test_one_sample_of_rgb_is_its_own_contiguous_plane(tmp_path, kind):
+    path, rgb = _rgb(tmp_path, kind)
+    for channel in range(3):
+        image = read_image(path, channel=channel)
+        np.testing.assert_array_equal(image, rgb[..., channel])
+        assert image.flags.c_contiguous
+        view, _ = open_image(path, channel=channel)
+        region = view[5:40, 3:50]
+        np.testing.assert_array_equal(region, rgb[5:40, 3:50, channel])
+        assert region.flags.c_contiguous
+
+
+@pytest.mark.parametrize("kind", ["png", "tif"])
+def test_compress_bench_reads_the_chosen_sample_of_rgb(tmp_path, capsys, kind):
+    from noisestat.cli import main
+
+    path, rgb = _rgb(tmp_path, kind)
+    code = main(["compress-bench", str(path), "--channel", "1", "--codec", "lossless", "--codec", "jpeg:quality=90",
+                 "-o", str(tmp_path / "bench")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert (tmp_path / "bench" / "metrics.csv").is_file()
+
+
+@pytest.mark.parametrize("kind", ["png", "tif"])
+def test_assess_reads_the_chosen_sample_of_rgb(tmp_path, capsys, kind):
+    from noisestat.cli import main
+
+    path, rgb = _rgb(tmp_path, kind)
+    (tmp_path / "camera.json").write_text(json.dumps({"gain_dn_per_e": 0.5, "offset_dn": 10, "read_noise_dn": 1.5,
+                                                      "bit_depth": 8}))
+    labels = np.zeros(rgb.shape[:2], np.uint8)
+    labels[:6, :6], labels[40:46, 40:46] = 1, 2
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    code = main(["assess", str(path), "--channel", "2", "--camera", str(tmp_path / "camera.json"),
+                 "--labels", str(tmp_path / "labels.tif"), "--codec", "lossless", "--codec", "jpeg:quality=90",
+                 "--replicas", "2", "--quiet", "-o", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["provenance"]["inputs"]["image"]["channel"] == 2

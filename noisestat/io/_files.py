@@ -467,7 +467,10 @@ class ImageView:
         # The axes left are the sliced ones, in stored order; put them in the view's order.
         left = [a for a in range(len(source_key)) if isinstance(source_key[a], slice)]
         wanted = [a for a in self._out if isinstance(picked[a], slice)]
-        return data.transpose([left.index(a) for a in wanted]) if left != wanted else data
+        data = data.transpose([left.index(a) for a in wanted]) if left != wanted else data
+        # One sample of interleaved RGB (or a transposed layout) is a strided view of the file's
+        # array: codecs and writers need the plane's own contiguous pixels.
+        return np.ascontiguousarray(data)
 
 
 def _pick(name, value, count, what) -> int:
