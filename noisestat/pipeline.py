@@ -29,7 +29,7 @@ from .engine._tiles import (MIN_TILE, _tick, default_tile, label_mask, predict_t
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
-from .measure._matching import METHODS, STATUSES, classify_objects, match_centroids, match_iou
+from .measure._matching import METHODS, STATUSES, classify_objects, match_centroids, match_iou, pair_unmatched
 from .measure._morphometry import ANGULAR_PARAMETERS, PARAMETERS, measure_objects
 from .measure._volume import VOLUME_PARAMETERS, measure_volume_objects
 from .predict._forest import THRESHOLD, PixelClassifier, load_model
@@ -40,7 +40,10 @@ from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
 from .results import (GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
                       ValueScore)
-from .score._eps import GLOBAL_FLOOR, angular_mask, epsilon, floored, replica_spread, resolution_floor, summarise_eps, verdict
+from .score._eps import GLOBAL_FLOOR, angular_mask, epsilon, floored, replica_spread, resolution_floor, summarise_eps
+from .score._null import (band_counts, replica_pair_eps, second_acquisition_losses, unchanged_warning,
+                          unstable_warning)
+from .score._verdict import Margins, judge, keep_for_spread, parse_primary
 from .score._pixels import pixel_eps, pixel_floor, pixel_null, pixel_sigma, pixel_summary
 from .score._tests import codec_statistics, difference_stats, loss_test
 
@@ -49,12 +52,6 @@ __all__ = ["assess", "assess_files", "build_reference", "score_codec", "segment_
            "Assessment", "CodecScore", "ImageObjects", "Reference", "write_assessment", "format_summary"]
 
 _ANGULAR = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
-# Raw segmentation called unstable when replicas leave more than this share of the raw objects without a
-# one-to-one partner on average. Well-segmented simulated scenes lose 0.3-2.7 % between two images
-# (benchmarks/README.md, bench_verdict); the real phase-contrast set3 image, fragmented, 46 %;
-# above 20 % one raw object in five has its sigma_raw from fewer replicas or none, and the per-object
-# statistics describe only the objects that survive the camera's own noise.
-UNSTABLE_FRACTION = 0.2
 
 
 # The raw image's features are kept from training for its own segmentation when they fit this size;
@@ -63,11 +60,12 @@ RAW_FEATURE_CACHE_BYTES = 512 << 20
 
 
 def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,
-                   timing: dict | None = None, table=None) -> ImageObjects:
-    """Measure one image's objects (unless their ``table`` is known) and align them to the raw ones."""
+                   timing: dict | None = None, table=None, intensity=None) -> ImageObjects:
+    """Measure one image's objects (unless their ``table`` is known; ``intensity`` its values in
+    electrons) and align them to the raw ones."""
     start = time.perf_counter()
     if table is None:
-        table = _measure(labels)
+        table = _measure(labels, intensity)
         start = _tick(timing, "measuring", start)
     n_raw = len(raw_xy)
     if matching == "iou":
@@ -76,21 +74,38 @@ def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarra
         m = match_centroids(raw_xy, np.column_stack([table.column("XM"), table.column("YM")]))
     values = np.full((n_raw, len(PARAMETERS)), np.nan)
     partner = np.zeros(n_raw, dtype=np.int64)
-    hit = m.partner >= 0
+    status = classify_objects(raw_labels, labels, m.partner)
+    # a merge under the centroid rule keeps its partner id but is not a match: no values, no eps
+    hit = (m.partner >= 0) & (status == "matched")
     values[hit] = table.values[m.partner[hit]]
     partner[hit] = table.labels[m.partner[hit]]
     area = int(table.column("Area").sum()) if len(table) else 0
-    status = classify_objects(raw_labels, labels, m.partner)
     counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
     _tick(timing, "matching", start)
     return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=_compact(labels),
                         status=status)
 
 
-def _measure(labels: np.ndarray):
-    """The 19 ImageJ parameters of a 2D image's objects; a volume's volume and centre
-    (:func:`noisestat.measure.measure_volume_objects`)."""
-    return measure_objects(labels) if labels.ndim == 2 else measure_volume_objects(labels)
+def _measure(labels: np.ndarray, intensity=None):
+    """The ImageJ parameters of a 2D image's objects (shape, and intensity from ``intensity``); a
+    volume's volume, centre and intensity (:func:`noisestat.measure.measure_volume_objects`)."""
+    return measure_objects(labels, intensity) if labels.ndim == 2 else measure_volume_objects(labels, intensity)
+
+
+def _electrons(pixels: np.ndarray, profile: CameraProfile | None) -> np.ndarray | None:
+    """An image's values in electrons above the camera's offset, ``(y - offset) / gain`` (per pixel with
+    sCMOS maps), float32: the units of the intensity parameters. None without a profile."""
+    if profile is None:
+        return None
+    y = np.asarray(pixels, dtype=np.float32)
+    maps = profile.pixel_maps
+    if maps is not None and tuple(maps.shape) == y.shape[-2:]:
+        return (y - np.asarray(maps.offset_dn, np.float32)) / np.asarray(maps.gain_dn_per_e, np.float32)
+    return (y - np.float32(profile.offset_dn)) / np.float32(profile.gain_dn_per_e)
+
+
+def _whole(shape) -> tuple:
+    return tuple(slice(0, n) for n in shape)
 
 
 def _judged(raw_labels: np.ndarray) -> tuple | None:
@@ -104,13 +119,14 @@ def _compact(labels: np.ndarray) -> np.ndarray:
     return labels.astype(np.uint16, copy=False) if top < 2**16 else labels
 
 
-def _image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None):
-    """One image's aligned objects (segmented here unless its ``labels`` are known) and its timing."""
+def _image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None, units=None):
+    """One image's aligned objects (segmented here unless its ``labels`` are known; intensities in
+    electrons of the camera ``units``) and its timing."""
     timing = {}
     if labels is None:
         labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=timing,
                                threads=threads)
-    return _match_objects(labels, raw_labels, raw_xy, matching, timing), timing
+    return _match_objects(labels, raw_labels, raw_xy, matching, timing, intensity=_electrons(image, units)), timing
 
 
 def _pixels_of(image, profile, seed):
@@ -122,7 +138,7 @@ def _pixels_of(image, profile, seed):
     return (lambda region: draw_region(image, profile, seed, region, blocks)), blocks
 
 
-def _objects_task(image, model, tile, threads, min_area, profile=None, seed=None):
+def _objects_task(image, model, tile, threads, min_area, profile=None, seed=None, units=None):
     """One image segmented by a :class:`~noisestat.predict.LabelPredictor` and measured, its labels
     packed for the way back (a task): the raw image, a codec's, or with ``seed`` a replica. Needs
     nothing of the raw image's objects, so the raw image runs in the same batch. (A mask
@@ -133,7 +149,7 @@ def _objects_task(image, model, tile, threads, min_area, profile=None, seed=None
     labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
                            predicted=blocks.clear)
     start = time.perf_counter()
-    table = _measure(labels)
+    table = _measure(labels, _electrons(get(_whole(image.shape)), units))
     _tick(timing, "measuring", start)
     return PackedLabels.pack(_compact(labels)), table, timing
 
@@ -166,21 +182,26 @@ def _assemble_mask(shape, tiles, parts) -> np.ndarray:
     return mask
 
 
-def _label_measure(shape, tiles, parts, min_area, timing):
-    """Labels and measurements of an image whose mask came in parts."""
+def _label_measure(shape, tiles, parts, min_area, timing, pixels=None):
+    """Labels and measurements of an image whose mask came in parts; ``pixels``: ``(image, profile,
+    seed, units)`` for the intensities (the image, or with ``seed`` its replica drawn again)."""
     start = time.perf_counter()
     labels = label_mask(_assemble_mask(shape, tiles, parts), min_area)
     start = _tick(timing, "labelling", start)
-    table = _measure(labels)
+    intensity = None
+    if pixels is not None:
+        image, profile, seed, units = pixels
+        intensity = _electrons(_pixels_of(image, profile, seed)[0](_whole(shape)), units)
+    table = _measure(labels, intensity)
     _tick(timing, "measuring", start)
     return labels, table
 
 
-def _finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed):
-    """One image's objects from its mask's parts: labelled, measured and aligned to the raw objects
-    (a task); a replica's labels packed."""
+def _finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed, pixels=None):
+    """One image's objects from its mask's parts: labelled, measured (intensities from ``pixels``, see
+    :func:`_label_measure`) and aligned to the raw objects (a task); a replica's labels packed."""
     timing = {}
-    labels, table = _label_measure(shape, tiles, parts, min_area, timing)
+    labels, table = _label_measure(shape, tiles, parts, min_area, timing, pixels)
     objects = _match_objects(labels, raw_labels, raw_xy, matching, timing, table=table)
     if keep_packed:
         objects = dataclasses.replace(objects, labels=PackedLabels.pack(objects.labels))
@@ -213,7 +234,8 @@ def _parts_per_image(n_images: int, workers: int, n_tiles: int) -> int:
 
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     """Objects of another image of the same scene as ``ref``'s raw image, aligned to the raw objects."""
-    return _image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area)[0]
+    return _image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area,
+                       units=ref.profile)[0]
 
 
 def _in_threads(model, labels) -> bool:
@@ -269,7 +291,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
            labels: np.ndarray | None = None, replicas: int = 10, seed: int = 0, jobs: int = 1,
            matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
            progress=None, tile: int | None = None, scheduler: str | None = None, notice=None,
-           spacing: tuple | None = None) -> Assessment:
+           spacing: tuple | None = None, margins=None, primary=None, verdict_anyway: bool = False) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -313,6 +335,13 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     notice : callable, optional
         ``notice(message, seconds)`` for things to say on the way: the estimated duration before the
         long part (``seconds`` the estimate), a lost dask worker (``seconds`` None).
+    margins : Margins or str, optional
+        The verdict's margins (:class:`noisestat.score.Margins`, or its text ``"shift=0.5,spread=1.5"``).
+    primary : sequence of str or str, optional
+        The parameters the verdict judges (default :data:`noisestat.score.PRIMARY`; ``"all"``).
+    verdict_anyway : bool, default False
+        Give the verdict even when the raw segmentation is unfit to be judged (giant, fragmented or
+        unstable: see the warnings); by default it is withheld (every outcome ``inconclusive``).
 
     Returns
     -------
@@ -373,7 +402,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                                              seed=seed, jobs=jobs, matching=matching, min_area=min_area,
                                              model_seeds=model_seeds, extra_images=decoded,
                                              progress=progress, tile=tile, executor=executor, notice=notice,
-                                             spacing=spacing)
+                                             spacing=spacing, margins=margins, primary=primary)
         coded = [c for c, _ in pending.result()]
         codec_seconds = sum(seconds for _, seconds in pending.result())
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
@@ -390,20 +419,34 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
             "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
     prov.update(provenance or {})
-    warnings.extend(segmentation_warnings(raw, image.shape, scores))
+    # a raw segmentation unfit to be judged (giant, fragmented, unstable) gets no verdict unless asked for:
+    # its warnings come first, everywhere they are shown
+    unfit = segmentation_warnings(raw, image.shape) + ([ref.unstable] if ref.unstable else [])
+    withheld = None
+    if unfit:
+        withheld = ("the raw segmentation is " + ", ".join(dict.fromkeys(w.split(":")[0].replace(
+            "raw segmentation", "").strip() or "unfit" for w in unfit)) + ": fix the labels or the model, or ask for "
+                    "the verdict anyway (--verdict-anyway)")
+        if not verdict_anyway:
+            scores = [dataclasses.replace(c, tolerable=False, withheld=withheld) for c in scores]
+    others = [w for w in segmentation_warnings(raw, image.shape, scores) if w not in unfit]
+    warnings = unfit + warnings + others
+    prov["verdict"] = {"margins": ref.margins.to_dict(), "primary": list(ref.primary),
+                       "withheld": withheld if not verdict_anyway else None, "verdict_anyway": verdict_anyway}
     return Assessment(raw, ref.raw_objects, ref.sigma_raw, ref.n_replicas_matched, ref.replica_globals,
                       ref.replica_matching, tuple(scores), ref.rule, prov, model,
                       image=image, raw_labels=ref.raw_labels, replica_values=ref.replica_values,
                       null_eps=ref.null_eps, null_globals_eps=ref.null_globals_eps,
                       null_statistics=ref.null_statistics, null_tolerable=ref.null_tolerable,
                       sigma_model=ref.sigma_model, null_fractions=ref.null_fractions,
-                      warnings=tuple(warnings) + ref.warnings, sigma_floor=ref.sigma_floor,
-                      replica_status=ref.replica_status, null_loss=ref.null_loss)
+                      warnings=tuple(warnings) + tuple(w for w in ref.warnings if w not in warnings),
+                      sigma_floor=ref.sigma_floor,
+                      replica_status=ref.replica_status, null_loss=ref.null_loss, null_verdict=ref.null_verdict)
 
 
 def build_reference(image, profile, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
                     min_area=0, model_seeds=0, extra_images=(), progress=None, tile=None, scheduler=None,
-                    executor=None, notice=None, spacing=None):
+                    executor=None, notice=None, spacing=None, margins=None, primary=None):
     """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
     parallel batch); returns the :class:`Reference` and the extra images' aligned objects.
     ``extra_images`` is a sequence of images or a callable that returns one: it is called once the
@@ -412,14 +455,15 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     Besides sigma_raw it fixes, from the replicas alone, the sigma floor per parameter
     (:func:`noisestat.score.resolution_floor`), the fraction |eps| < 1 and the rate of raw-object
     losses of simulated second acquisitions (pairs of replicas), and warns when the replicas
-    themselves lose many raw objects (:data:`UNSTABLE_FRACTION`).
+    themselves lose many raw objects (:data:`noisestat.score.UNSTABLE_FRACTION`).
     """
     if executor is None:
         with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as own:
             return build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed,
                                    jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
                                    extra_images=extra_images, progress=progress, tile=tile, executor=own,
-                                   notice=notice, spacing=spacing)
+                                   notice=notice, spacing=spacing, margins=margins, primary=primary)
+    margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
     started = time.perf_counter()
     timing: dict = {}
     forest_seed, replica_root, model_root = _seed_roots(seed)
@@ -455,7 +499,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
                                    features=raw_features, threads=raw_threads)
         start = time.perf_counter()
-        raw = _measure(raw_labels)
+        raw = _measure(raw_labels, _electrons(image, profile))
         _tick(raw_timing, "measuring", start)
     del raw_features
     if callable(extra_images):
@@ -500,10 +544,11 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         segmented = [[m for m, _ in masks[i * len(groups):(i + 1) * len(groups)]] for i in range(len(images))]
         del masks
         if not raw_here:
-            raw_labels, raw = _label_measure(image.shape, groups, segmented.pop(0), min_area, raw_timing)
+            raw_labels, raw = _label_measure(image.shape, groups, segmented.pop(0), min_area, raw_timing,
+                                             (image, None, None, profile))
     else:
         common = (shared_model, tile, threads, min_area)
-        segmented = executor.map(_objects_task, [(im, *common, prof, sd) for _, im, prof, sd in images],
+        segmented = executor.map(_objects_task, [(im, *common, prof, sd, profile) for _, im, prof, sd in images],
                                  [name for name, *_ in images], progress, started=None if raw_here else estimate)
         batch_wall = time.perf_counter() - batch_start
         for *_, t in segmented:
@@ -529,8 +574,11 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         if not keep_packed and same[i - replicas - 2]:
             tasks.append((_match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False)))
         elif kind == "mask":
+            # the intensities: a replica drawn again from its seed (exactly as its mask saw it), or the image
+            pixels = ((shared_image, profile, seeds[i], profile) if keep_packed
+                      else (extra_images[i - replicas - 2], None, None, profile))
             tasks.append((_finish_task, (image.shape, groups, next(parts), min_area, shared_labels, raw_xy, matching,
-                                         keep_packed)))
+                                         keep_packed, pixels)))
         else:
             tasks.append((_match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed)))
     del segmented, parts
@@ -554,39 +602,29 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
 
     null_eps = epsilon(null_pair[0].values, null_pair[1].values, sigma_used, _ANGULAR)
     null_globals = epsilon(null_pair[0].globals, null_pair[1].globals, sigma_global, np.zeros(2, bool))
-    null_fractions = _null_fractions(raw.values, stack, null_eps, floor)
-    null_stats = codec_statistics(null_eps, PARAMETERS, null_fractions)
-    # Losses of a second acquisition: objects of one replica without a one-to-one partner in another
-    # (disjoint pairs; the null pair is judged against the replica pairs only, the codecs against all).
-    pair_counts = [_pair_unmatched(replica_objects[2 * k], replica_objects[2 * k + 1], matching)
+    # the simulated second acquisitions (noisestat.score._null): replica pairs, then the extra pair
+    pairs_eps = replica_pair_eps(raw.values, stack, floor, _ANGULAR)
+    pooled_eps = np.concatenate([pairs_eps, null_eps])
+    null_fractions = band_counts(pooled_eps, PARAMETERS)
+    # the extra pair is judged against the replica pairs alone (its reference must not contain itself)
+    null_stats = codec_statistics(null_eps, PARAMETERS, band_counts(pairs_eps, PARAMETERS) if len(pairs_eps)
+                                  else None, margin=margins.shift, keep=keep_for_spread(margins.spread, replicas))
+    pair_counts = [pair_unmatched(*_pair_args(replica_objects[2 * k], replica_objects[2 * k + 1]), matching)
                    for k in range(replicas // 2)]
-    null_pair_counts = _pair_unmatched(null_pair[0], null_pair[1], matching)
-    u0, n0 = sum(c[0] for c in pair_counts), sum(c[1] for c in pair_counts)
-    null_loss_test = loss_test(null_pair_counts[0], null_pair_counts[1], u0, n0)
-    u_all, n_all = u0 + null_pair_counts[0], n0 + null_pair_counts[1]
-    null_loss = {"unmatched": int(u_all), "n": int(n_all), "rate": u_all / n_all if n_all else math.nan,
-                 "pairs": len(pair_counts) + 1, "method": matching}
-    null_ok, null_reasons, rule = verdict(null_stats, dict(zip(GLOBAL_PARAMETERS, null_globals)), replicas,
-                                          loss=null_loss_test, judged=_judged(raw_labels))
+    null_pair_counts = pair_unmatched(*_pair_args(null_pair[0], null_pair[1]), matching)
+    pairs_loss, null_loss = second_acquisition_losses(pair_counts, null_pair_counts, matching)
+    primary = parse_primary(primary, _judged(raw_labels) or PARAMETERS)
+    null_verdict = judge(null_stats, null_eps, PARAMETERS, pairs_eps if len(pairs_eps) else None,
+                         dict(zip(GLOBAL_PARAMETERS, null_globals)), replicas,
+                         loss={"n_unmatched": null_pair_counts[0], "n_raw": null_pair_counts[1],
+                               "null_unmatched": pairs_loss["unmatched"], "null_n": pairs_loss["n"]},
+                         margins=margins, primary=primary, judged=_judged(raw_labels))
 
     replica_status = (np.stack([r.status for r in replica_objects]) if len(raw)
                       else np.empty((replicas, 0), dtype="<U7"))
-    warnings = []
-    if len(raw):
-        unmatched = (replica_status != "matched").mean(axis=1)
-        mean = float(unmatched.mean())
-        if mean > UNSTABLE_FRACTION:
-            parts = {k: float((replica_status == k).mean()) for k in STATUSES[1:]}
-            warnings.append(
-                f"unstable raw segmentation: the {replicas} replicas leave {mean:.0%} of the {len(raw)} raw objects "
-                f"without a one-to-one partner on average (lost {parts['lost']:.0%}, split {parts['split']:.0%}, "
-                f"merged {parts['merged']:.0%}; range {unmatched.min():.0%}-{unmatched.max():.0%}; threshold "
-                f"{UNSTABLE_FRACTION:.0%}): sigma_raw and the per-object statistics describe only the objects that "
-                f"survive the camera's own noise; {int((n_matched < 2).sum())} raw objects have no sigma_raw")
-        never = [p for j, p in enumerate(PARAMETERS) if floor[j] == 0 and np.isfinite(sigma[:, j]).any()]
-        if never:
-            warnings.append(f"no replica changed {', '.join(never)} of any object: no sigma floor for them, so "
-                            f"any change by a codec scores an infinite eps")
+    unstable = unstable_warning(replica_status, n_matched, STATUSES)
+    unchanged = unchanged_warning(floor, sigma, PARAMETERS) if len(raw) else None
+    warnings = [w for w in (unstable, unchanged) if w]
 
     sigma_model = None
     if model_seeds:
@@ -596,7 +634,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                    for s in model_root.spawn(model_seeds)]
         del rows, targets
         others = executor.map(_image_task, [(shared_image, f, tile, threads, shared_labels, raw_xy, matching,
-                                             min_area) for f in forests],
+                                             min_area, None, profile) for f in forests],
                               [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
         for _, t in others:
             _merge_timing(timing, t)
@@ -609,8 +647,10 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
 
     ref = Reference(profile, model, trained, seed, matching, min_area, raw, raw_labels, raw_objects, raw_xy, sigma,
                     n_matched, stack, replica_globals, tuple(r.matching for r in replica_objects), null_eps,
-                    null_globals, null_stats, null_fractions, (null_ok, tuple(null_reasons)), rule, sigma_model,
-                    tuple(warnings), floor, replica_status, null_loss, tile, timing)
+                    null_globals, null_stats, null_fractions, (null_verdict.tolerable, null_verdict.reasons),
+                    null_verdict.rule, sigma_model, tuple(warnings), floor, replica_status, null_loss, tile, timing,
+                    margins=margins, primary=primary, null_verdict=null_verdict, pooled_null_eps=pooled_eps,
+                    unstable=unstable)
     return ref, extra_objects
 
 
@@ -721,44 +761,11 @@ def _same_image(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
 
 
-def _pair_unmatched(a: ImageObjects, b: ImageObjects, matching: str) -> tuple[int, int]:
-    """Objects of image ``a`` without a one-to-one partner in image ``b`` (same rule as for the raw
-    objects), and ``a``'s object count: one simulated second acquisition's losses."""
-    if matching == "iou":
-        m = match_iou(*(t.labels.unpack() if isinstance(t.labels, PackedLabels) else t.labels for t in (a, b)))
-    else:
-        xy = [np.column_stack([t.table[:, PARAMETERS.index("XM")], t.table[:, PARAMETERS.index("YM")]])
-              for t in (a, b)]
-        m = match_centroids(*xy)
-    return m.n_unmatched_reference, m.n_reference
-
-
-def _null_fractions(raw_values, stack, null_eps, floor) -> dict:
-    """Objects with |eps| < 1 of a second acquisition, per parameter, pooled over simulated ones:
-    {"inside": count, "n": objects with an eps, "fraction": inside / n}.
-
-    Besides the two extra replicas (sigma from all N), disjoint pairs of the N replicas give more
-    second acquisitions for free: (chi_i - chi_j) / sigma from the other N - 2 replicas. Their eps
-    is sqrt(2) t(N - 3) instead of t(N - 1), a fraction within the band lower by < 0.02 for N = 10;
-    pooling them makes the reference fraction several times more precise. sigma is floored as for
-    the codecs (same ``floor``).
-    """
-    pooled = [null_eps]
-    n = len(stack)
-    if n >= 4:
-        for k in range(n // 2):
-            i, j = 2 * k, 2 * k + 1
-            rest = [m for m in range(n) if m not in (i, j)]
-            sigma_rest, _ = replica_spread(raw_values, stack[rest], _ANGULAR)
-            pooled.append(epsilon(stack[i], stack[j], floored(sigma_rest, floor[None]), _ANGULAR))
-    eps = np.concatenate(pooled)
-    out = {}
-    for j, p in enumerate(PARAMETERS):
-        col = eps[:, j]
-        col = col[~np.isnan(col)]
-        inside = int((np.abs(col) < 1).sum())
-        out[p] = {"inside": inside, "n": int(len(col)), "fraction": inside / len(col) if len(col) else math.nan}
-    return out
+def _pair_args(a: ImageObjects, b: ImageObjects) -> tuple:
+    """Two simulated acquisitions' label images and centres, for :func:`noisestat.measure.pair_unmatched`."""
+    labels = [t.labels.unpack() if isinstance(t.labels, PackedLabels) else t.labels for t in (a, b)]
+    xy = [np.column_stack([t.table[:, PARAMETERS.index("XM")], t.table[:, PARAMETERS.index("YM")]]) for t in (a, b)]
+    return (*labels, *xy)
 
 
 def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> CodecScore:
@@ -766,7 +773,8 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
     raw = ref.raw
     eps = epsilon(raw.values, objects.values, ref.sigma_used, _ANGULAR)
     parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}
-    statistics = codec_statistics(eps, PARAMETERS, ref.null_fractions)
+    statistics = codec_statistics(eps, PARAMETERS, ref.null_fractions, margin=ref.margins.shift,
+                                  keep=keep_for_spread(ref.margins.spread, ref.n_replicas))
     sigma_global, sigma_used = ref.sigma_global, ref.sigma_global_used
     global_eps = epsilon(ref.raw_objects.globals, objects.globals, sigma_used, np.zeros(2, bool))
     global_scores = {name: {"raw": float(ref.raw_objects.globals[i]), "sigma_raw": float(sigma_global[i]),
@@ -778,11 +786,11 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
     loss = {**loss_test(int((status != "matched").sum()), len(raw), ref.null_loss.get("unmatched", 0),
                         ref.null_loss.get("n", 0)),
             **{k: int((status == k).sum()) for k in STATUSES[1:]}}
-    ok, reasons, _ = verdict(statistics, {k: v["eps"] for k, v in global_scores.items()}, ref.n_replicas, loss=loss,
-                             judged=_judged(ref.raw_labels))
+    result = judge(statistics, eps, PARAMETERS, ref.pooled_null_eps, {k: v["eps"] for k, v in global_scores.items()},
+                   ref.n_replicas, loss=loss, margins=ref.margins, primary=ref.primary, judged=_judged(ref.raw_labels))
     area = difference_stats(objects.values[:, 0] - raw.values[:, 0])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
-                      global_scores, ok, tuple(reasons), statistics, area, loss)
+                      global_scores, result.tolerable, result.reasons, statistics, area, loss, verdict=result)
 
 
 def _values_task(image, model, tiles, profile=None, seed=None):

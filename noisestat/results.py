@@ -18,6 +18,7 @@ from .measure._morphometry import PARAMETERS, ObjectMeasurements
 from .predict._forest import PixelClassifier
 from .score._eps import GLOBAL_FLOOR, floored, null_reference, summarise_eps
 from .score._tests import difference_stats
+from .score._verdict import Margins, Verdict
 
 __all__ = ["PackedLabels", "ImageObjects", "CodecScore", "Assessment", "Reference", "ValueScore", "ValueAssessment",
            "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
@@ -100,6 +101,15 @@ class CodecScore:
     statistics: dict = field(default_factory=dict)
     area_difference: dict = field(default_factory=dict)
     loss: dict = field(default_factory=dict)  # noisestat.score.loss_test: lost/split/merged vs replica pairs
+    verdict: Verdict | None = field(default=None, repr=False)
+    withheld: str | None = None  # why no verdict is given (an unfit raw segmentation), None when it is
+
+    @property
+    def outcome(self) -> str:
+        """tolerable, not tolerable or inconclusive (inconclusive when the verdict is withheld)."""
+        if self.withheld or self.verdict is None:
+            return "inconclusive" if self.withheld or not self.tolerable else "tolerable"
+        return self.verdict.outcome
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,7 @@ class Assessment:
     sigma_floor: np.ndarray | None = field(default=None, repr=False, compare=False)
     replica_status: np.ndarray | None = field(default=None, repr=False, compare=False)
     null_loss: dict = field(default_factory=dict, repr=False, compare=False)
+    null_verdict: Verdict | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_replicas(self) -> int:
@@ -149,7 +160,9 @@ class Assessment:
                 "settings": c.info, "matching": c.objects.matching,
                 "object_status": [] if c.objects.status is None else [str(v) for v in c.objects.status],
                 "loss": c.loss, "parameters": c.parameters, "global": c.global_scores,
-                "tolerable": c.tolerable, "reasons": list(c.reasons)})
+                "outcome": c.outcome, "tolerable": c.outcome == "tolerable",
+                "reasons": [f"verdict withheld: {c.withheld}"] if c.withheld else list(c.reasons),
+                **({"verdict": _verdict_json(c.verdict, c.withheld)} if c.verdict is not None else {})})
         for c, entry in zip(self.codecs, codecs):
             entry["statistics"] = c.statistics
             entry["area_difference"] = c.area_difference
@@ -169,6 +182,8 @@ class Assessment:
                                   for p, v in self.null_fractions.items() if isinstance(v, dict)},
                 "global": {name: float(self.null_globals_eps[i]) for i, name in enumerate(GLOBAL_PARAMETERS)},
                 "judged_tolerable": bool(self.null_tolerable[0]) if self.null_tolerable else None,
+                "outcome": self.null_verdict.outcome if self.null_verdict is not None else None,
+                "criteria": list(self.null_verdict.criteria) if self.null_verdict is not None else [],
                 "reasons": list(self.null_tolerable[1]) if self.null_tolerable else [],
             }
         replica_area = (difference_stats(self.replica_values[:, :, 0] - self.raw.values[None, :, 0])
@@ -207,6 +222,9 @@ class Assessment:
                                 **{c.spec: c.area_difference for c in self.codecs}},
             "sigma_model": model,
             "verdict_rule": self.rule,
+            "verdict": {**self.provenance.get("verdict", {}),
+                        "admitted": self.null_verdict.admitted if self.null_verdict is not None else None,
+                        "outcomes": ["tolerable", "not tolerable", "inconclusive"]},
             "warnings": list(self.warnings),
             "codecs": codecs,
             "provenance": self.provenance,
@@ -224,6 +242,17 @@ class Assessment:
                 "global": dict.fromkeys(GLOBAL_PARAMETERS, GLOBAL_FLOOR),
                 "floored_fraction": {p: float(below[:, j].sum() / n_sigma[j]) if n_sigma[j] else None
                                      for j, p in enumerate(PARAMETERS)}}
+
+
+def _verdict_json(verdict: Verdict, withheld: str | None) -> dict:
+    """A codec's verdict in summary.json: the outcome its criteria give (``outcome_if_judged`` when
+    withheld), each criterion, what would decide an inconclusive one, what the rule admitted."""
+    out = {"criteria": list(verdict.criteria), "admitted": verdict.admitted, "needed": verdict.needed,
+           "margins": verdict.margins, "primary": list(verdict.primary)}
+    if withheld:
+        out["withheld"] = withheld
+        out["outcome_if_judged"] = verdict.outcome
+    return out
 
 
 @dataclass(frozen=True)
@@ -259,6 +288,11 @@ class Reference:
     null_loss: dict = field(default_factory=dict)
     tile: int | None = None
     timing: dict = field(default_factory=dict)
+    margins: Margins = field(default_factory=Margins)
+    primary: tuple = ()
+    null_verdict: Verdict | None = field(default=None, repr=False)
+    pooled_null_eps: np.ndarray | None = field(default=None, repr=False)
+    unstable: str | None = None
 
     @property
     def n_replicas(self) -> int:

@@ -11,7 +11,8 @@ from skimage.measure import label
 from noisestat.camera import CameraProfile
 from noisestat.measure import classify_objects, match_iou
 from noisestat.measure import PARAMETERS
-from noisestat.pipeline import UNSTABLE_FRACTION, build_reference, score_codec
+from noisestat.pipeline import build_reference, score_codec
+from noisestat.score import UNSTABLE_FRACTION
 from noisestat.score import GLOBAL_FLOOR, epsilon, floored, null_reference, verdict
 from noisestat.score import ALPHA, KEEP, MARGIN, band_noninferiority, codec_statistics, location_tests, loss_test
 

@@ -3,9 +3,12 @@ volume and centre), and the matching of one image's objects to the raw image's (
 split, merged).
 """
 
-from ._morphometry import ANGULAR_PARAMETERS, PARAMETERS, ObjectMeasurements, measure_objects
+from ._morphometry import (ANGULAR_PARAMETERS, INTENSITY_PARAMETERS, PARAMETERS, SHAPE_PARAMETERS, ObjectMeasurements,
+                           measure_objects)
 from ._volume import VOLUME_PARAMETERS, measure_volume_objects
-from ._matching import Matching, match_iou, match_centroids, classify_objects, METHODS, STATUSES
+from ._matching import Matching, match_iou, match_centroids, classify_objects, pair_unmatched, METHODS, STATUSES
 
-__all__ = ["measure_volume_objects", "VOLUME_PARAMETERS", "ANGULAR_PARAMETERS", "PARAMETERS", "ObjectMeasurements",
-           "measure_objects", "Matching", "match_iou", "match_centroids", "classify_objects", "METHODS", "STATUSES"]
+__all__ = ["measure_volume_objects", "VOLUME_PARAMETERS", "ANGULAR_PARAMETERS", "INTENSITY_PARAMETERS", "SHAPE_PARAMETERS",
+           "PARAMETERS", "ObjectMeasurements",
+           "measure_objects", "Matching", "match_iou", "match_centroids", "classify_objects", "pair_unmatched", "METHODS",
+           "STATUSES"]

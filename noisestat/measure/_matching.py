@@ -28,7 +28,8 @@ from scipy.spatial import cKDTree
 
 from ..errors import InputError
 
-__all__ = ["Matching", "match_iou", "match_centroids", "classify_objects", "label_counts", "METHODS", "STATUSES"]
+__all__ = ["Matching", "match_iou", "match_centroids", "classify_objects", "label_counts", "pair_unmatched", "METHODS",
+           "STATUSES"]
 
 METHODS = ("iou", "centroid")
 STATUSES = ("matched", "lost", "split", "merged")
@@ -136,7 +137,8 @@ def classify_objects(reference: np.ndarray, other: np.ndarray, partner: np.ndarr
     Returns
     -------
     status : ndarray of str, shape (n_reference,)
-        ``"matched"`` where ``partner >= 0``; otherwise ``"merged"`` when the other object that
+        ``"matched"`` where ``partner >= 0`` and no other reference object has the same partner
+        (``"merged"`` where one has: the centroid rule); otherwise ``"merged"`` when the other object that
         covers at least half of the reference object also covers at least half of another
         reference object, ``"split"`` when at least two other objects each have at least half
         of their pixels inside it, else ``"lost"``.
@@ -148,6 +150,8 @@ def classify_objects(reference: np.ndarray, other: np.ndarray, partner: np.ndarr
     >>> b = np.zeros((4, 9), int); b[:, :5] = 1; b[:2, 6:] = 2; b[2:, 6:] = 3
     >>> classify_objects(a, b, np.array([-1, -1, -1])).tolist()
     ['merged', 'merged', 'split']
+    >>> classify_objects(a, b, np.array([0, 0, -1])).tolist()   # both took object 0: a merge
+    ['merged', 'merged', 'split']
     """
     if reference.shape != other.shape:
         raise InputError(f"label images to classify differ in shape: {reference.shape} and {other.shape}")
@@ -157,6 +161,14 @@ def classify_objects(reference: np.ndarray, other: np.ndarray, partner: np.ndarr
         raise InputError(f"partner must have one entry per reference object ({n_ref}); got {len(partner)}")
     status = np.full(n_ref, "lost", dtype="<U7")
     status[partner >= 0] = "matched"
+    # a partner taken by two reference objects (the centroid rule is not one-to-one): one object where
+    # the reference has two, a merge, whatever the centres say
+    taken = partner[partner >= 0]
+    shared = np.zeros(n_ref, dtype=bool)
+    if taken.size:
+        counts = np.bincount(taken)
+        shared[partner >= 0] = counts[taken] >= 2
+    status[shared] = "merged"
     # other objects covering >= half of a reference object, and how many reference objects each covers so
     covers = 2 * inter >= ref_area[r]
     n_covered = np.bincount(o[covers], minlength=n_oth)
@@ -229,3 +241,24 @@ def match_centroids(reference_xy: np.ndarray, other_xy: np.ndarray, *, max_dista
         close = distance <= max_distance
         partner[close] = index[close]
     return Matching("centroid", partner, len(other_xy))
+
+
+def pair_unmatched(a_labels: np.ndarray, b_labels: np.ndarray, a_xy: np.ndarray, b_xy: np.ndarray,
+                   method: str) -> tuple[int, int]:
+    """Objects of image ``a`` without a one-to-one partner in image ``b`` under ``method``, and ``a``'s
+    object count: the losses between two acquisitions. Under the centroid rule, objects of ``a`` that
+    share their partner count as without one (a merge), as :func:`classify_objects` says.
+
+    Examples
+    --------
+    >>> a = np.zeros((4, 9), int); a[:, :2] = 1; a[:, 3:5] = 2; a[:, 6:] = 3
+    >>> pair_unmatched(a, a, None, None, "iou")
+    (0, 3)
+    """
+    if method == "iou":
+        m = match_iou(a_labels, b_labels)
+        return m.n_unmatched_reference, m.n_reference
+    m = match_centroids(a_xy, b_xy)
+    taken = m.partner[m.partner >= 0]
+    shared = int((np.bincount(taken)[taken] >= 2).sum()) if taken.size else 0
+    return m.n_unmatched_reference + shared, m.n_reference

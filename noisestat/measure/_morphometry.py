@@ -31,17 +31,30 @@ from noisestat.errors import InputError
 
 __all__ = [
     "ANGULAR_PARAMETERS",
+    "INTENSITY_PARAMETERS",
     "PARAMETERS",
+    "SHAPE_PARAMETERS",
+    "intensity_columns",
     "ObjectMeasurements",
     "measure_objects",
 ]
 
-PARAMETERS: tuple[str, ...] = (
+SHAPE_PARAMETERS: tuple[str, ...] = (
     "Area", "XM", "YM", "Perim.", "Major", "Minor", "Angle", "Circ.", "Feret",
     "FeretX", "FeretY", "FeretAngle", "MinFeret", "AR", "Round", "Solidity",
     "FeretAR", "Compact", "Extent",
 )
-"""Column names, exactly as ImageJ (and BioVoxxel) write them, in table order."""
+"""The 19 morphological parameters: column names exactly as ImageJ (and BioVoxxel) write them."""
+
+INTENSITY_PARAMETERS: tuple[str, ...] = ("Mean", "StdDev", "Median", "Min", "Max", "IntDen", "RawIntDen")
+"""ImageJ's intensity measurements of an object's pixels, with ImageJ's names: the mean, the sample
+standard deviation (0 for one pixel), the median (the middle value; the mean of the two middle ones
+for an even count), the minimum and maximum, IntDen = Area x Mean and RawIntDen = the sum of the
+values (equal here: Area is in pixels). Measured on the image's own pixels in the units given
+(noisestat gives electrons above the camera's offset); NaN when no image is given."""
+
+PARAMETERS: tuple[str, ...] = SHAPE_PARAMETERS + INTENSITY_PARAMETERS
+"""Every per-object column, in table order: the shape parameters, then the intensity ones."""
 
 ANGULAR_PARAMETERS: tuple[str, ...] = ("Angle", "FeretAngle")
 """Columns holding angles in degrees, defined modulo 180 degrees."""
@@ -134,7 +147,7 @@ class ObjectMeasurements:
         return int(self.labels.shape[0])
 
 
-def measure_objects(label_image: np.ndarray) -> ObjectMeasurements:
+def measure_objects(label_image: np.ndarray, intensity: np.ndarray | None = None) -> ObjectMeasurements:
     """Measure every object of a label image with ImageJ's definitions.
 
     Parameters
@@ -143,12 +156,14 @@ def measure_objects(label_image: np.ndarray) -> ObjectMeasurements:
         2-D integer array; 0 is background and each positive id is one object
         (the caller has labelled 8-connected components; an object may contain
         holes).
+    intensity : numpy.ndarray, optional
+        The image's values, same shape, for :data:`INTENSITY_PARAMETERS` (NaN without it).
 
     Returns
     -------
     ObjectMeasurements
         One row per object, in ascending id order; an image without objects gives
-        an empty ``(0, 19)`` table.
+        an empty ``(0, len(PARAMETERS))`` table.
 
     Raises
     ------
@@ -169,6 +184,8 @@ def measure_objects(label_image: np.ndarray) -> ObjectMeasurements:
     values = np.zeros((n_objects, len(PARAMETERS)), dtype=np.float64)
     if n_objects == 0:
         return ObjectMeasurements(labels=ids, values=values)
+    for name, column in intensity_columns(labels_img, n_objects, intensity).items():
+        values[:, _COLUMN[name]] = column
 
     slices = ndimage.find_objects(labels_img)
     row0 = np.array([s[0].start for s in slices], dtype=np.int64)
@@ -231,6 +248,39 @@ def measure_objects(label_image: np.ndarray) -> ObjectMeasurements:
     for name, column in columns.items():
         values[:, _COLUMN[name]] = column
     return ObjectMeasurements(labels=ids, values=values)
+
+
+def intensity_columns(compact: np.ndarray, n_objects: int, intensity: np.ndarray | None) -> dict:
+    """:data:`INTENSITY_PARAMETERS` of objects labelled 1..``n_objects`` in ``compact`` (any number of
+    axes), from ``intensity`` (same shape); NaN columns without it.
+
+    Examples
+    --------
+    >>> lab = np.array([[1, 1, 0], [0, 2, 2]]); img = np.array([[1.0, 3.0, 9.0], [9.0, 5.0, 5.0]])
+    >>> {k: v.tolist() for k, v in intensity_columns(lab, 2, img).items()}["StdDev"]
+    [1.4142135623730951, 0.0]
+    """
+    if intensity is None:
+        return {name: np.full(n_objects, np.nan) for name in INTENSITY_PARAMETERS}
+    intensity = np.asarray(intensity, dtype=np.float64)
+    if intensity.shape != compact.shape:
+        raise InputError(f"the intensity image has shape {intensity.shape}; the labels have {compact.shape}")
+    inside = compact > 0
+    lab = compact[inside].astype(np.int64)
+    val = intensity[inside]
+    count = np.bincount(lab, minlength=n_objects + 1)[1:].astype(np.float64)
+    total = np.bincount(lab, weights=val, minlength=n_objects + 1)[1:]
+    mean = total / count
+    # the sum of squared deviations from each object's own mean (not sum2 - sum^2/n: no cancellation)
+    dev2 = np.bincount(lab, weights=(val - mean[lab - 1]) ** 2, minlength=n_objects + 1)[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.where(count > 1, np.sqrt(dev2 / np.maximum(count - 1, 1)), 0.0)
+    index = np.arange(1, n_objects + 1)
+    return {"Mean": mean, "StdDev": sd,
+            "Median": np.asarray(ndimage.median(intensity, compact, index), dtype=np.float64),
+            "Min": np.asarray(ndimage.minimum(intensity, compact, index), dtype=np.float64),
+            "Max": np.asarray(ndimage.maximum(intensity, compact, index), dtype=np.float64),
+            "IntDen": count * mean, "RawIntDen": total}
 
 
 def _validated(label_image: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Objects of a 3D label volume: what a volume's segmentation is scored on today.
 
-Per object only the volume (``Area``: voxels) and the centre of mass (``XM``, ``YM``, in pixels,
-as in 2D; the z centre is not one of the 2D parameters) are measured; every other parameter of
+Per object only the volume (``Area``: voxels), the centre of mass (``XM``, ``YM``, in pixels,
+as in 2D; the z centre is not one of the 2D parameters) and the intensity parameters are measured; every other parameter of
 :data:`~noisestat.measure.PARAMETERS` is NaN, so eps is computed for the volume, the centre and
 the counts (``N_tot``, ``A_tot``) and the verdict rests on them.
 """
@@ -12,16 +12,17 @@ import numpy as np
 
 from ..errors import InputError
 from ._matching import label_counts
-from ._morphometry import PARAMETERS, ObjectMeasurements
+from ._morphometry import INTENSITY_PARAMETERS, PARAMETERS, ObjectMeasurements, intensity_columns
 
 __all__ = ["measure_volume_objects", "VOLUME_PARAMETERS"]
 
-VOLUME_PARAMETERS = ("Area", "XM", "YM")
+VOLUME_PARAMETERS = ("Area", "XM", "YM") + INTENSITY_PARAMETERS
 
 
-def measure_volume_objects(label_volume: np.ndarray) -> ObjectMeasurements:
-    """One row per object of a 3D label volume (ids ascending): voxel count and centre of mass;
-    the other columns NaN (module docstring).
+def measure_volume_objects(label_volume: np.ndarray, intensity: np.ndarray | None = None) -> ObjectMeasurements:
+    """One row per object of a 3D label volume (ids ascending): voxel count, centre of mass and, with
+    the volume's ``intensity``, the intensity parameters over its voxels; the other columns NaN
+    (module docstring).
 
     Examples
     --------
@@ -55,4 +56,9 @@ def measure_volume_objects(label_volume: np.ndarray) -> ObjectMeasurements:
         # pixel centres at +0.5, as the 2D parameters' ImageJ convention
         values[:, PARAMETERS.index("XM")] = sx[ids] / counts[ids] + 0.5
         values[:, PARAMETERS.index("YM")] = sy[ids] / counts[ids] + 0.5
+        if intensity is not None:
+            compact = np.zeros(len(counts), dtype=np.int64)
+            compact[ids] = np.arange(1, len(ids) + 1)
+            for name, column in intensity_columns(compact[labels], len(ids), intensity).items():
+                values[:, PARAMETERS.index(name)] = column
     return ObjectMeasurements(labels=ids, values=values)

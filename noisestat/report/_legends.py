@@ -189,7 +189,8 @@ def _column_help() -> dict:
         "compression ratio": "raw image bytes / compressed bytes (– where the codec does not report a size).",
         "raw objects matched": "raw objects with a partner in the decoded image's segmentation (by the matching "
                                "rule, see provenance) / raw objects.",
-        "verdict": "tolerable when every condition of the verdict rule below holds.",
+        "verdict": "tolerable: every criterion of the rule below shown within its margin; not tolerable: one shown "
+                   "beyond it; inconclusive: neither.",
         "reasons": "the conditions that failed, one per parameter family or global.",
         # parameter tables
         "parameter": f"one of the {len(PARAMETERS)} ImageJ parameters (Analyze Particles and Extended Particle "

@@ -34,6 +34,7 @@ td.bad{color:#b00020;font-weight:600}
 code{font-family:Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
 .ok{background:#1b7f3b;color:#fff;border-radius:4px;padding:1px 8px;font-weight:600;white-space:nowrap}
 .no{background:#b00020;color:#fff;border-radius:4px;padding:1px 8px;font-weight:600;white-space:nowrap}
+.undecided{background:#8a6d00;color:#fff;border-radius:4px;padding:1px 8px;font-weight:600;white-space:nowrap}
 .rule{background:#f7f7f9;border-left:4px solid #888;padding:8px 12px;font-size:13px}
 figure{margin:18px 0 26px}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:13px;color:#333;max-width:1000px}
@@ -306,17 +307,30 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
         out.append('<div class="warn" id="warnings"><b>Warnings: read these before the verdict.</b><ul>'
                    + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul></div>")
 
-    out.append("<h2>Verdict per codec</h2><table><tr><th>codec</th><th>compression ratio</th>"
-               "<th>raw objects matched</th><th>verdict</th><th>reasons</th></tr>")
-    for c in a.codecs:
+    withheld = next((c.withheld for c in a.codecs if getattr(c, "withheld", None)), None)
+    if withheld:
+        out.append(f'<h2>Verdict per codec</h2><p class="warn" id="no-verdict"><b>No verdict.</b> {_e(withheld)}. '
+                   "The measurements below describe a segmentation that should not be judged.</p>")
+    else:
+        out.append("<h2>Verdict per codec</h2><table><tr><th>codec</th><th>compression ratio</th>"
+                   "<th>raw objects matched</th><th>verdict</th><th>reasons</th></tr>")
+    for c in ([] if withheld else a.codecs):
         matched = int(_matched(c).sum()) if len(a.raw) else 0
         ratio = _codec_ratio(c)
-        badge = '<span class="ok">tolerable</span>' if c.tolerable else '<span class="no">NOT tolerable</span>'
+        badge = ('<span class="ok">tolerable</span>' if c.outcome == "tolerable" else
+                 '<span class="no">NOT tolerable</span>' if c.outcome == "not tolerable" else
+                 '<span class="undecided">inconclusive</span>')
         reasons = _reasons(c.reasons)
         out.append(f"<tr><td><code>{_e(c.spec)}</code></td><td class=\"n\">{_e(_fmt(ratio, '.1f'))}</td>"
                    f"<td class=\"n\">{matched} / {_e(n_raw)}</td><td>{badge}</td><td>{reasons}</td></tr>")
-    out.append("</table>")
-    out.append(_legend(["codec", "compression ratio", "raw objects matched", "verdict", "reasons"], volume))
+    if not withheld:
+        out.append("</table>")
+        out.append(_legend(["codec", "compression ratio", "raw objects matched", "verdict", "reasons"], volume))
+        admitted = (s.get("verdict") or {}).get("admitted")
+        if admitted:
+            out.append(f'<p class="rule" id="admitted"><b>What the verdict admits.</b> Tolerable means that every '
+                       f"criterion was shown within its margin: {_e(admitted)}. Not tolerable means that one was "
+                       "shown beyond it; inconclusive, neither (the reasons say how many objects would decide).</p>")
     out.append(_matching_table(a))
     out.append(f'<p class="rule"><b>Verdict rule.</b> {_e(s.get("verdict_rule", getattr(a, "rule", "")))}</p>')
 

@@ -120,16 +120,20 @@ def format_summary(assessment: Assessment) -> str:
     """The short human-readable summary printed after an assessment."""
     s = assessment.summary()
     volume = _is_volume(assessment)
-    lines = [f"raw: {s['n_objects_raw']} objects, {s['replicas']} replicas (seed {s['seed']}), "
-             f"N_tot sigma_raw {s['raw']['N_tot']['sigma_raw']:.2f}, "
-             f"A_tot sigma_raw {s['raw']['A_tot']['sigma_raw']:.1f} {'voxels' if volume else 'px'}"]
+    # what must be known to read the verdict comes first
+    lines = [f"warning: {w}" for w in s.get("warnings", [])]
+    lines.append(f"raw: {s['n_objects_raw']} objects, {s['replicas']} replicas (seed {s['seed']}), "
+                 f"N_tot sigma_raw {s['raw']['N_tot']['sigma_raw']:.2f}, "
+                 f"A_tot sigma_raw {s['raw']['A_tot']['sigma_raw']:.1f} {'voxels' if volume else 'px'}")
     if volume:
         measured = _measured_parameters(assessment)
         lines.append(f"volume: per object only {', '.join(measured)} are measured (Area in voxels); the other "
                      f"{len(PARAMETERS) - len(measured)} parameters are not measured for volumes (empty in the tables)")
+    withheld = (s.get("verdict") or {}).get("withheld")
     header = (f"{'codec':<34} {'ratio':>7} {'matched':>8} {'lost/split/merged':>17} {'eps N_tot':>9} {'eps A_tot':>9} "
-              f"{'worst |mean eps|':>24}  verdict")
+              f"{'worst |mean eps|':>24}" + ("" if withheld else "  verdict"))
     lines.append(header)
+    details = []
     for c in s["codecs"]:
         ratio = "-" if c["compression_ratio"] is None else f"{c['compression_ratio']:.1f}"
         means = {p: abs(v["mean_eps"]) for p, v in c["parameters"].items() if not math.isnan(v["mean_eps"])}
@@ -138,11 +142,20 @@ def format_summary(assessment: Assessment) -> str:
         m = c["matching"]
         lsm = f"{m.get('lost', 0)}/{m.get('split', 0)}/{m.get('merged', 0)}"
         lines.append(f"{c['spec'][:34]:<34} {ratio:>7} {m['matched']:>8} {lsm:>17} "
-                     f"{c['global']['N_tot']['eps']:>9.2f} {c['global']['A_tot']['eps']:>9.2f} {worst_text:>24}  "
-                     f"{'tolerable' if c['tolerable'] else 'NOT tolerable'}")
-    lines.append(f"rule: {s['verdict_rule']}")
-    lines.extend(f"warning: {w}" for w in s.get("warnings", []))
+                     f"{c['global']['N_tot']['eps']:>9.2f} {c['global']['A_tot']['eps']:>9.2f} {worst_text:>24}"
+                     + ("" if withheld else f"  {c['outcome'].upper() if c['outcome'] == 'not tolerable' else c['outcome']}"))
+        if not withheld and c["outcome"] != "tolerable":
+            details.extend(f"  {c['spec']}: {r}" for r in c["reasons"])
+    if withheld:
+        lines.append(f"no verdict: {withheld}")
+    else:
+        lines.extend(details)
+        v = s.get("verdict") or {}
+        lines.append(f"verdict: tolerable when every criterion is shown within its margin, not tolerable when one is "
+                     f"shown beyond it, inconclusive otherwise; primary parameters {', '.join(v.get('primary', []))}; "
+                     f"it admits {v.get('admitted')} (the rule in full: summary.json verdict_rule)")
     return "\n".join(lines)
+
 
 
 def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:

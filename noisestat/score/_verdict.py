@@ -95,7 +95,7 @@ class Margins:
     shift: float = 1.0
     spread: float = 1.5
     loss: float = 2.0
-    loss_floor: float = 0.03
+    loss_floor: float = 0.05
     global_: float = 4.0
     alpha: float = 0.05
 
