@@ -140,6 +140,14 @@ def _scene_arguments(p) -> None:
     p.add_argument("--min-area", type=int, default=0, metavar="PX",
                    help="discard objects smaller than PX pixels in every image (default 0: keep all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--margin", default=None, metavar="KEY=VALUE,...",
+                   help="the verdict's margins: shift (sigma_raw, default 1), spread (x a second acquisition's, 1.5), "
+                        "loss (x a second acquisition's rate, 2) plus loss_floor (share of objects, 0.05), global "
+                        "(sigma_raw, 4), alpha (0.05); docs/verdict.md")
+    p.add_argument("--primary", default=None, metavar="NAME,...",
+                   help="the parameters the verdict judges (default Area,Perim.,Circ.,Mean,IntDen; 'all')")
+    p.add_argument("--verdict-anyway", action="store_true",
+                   help="give the verdict even when the raw segmentation is giant, fragmented or unstable")
     _plane_arguments(p)
 
 
@@ -193,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--spatial-dark", metavar="STACK.tif", help="dark stack of the spatial set, same exposure (with --flat)")
     p.add_argument("--bit-depth", type=_positive_int, help="digitiser bits (default: from the descriptor or data)")
     p.add_argument("--dark-offset", type=float, metavar="DN", help="mean dark value, with --from-image")
+    _plane_arguments(p)  # with --from-image
     p.add_argument("--per-pixel", choices=("auto", "yes", "no"), default="auto",
                    help="per-pixel maps (sCMOS): auto = when enough frames are given")
     p.add_argument("--plot", metavar="PTC.png", help="write the photon-transfer plot")
@@ -252,11 +261,14 @@ def _calibrate(args) -> int:
         raise InputError("--dark, --sidecar, --spatial-flat and --spatial-dark go with --flat")
     if args.dark_offset is not None and not args.from_image:
         raise InputError("--dark-offset goes with --from-image")
+    if (args.channel is not None or args.plane is not None) and not args.from_image:
+        raise InputError("--channel and --plane go with --from-image (stacks and descriptor frames are read whole)")
     _prepare_calibration_outputs(args)
     if args.from_image:
         from .calibrate import calibrate_image
 
-        profile, fit = calibrate_image(args.from_image, bit_depth=args.bit_depth, offset_dn=args.dark_offset)
+        profile, fit = calibrate_image(args.from_image, bit_depth=args.bit_depth, offset_dn=args.dark_offset,
+                                       channel=args.channel, plane=args.plane)
         for warning in profile.extra.get("calibration_warnings", ()):
             print(f"noisestat: warning: {warning}", file=sys.stderr)
         if args.plot:
@@ -316,7 +328,8 @@ def _assess(args) -> int:
                               labels_path=args.labels, replicas=args.replicas, seed=args.seed, jobs=args.jobs,
                               matching=args.matching, min_area=args.min_area, model_seeds=args.model_seeds,
                               progress=progress, channel=args.channel, plane=args.plane, tile=args.tile,
-                              scheduler=args.scheduler, notice=progress.notice)
+                              scheduler=args.scheduler, notice=progress.notice, margins=args.margin,
+                              primary=args.primary, verdict_anyway=args.verdict_anyway)
     print(format_summary(result))
     print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0
@@ -337,7 +350,8 @@ def _tune(args) -> int:
         result = tune(image, profile, args.codec, model=model, labels=labels, replicas=args.replicas, seed=args.seed,
                       jobs=args.jobs, matching=args.matching, min_area=args.min_area,
                       max_evaluations=args.max_evaluations, progress=progress, tile=args.tile,
-                      scheduler=args.scheduler, notice=progress.notice)
+                      scheduler=args.scheduler, notice=progress.notice, margins=args.margin, primary=args.primary,
+                      verdict_anyway=args.verdict_anyway)
     write_tune(result, args.output)
     print(format_tune(result))
     print(f"wrote {args.output}/tune.json, tune.csv, tune.png")

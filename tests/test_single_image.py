@@ -1,5 +1,7 @@
 """Single-image Poisson-Gaussian noise fit (Foi et al. 2008 style) against simulated truth."""
 
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -190,3 +192,56 @@ def test_real_cell_painting_image():
     fit = estimate_noise(channel, bit_depth=12)
     assert fit.a > 0 and fit.b > -fit.a * float(channel.min())
     assert fit.a * float(np.median(channel)) + fit.b > 0
+
+
+# ---- noisestat calibrate --from-image: the file named, what was too little, what to do ----------
+
+
+def _calibrate(capsys, *argv):
+    from noisestat.cli import main
+
+    code = main(["calibrate", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_from_image_refusal_names_the_file_what_was_too_little_and_what_to_do(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "busy.tif"
+    tifffile.imwrite(path, rng.uniform(0, 4000, (256, 256)).round().astype(np.uint16))  # texture at every scale
+    code, out, err = _calibrate(capsys, "--from-image", path, "-o", tmp_path / "camera.json")
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"noisestat: error: {path}: ")
+    assert "one brightness" in lines[0] and "--flat or --emva" in lines[0]
+    assert not (tmp_path / "camera.json").exists()
+
+
+def test_from_image_on_real_phase_contrast_says_the_smooth_area_is_too_little(tmp_path, capsys):
+    path = shared_data("usiigaci-phase-contrast", "set3", "raw.tif")
+    code, out, err = _calibrate(capsys, "--from-image", path, "-o", tmp_path / "camera.json")
+    assert code == 1
+    line, = err.strip().splitlines()
+    assert f"{path}: too little smooth area" in line
+    assert "of its 261632 blocks" in line and "--flat or --emva" in line
+
+
+def test_from_image_reads_the_chosen_channel(tmp_path, capsys, scene):
+    gain, read_dn = 1.0, 10.0
+    channels = np.stack([np.full(SHAPE, 7, np.uint16), acquire(scene, gain, read_dn, seed=21),
+                         np.zeros(SHAPE, np.uint16)])
+    path = tmp_path / "three.tif"
+    tifffile.imwrite(path, channels, photometric="minisblack", metadata={"axes": "CYX"})
+    code, _, err = _calibrate(capsys, "--from-image", path, "-o", tmp_path / "camera.json", "--bit-depth", 12)
+    assert code == 1 and "choose one with --channel N (0 to 2)" in err   # the advice names an option calibrate has
+    code, out, err = _calibrate(capsys, "--from-image", path, "--channel", 1, "--bit-depth", 12,
+                                "-o", tmp_path / "camera.json")
+    assert code == 0, err
+    profile = json.loads((tmp_path / "camera.json").read_text())
+    assert abs(profile["noise_a_dn"] - gain) < 4 * profile["noise_a_se_dn"]
+    assert profile["source"]["channel"] == 1
+
+
+def test_channel_is_refused_without_from_image(tmp_path, capsys):
+    code, _, err = _calibrate(capsys, "--emva", tmp_path / "EMVA.txt", "--channel", 1, "-o", tmp_path / "c.json")
+    assert code == 1 and "--channel and --plane go with --from-image" in err

@@ -141,7 +141,8 @@ def format_calibration(cal: Calibration) -> str:
     return "\n".join(f"{name:<{width}}  {value:>22} {unit}" for name, value, unit in rows)
 
 
-def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | None = None):
+def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | None = None,
+                    channel: int | None = None, plane: int | None = None):
     """Single-image noise estimate (Foi-style, clipping-aware) as a camera profile.
 
     The profile is marked ``"estimate": "single-image"``: it is a fit of var(y) = a*y + b to one
@@ -152,7 +153,9 @@ def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | No
     uint16 -> 16): the values an image holds say little about its camera's digitiser (a 16-bit
     camera's image of a dim scene may never pass 2048). A ``bit_depth`` below the container is
     used as given and named in ``profile.extra["calibration_warnings"]``, with every floored
-    value of :func:`~noisestat.calibrate._single_image.profile_from_fit`.
+    value of :func:`~noisestat.calibrate._single_image.profile_from_fit`. ``channel`` and ``plane``
+    choose one 2D plane of a multi-channel file or stack (as for :func:`~noisestat.io.read_image`).
+    Every refusal (InputError) names the file.
 
     Returns
     -------
@@ -162,7 +165,12 @@ def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | No
     from ..io._files import read_image
     from ._single_image import estimate_noise, profile_from_fit
 
-    image = read_image(path)
+    from ..errors import InputError
+
+    image = read_image(path, channel=channel, plane=plane)
+    if image.ndim != 2:
+        raise InputError(f"{path}: is a volume of shape {image.shape}; a single-image estimate needs one 2D "
+                         f"plane: choose it with --plane N (0 to {image.shape[0] - 1})")
     container = image.dtype.itemsize * 8 - (1 if image.dtype.kind == "i" else 0)
     warnings = []
     if bit_depth is None:
@@ -172,14 +180,19 @@ def calibrate_image(path, *, bit_depth: int | None = None, offset_dn: float | No
         if bits < container:
             warnings.append(f"{Path(path).name}: bit depth {bits} (given) is below the file's {image.dtype} "
                             f"container ({container} bits); values above {2**bits - 1} DN would be refused")
-    fit = estimate_noise(image, bit_depth=bits)
-    keys = profile_from_fit(fit, bit_depth=bits, offset_dn=offset_dn)
+    try:
+        fit = estimate_noise(image, bit_depth=bits)
+        keys = profile_from_fit(fit, bit_depth=bits, offset_dn=offset_dn)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
     warnings += keys.pop("calibration_warnings")
     extra = {k: v for k, v in keys.items() if k not in ("gain_dn_per_e", "offset_dn", "read_noise_dn", "bit_depth")}
     extra["bit_depth_source"] = bits_source
     if warnings:
         extra["calibration_warnings"] = warnings
     extra["source"] = {"kind": "single image", "file": Path(path).name, "sha256": file_sha256(path)}
+    if channel is not None or plane is not None:
+        extra["source"].update({k: v for k, v in (("channel", channel), ("plane", plane)) if v is not None})
     extra["noisestat"] = __version__
     profile = CameraProfile(float(keys["gain_dn_per_e"]), float(keys["offset_dn"]), float(keys["read_noise_dn"]),
                             int(keys["bit_depth"]), extra)

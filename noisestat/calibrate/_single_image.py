@@ -79,6 +79,9 @@ MAD_TO_SD = 0.6744897501960817   # median |N(0, 1)|
 MAD_VARIANCE_FACTOR = 5.44       # var(sigma_hat^2) = 5.44 sigma^4 / n for the median-based estimate
 HUBER_C = 3.0
 MIN_SPAN_SE = 20.0               # level means must span this many of their SEs (a flat image cannot fit)
+#: What to do when one image cannot give the estimate (ends every such message).
+NEXT_STEP = ("calibrate from a flat-field series instead (--flat or --emva), or use an image of the same camera "
+             "with larger smooth areas at several brightnesses (an empty field of view, a defocused image)")
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,8 @@ def _estimate(image, bit_depth, n_levels, *, clip_aware: bool = True, select_smo
     pilot = _level_sets(smooth, approx, detail, n_clipped, everything, n_levels, lattice)
     if len(pilot[0]) == 0:
         raise InputError(f"image too flat to estimate noise: fewer than {MIN_LEVEL_BLOCKS} blocks "
-                         f"of 2x2 pixels per intensity level")
+                         f"of 2x2 pixels per intensity level ({approx.size} blocks, values {img.min():g} to "
+                         f"{img.max():g}); {NEXT_STEP}")
     by_mean = np.argsort(pilot[0])
     noise_var = np.interp(smooth, pilot[0][by_mean], np.maximum(pilot[1][by_mean], 1e-12))
     fit = None
@@ -272,15 +276,19 @@ def _estimate(image, bit_depth, n_levels, *, clip_aware: bool = True, select_smo
         keep = _smooth_places(structure, noise_var) if select_smooth else everything
         mean, var, n = _level_sets(smooth, approx, detail, n_clipped, keep, n_levels, lattice)
         if len(mean) < MIN_LEVELS:
-            raise InputError(f"image too flat or too textured to estimate noise: {len(mean)} usable intensity "
-                             f"level sets (need {MIN_LEVELS}; smooth areas, {MIN_LEVEL_BLOCKS} blocks each, "
-                             f"away from clipping)")
+            smooth_blocks = int(keep.sum())
+            raise InputError(f"too little smooth area to estimate noise (image too flat or too textured): "
+                             f"{smooth_blocks} of its {approx.size} blocks of 2x2 pixels "
+                             f"({smooth_blocks / approx.size:.1%}) are free of structure, giving {len(mean)} "
+                             f"intensity level sets of {MIN_LEVEL_BLOCKS} blocks away from clipping (need "
+                             f"{MIN_LEVELS}); {NEXT_STEP}")
         span = float(mean.max() - mean.min())
         mean_se = float(np.median(np.sqrt(np.maximum(var, 0.0) / (4.0 * n))))
         if span < MIN_SPAN_SE * mean_se:
-            raise InputError(f"image too flat or too textured to estimate noise: the means of its smooth level sets span "
-                             f"{span:.3g} DN, less than {MIN_SPAN_SE:g} times their standard error "
-                             f"(one intensity cannot separate a and b)")
+            raise InputError(f"image too flat or too textured to estimate noise: its smooth areas lie at one "
+                             f"brightness (the means of its {len(mean)} level sets span {span:.3g} DN, less than "
+                             f"{MIN_SPAN_SE:g} times their standard error), and one brightness cannot separate "
+                             f"a and b; {NEXT_STEP}")
         fit = _fit_line(mean, var, n)
         model = fit[0] * smooth + fit[1]
         # the fitted line scales the edge threshold in the second pass; floor it where it dips
@@ -289,7 +297,7 @@ def _estimate(image, bit_depth, n_levels, *, clip_aware: bool = True, select_smo
     lo, hi = float(mean.min()), float(mean.max())
     if a * lo + b <= 0 and a * hi + b <= 0:
         raise InputError(f"the noise fit gives a negative variance over the whole intensity range "
-                         f"[{lo:.4g}, {hi:.4g}] DN (a = {a:.3g}, b = {b:.3g})")
+                         f"[{lo:.4g}, {hi:.4g}] DN (a = {a:.3g}, b = {b:.3g}); {NEXT_STEP}")
     return NoiseFit(float(a), float(b), float(a_se), float(b_se), mean, var, n,
                     clip_low, clip_high, int(4 * n.sum()))
 
@@ -302,7 +310,8 @@ def _check_image(image, bit_depth, n_levels) -> np.ndarray:
         raise InputError(f"image must be 2D (one channel); got shape {arr.shape}")
     if min(arr.shape) < MIN_SIDE_PX:
         raise InputError(f"image too small to estimate noise: {arr.shape[0]}x{arr.shape[1]} pixels, "
-                         f"need at least {MIN_SIDE_PX}x{MIN_SIDE_PX}")
+                         f"need at least {MIN_SIDE_PX}x{MIN_SIDE_PX}; use a larger image or a flat-field series "
+                         f"(--flat or --emva)")
     if isinstance(n_levels, bool) or not isinstance(n_levels, (int, np.integer)) or n_levels < MIN_LEVELS:
         raise InputError(f"n_levels must be an integer >= {MIN_LEVELS}; got {n_levels!r}")
     img = arr.astype(np.float64)
