@@ -297,3 +297,25 @@ def test_from_image_bit_depth_below_the_container_is_said(tmp_path):
                for w in profile.extra["calibration_warnings"])
     tifffile.imwrite(tmp_path / "raw8.tif", np.clip(raw // 8, 0, 255).astype(np.uint8))
     assert calibrate_image(tmp_path / "raw8.tif", offset_dn=12.0)[0].bit_depth == 8
+
+
+def test_descriptor_frames_above_the_declared_bit_depth_are_refused(tmp_path, emva_set, capsys):
+    import re
+
+    desc = _variant(tmp_path, emva_set, lambda t: re.sub(r"^n 12 ", "n 8 ", t, count=1, flags=re.M))
+    assert "\nn 8 " in desc.read_text()
+    with pytest.raises(InputError, match=r"b_000_snap_001.png: values up to \d+, above the 8-bit range the "
+                                         r"descriptor declares \(max 255\) \(listed on line \d+ of "
+                                         r"EMVA1288_Data.txt\)"):
+        read_emva_descriptor(desc)
+    err = _cli_error(capsys, "--emva", desc, "-o", tmp_path / "cam.json")
+    assert "above the 8-bit range" in err and not (tmp_path / "cam.json").exists()
+
+
+@pytest.mark.parametrize("line", ["n 0 32 32", "n 40 32 32", "n 12 0 32"])
+def test_descriptor_n_line_out_of_range_is_refused(tmp_path, emva_set, line):
+    import re
+
+    desc = _variant(tmp_path, emva_set, lambda t: re.sub(r"^n .*$", line, t, count=1, flags=re.M))
+    with pytest.raises(InputError, match=r"line \d+: 'n BITS WIDTH HEIGHT' needs 1 to 32 bits"):
+        read_emva_descriptor(desc)

@@ -79,9 +79,17 @@ def _check_stack(stack: np.ndarray, name: str, shape, *, min_frames: int = 2) ->
     return stack
 
 
-def _read_frame(path: Path, shape, bit_depth) -> np.ndarray:
-    frame = np.squeeze(_read_any(path))
-    return _check_stack(frame, str(path), shape, min_frames=1)[0]
+def _read_frame(path: Path, shape, bit_depth, where: str = "") -> np.ndarray:
+    """One frame of a descriptor: a 2D integer image of ``shape`` whose values fit ``bit_depth`` bits."""
+    frame = _check_stack(np.squeeze(_read_any(path)), str(path), shape, min_frames=1)[0]
+    if bit_depth is not None and frame.size:
+        top, low = int(frame.max()), int(frame.min())
+        if top > 2**bit_depth - 1:
+            raise InputError(f"{path}: values up to {top}, above the {bit_depth}-bit range the descriptor declares "
+                             f"(max {2**bit_depth - 1}){where}: a wrong bit depth in its 'n' line, or scaled frames")
+        if low < 0:
+            raise InputError(f"{path}: negative value {low}; camera counts are >= 0")
+    return frame
 
 
 
@@ -141,8 +149,9 @@ def read_emva_descriptor(path: str | os.PathLike) -> FlatFieldSeries:
     Raises
     ------
     InputError
-        A malformed line, a frame path that is absolute or leads out of the descriptor's folder,
-        a frame that is missing or unreadable, a frame file listed twice or two frames with the
+        A malformed line (an ``n`` line outside 1 to 32 bits or without a positive size), a frame
+        path that is absolute or leads out of the descriptor's folder, a frame that is missing or
+        unreadable or holds values above the declared bit depth (or below 0), a frame file listed twice or two frames with the
         same pixels (one exposure saved twice), two temporal sets of one level (same exposure
         time and photon count, or two dark sets of one exposure time), frames of different
         shapes, a level with fewer than two frames, or bright levels without matching dark frames.
@@ -167,6 +176,9 @@ def read_emva_descriptor(path: str | os.PathLike) -> FlatFieldSeries:
                 continue
             if key == "n":
                 bits, width, height = (int(v) for v in fields[:3])
+                if not (1 <= bits <= 32 and width > 0 and height > 0):
+                    raise InputError(f"{where}: 'n BITS WIDTH HEIGHT' needs 1 to 32 bits and a positive size; "
+                                     f"got {raw.strip()!r}")
             elif key == "b":
                 blocks.append({"kind": "b", "exposure_ns": float(fields[0]), "photons": float(fields[1]),
                                "files": [], "line": number})
@@ -196,7 +208,8 @@ def read_emva_descriptor(path: str | os.PathLike) -> FlatFieldSeries:
     def stack(block):
         if block["line"] in loaded:
             return loaded[block["line"]]
-        frames = [_read_frame(f, shape, bits) for f in block["files"]]
+        frames = [_read_frame(f, shape, bits, f" (listed on line {block['line']} of {path.name})")
+                  for f in block["files"]]
         name = f"{path.name} line {block['line']}"
         if not frames:
             raise InputError(f"{path}, line {block['line']}: level has no 'i' image lines")
