@@ -12,27 +12,38 @@ the raw image, v_1..v_N on N replicas and v_c on a decoded image::
 image (the pixel as the mean of its noise, :mod:`noisestat.replicas`), so a pixel's own spread over
 the replicas is the camera's variance at the value the pixel *happened to read*: small where it
 read low, large where it read high (shot noise grows with the signal). Dividing by it ties sigma
-to the very noise that v_raw - v_c measures: a second acquisition scores too often beyond the
-null where the pixel read low and too seldom where it read high, with a negative mean eps. In the
-dark, where the shot noise is comparable to the read noise, this is large: on simulated
-fluorescence-like scenes (3 e- of background, a camera of 1.2-1.5 e- read noise), with the image
-itself as the predictor, 2.9-3.3 % of a true second acquisition's pixels lay beyond the null's 99th
-percentile (1 % promised) and its mean eps was -0.39 to -0.46. The mean over the 3**ndim - 1
-neighbours (8 in an image, 26 in a volume; those inside the array at its border) leaves the pixel's
-own reading out: for a predictor without a halo sigma is then independent of it, and the same
-scenes give 0.60-0.68 % beyond and a mean eps within 0.012 of 0, bright scenes 0.91-1.05 % (0.69-
-0.77 % before). The variance of the camera is linear in the signal, so the neighbours' mean is right
-on average over any region of even signal; across an edge it mixes the two sides (the bright side
-of a sharp edge gets less, the dark side more), which the null shares, since it is divided by the
-same sigma. A predictor with a halo shares inputs with its neighbours, so some of the dependence
-stays (a sigmoid of a Gaussian smoothing of 1 px: 2.0 % beyond before, 1.4 % after); a smoothing
-predictor had little of it to begin with. ``benchmarks/bench_pixel_null.py`` measures these figures.
+to the very noise that v_raw - v_c measures: a second acquisition then scores too often beyond the
+null where the pixel read low, with a negative mean eps. In the dark, where the shot noise is
+comparable to the read noise, this is large. The mean over the neighbours (within ``radius`` = 1
+pixel along every axis: 8 in an image, 26 in a volume; fewer at the array's border) leaves the
+pixel's own reading out; for a predictor without a halo sigma is then independent of it. Measured
+with ``benchmarks/bench_pixel_null.py`` (the image itself as the predictor, a true second
+acquisition of each simulated scene scored as the codec, 4 seeds, 10 replicas):
 
-What is left below 1 % in the dark is the null's own spread: its pairs lie around the raw image
-too, so their variance at a pixel is the camera's at that pixel's reading, which varies from pixel
-to pixel more than a second acquisition's does; the null's tails are therefore a little heavier
-(a second acquisition's pixels beyond its 99th percentile: 0.6-0.8 % in the dark, ~1 % in the
-bright). That errs on the side of calling a codec's change camera noise less often than 1 %.
+=====================================  ===========================  ==========================
+scene, camera                          beyond the null's q99        mean eps
+                                       own spread -> neighbours'    own spread -> neighbours'
+=====================================  ===========================  ==========================
+dim (3 e-), K 2 DN/e-, 1.5 e- read     2.89-2.99 % -> 0.63-0.68 %   -0.43..-0.46 -> -0.01..+0.01
+dim (3 e-), K 0.5 DN/e-, 4 e- read     1.30-1.33 % -> 0.82-0.85 %   -0.13..-0.14 -> -0.01..+0.01
+bright (2000 e-), either camera        0.68-0.75 % -> 0.91-1.03 %   -0.01..-0.02 -> -0.01..0.00
+=====================================  ===========================  ==========================
+
+The camera's variance is linear in the signal, so the neighbours' mean is right on average over
+any region of even signal; across an edge it mixes the two sides: the bright side of a sharp edge
+gets less than its own variance, the dark side more (on the test scenes, cells of 900 e- on a few
+tens: sigma_raw^2 about 3 % low on average over the bright pixels). The null is divided by the same
+sigma, so the fraction beyond its 99th percentile stays right over the image. A predictor with a
+halo shares inputs with its near neighbours, so radius 1 leaves part of the dependence: for a
+sigmoid of a 1 px Gaussian smoothing (halo 4, a probability-like map) in the dark, 1.7-2.3 %
+beyond -> 1.3-1.8 % (radius 3: 0.6-1.0 %, at the cost of a sigma_raw spread over 7 x 7 pixels); a
+Gaussian smoothing had little of it to begin with (0.65-0.84 % -> 0.77-0.98 %).
+
+What keeps the dark below 1 % is the null itself: its pairs lie around the raw image too, so their
+variance at a pixel is the camera's at that pixel's reading, which varies from pixel to pixel more
+than a second acquisition's does, and the null's tails are a little heavier than a second
+acquisition's. That errs on the side of calling a codec's change camera noise: fewer of its pixels
+are counted beyond the null than a second acquisition's 1 %.
 
 **The floor** is the rule of the per-object parameters (:mod:`noisestat.score`), for one map: a
 predictor whose values are quantised (integers, a probability in steps of 1/trees) can give the
@@ -77,15 +88,18 @@ def _flat(a) -> np.ndarray:
     return np.asarray(a).reshape(-1)
 
 
-def pixel_sigma(stack, *, pool: bool = True) -> np.ndarray:
+def pixel_sigma(stack, *, radius: int = 1) -> np.ndarray:
     """sigma_raw of the maps ``stack`` (a sequence of N >= 2 replica maps of one shape), pixel by
-    pixel (float64, the maps' shape): the square root of the mean, over each pixel's neighbours, of
-    their variance over the maps (ddof 1), the pixel itself left out (module docstring says why).
-    ``pool=False`` gives each pixel's own sd over the maps. Two passes over the maps, in chunks: no
+    pixel (float64, the maps' shape): the square root of the mean, over each pixel's neighbours
+    within ``radius`` pixels along every axis (8 in an image for radius 1, 26 in a volume), of their
+    variance over the maps (ddof 1), the pixel itself left out (module docstring says why).
+    ``radius=0`` gives each pixel's own sd over the maps. Two passes over the maps, in chunks: no
     N-fold copy is made."""
     stack = list(stack)
     if len(stack) < 2:
         raise ValueError(f"pixel_sigma needs at least 2 maps; got {len(stack)}")
+    if int(radius) != radius or radius < 0:
+        raise ValueError(f"pixel_sigma's radius must be a whole number of pixels >= 0; got {radius}")
     shape = np.shape(stack[0])
     out = np.empty(int(np.prod(shape)), dtype=np.float64)
     flats = [_flat(m) for m in stack]
@@ -101,29 +115,31 @@ def pixel_sigma(stack, *, pool: bool = True) -> np.ndarray:
             ss += d * d
         out[part] = ss / (len(flats) - 1)
     out = out.reshape(shape)
-    if pool:
-        out = _neighbour_mean(out)
+    if radius:
+        out = _neighbour_mean(out, int(radius))
     return np.sqrt(out, out=out)
 
 
-def _neighbour_mean(var: np.ndarray) -> np.ndarray:
-    """Mean of ``var`` over each pixel's 3**ndim - 1 neighbours inside the array, the pixel itself
-    left out (a sum of the neighbours, not a difference of sums: exact zeros stay 0); the pixel's
-    own value where it has no neighbour (an array of one pixel)."""
-    if var.size == 0:
+def _neighbour_mean(var: np.ndarray, radius: int) -> np.ndarray:
+    """Mean of ``var`` (>= 0) over each pixel's neighbours within ``radius`` along every axis and
+    inside the array, the pixel itself left out; its own value where it has no neighbour (an array
+    of one pixel). Sums along one axis after the other, then the pixel's own value taken off: where
+    every neighbour is 0 the sum is the pixel's value exactly, so the mean is exactly 0, and rounding
+    never makes it negative."""
+    if var.size == 0 or var.ndim == 0:
         return var
-    footprint = np.ones((3,) * var.ndim)
-    footprint[(1,) * var.ndim] = 0.0
-    total = ndi.correlate(var, footprint, mode="constant", cval=0.0)
+    total = var
+    ones = np.ones(2 * radius + 1)
+    for axis in range(var.ndim):
+        total = ndi.correlate1d(total, ones, axis=axis, mode="constant", cval=0.0)
+    total -= var
     count = np.ones((1,) * var.ndim)
-    for axis, n in enumerate(var.shape):  # neighbours inside the array: 3 per axis, 2 at an end
-        per_axis = np.full(n, 3.0)
-        per_axis[[0, -1]] = 2.0 if n > 1 else 1.0
+    for axis, n in enumerate(var.shape):  # positions within radius inside the array, per axis
+        i = np.arange(n)
+        per_axis = (np.minimum(i, radius) + np.minimum(n - 1 - i, radius) + 1).astype(np.float64)
         count = count * per_axis.reshape([-1 if k == axis else 1 for k in range(var.ndim)])
-    count = count - 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pooled = np.where(count > 0, total / np.maximum(count, 1.0), var)
-    return pooled
+    count = np.broadcast_to(count - 1.0, var.shape)
+    return np.divide(total, count, out=var.copy(), where=count > 0)
 
 
 def pixel_floor(raw, stack) -> float:
@@ -154,19 +170,21 @@ def pixel_eps(a, b, sigma, floor: float = 0.0) -> np.ndarray:
     return eps
 
 
-def pixel_null(stack, null_pair, floor: float, sigma=None) -> np.ndarray:
+def pixel_null(stack, null_pair, floor: float, sigma=None, *, radius: int = 1) -> np.ndarray:
     """|eps| of simulated second acquisitions, pooled (float32, one value per pixel and pair): the
     null pair with the N replicas' sigma (``sigma``, when already computed), then disjoint pairs of
-    the replicas, each with the sigma of the other N - 2 (when N >= 4)."""
+    the replicas, each with the sigma of the other N - 2 (when N >= 4), pooled over neighbours
+    within ``radius`` as :func:`pixel_sigma` (pass the radius ``sigma`` was computed with)."""
     stack = list(stack)
-    sigma = pixel_sigma(stack) if sigma is None else sigma
+    sigma = pixel_sigma(stack, radius=radius) if sigma is None else sigma
     pooled = [np.abs(pixel_eps(null_pair[0], null_pair[1], sigma, floor)).astype(np.float32)]
     n = len(stack)
     if n >= 4:
         for k in range(n // 2):
             i, j = 2 * k, 2 * k + 1
             rest = [m for r, m in enumerate(stack) if r not in (i, j)]
-            pooled.append(np.abs(pixel_eps(stack[i], stack[j], pixel_sigma(rest), floor)).astype(np.float32))
+            pooled.append(np.abs(pixel_eps(stack[i], stack[j], pixel_sigma(rest, radius=radius), floor))
+                          .astype(np.float32))
     return np.concatenate([_flat(p) for p in pooled])
 
 
