@@ -319,3 +319,19 @@ def test_descriptor_n_line_out_of_range_is_refused(tmp_path, emva_set, line):
     desc = _variant(tmp_path, emva_set, lambda t: re.sub(r"^n .*$", line, t, count=1, flags=re.M))
     with pytest.raises(InputError, match=r"line \d+: 'n BITS WIDTH HEIGHT' needs 1 to 32 bits"):
         read_emva_descriptor(desc)
+
+
+@pytest.mark.parametrize("exposures, shown", [([2e-9 * k for k in range(1, 7)], False), (EXPOSURES, True)])
+def test_dark_current_is_printed_only_when_the_exposures_resolve_it(tmp_path, exposures, shown):
+    from noisestat.calibrate import format_calibration
+
+    sim = CameraSimulator(CameraModel(shape=(32, 32), pattern_seed=1))
+    cal = calibrate_series(read_emva_descriptor(sim.write_emva(tmp_path, PHOTONS, exposures, rng=1)))
+    se = cal.ptc.extra["dark_current_se_e_per_s"]
+    line, = [row for row in format_calibration(cal).splitlines() if row.startswith("dark current")]
+    if shown:  # milliseconds: a standard error of a few e-/s, printed with the value
+        assert se < 100 and f"± {se:.2g}" in line and line.endswith("e-/s")
+    else:      # nanoseconds: a standard error of millions of e-/s says nothing; no number is printed as one
+        assert se > 1e5
+        assert "not resolved" in line and "exposures 2 ns to 12 ns are too short" in line
+        assert f"{cal.ptc.dark_current_e_per_s:.3g} ±" not in line

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from ..io._files import file_sha256
 from ..camera._profile import CameraProfile, NoiseMap
@@ -102,6 +104,36 @@ def calibrate_series(series: FlatFieldSeries, *, per_pixel: bool | None = None,
     return Calibration(ptc, profile, tuple(warnings))
 
 
+#: Real sensors' dark currents lie between about 0.001 e-/s (cooled) and a few hundred e-/s (warm):
+#: an estimate whose standard error exceeds both its own value and this says nothing about the sensor
+#: (exposures of nanoseconds give standard errors of 1e5 e-/s) and is not printed as a number.
+DARK_CURRENT_RESOLVED_E_PER_S = 100.0
+
+
+def _dark_current_resolved(value: float | None, se: float | None) -> bool:
+    """Whether a dark current estimate is worth printing as a number: its standard error is at most
+    its value or :data:`DARK_CURRENT_RESOLVED_E_PER_S`.
+
+    Examples
+    --------
+    >>> _dark_current_resolved(23.4, 5.2), _dark_current_resolved(0.0, 2.3e5), _dark_current_resolved(4e5, 1e5)
+    (True, False, True)
+    """
+    if value is None:
+        return False
+    if se is None:
+        return True
+    return bool(np.isfinite(se)) and se <= max(abs(value), DARK_CURRENT_RESOLVED_E_PER_S)
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` in the unit that gives 1 to 999 of it (ns, µs, ms, s)."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
 def format_calibration(cal: Calibration) -> str:
     """The summary table printed by ``noisestat calibrate``."""
     p, ptc = cal.profile, cal.ptc
@@ -127,8 +159,14 @@ def format_calibration(cal: Calibration) -> str:
                                                   f"{lin['linearity_error_max_pct']:.2f}", "%"))
     if ptc.dark_current_e_per_s is not None:
         se = ptc.extra.get("dark_current_se_e_per_s")
-        rows.append(("dark current (from the mean)", f"{ptc.dark_current_e_per_s:.3g}"
-                     + (f" ± {se:.2g}" if se is not None else ""), "e-/s"))
+        if _dark_current_resolved(ptc.dark_current_e_per_s, se):
+            rows.append(("dark current (from the mean)", f"{ptc.dark_current_e_per_s:.3g}"
+                         + (f" ± {se:.2g}" if se is not None else ""), "e-/s"))
+        else:
+            times = ptc.exposure_s[np.isfinite(ptc.exposure_s)]
+            rows.append(("dark current (from the mean)", "not resolved",
+                         f"(± {se:.2g} e-/s: exposures {_duration(times.min())} to {_duration(times.max())} "
+                         f"are too short to measure it)"))
     if ptc.spatial:
         rows.append(("DSNU1288", f"{ptc.spatial['dsnu1288_e']:.3g}", "e-"))
         if "prnu1288_pct" in ptc.spatial:
