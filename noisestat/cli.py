@@ -140,6 +140,14 @@ def _scene_arguments(p) -> None:
     p.add_argument("--min-area", type=int, default=0, metavar="PX",
                    help="discard objects smaller than PX pixels in every image (default 0: keep all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--margin", default=None, metavar="KEY=VALUE,...",
+                   help="the verdict's margins: shift (sigma_raw, default 1), spread (x a second acquisition's, 1.5), "
+                        "loss (x a second acquisition's rate, 2) plus loss_floor (share of objects, 0.05), global "
+                        "(sigma_raw, 4), alpha (0.05); docs/verdict.md")
+    p.add_argument("--primary", default=None, metavar="NAME,...",
+                   help="the parameters the verdict judges (default Area,Perim.,Circ.,Mean,IntDen; 'all')")
+    p.add_argument("--verdict-anyway", action="store_true",
+                   help="give the verdict even when the raw segmentation is giant, fragmented or unstable")
     _plane_arguments(p)
 
 
@@ -226,6 +234,8 @@ def _compress_bench(args) -> int:
 
     result = compress_bench(args.images, args.codec, args.output, camera_path=args.camera, jobs=args.jobs,
                             channel=args.channel, plane=args.plane)
+    for warning in result.warnings:  # the camera profile checked against each image, as assess does
+        print(f"noisestat: warning: {warning}", file=sys.stderr)
     print(format_bench(result))
     print(f"wrote {args.output}/metrics.csv")
     return 0
@@ -320,7 +330,8 @@ def _assess(args) -> int:
                               labels_path=args.labels, replicas=args.replicas, seed=args.seed, jobs=args.jobs,
                               matching=args.matching, min_area=args.min_area, model_seeds=args.model_seeds,
                               progress=progress, channel=args.channel, plane=args.plane, tile=args.tile,
-                              scheduler=args.scheduler, notice=progress.notice)
+                              scheduler=args.scheduler, notice=progress.notice, margins=args.margin,
+                              primary=args.primary, verdict_anyway=args.verdict_anyway)
     print(format_summary(result))
     print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0
@@ -341,7 +352,8 @@ def _tune(args) -> int:
         result = tune(image, profile, args.codec, model=model, labels=labels, replicas=args.replicas, seed=args.seed,
                       jobs=args.jobs, matching=args.matching, min_area=args.min_area,
                       max_evaluations=args.max_evaluations, progress=progress, tile=args.tile,
-                      scheduler=args.scheduler, notice=progress.notice)
+                      scheduler=args.scheduler, notice=progress.notice, margins=args.margin, primary=args.primary,
+                      verdict_anyway=args.verdict_anyway)
     write_tune(result, args.output)
     print(format_tune(result))
     print(f"wrote {args.output}/tune.json, tune.csv, tune.png")

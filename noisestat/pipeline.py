@@ -380,6 +380,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     if tile is not None and (int(tile) != tile or tile < MIN_TILE):
         raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
     parse_scheduler(scheduler)
+    margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
+    parse_primary(primary, PARAMETERS if image.ndim == 2 else VOLUME_PARAMETERS)
     if model is not None:
         predictor_kind(model)
     for codec in codecs:
@@ -921,14 +923,17 @@ def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image")
 
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
                  seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None, channel=None,
-                 plane=None, tile=None, scheduler=None, notice=None) -> Assessment:
+                 plane=None, tile=None, scheduler=None, notice=None, margins=None, primary=None,
+                 verdict_anyway=False) -> Assessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``.
 
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
     (:func:`noisestat.io.read_image_info`); they and the file's pixel size are kept in the provenance.
     """
     parse_scheduler(scheduler)
+    margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
     image, info = read_image_info(image_path, channel=channel, plane=plane)
+    parse_primary(primary, PARAMETERS if image.ndim == 2 else VOLUME_PARAMETERS)
     profile = load_profile(camera_path)
     if (model_path is None) == (labels_path is None):
         raise InputError("give exactly one of --model or --labels")
@@ -951,6 +956,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                     provenance={"inputs": inputs,
                                 "pixel_size": None if info.pixel_size is None else info.pixel_size.to_dict()},
                     progress=progress, tile=tile, scheduler=scheduler, notice=notice,
-                    spacing=info.spacing if image.ndim == 3 else None)
+                    spacing=info.spacing if image.ndim == 3 else None, margins=margins, primary=primary,
+                    verdict_anyway=verdict_anyway)
     write_assessment(result, outdir)
     return result

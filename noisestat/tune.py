@@ -20,6 +20,7 @@ from . import __version__
 from .codecs import REGISTRY, parse_spec
 from .errors import CodecError, InputError
 from .pipeline import build_reference, score_codec, segment_and_match
+from .report._inspection import segmentation_warnings
 
 __all__ = ["TuneResult", "tune", "write_tune", "format_tune"]
 
@@ -59,9 +60,14 @@ def _format(value, integer):
 
 
 def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
-         min_area=0, max_evaluations=8, progress=None, tile=None, scheduler=None, notice=None) -> TuneResult:
+         min_area=0, max_evaluations=8, progress=None, tile=None, scheduler=None, notice=None, margins=None,
+         primary=None, verdict_anyway=False) -> TuneResult:
     """Find the strongest tolerable setting of ``codec`` (a codec name, optionally with fixed keys,
-    e.g. ``"avif:bits=12"``). ``tile`` and ``scheduler`` as for :func:`noisestat.assess`."""
+    e.g. ``"avif:bits=12"``). ``tile``, ``scheduler``, ``margins`` and ``primary`` as for
+    :func:`noisestat.assess`. Only a setting whose verdict is *tolerable* (every criterion shown within
+    its margin) is accepted: an inconclusive one counts as not tolerable, so the search cannot profit
+    from a criterion the data could not decide. A raw segmentation unfit to be judged (giant,
+    fragmented, unstable) is refused unless ``verdict_anyway``."""
     name, cls, knob, fixed = _base_spec(codec)
     if max_evaluations < 2:
         raise InputError(f"max_evaluations must be >= 2; got {max_evaluations}")
@@ -80,7 +86,10 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
     started = time.time()
     ref, _ = build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
                              matching=matching, min_area=min_area, progress=progress, tile=tile,
-                             scheduler=scheduler, notice=notice)
+                             scheduler=scheduler, notice=notice, margins=margins, primary=primary)
+    unfit = segmentation_warnings(ref.raw, image.shape) + ([ref.unstable] if ref.unstable else [])
+    if unfit and not verdict_anyway:
+        raise InputError(f"no verdict to tune on: {unfit[0]} (fix the labels or the model, or give --verdict-anyway)")
     evaluations = []
 
     def evaluate(value):
@@ -91,7 +100,8 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
         tm = {p: abs(s["trimmed_mean"]) for p, s in score.statistics.items() if np.isfinite(s["trimmed_mean"])}
         worst = score.reasons[0] if score.reasons else (max(tm, key=tm.get) if tm else None)
         entry = {"knob_value": value, "spec": spec, "compression_ratio": coded.compression_ratio,
-                 "tolerable": score.tolerable, "worst": worst, "reasons": list(score.reasons),
+                 "tolerable": score.outcome == "tolerable", "outcome": score.outcome, "worst": worst,
+                 "reasons": list(score.reasons),
                  "strength": _strength(value, grows, log_scale)}
         evaluations.append(entry)
         if progress is not None:
@@ -124,6 +134,9 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
     prov = {"noisestat": __version__, "seed": seed, "replicas": replicas, "matching": matching, "min_area": min_area,
             "classifier": ref.model.describe(), "verdict_rule": ref.rule, "seconds": round(time.time() - started, 2),
             "second_acquisition_tolerable": bool(ref.null_tolerable[0]),
+            "second_acquisition_outcome": ref.null_verdict.outcome if ref.null_verdict is not None else None,
+            "margins": ref.margins.to_dict(), "primary": list(ref.primary), "admitted": ref.null_verdict.admitted
+            if ref.null_verdict is not None else None,
             "search": f"bisection on {knob} between {_format(weak, integer)} (gentlest) and "
                       f"{_format(strong, integer)} (strongest), at most {max_evaluations} settings"}
     return TuneResult(name, knob, tuple(evaluations), chosen, next_stronger, prov)
@@ -135,10 +148,11 @@ def _strength(value, grows, log_scale):
 
 
 def format_tune(result: TuneResult) -> str:
-    lines = [f"{'setting':<36} {'ratio':>8}  verdict  worst"]
+    lines = [f"{'setting':<36} {'ratio':>8}  {'verdict':<13} worst"]
     for e in sorted(result.evaluations, key=lambda e: e["strength"]):
         ratio = "-" if e["compression_ratio"] is None else f"{e['compression_ratio']:.2f}"
-        lines.append(f"{e['spec'][:36]:<36} {ratio:>8}  {'ok ' if e['tolerable'] else 'NOT'}      {e['worst'] or ''}")
+        lines.append(f"{e['spec'][:36]:<36} {ratio:>8}  {e.get('outcome', 'tolerable' if e['tolerable'] else 'not'):<13} "
+                     f"{e['worst'] or ''}")
     if result.chosen:
         lines.append(f"strongest tolerable: {result.chosen['spec']} (ratio {result.chosen['compression_ratio']:.2f})"
                      + (f"; next stronger tried: {result.next_stronger['spec']} is not tolerable"

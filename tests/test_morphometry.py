@@ -14,7 +14,9 @@ from scipy.spatial import ConvexHull
 from noisestat.errors import InputError
 from noisestat.measure._morphometry import (
     ANGULAR_PARAMETERS,
+    INTENSITY_PARAMETERS,
     PARAMETERS,
+    SHAPE_PARAMETERS,
     ObjectMeasurements,
     _imagej_convex_hull,
     _shoelace_area,
@@ -54,13 +56,16 @@ def _random_blobs(shape=(160, 160), n=40, seed=1):
 
 
 def test_api_shape_and_names():
-    assert len(PARAMETERS) == 19
+    assert len(SHAPE_PARAMETERS) == 19 and len(INTENSITY_PARAMETERS) == 7
+    assert PARAMETERS == SHAPE_PARAMETERS + INTENSITY_PARAMETERS
     assert set(ANGULAR_PARAMETERS) <= set(PARAMETERS)
     table = measure_objects(np.array([[0, 3], [0, 0]]))
     assert isinstance(table, ObjectMeasurements)
     assert len(table) == 1
     assert table.labels.dtype == np.int64 and table.values.dtype == np.float64
-    assert table.values.shape == (1, 19)
+    assert table.values.shape == (1, len(PARAMETERS))
+    # no image given: the intensity columns are not measured
+    assert np.isnan(table.values[0, len(SHAPE_PARAMETERS):]).all()
     assert table.column("Area")[0] == 1.0
     with pytest.raises(KeyError):
         table.column("Perimeter")
@@ -299,7 +304,7 @@ def test_empty_image():
     for image in (np.zeros((5, 5), int), np.zeros((0, 3), np.uint8)):
         table = measure_objects(image)
         assert len(table) == 0
-        assert table.values.shape == (0, 19)
+        assert table.values.shape == (0, len(PARAMETERS))
         assert table.labels.shape == (0,)
 
 
@@ -345,3 +350,30 @@ def test_objects_sharing_a_mask_measure_as_each_alone():
     for row, i in enumerate(together.labels):
         alone = measure_objects(np.where(image == i, 1, 0))
         np.testing.assert_array_equal(together.values[row], alone.values[0])
+
+
+def test_intensity_parameters_have_imagejs_definitions():
+    # checked against scikit-image's regionprops (an independent implementation) and numpy by hand
+    from skimage.measure import regionprops
+
+    rng = np.random.default_rng(4)
+    labels = _random_blobs((80, 90), n=12, seed=4)
+    image = rng.gamma(2.0, 50.0, labels.shape)
+    table = measure_objects(labels, image)
+    assert len(table) > 5
+    for region in regionprops(labels, intensity_image=image):
+        row = table.values[list(table.labels).index(region.label)]
+        got = dict(zip(PARAMETERS, row))
+        pixels = image[labels == region.label]
+        assert got["Mean"] == pytest.approx(region.intensity_mean, rel=1e-12)
+        assert got["Min"] == region.intensity_min and got["Max"] == region.intensity_max
+        assert got["Median"] == pytest.approx(np.median(pixels), rel=1e-12)
+        # ImageJ's StdDev is the sample standard deviation (n - 1), 0 for a single pixel
+        assert got["StdDev"] == pytest.approx(pixels.std(ddof=1) if len(pixels) > 1 else 0.0, rel=1e-9, abs=1e-12)
+        assert got["RawIntDen"] == pytest.approx(pixels.sum(), rel=1e-12)
+        assert got["IntDen"] == pytest.approx(got["Area"] * got["Mean"], rel=1e-12)
+    # a constant object has no spread; a one-pixel object has StdDev 0, like ImageJ
+    flat = measure_objects(np.array([[1, 1, 0, 2]]), np.array([[7.0, 7.0, 0.0, 3.0]]))
+    assert flat.column("StdDev").tolist() == [0.0, 0.0] and flat.column("Median").tolist() == [7.0, 3.0]
+    with pytest.raises(Exception, match="intensity image has shape"):
+        measure_objects(labels, image[:-1])
