@@ -31,7 +31,7 @@ from noisestat.cli import _cpu_count, main
 from noisestat.errors import OutputError
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
 
-from conftest import CAMERA
+from conftest import CAMERA, wait_until
 
 MARKER = _io.OUTPUT_MARKER
 
@@ -641,43 +641,76 @@ def test_jobs_are_capped_at_the_cores_this_process_may_use(capsys, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- processes and signals
+# These tests start processes and wait for them to do something: each wait polls for its condition
+# and fails only at a generous deadline (conftest.DEADLINE_S), so a busy machine makes them slower,
+# never red; none asserts how long anything took.
 
 _ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
+# A killed run's workers must be gone within this: well under the 300 s that loky's idle workers
+# wait for work before ending on their own (joblib's idle_worker_timeout), so that workers which
+# outlive their parent are caught, and generous beside the half second in which the watch notices.
+WORKERS_GONE_S = 120.0
 
-def _children(pid: int, *, timeout: float, at_least: int) -> dict:
-    """The child processes of ``pid`` (recursively) with their command lines, once ``at_least``
-    loky workers run."""
-    psutil = pytest.importorskip("psutil", reason="psutil lists a process's children")
-    deadline = time.time() + timeout
-    while True:
-        kids = {}
+
+def _psutil():
+    return pytest.importorskip("psutil", reason="psutil lists a process's children")
+
+
+def _popen(argv: list, log: Path, **kwargs) -> subprocess.Popen:
+    """Start ``argv`` with its error output in the file ``log`` (a pipe would keep a wait for its end
+    going for as long as any worker, which inherits it, lives)."""
+    with open(log, "w") as stream:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stream, text=True, **kwargs)
+    proc.log = log
+    return proc
+
+
+def _exited(proc: subprocess.Popen):
+    """A reason to stop waiting for ``proc``: it has exited (with the end of its error output)."""
+    if proc.poll() is None:
+        return None
+    return f"the process exited with code {proc.returncode}: {proc.log.read_text()[-2000:]}"
+
+
+def _running(p) -> bool:
+    """``p`` runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    psutil = _psutil()
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _descendants(pid: int) -> dict:
+    """The processes below ``pid`` with their command lines."""
+    psutil = _psutil()
+    kids = {}
+    with contextlib.suppress(psutil.Error):
         for kid in psutil.Process(pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 kids[kid] = " ".join(kid.cmdline())
-        if sum("loky" in line for line in kids.values()) >= at_least:
-            return kids
-        if time.time() >= deadline:
-            break
-        time.sleep(0.1)
-    pytest.fail(f"no {at_least} worker processes appeared within {timeout} s")
+    return kids
 
 
-def _alive(procs: dict, within: float) -> list[str]:
-    """Command lines of ``procs`` still running (zombies, dead but not yet reaped, do not count)
-    after ``within`` seconds at most; the survivors are then killed."""
-    import psutil
+def _loky_workers(proc: subprocess.Popen, *, at_least: int) -> dict:
+    """The processes below ``proc`` (loky's workers and resource tracker) once ``at_least`` of
+    them are loky worker processes."""
+    def enough():
+        kids = _descendants(proc.pid)
+        return kids if sum("popen_loky" in line for line in kids.values()) >= at_least else None
 
-    def running(p):
-        try:
-            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
+    return wait_until(enough, f"{at_least} loky worker processes starting", failed=lambda: _exited(proc))
 
-    deadline = time.time() + within
+
+def _gone(procs: dict, *, within: float) -> list[str]:
+    """Wait until none of ``procs`` runs, ``within`` seconds at most; the command lines of those
+    still running then (they are killed, so that a failing test leaves nothing behind)."""
+    psutil = _psutil()
+    deadline = time.monotonic() + within
     while True:
-        alive = [p for p in procs if running(p)]
-        if not alive or time.time() > deadline:
+        alive = [p for p in procs if _running(p)]
+        if not alive or time.monotonic() >= deadline:
             break
         time.sleep(0.1)
     for p in alive:
@@ -686,35 +719,68 @@ def _alive(procs: dict, within: float) -> list[str]:
     return [procs[p] for p in alive]
 
 
+def _stop(proc: subprocess.Popen, kids: dict = ()) -> None:
+    """Kill ``proc`` and ``kids`` if they still run and reap ``proc``: nothing outlives the test."""
+    psutil = _psutil()
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for p in kids:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+
+
 _WORKER_SCRIPT = textwrap.dedent("""
     import os, sys, time
+    from pathlib import Path
     from joblib import Parallel, delayed
     if sys.argv[1] == "watch":
         from noisestat.engine._executors import watch_workers
         watch_workers()
+    started = Path(sys.argv[2])
     def task(i):
-        time.sleep(30)  # the workers are mid-task when the parent dies
+        (started / str(os.getpid())).touch()   # this worker is mid-task from now on
+        time.sleep(3600)   # longer than any wait below: a worker ends only if something ends it
         return i
     for _ in Parallel(n_jobs=2, return_as="generator")(delayed(task)(i) for i in range(10000)):
         pass
 """)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("watch", [True, False])
 def test_workers_die_with_a_killed_parent(tmp_path, watch):
     """joblib used as noisestat uses it; without the watch (control) loky's workers outlive it."""
-    script = tmp_path / "workers.py"
+    psutil = _psutil()
+    script, started = tmp_path / "workers.py", tmp_path / "started"
     script.write_text(_WORKER_SCRIPT)
-    parent = subprocess.Popen([sys.executable, str(script), "watch" if watch else "plain"], env=_ENV)
-    kids = _children(parent.pid, timeout=30, at_least=2)
-    time.sleep(1)  # let them start their tasks
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    alive = _alive(kids, within=10 if watch else 3)  # the control's survivors are killed there
-    if watch:
-        assert alive == []
-    else:
-        assert any("loky" in line for line in alive)
+    started.mkdir()
+    parent = _popen([sys.executable, str(script), "watch" if watch else "plain", str(started)], tmp_path / "err.txt",
+                    env=_ENV)
+    kids: dict = {}
+    try:
+        # both workers are inside a task (not merely started) when their parent is killed
+        workers = {int(p) for p in wait_until(lambda: len(os.listdir(started)) >= 2 and os.listdir(started),
+                                              "both loky workers starting a task", failed=lambda: _exited(parent))}
+        kids = _descendants(parent.pid)
+        assert workers <= {p.pid for p in kids}, (workers, kids)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        if watch:
+            alive = _gone(kids, within=WORKERS_GONE_S)
+            assert alive == [], f"still running {WORKERS_GONE_S:.0f} s after their parent was killed: {alive}"
+        else:
+            # the control: the same workers, without the watch, go on after their parent's death (they
+            # were given to another parent and still run a while later), so the watch is what ends them
+            workers = [p for p in kids if p.pid in workers]
+            wait_until(lambda: all(_running(p) and p.ppid() != parent.pid for p in workers),
+                       "the workers being given to another parent")
+            until = time.monotonic() + 5  # ten times the watch's polling interval, in which watched workers end
+            while time.monotonic() < until:
+                assert all(_running(p) for p in workers), "a worker ended without the watch: the control shows nothing"
+                time.sleep(0.1)
+    finally:
+        _stop(parent, kids)
 
 
 # The forest's tasks run in threads; other predictors' in loky processes. This runs the CLI with
@@ -729,18 +795,21 @@ _PROCESS_WORKERS = textwrap.dedent("""
 """)
 
 
-def _started(pid: int, cpu_seconds: float, timeout: float) -> None:
-    """Wait until process ``pid`` has used ``cpu_seconds`` of CPU (its run is under way)."""
-    psutil = pytest.importorskip("psutil", reason="psutil reads a process's CPU time")
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        times = psutil.Process(pid).cpu_times()
-        if times.user + times.system >= cpu_seconds:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"the run did not start within {timeout} s")
+def _started(proc: subprocess.Popen, cpu_seconds: float) -> None:
+    """Wait until ``proc`` has used ``cpu_seconds`` of CPU (its run is under way): a measure of its
+    progress that a busy machine slows down but does not change."""
+    psutil = _psutil()
+
+    def used():
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(proc.pid).cpu_times()
+            return times.user + times.system >= cpu_seconds
+        return False
+
+    wait_until(used, f"the run using {cpu_seconds} CPU-s", failed=lambda: _exited(proc))
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("workers", ["processes", "threads"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_assess_workers_die_when_noisestat_is_killed(data, tmp_path, sig, workers):
@@ -752,21 +821,21 @@ def test_assess_workers_die_when_noisestat_is_killed(data, tmp_path, sig, worker
         argv = [sys.executable, "-c", _PROCESS_WORKERS, *args]
     else:
         argv = [sys.executable, "-m", "noisestat", *args]
-    parent = subprocess.Popen(argv, env=_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    parent = _popen(argv, tmp_path / "err.txt", env=_ENV)
+    kids: dict = {}
     try:
         if workers == "processes":
-            kids = _children(parent.pid, timeout=60, at_least=2)
+            kids = _loky_workers(parent, at_least=2)
         else:
-            _started(parent.pid, cpu_seconds=4.0, timeout=60)
-            kids = _children(parent.pid, timeout=0, at_least=0)
+            _started(parent, cpu_seconds=4.0)
+            kids = _descendants(parent.pid)
         parent.send_signal(sig)
-        _, err = parent.communicate(timeout=30)
+        wait_until(lambda: parent.poll() is not None, f"noisestat ending after {sig.name}")
+        alive = _gone(kids, within=WORKERS_GONE_S)
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.communicate()
-        parent.stderr.close()
-    assert _alive(kids, within=10) == []
+        _stop(parent, kids)
+    err = parent.log.read_text()
+    assert alive == [], f"still running {WORKERS_GONE_S:.0f} s after noisestat was killed: {alive}"
     if sig == signal.SIGTERM:
         assert parent.returncode == 128 + signal.SIGTERM, err
         assert err.strip().splitlines() == ["noisestat: terminated; no partial output was left"]
@@ -780,32 +849,29 @@ _SLOW_WRITE = textwrap.dedent("""
     real = pipeline.write_objects_parquet
     def slow(*args, **kwargs):
         real(*args, **kwargs)
-        print("writing", flush=True)
-        time.sleep(60)
+        open(sys.argv[1], "w").close()   # the test waits for this file
+        time.sleep(3600)   # until the test's signal
     pipeline.write_objects_parquet = slow
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[2:]))
 """)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)])
 def test_a_signal_while_writing_leaves_no_partial_folder(data, tmp_path, sig, code):
     script = tmp_path / "slow.py"
     script.write_text(_SLOW_WRITE)
-    out = tmp_path / "results"
-    proc = subprocess.Popen([sys.executable, str(script), *map(str, assess_argv(data, out))], env=_ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, writing = tmp_path / "results", tmp_path / "writing"
+    proc = _popen([sys.executable, str(script), str(writing), *map(str, assess_argv(data, out))],
+                  tmp_path / "err.txt", env=_ENV)
     try:
-        started = proc.stdout.readline().strip()
-        if started != "writing":
-            proc.kill()
-            pytest.fail(f"the run did not reach the writing stage: {proc.communicate(timeout=30)[1][-2000:]}")
+        wait_until(writing.exists, "the run reaching the writing stage", failed=lambda: _exited(proc))
         assert any(name.endswith(".partial") for name in os.listdir(tmp_path))  # caught mid-write
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
+        wait_until(lambda: proc.poll() is not None, f"noisestat ending after {sig.name}")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _stop(proc)
+    err = proc.log.read_text()
     assert proc.returncode == code
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("noisestat: "), err
