@@ -1,6 +1,9 @@
 """Replicas against the simulator's truth: per-pixel mean the observed value, and var(replica - raw)
 the variance a second, independent acquisition has at that signal, in the dark, below the offset,
-at mid and bright signal, for the linear, pixel-maps and noise-map models.
+at mid and bright signal, for the linear, pixel-maps and noise-map models (mode pixel-as-mean; mode
+denoised-edges is the same draw moved by a fixed shift near edges, checked below, and the replicas'
+spread between themselves is the camera's in both). Then the width that matters: the spread of
+object parameters over replicas against their spread over independent acquisitions of one scene.
 
 Tolerances. A region's estimate is ``est = mean_i m_i`` with ``m_i = mean_r (replica_r - raw)_i^2``
 over its N pixels and R replicas. Pixels are independent (the raw's noise and every draw are drawn
@@ -19,7 +22,10 @@ import pytest
 
 from noisestat import CameraProfile, draw_replica, generate_replicas
 from noisestat.camera import NoiseMap, PixelMaps
+from noisestat.replicas import MODE, MODES
 from noisestat.simulate import CameraModel, CameraSimulator
+
+PIXEL_AS_MEAN, DENOISED_EDGES = "pixel-as-mean", "denoised-edges"
 
 Z = 4.0  # standard errors allowed (module docstring)
 
@@ -31,9 +37,9 @@ def _profile(model: CameraModel, **extra) -> CameraProfile:
     return CameraProfile(model.gain_dn_per_e, model.offset_dn, read, model.bit_depth, extra)
 
 
-def _diffs(raw, profile, n=4, seed=0):
+def _diffs(raw, profile, n=4, seed=0, mode=PIXEL_AS_MEAN):
     """(n, pixels) replica - raw."""
-    return generate_replicas(raw, profile, n, seed=seed).astype(np.float64) - raw.astype(np.float64)
+    return generate_replicas(raw, profile, n, seed=seed, mode=mode).astype(np.float64) - raw.astype(np.float64)
 
 
 def _stats(d, truth_var, mask=None):
@@ -121,6 +127,54 @@ def test_pixels_below_the_offset_keep_their_observed_value_as_mean(linear_bands)
         assert abs(bias_i.mean()) < Z * bias_i.std(ddof=1) / np.sqrt(below.sum())
         # and they do vary: not pinned to a value
         assert (d[:, below] != 0).mean() > 0.5
+
+
+# -- mode denoised-edges: the same draw, its mean moved near edges -----------------------------------
+
+def test_denoised_edges_is_the_pixel_as_mean_draw_moved_by_a_fixed_shift_near_edges(linear_bands):
+    model, sim, photons, band, first, _ = linear_bands
+    profile = _profile(model)
+    shifts = [draw_replica(first, profile, s, mode=DENOISED_EDGES).astype(np.int64)
+              - draw_replica(first, profile, s, mode=PIXEL_AS_MEAN) for s in (0, 1)]
+    # the shift is the same for every replica: the spread between replicas is pixel-as-mean's
+    np.testing.assert_array_equal(shifts[0], shifts[1])
+    shift = shifts[0]
+    rows = np.arange(first.shape[0])[:, None] * np.ones((1, first.shape[1]), int)
+    # edges between bands at rows 256 (2 -> 1000 e-) and 384 (1000 -> 5000 e-); 0 -> 2 e- at 128 is
+    # below the noise. Farther than the gate's reach (5 + 3 px) plus the denoiser's (8 px), only the
+    # gate's false alarms move pixels: noise passes its threshold at ~4e-6 of the pixels, each alarm
+    # widened to at most 25 (here one alarm in the dark band, 22 pixels).
+    near = (np.abs(rows - 256) < 4) | (np.abs(rows - 384) < 4)
+    far = (np.abs(rows - 256) > 16) & (np.abs(rows - 384) > 16)
+    assert (shift[far] != 0).mean() < 1e-3
+    assert (shift[near] != 0).mean() > 0.5
+    # where it moves, the replicas' mean (raw + shift) is nearer the noise-free scene than the raw value
+    truth = sim.expected_mean_dn(photons)
+    moved = shift != 0
+    rms_raw = np.sqrt(np.mean((first[moved] - truth[moved]) ** 2))
+    rms_centre = np.sqrt(np.mean((first[moved] + shift[moved] - truth[moved]) ** 2))
+    assert rms_centre < 0.6 * rms_raw, (rms_centre, rms_raw)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_spread_between_replicas_is_the_cameras_in_every_band(linear_bands, mode):
+    # The spread between replicas at a pixel (what sigma_raw is made of) is a second acquisition's
+    # variance there, in both modes, edges included. SE: pixels are independent, so std / sqrt(n)
+    # of the per-pixel ratio (its own spread includes the draws' and that of V(y) about V(truth)).
+    model, sim, photons, band, first, _ = linear_bands
+    stack = generate_replicas(first, _profile(model), 4, seed=8, mode=mode).astype(np.float64)
+    ratio = stack.var(axis=0, ddof=1) / sim.expected_variance_dn2(photons)
+    for i, name in enumerate(BANDS_E):
+        r = ratio[band == i]
+        assert abs(r.mean() - 1) < Z * r.std(ddof=1) / np.sqrt(r.size), f"{mode}, {name}: {r.mean():.4f}"
+
+
+def test_default_mode_is_recorded_and_an_unknown_mode_is_refused():
+    from noisestat import InputError
+
+    assert MODE == DENOISED_EDGES and PIXEL_AS_MEAN in MODES
+    with pytest.raises(InputError, match="replica mode must be one of"):
+        draw_replica(np.full((8, 8), 100, np.uint16), CameraProfile(0.5, 100.0, 2.0, 12), 0, mode="denoised")
 
 
 # -- quantisation-limited cameras -------------------------------------------------------------------

@@ -107,19 +107,27 @@ draw the blocks they share again.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import threading
 from collections import OrderedDict
 
 import numpy as np
+from scipy import ndimage as ndi
 from scipy.special import ndtr
 
 from ..camera._profile import CameraProfile
 from ..errors import InputError
 
 __all__ = ["draw_replica", "draw_region", "generate_replicas", "replica_seeds", "noise_block", "BlockCache",
-           "MODE", "NOISE_BLOCK", "VOLUME_NOISE_BLOCK"]
+           "MODE", "MODES", "NOISE_BLOCK", "VOLUME_NOISE_BLOCK"]
 
-MODE = "pixel-as-mean"
+# The replica modes (module docstring, "Modes"); MODE is the one drawn unless another is asked for,
+# and the one the pipeline records in its provenance.
+PIXEL_AS_MEAN = "pixel-as-mean"
+DENOISED_EDGES = "denoised-edges"
+MODES = (PIXEL_AS_MEAN, DENOISED_EDGES)
+MODE = DENOISED_EDGES
 # Edge of the fixed grid of noise blocks (pixels per axis) of an image, and of a volume (voxels per
 # axis): a volume block of 64^3 (+ its settling halo) holds 0.5 M voxels, about as many as an image
 # block's 256^2 with its halo times eight, so drawing one stays within ~40 MB of float64 temporaries
@@ -135,8 +143,8 @@ def noise_block(ndim: int) -> int:
 
 class BlockCache:
     """Drawn noise blocks of one replica, kept for the next regions drawn from it (least recently
-    used dropped first beyond ``max_bytes``). Pass the same cache only for the same image, profile
-    and seed: the key is the block's index alone."""
+    used dropped first beyond ``max_bytes``). Pass the same cache only for the same image, profile,
+    seed and mode: the key is the block's index alone."""
 
     # 16 MB hold 32 blocks of a volume (64^3 voxels of 2 bytes) or 128 of an image: the blocks that
     # the halos of a row of tiles share (a volume's blocks bordering the next slab of tiles are
@@ -246,6 +254,132 @@ def _settle_negative(variance: np.ndarray, saturated: np.ndarray, passes: int = 
     return pos
 
 
+# -- mode "denoised-edges": the mean of the replicas moved to a denoised value near edges ----------------
+
+# Non-local means on the variance-stabilised image (unit noise): 5 x 5 patches searched within 6 pixels,
+# filtering strength h = 0.8 noise sd (benchmarks/bench_replica_width.py chose these against true
+# acquisitions). A pixel's denoised value depends on the pixels within 6 + 2 of it.
+_NLM_PATCH, _NLM_DISTANCE, _NLM_H = 5, 6, 0.8
+# The edge gate: the stabilised image's gradient (Gaussian derivatives, sigma 1.5 px, cut at 3 sigma:
+# 5 px) above _GATE_Z of its noise sd, widened by _GATE_GROW px. Pure noise passes the threshold at
+# exp(-_GATE_Z**2 / 2) = 4e-6 of its pixels (the squared magnitude is chi-squared with 2 degrees of
+# freedom), so a flat region is left as it is.
+_GATE_SIGMA, _GATE_TRUNCATE, _GATE_Z, _GATE_GROW = 1.5, 3.0, 5.0, 3
+# How far the shift of a pixel looks: the larger of the two supports above.
+CENTRE_REACH = max(_NLM_DISTANCE + _NLM_PATCH // 2, int(_GATE_TRUNCATE * _GATE_SIGMA + 0.5) + _GATE_GROW)
+
+
+def _gradient_noise_sd() -> float:
+    """Standard deviation of one Gaussian-derivative component of unit white noise (the kernel's norm)."""
+    delta = np.zeros((41, 41))
+    delta[20, 20] = 1.0
+    return float(np.sqrt(np.sum(ndi.gaussian_filter(delta, _GATE_SIGMA, order=(0, 1), truncate=_GATE_TRUNCATE) ** 2)))
+
+
+_GRADIENT_SD = _gradient_noise_sd()
+
+
+def _linear_stabiliser(offset, gain, read_var):
+    """Forward and inverse variance-stabilising transforms of the linear model, V(y) = K (y - o) + r^2:
+    T(y) = (2 / K) sqrt(V + 3 K^2 / 8) (the generalised Anscombe transform, in DN), continued below
+    V = 0 as the straight line of the same slope, so that T is increasing and invertible everywhere."""
+    a = 3.0 / 8.0 * np.square(gain)
+    t0 = 2.0 * np.sqrt(a) / gain
+
+    def forward(y):
+        v = gain * (y - offset) + read_var
+        return np.where(v >= 0, 2.0 / gain * np.sqrt(np.maximum(v, 0.0) + a), t0 + v / (gain * np.sqrt(a)))
+
+    def inverse(t):
+        v = np.where(t >= t0, np.square(gain * t / 2.0) - a, (t - t0) * gain * np.sqrt(a))
+        return offset + (v - read_var) / gain
+
+    return forward, inverse
+
+
+def _curve_stabiliser(noise_map, top: int):
+    """The same for a measured noise map: T(y) = integral of dy / sqrt(V(y)) over the DN scale,
+    V floored at 1/12 DN^2 (rounding) so that T stays finite and increasing."""
+    grid = np.arange(0.0, float(top) + 2.0)
+    inv_sd = 1.0 / np.sqrt(np.maximum(_noise_map_variance(noise_map, grid), 1.0 / 12.0))
+    t = np.concatenate([[0.0], np.cumsum((inv_sd[1:] + inv_sd[:-1]) / 2.0)])
+    return (lambda y: np.interp(y, grid, t)), (lambda z: np.interp(z, t, grid))
+
+
+def _edge_shift(y_ext: np.ndarray, saturated_ext: np.ndarray, profile: CameraProfile, plane: tuple,
+                core: tuple, bottom: int, top: int) -> np.ndarray:
+    """Integer shift (DN) from the observed value to the replicas' mean on ``core`` of ``y_ext``: the
+    denoised value minus the observed one at pixels near an edge, 0 elsewhere and at saturated pixels.
+    Depends on the pixels within :data:`CENTRE_REACH` only."""
+    from skimage.restoration import denoise_nl_means
+
+    if profile.noise_model == "noise-map":
+        forward, inverse = _curve_stabiliser(profile.noise_map, top)
+    elif profile.noise_model == "pixel-maps":
+        maps = profile.pixel_maps
+        forward, inverse = _linear_stabiliser(*(np.asarray(m, dtype=np.float64)[plane] for m in
+                                                (maps.offset_dn, maps.gain_dn_per_e, maps.read_variance_dn2)))
+    else:
+        forward, inverse = _linear_stabiliser(profile.offset_dn, profile.gain_dn_per_e, profile.read_noise_dn ** 2)
+    z = forward(y_ext)
+    gy = ndi.gaussian_filter(z, _GATE_SIGMA, order=(1, 0), truncate=_GATE_TRUNCATE)
+    gx = ndi.gaussian_filter(z, _GATE_SIGMA, order=(0, 1), truncate=_GATE_TRUNCATE)
+    edge = np.hypot(gy, gx) > _GATE_Z * _GRADIENT_SD
+    edge = ndi.binary_dilation(edge, iterations=_GATE_GROW)[core] & ~saturated_ext[core]
+    shift = np.zeros(edge.shape, dtype=np.float64)
+    if edge.any():
+        denoised = denoise_nl_means(z, patch_size=_NLM_PATCH, patch_distance=_NLM_DISTANCE, h=_NLM_H, sigma=1.0,
+                                    fast_mode=True)
+        centre = np.clip(np.rint(inverse(denoised)[core]), bottom, top)
+        shift[edge] = centre[edge] - y_ext[core][edge]
+    return shift
+
+
+class _ShiftCache:
+    """The shifts of the noise blocks last computed in this process, by the content they come from
+    (the stabilised pixels are hashed), so that the replicas of one image denoise each block once."""
+
+    def __init__(self, max_bytes: int = 64 << 20):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key, compute):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+                return value
+        value = compute()
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = value
+                self._bytes += value.nbytes
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.nbytes
+        return value
+
+
+_SHIFTS = _ShiftCache()
+
+
+def _shift_key(raw: np.ndarray, profile: CameraProfile, plane: tuple, core: tuple) -> tuple:
+    """What a block's shift depends on: its pixels, the profile's noise model and numbers, and where the
+    block lies in its extended region."""
+    h = hashlib.blake2b(np.ascontiguousarray(raw).view(np.uint8), digest_size=20)
+    h.update(str((raw.shape, raw.dtype.str, core, profile.noise_model, profile.offset_dn, profile.gain_dn_per_e,
+                  profile.read_noise_dn, profile.max_dn)).encode())
+    if profile.noise_model == "pixel-maps":
+        for m in (profile.pixel_maps.offset_dn, profile.pixel_maps.gain_dn_per_e, profile.pixel_maps.read_variance_dn2):
+            h.update(np.ascontiguousarray(np.asarray(m, dtype=np.float64)[plane]).view(np.uint8))
+    elif profile.noise_model == "noise-map":
+        h.update(np.asarray(profile.noise_map.mean_dn, dtype=np.float64).tobytes())
+        h.update(np.asarray(profile.noise_map.variance_dn2, dtype=np.float64).tobytes())
+    return h.digest()
+
+
 def replica_seeds(seed: int | np.random.SeedSequence, n: int) -> list[np.random.SeedSequence]:
     """The child seed sequences of ``n`` replicas, from one root seed."""
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -253,12 +387,13 @@ def replica_seeds(seed: int | np.random.SeedSequence, n: int) -> list[np.random.
 
 
 def draw_replica(image: np.ndarray, profile: CameraProfile,
-                 rng: np.random.Generator | np.random.SeedSequence | int | None) -> np.ndarray:
+                 rng: np.random.Generator | np.random.SeedSequence | int | None, *, mode: str = MODE) -> np.ndarray:
     """Draw one raw-equivalent replica of ``image``.
 
-    Each pixel becomes ``y + D``, D an integer noise of mean 0 and variance the camera's temporal
-    variance at y (module docstring); saturated pixels (at or above ``profile.saturation_dn``) are
-    copied unchanged and the rest are clipped to the digitiser's range.
+    Each pixel becomes ``y + S + D``, D an integer noise of mean 0 and variance the camera's temporal
+    variance at y, S 0 except near object edges in mode ``denoised-edges``, where it moves the pixel
+    to its denoised value (module docstring); saturated pixels (at or above ``profile.saturation_dn``)
+    are copied unchanged and the rest are clipped to the digitiser's range.
 
     Parameters
     ----------
@@ -268,6 +403,8 @@ def draw_replica(image: np.ndarray, profile: CameraProfile,
         The camera's gain, offset, read noise and bit depth.
     rng : SeedSequence, int, numpy.random.Generator or None
         Source of randomness: the replica's seed (a Generator gives one seed drawn from it).
+    mode : {"denoised-edges", "pixel-as-mean"}
+        :data:`MODE` unless given (module docstring, "Modes").
 
     Returns
     -------
@@ -282,7 +419,7 @@ def draw_replica(image: np.ndarray, profile: CameraProfile,
     >>> r.dtype, bool(abs(r.mean() - 1100) < 1)
     (dtype('uint16'), True)
     """
-    return draw_region(image, profile, rng, tuple(slice(0, n) for n in np.shape(image)))
+    return draw_region(image, profile, rng, tuple(slice(0, n) for n in np.shape(image)), mode=mode)
 
 
 def _as_seed(rng) -> np.random.SeedSequence:
@@ -294,7 +431,7 @@ def _as_seed(rng) -> np.random.SeedSequence:
 
 
 def draw_region(image: np.ndarray, profile: CameraProfile, rng, region: tuple,
-                cache: BlockCache | None = None) -> np.ndarray:
+                cache: BlockCache | None = None, *, mode: str = MODE) -> np.ndarray:
     """The part ``region`` (a tuple of slices with steps of 1) of the replica :func:`draw_replica`
     draws from the same ``rng``: ``draw_region(image, p, s, r) == draw_replica(image, p, s)[r]``,
     computed from the noise blocks the region touches only (taken from ``cache`` when it holds them).
@@ -303,6 +440,8 @@ def draw_region(image: np.ndarray, profile: CameraProfile, rng, region: tuple,
     """
     if not np.issubdtype(image.dtype, np.integer):
         raise InputError(f"raw image must hold integers; got dtype {image.dtype}")
+    if mode not in MODES:
+        raise InputError(f"replica mode must be one of {', '.join(MODES)}; got {mode!r}")
     profile.check_image(image)
     seed = _as_seed(rng)
     shape = tuple(image.shape)
@@ -313,9 +452,9 @@ def draw_region(image: np.ndarray, profile: CameraProfile, rng, region: tuple,
     for index in itertools.product(*per_axis):
         block = tuple(slice(b * edge, min((b + 1) * edge, n)) for b, n in zip(index, shape))
         if cache is None:
-            values = _draw_block(image, profile, seed, index, block)
+            values = _draw_block(image, profile, seed, index, block, mode)
         else:
-            values = cache.get(index, lambda: _draw_block(image, profile, seed, index, block))
+            values = cache.get(index, lambda: _draw_block(image, profile, seed, index, block, mode))
         inter = tuple(slice(max(b.start, r.start), min(b.stop, r.stop)) for b, r in zip(block, region))
         out[tuple(slice(i.start - r.start, i.stop - r.start) for i, r in zip(inter, region))] = \
             values[tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inter, block))]
@@ -323,12 +462,14 @@ def draw_region(image: np.ndarray, profile: CameraProfile, rng, region: tuple,
 
 
 def _draw_block(image, profile: CameraProfile, seed: np.random.SeedSequence, index: tuple,
-                block: tuple) -> np.ndarray:
-    """One noise block of the replica: the variance on the block plus its surroundings
-    (:data:`SETTLE_HALO`), the noise from the block's own generator."""
+                block: tuple, mode: str = MODE) -> np.ndarray:
+    """One noise block of the replica: the variance (and in mode denoised-edges the shift) on the
+    block plus its surroundings (:data:`SETTLE_HALO`, :data:`CENTRE_REACH`), the noise from the
+    block's own generator."""
     rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + tuple(index)))
     shape = tuple(image.shape)
-    ext = tuple(slice(max(b.start - SETTLE_HALO, 0), min(b.stop + SETTLE_HALO, n)) for b, n in zip(block, shape))
+    halo = max(SETTLE_HALO, CENTRE_REACH)
+    ext = tuple(slice(max(b.start - halo, 0), min(b.stop + halo, n)) for b, n in zip(block, shape))
     core = tuple(slice(b.start - e.start, b.stop - e.start) for b, e in zip(block, ext))
     raw = np.asarray(image[ext])
     top = min(profile.max_dn, np.iinfo(raw.dtype).max)
@@ -365,14 +506,20 @@ def _draw_block(image, profile: CameraProfile, seed: np.random.SeedSequence, ind
     small = variance < _SMOOTH_VAR
     if small.any():
         noise[small] = rng.standard_normal(int(small.sum())) * _pre_rounding_sd(variance[small])
-    out = np.clip(np.rint(y + noise), bottom, top)
+    out = np.rint(y + noise)
+    if mode == DENOISED_EDGES and len(shape) == 2:
+        plane = ext[-2:]
+        shift = _SHIFTS.get(_shift_key(raw, profile, plane, core),
+                            lambda: _edge_shift(y_ext, saturated_ext, profile, plane, core, bottom, top))
+        out += shift
+    out = np.clip(out, bottom, top)
     out[saturated] = raw[core][saturated]
     return out.astype(raw.dtype)
 
 
 def generate_replicas(image: np.ndarray, profile: CameraProfile, n: int = 10,
-                      seed: int | np.random.SeedSequence = 0) -> np.ndarray:
-    """Draw ``n`` replicas, replica ``i`` from child generator ``i`` of ``seed``.
+                      seed: int | np.random.SeedSequence = 0, *, mode: str = MODE) -> np.ndarray:
+    """Draw ``n`` replicas, replica ``i`` from child generator ``i`` of ``seed``, in ``mode``.
 
     Returns
     -------
@@ -380,4 +527,4 @@ def generate_replicas(image: np.ndarray, profile: CameraProfile, n: int = 10,
     """
     if n < 2:
         raise InputError(f"replicas: at least 2 are needed to estimate a spread; got {n}")
-    return np.stack([draw_replica(image, profile, s) for s in replica_seeds(seed, n)])
+    return np.stack([draw_replica(image, profile, s, mode=mode) for s in replica_seeds(seed, n)])
