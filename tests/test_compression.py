@@ -129,7 +129,7 @@ def test_sigma_from_profile_and_pixel_maps():
 
 
 @pytest.mark.parametrize("case", ["bad_spec", "bad_key", "bad_image", "missing_image", "bad_camera",
-                                  "unreachable_ratio", "duplicate"])
+                                  "camera_does_not_fit", "duplicate"])
 def test_bad_input_one_line_and_no_output(files, tmp_path, capsys, case):
     paths, camera = files
     images, specs, cam, err = list(paths), ["lossless"], camera, CodecError
@@ -147,8 +147,10 @@ def test_bad_input_one_line_and_no_output(files, tmp_path, capsys, case):
         cam = tmp_path / "cam.json"
         cam.write_text("{}")
         err = ProfileError
-    elif case == "unreachable_ratio":
-        specs = ["lossless", "jpeg:ratio=5000"]
+    elif case == "camera_does_not_fit":  # every pixel below the offset: refused as assess refuses it
+        cam = tmp_path / "cam.json"
+        cam.write_text(json.dumps({"gain_dn_per_e": 0.5, "offset_dn": 4000.0, "read_noise_dn": 2.0, "bit_depth": 12}))
+        err = ProfileError
     else:
         specs = ["lossless", "lossless"]
     out = tmp_path / "out"
@@ -163,15 +165,66 @@ def test_bad_input_one_line_and_no_output(files, tmp_path, capsys, case):
     assert not out.exists()
 
 
-def test_failed_run_leaves_existing_folder_alone(files, tmp_path):
+def test_failed_run_leaves_existing_folder_alone(files, tmp_path, monkeypatch):
+    from noisestat.bench import _run
+
     paths, _ = files
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("x")
     (out / ".noisestat-output").write_text('{"noisestat": "0"}')  # a previous output: may be replaced
-    with pytest.raises(CodecError, match="cannot be reached"):
-        compress_bench(paths, ["lossless", "jpeg:ratio=5000"], out)
+    real = _run._run_pair
+
+    def fails_on_jpeg(name, image, codec, *args):  # a codec library failing during the coding
+        return ("error", f"{codec.spec} on {name}: RuntimeError: broken") if codec.name == "jpeg" else \
+            real(name, image, codec, *args)
+
+    monkeypatch.setattr(_run, "_run_pair", fails_on_jpeg)
+    with pytest.raises(CodecError, match="RuntimeError: broken"):
+        compress_bench(paths, ["lossless", "jpeg:quality=90"], out)
     assert sorted(p.name for p in out.iterdir()) == [".noisestat-output", "keep.txt"]
+
+
+def test_an_unreachable_ratio_is_reported_and_the_other_settings_run(files, tmp_path, capsys):
+    paths, camera = files
+    specs = ["lossless", "jpeg:ratio=5000", "jpeg:ratio=10"]
+    result = compress_bench(paths, specs, tmp_path / "out", camera_path=camera)
+    rows = read_csv(tmp_path / "out" / "metrics.csv")
+    assert [(r["image"], r["spec"]) for r in rows] == [(str(p), s) for p in paths for s in specs]
+    for r in rows:
+        if r["spec"] == "jpeg:ratio=5000":
+            assert r["status"].startswith("not reachable: jpeg:ratio=5000: ratio 5000 cannot be reached")
+            assert r["compression_ratio"] == r["psnr"] == r["error_sigma_rms"] == ""
+        else:
+            assert r["status"] == "ok" and float(r["compression_ratio"]) > 1
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    by_spec = {c["spec"]: c for c in summary["codecs"]}
+    assert by_spec["jpeg:ratio=5000"]["n_images"] == 0 and by_spec["jpeg:ratio=5000"]["n_not_reachable"] == 2
+    assert by_spec["jpeg:ratio=5000"]["psnr"] is None
+    assert by_spec["jpeg:ratio=10"]["n_images"] == 2 and by_spec["jpeg:ratio=10"]["compression_ratio"] == \
+        pytest.approx(10, rel=0.05)
+    assert [(n["image"], n["spec"]) for n in summary["not_reachable"]] == [(str(p), "jpeg:ratio=5000") for p in paths]
+    table = format_bench(result)
+    assert "jpeg:ratio=5000: not reachable on 2 of 2 image(s) (ratio 5000 cannot be reached" in table
+    argv = [*map(str, paths), *sum((["--codec", s] for s in specs), []), "-o", str(tmp_path / "cli")]
+    assert main(["compress-bench", *argv]) == 0
+    assert "not reachable on 2 of 2" in capsys.readouterr().out
+
+
+def test_camera_profile_is_checked_against_each_image_as_assess_does(files, tmp_path, capsys):
+    paths, _ = files
+    image = tifffile.imread(paths[0])
+    offset = float(np.quantile(image, 0.8))   # 80 % of the pixels below it: warned, not refused
+    camera = tmp_path / "high_offset.json"
+    camera.write_text(json.dumps({"gain_dn_per_e": 0.5, "offset_dn": offset, "read_noise_dn": 2.0, "bit_depth": 12}))
+    result = compress_bench(paths[:1], ["noiseaware"], tmp_path / "out", camera_path=camera)
+    assert len(result.warnings) == 1 and f"{paths[0]}: " in result.warnings[0]
+    assert "below the offset" in result.warnings[0]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"] == list(result.warnings)
+    code = main(["compress-bench", str(paths[0]), "--codec", "noiseaware", "--camera", str(camera),
+                 "-o", str(tmp_path / "cli")])
+    _, err = capsys.readouterr()
+    assert code == 0 and err.startswith("noisestat: warning: ") and "below the offset" in err
 
 
 def test_real_12bit_image(tmp_path):

@@ -6,9 +6,12 @@ the rows go to ``metrics.csv`` and the per-codec averages over *all* images to `
 codec's average says how many images it holds.)
 
 Everything that can be checked is checked before any coding: every image is read, every spec
-parsed and prepared on every image, the camera profile loaded and matched to every image. A codec
-that fails later (an unreachable target ratio, say) stops the run with its one-line message and
-no output folder is written.
+parsed and prepared on every image, the camera profile loaded and matched to every image as
+``noisestat assess`` does (:meth:`~noisestat.camera.CameraProfile.fit_warnings`: refused when it
+cannot describe the image, warnings kept in ``summary.json``). A ``ratio=`` target a codec cannot
+reach on an image is reported as not reachable (its row's ``status``, its metrics empty) and the
+run goes on; any other codec failure stops the run with its one-line message and no output folder
+is written.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ METRIC_COLUMNS = ("image", "spec", "codec", "lossless", "compression_ratio", "sp
 AVERAGED_METRICS = ("compression_ratio", "space_saving", "mse", "rmse", "psnr", "ssim", "ms_ssim", "pearson",
                     "bias", "max_abs_error")
 
+#: ``status`` of a row whose ``ratio=`` target the codec cannot reach on that image (then ``status``
+#: is this followed by ": " and the codec's message; every other row's is "ok").
+NOT_REACHABLE = "not reachable"
+
 #: Floor of the per-pixel noise variance (DN^2): the quantisation noise of a 1-DN step, so that errors
 #: in sigma units stay finite where a profile with no read noise predicts zero variance.
 QUANTISATION_VARIANCE_DN2 = 1.0 / 12.0
@@ -70,6 +77,9 @@ class CompressBench:
         The codec specs as given.
     camera : str or None
         The camera profile path, if any.
+    warnings : tuple of str
+        What the camera profile's check against each image warned of (the same checks as
+        ``noisestat assess``).
     provenance : dict
         noisestat version, image SHA-256s, shapes and dtypes, camera path and SHA-256.
     outdir : str
@@ -83,6 +93,7 @@ class CompressBench:
     camera: str | None
     provenance: dict = field(default_factory=dict)
     outdir: str = ""
+    warnings: tuple = ()
 
     @property
     def with_camera(self) -> bool:
@@ -110,8 +121,15 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _not_reachable(codec: Codec, exc: NoisestatError) -> bool:
+    """A ``ratio=`` target the codec's knob cannot reach (:func:`noisestat.codecs.bisect_ratio`)."""
+    return (isinstance(exc, CodecError) and getattr(codec, "params", {}).get("ratio") is not None
+            and "cannot be reached" in str(exc))
+
+
 def _run_pair(name: str, image: np.ndarray, codec: Codec, profile, sigma, data_range: float):
-    """Code one image with one codec and measure it; errors come back as ("error", message)."""
+    """Code one image with one codec and measure it: ("ok", row); an unreachable ratio comes back as
+    (:data:`NOT_REACHABLE`, row without metrics), other errors as ("error", message)."""
     try:
         result = codec.apply(image, profile)
         decoded = np.asarray(result.decoded)
@@ -122,12 +140,17 @@ def _run_pair(name: str, image: np.ndarray, codec: Codec, profile, sigma, data_r
         metrics = compression_metrics(image, decoded, n_bytes=result.n_bytes, sigma=sigma, data_range=data_range)
     except NoisestatError as exc:
         message = _one_line(exc)
+        if _not_reachable(codec, exc):
+            metrics = dict.fromkeys(METRIC_COLUMNS[4:] + (SIGMA_METRICS if sigma is not None else ()))
+            return NOT_REACHABLE, {"image": name, "spec": codec.spec, "codec": codec.name,
+                                   "lossless": bool(codec.lossless), **metrics, "settings": {},
+                                   "status": f"{NOT_REACHABLE}: {message}"}
         return "error", (message if name in message else f"{name}: {message}")
     except Exception as exc:  # a codec library's own failure: report it on one line, as a codec error
         return "error", f"{codec.spec} on {name}: {type(exc).__name__}: {_one_line(exc)}"
     metrics.pop("data_range_source")
     row = {"image": name, "spec": codec.spec, "codec": codec.name, "lossless": bool(codec.lossless), **metrics,
-           "settings": _json_safe(result.info)}
+           "settings": _json_safe(result.info), "status": "ok"}
     return "ok", row
 
 
@@ -159,16 +182,17 @@ def _validate(images, specs, camera_path, channel=None, plane=None):
     arrays = [read_image(p, channel=channel, plane=plane) for p in images]
     codecs = [parse_spec(s) for s in specs]
     profile = load_profile(camera_path) if camera_path is not None else None
+    warnings = []
     for path, image in zip(images, arrays):
-        if profile is not None:
-            profile.check_image(image, name=path)
+        if profile is not None:  # refused or warned as assess does (values above the range, below the offset...)
+            warnings += [w for w in profile.fit_warnings(image, name=path) if w not in warnings]
         for codec in codecs:
             try:
                 codec.prepare(image, profile)
             except NoisestatError as exc:
                 message = _one_line(exc)
                 raise type(exc)(message if path in message else f"{path}: {message}") from None
-    return images, specs, arrays, codecs, profile
+    return images, specs, arrays, codecs, profile, tuple(warnings)
 
 
 def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1, channel=None,
@@ -199,10 +223,12 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1, ch
     Raises
     ------
     InputError, CodecError, ProfileError
-        An unreadable image, a bad spec, an unusable camera profile (all found before any coding),
-        or a codec failing on an image; nothing is written then.
+        An unreadable image, a bad spec, an unusable camera profile or one that does not fit an
+        image (:meth:`~noisestat.camera.CameraProfile.fit_warnings`; all found before any coding),
+        or a codec failing on an image other than by missing its ``ratio=`` target; nothing is
+        written then.
     """
-    images, specs, arrays, codecs, profile = _validate(images, specs, camera_path, channel, plane)
+    images, specs, arrays, codecs, profile, warnings = _validate(images, specs, camera_path, channel, plane)
     prepare_output_dir(outdir, inputs=[*images, camera_path, *codec_input_files(codecs)])  # before any coding
     bit_depth = profile.bit_depth if profile is not None else None
     prepared = []
@@ -218,17 +244,19 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1, ch
     for status, value in results:
         if status == "error":
             raise CodecError(value)
-        rows.append(value)
+        rows.append(value)  # a setting not reachable on an image is a row without metrics
 
     sigma_keys = SIGMA_METRICS if profile is not None else ()
     averages = []
     for codec in codecs:
-        mine = [r for r in rows if r["spec"] == codec.spec]
-        avg = {"spec": codec.spec, "codec": codec.name, "lossless": bool(codec.lossless), "n_images": len(mine)}
+        mine = [r for r in rows if r["spec"] == codec.spec and r["status"] == "ok"]
+        missed = [r for r in rows if r["spec"] == codec.spec and r["status"] != "ok"]
+        avg = {"spec": codec.spec, "codec": codec.name, "lossless": bool(codec.lossless), "n_images": len(mine),
+               "n_not_reachable": len(missed)}
         for key in AVERAGED_METRICS + sigma_keys:
-            avg[key] = _mean([r[key] for r in mine])
+            avg[key] = _mean([r[key] for r in mine]) if mine else None
         known = [r["n_bytes"] for r in mine]
-        avg["compression_ratio_pooled"] = (None if any(n is None for n in known)
+        avg["compression_ratio_pooled"] = (None if not mine or any(n is None for n in known)
                                            else sum(r["raw_bytes"] for r in mine) / sum(known))
         averages.append(avg)
 
@@ -242,7 +270,7 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1, ch
                                                     "noise_model": profile.noise_model},
     }
     result = CompressBench(tuple(rows), tuple(averages), tuple(images), tuple(specs),
-                           None if camera_path is None else str(camera_path), provenance, str(outdir))
+                           None if camera_path is None else str(camera_path), provenance, str(outdir), warnings)
     with staged_directory(outdir, command="compress-bench", inputs=[*images, camera_path]) as tmp:
         write_text_atomic(Path(tmp) / "metrics.csv", metrics_csv(result))
         write_json_atomic(Path(tmp) / "summary.json", summary_dict(result))
@@ -262,8 +290,9 @@ def _cell(value) -> str:
 
 
 def metrics_csv(result: CompressBench) -> str:
-    """``metrics.csv``: one row per image and codec; ``settings`` holds the codec's info as JSON."""
-    columns = list(METRIC_COLUMNS) + (list(SIGMA_METRICS) if result.with_camera else []) + ["settings"]
+    """``metrics.csv``: one row per image and codec; ``settings`` holds the codec's info as JSON,
+    ``status`` "ok" or "not reachable: ..." (a ``ratio=`` target the codec missed; no metrics)."""
+    columns = list(METRIC_COLUMNS) + (list(SIGMA_METRICS) if result.with_camera else []) + ["settings", "status"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -279,6 +308,9 @@ def summary_dict(result: CompressBench) -> dict:
         "what": "per-codec arithmetic means over all images of the metrics in metrics.csv",
         "n_images": len(result.images),
         "codecs": list(result.averages),
+        "not_reachable": [{"image": r["image"], "spec": r["spec"], "status": r["status"]}
+                          for r in result.rows if r["status"] != "ok"],
+        "warnings": list(result.warnings),
         "provenance": result.provenance,
     }
 
@@ -304,7 +336,14 @@ def format_bench(result: CompressBench) -> str:
         line = f"{avg['spec']:<{width}}  {avg['n_images']:>6}"
         line += "".join(f"  {_fmt(avg[key], spec):>{max(len(name), 8)}}" for name, key, spec in cols)
         lines.append(line)
-    lines.append(f"(means over {len(result.images)} image(s) per codec; psnr peak "
+    for avg in result.averages:
+        if avg["n_not_reachable"]:
+            first = next(r["status"] for r in result.rows if r["spec"] == avg["spec"] and r["status"] != "ok")
+            first = first[len(NOT_REACHABLE) + 2:]
+            first = first[len(avg["spec"]) + 2:] if first.startswith(f"{avg['spec']}: ") else first
+            lines.append(f"{avg['spec']}: {NOT_REACHABLE} on {avg['n_not_reachable']} of {len(result.images)} "
+                         f"image(s) ({first})")
+    lines.append(f"(means over the image(s) each codec reached, {len(result.images)} in all; psnr peak "
                  + ("2^bit_depth-1 of the camera" if result.with_camera else
                     "2^b-1, b the smallest of 8/10/12/14/16 bits holding each image's max") + ")")
     return "\n".join(lines)
