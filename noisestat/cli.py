@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from . import __version__
 from .engine._executors import watch_workers
@@ -20,39 +21,97 @@ from .errors import NoisestatError
 ESTIMATE_SHOWN_S = 20.0
 
 
-class _Progress:
-    """A one-line progress bar on stderr, drawn only on a terminal and without --quiet."""
+def _clock(seconds: float) -> str:
+    """``seconds`` as m:ss, or h:mm:ss from an hour on."""
+    seconds = max(int(round(seconds)), 0)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
-    def __init__(self, label: str, *, quiet: bool = False, stream=None):
+
+class _Progress:
+    """A one-line progress bar on stderr, drawn only on a terminal and without --quiet.
+
+    The line is drawn when the block starts, after every finished task and every ``tick_s`` seconds
+    in between (so the elapsed time moves while a long task runs). It shows the elapsed time and,
+    once a task of the current batch has finished, an ETA: the batch's remaining tasks at the rate
+    of its finished ones (a batch starts when the previous one ended, or at the start)."""
+
+    WIDTH = 110  # characters the line may take; cleared with as many spaces
+
+    def __init__(self, label: str, *, quiet: bool = False, stream=None, clock=time.monotonic,
+                 tick_s: float | None = 1.0):
         self.stream = stream or sys.stderr
         self.active = not quiet and self.stream.isatty()
         self.quiet = quiet
         self.label = label
+        self.clock, self.tick_s = clock, tick_s
+        self.start = self.batch_start = self.clock()
+        self.state = None  # (name, done, total) of the last finished task
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.ticker = None
 
     def notice(self, message: str, seconds: float | None = None) -> None:
         """A line said before the long part (an estimated duration of at least
         :data:`ESTIMATE_SHOWN_S`) or on the way (a lost worker), unless --quiet."""
         if self.quiet or (seconds is not None and seconds < ESTIMATE_SHOWN_S):
             return
+        with self.lock:
+            if self.active:
+                self.stream.write("\r" + " " * self.WIDTH + "\r")
+            self.stream.write(f"noisestat: {message}\n")
+            self.stream.flush()
         if self.active:
-            self.stream.write("\r" + " " * 100 + "\r")
-        self.stream.write(f"noisestat: {message}\n")
-        self.stream.flush()
+            self._draw()
+
+    def line(self) -> str:
+        """The progress line as it would be drawn now."""
+        now = self.clock()
+        elapsed = f"{_clock(now - self.start)} elapsed"
+        if self.state is None:
+            return f"{self.label}: starting, {elapsed}"
+        name, done, total = self.state
+        width = 24
+        filled = int(width * done / total) if total else width
+        eta = ""
+        if 0 < done < total:
+            rate = (self.last - self.batch_start) / done  # seconds per finished task in this batch
+            eta = f", ETA {_clock(max(rate * (total - done) - (now - self.last), 0.0))}"
+        return f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name[:30]:<30} {elapsed}{eta}"
+
+    def _draw(self) -> None:
+        with self.lock:
+            text = self.line()[:self.WIDTH]
+            self.stream.write(f"\r{text:<{self.WIDTH}}")
+            self.stream.flush()
 
     def __call__(self, name: str, done: int, total: int) -> None:
-        if not self.active:
-            return
-        width = 30
-        filled = int(width * done / total)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name[:40]:<40}")
-        self.stream.flush()
+        now = self.clock()
+        if self.state is not None and (total != self.state[2] or done <= self.state[1]):
+            self.batch_start = self.last  # a new batch: it began when the previous one ended
+        self.state, self.last = (name, done, total), now
+        if self.active:
+            self._draw()
+
+    def _tick(self) -> None:
+        while not self.stop.wait(self.tick_s):
+            self._draw()
 
     def __enter__(self):
+        self.start = self.batch_start = self.clock()
+        if self.active:
+            self._draw()
+            if self.tick_s:
+                self.ticker = threading.Thread(target=self._tick, name="noisestat-progress", daemon=True)
+                self.ticker.start()
         return self
 
     def __exit__(self, *exc):
+        self.stop.set()
+        if self.ticker is not None:
+            self.ticker.join()
         if self.active:
-            self.stream.write("\r" + " " * 100 + "\r")
+            self.stream.write("\r" + " " * self.WIDTH + "\r")
             self.stream.flush()
         return False
 

@@ -114,3 +114,73 @@ def test_progress_bar_only_on_a_terminal():
     with _Progress("assess", stream=plain) as p:
         p("replica 1", 1, 4)
     assert plain.getvalue() == ""
+
+
+class _Tty:
+    """A terminal stand-in: what was written, and isatty() True."""
+
+    def __init__(self):
+        import io
+
+        self.buffer = io.StringIO()
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.buffer.write(text)
+
+    def flush(self):
+        pass
+
+    def lines(self):
+        """Every line drawn (the text between carriage returns), stripped."""
+        return [part.strip() for part in self.buffer.getvalue().split("\r") if part.strip()]
+
+
+def test_progress_line_is_drawn_at_the_start_with_elapsed_time():
+    from noisestat.cli import _Progress
+
+    now = [100.0]
+    tty = _Tty()
+    with _Progress("assess", stream=tty, clock=lambda: now[0], tick_s=None) as progress:
+        assert tty.lines() == ["assess: starting, 0:00 elapsed"]   # before any task has finished
+        now[0] += 75.0
+        progress._draw()                                          # what the ticker does every second
+        assert tty.lines()[-1] == "assess: starting, 1:15 elapsed"
+
+
+def test_progress_eta_is_revised_from_the_finished_tasks_rate():
+    from noisestat.cli import _Progress
+
+    now = [0.0]
+    tty = _Tty()
+    with _Progress("assess", stream=tty, clock=lambda: now[0], tick_s=None) as progress:
+        now[0] = 60.0
+        progress("replica 1", 1, 10)           # 60 s per task so far: 9 left
+        assert tty.lines()[-1].endswith("1/10 replica 1                      1:00 elapsed, ETA 9:00")
+        now[0] = 90.0
+        progress("replica 2", 2, 10)           # faster now: 45 s per task, 8 left
+        assert tty.lines()[-1].endswith("1:30 elapsed, ETA 6:00")
+        now[0] = 100.0
+        progress._draw()                       # between tasks the ETA counts down
+        assert tty.lines()[-1].endswith("1:40 elapsed, ETA 5:50")
+        for k in range(3, 11):
+            now[0] += 45.0
+            progress(f"replica {k}", k, 10)
+        assert tty.lines()[-1].endswith("7:40 elapsed")  # batch done: no ETA
+        now[0] += 3600.0                                 # a long step between two batches (training)
+        progress("image 1", 1, 4)                        # a new batch: its rate starts where the last ended
+        assert tty.lines()[-1].endswith("1:07:40 elapsed, ETA 3:00:00")
+    assert tty.buffer.getvalue().endswith("\r" + " " * _Progress.WIDTH + "\r")  # the line is cleared at the end
+
+
+def test_progress_ticker_redraws_while_a_task_runs():
+    from noisestat.cli import _Progress
+
+    from conftest import wait_until
+
+    tty = _Tty()
+    with _Progress("assess", stream=tty, tick_s=0.01):
+        wait_until(lambda: len(tty.lines()) >= 3, "the progress line being redrawn without a finished task")
+    assert all(line.startswith("assess: starting") for line in tty.lines())
