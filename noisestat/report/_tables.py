@@ -143,7 +143,7 @@ def format_summary(assessment: Assessment) -> str:
         lsm = f"{m.get('lost', 0)}/{m.get('split', 0)}/{m.get('merged', 0)}"
         lines.append(f"{c['spec'][:34]:<34} {ratio:>7} {m['matched']:>8} {lsm:>17} "
                      f"{c['global']['N_tot']['eps']:>9.2f} {c['global']['A_tot']['eps']:>9.2f} {worst_text:>24}"
-                     + ("" if withheld else f"  {c['outcome'].upper() if c['outcome'] == 'not tolerable' else c['outcome']}"))
+                     + ("" if withheld else f"  {'NOT tolerable' if c['outcome'] == 'not tolerable' else c['outcome']}"))
         if not withheld and c["outcome"] != "tolerable":
             details.extend(f"  {c['spec']}: {r}" for r in c["reasons"])
     if withheld:

@@ -473,7 +473,7 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
 
 def _describe(c: dict, how: str) -> str:
     need = ""
-    if c.get("needed"):
+    if c.get("needed") and how != "shown beyond":
         (unit, k), = c["needed"].items()
         need = f"; about {k} {unit} would decide it"
     p = c["p_beyond_holm"] if how == "shown beyond" else c["p_within"]
