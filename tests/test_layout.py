@@ -186,18 +186,16 @@ def test_parameter_families_defined_only_in_score():
 
 
 def test_verdict_rule_is_built_from_the_constants():
-    from noisestat.score import FAMILIES, TRIM, VERDICT_RULE
+    from noisestat.score import FAMILIES, TRIM, Margins, rule_text
 
+    rule = rule_text(Margins(), 10, ("Area",))
     trim = f"{TRIM * 100:g} %"
-    assert trim in VERDICT_RULE
+    assert trim in rule
     for rep, members in FAMILIES.values():
-        assert all(m in VERDICT_RULE for m in members), f"VERDICT_RULE does not name the family {members}"
-        assert f"tested through {rep}" in VERDICT_RULE
-    tree = _tree(PACKAGE / "score" / "_eps.py")
-    rule = next(node.value for node in tree.body if isinstance(node, ast.Assign)
-                and any(getattr(t, "id", None) == "VERDICT_RULE" for t in node.targets))
-    literal = [c.value for c in ast.walk(rule) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
-    assert not [t for t in literal if trim in t], f"VERDICT_RULE writes {trim!r} out instead of using TRIM"
+        assert all(m in rule for m in members), f"the verdict rule does not name the family {members}"
+        assert f"tested through {rep}" in rule
+    literal = [text for _, text in _strings(_tree(PACKAGE / "score" / "_verdict.py"))]
+    assert not [t for t in literal if trim in t], f"the verdict rule writes {trim!r} out instead of using TRIM"
 
 
 def test_global_parameters_defined_only_in_results():

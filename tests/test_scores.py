@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from noisestat.score import (deviation, epsilon, floored, null_reference, replica_spread, resolution_floor,
-                              summarise_eps, verdict)
+from noisestat.measure import PARAMETERS
+from noisestat.score import (deviation, epsilon, floored, judge, null_reference, replica_spread, resolution_floor,
+                             summarise_eps)
 
 ANG = np.array([False, True])
 
@@ -22,6 +23,16 @@ def test_spread_of_angles_crossing_zero():
     assert n.tolist() == [3]
     assert sigma[0, 0] == pytest.approx(1.0)
     assert sigma[0, 1] == pytest.approx(1.0)  # -1, +1, 0 degrees, not 179 degrees apart
+
+
+def test_spread_of_angles_far_from_the_raw_angle_is_circular():
+    # a raw 0 degrees with replicas at 90 +- 2: deviations wrap to +-88, but the replicas' spread is 2
+    rng = np.random.default_rng(3)
+    spread = rng.normal(0.0, 2.0, 12)
+    raw = np.array([[5.0, 0.0]])
+    reps = np.stack([np.array([[5.0 + d, (90.0 + d) % 180.0]]) for d in spread])
+    sigma, _ = replica_spread(raw, reps, ANG)
+    assert sigma[0, 1] == pytest.approx(spread.std(ddof=1), rel=1e-6) == pytest.approx(sigma[0, 0], rel=1e-6)
 
 
 def test_constant_replicas_give_exact_zero_and_unmatched_give_nan():
@@ -58,38 +69,48 @@ def test_null_reference_matches_simulated_second_acquisitions():
     assert null["frac_abs_eps_lt_1"] == pytest.approx(2 * stats.t.cdf(1 / math.sqrt(2), 9) - 1)
 
 
-def _stat(n=50, tm=0.1, p_eq=0.001, frac=0.5, p_band=0.001, null=0.5, n_inf=0):
+def _stat(n=50, tm=0.1, p_eq=0.001, p_beyond=0.99, se=0.15, n_inf=0):
     return {"n_eps": n, "n_finite": n - n_inf, "n_infinite": n_inf, "trimmed_mean": tm, "p_equivalent": p_eq,
-            "frac_abs_eps_lt_1": frac, "n_band": n, "n_inside": round(frac * n), "null_fraction": null,
-            "p_band": p_band}
+            "p_beyond": p_beyond, "se_trimmed": se}
 
 
-def test_verdict():
+def _judge(stats_, eps=None, globals_=None, loss=None, primary=("Area",)):
+    eps = np.zeros((50, len(PARAMETERS))) if eps is None else eps
+    null = np.random.default_rng(0).standard_t(9, (300, len(PARAMETERS))) * math.sqrt(2)
+    return judge(stats_, eps, PARAMETERS, null, globals_ or {}, 10, loss=loss, primary=primary)
+
+
+def test_verdict_outcomes_and_reasons():
     good = {"Area": _stat()}
-    ok, reasons, rule = verdict(good, {"N_tot": 0.5, "A_tot": -1.0}, 10)
-    assert ok and not reasons and "4.60" in rule and "TOST" in rule and "Fisher" in rule
-    shifted = {"Area": _stat(tm=1.3, p_eq=0.9)}
-    assert verdict(shifted, {"N_tot": 0.0}, 10)[1] == [
-        "Area: trimmed mean eps +1.30 not shown within +-1 (TOST p = 0.9)"]
-    wide = {"Area": _stat(frac=0.2, p_band=0.7)}
-    assert verdict(wide, {}, 10)[1] == [
-        "Area: 10/50 objects with |eps| < 1, not shown above 0.5 x 50% of a second acquisition (p = 0.7)"]
-    # the burden is on the codec: a fraction not shown above the margin fails even when close to the null one
-    assert verdict({"Area": _stat(frac=0.45, p_band=0.2)}, {}, 10)[0] is False
-    # without a simulated second acquisition the theoretical fraction (0.503) is the reference
-    assert verdict({"Area": _stat(frac=0.9, p_band=math.nan, null=math.nan)}, {}, 10)[0] is True
-    assert verdict({"Area": _stat(frac=0.2, p_band=math.nan, null=math.nan)}, {}, 10)[0] is False
-    assert verdict({"Area": _stat(n=2)}, {}, 10)[1] == ["Area: only 2 matched object(s) with an eps"]
-    assert verdict(good, {"A_tot": 55.0}, 10)[1] == ["A_tot: eps +55.00"]
-    assert not verdict(good, {"A_tot": math.nan}, 10)[0]
-    assert not verdict(good, {"N_tot": math.inf}, 10)[0]
-    # Round and Compact are judged through AR: a failing Round alone does not count twice
-    family = {"AR": _stat(), "Round": _stat(frac=0.0, p_band=1.0), "Compact": _stat(frac=0.0, p_band=1.0)}
-    assert verdict(family, {}, 10)[0] is True
-    loss = {"excess": True, "n_unmatched": 30, "n_raw": 100, "rate": 0.3, "null_rate": 0.05, "p_excess": 1e-9}
-    assert verdict(good, {}, 10, loss=loss)[1] == [
-        "objects: 30/100 raw objects lost, split or merged (30.0%), second acquisitions 5.0% (Fisher p = 1e-09)"]
-    assert verdict(good, {}, 10, loss={**loss, "excess": False})[0] is True
+    v = _judge(good, globals_={"N_tot": 0.5, "A_tot": -1.0})
+    assert v.outcome == "tolerable" and v.tolerable and not v.reasons
+    assert "TOST" in v.rule and "Holm" in v.rule and "chi-square" in v.rule and "1 sigma_raw" in v.admitted
+    shifted = {"Area": _stat(tm=1.6, p_eq=0.9, p_beyond=0.001)}
+    v = _judge(shifted, globals_={"N_tot": 0.0})
+    assert v.outcome == "not tolerable"
+    # p is Holm-adjusted over the criteria (shift, spread, N_tot): 0.001 x 3
+    assert v.reasons == ("Area: systematic shift +1.60 sigma_raw, shown beyond the margin +-1 (p = 0.003)",)
+    # neither shown within nor beyond: inconclusive, with the objects that would decide it
+    v = _judge({"Area": _stat(tm=0.8, p_eq=0.2, p_beyond=0.8)}, globals_={"N_tot": 0.0})
+    assert v.outcome == "inconclusive" and not v.tolerable
+    assert v.reasons[0].startswith("Area: systematic shift +0.80 sigma_raw, not shown either way the margin +-1")
+    assert "objects would decide it" in v.reasons[0] and v.needed["objects"] > 50
+    # the spread: every object far outside the band is shown beyond; inside it, within
+    assert _judge(good, eps=np.full((50, len(PARAMETERS)), 5.0)).outcome == "not tolerable"
+    # too few objects: undecided whatever the numbers
+    assert _judge({"Area": _stat(n=2)}, eps=np.zeros((2, len(PARAMETERS)))).outcome == "inconclusive"
+    # a global far beyond its margin, or infinite, is shown beyond
+    assert _judge(good, globals_={"A_tot": 55.0}).reasons[0].startswith("A_tot: eps +55.00, shown beyond")
+    assert _judge(good, globals_={"N_tot": math.inf}).outcome == "not tolerable"
+    # Round and Compact are judged through AR: a shifted Round alone does not count
+    family = {"AR": _stat(), "Round": _stat(tm=9.0, p_eq=1.0, p_beyond=0.0), "Compact": _stat()}
+    assert _judge(family, primary=("AR", "Round", "Compact")).outcome == "tolerable"
+    # losses: 30 % against 5 % between second acquisitions is shown beyond 2 x + 5 %; 0 of 50 is within
+    loss = {"n_unmatched": 30, "n_raw": 100, "null_unmatched": 30, "null_n": 600}
+    v = _judge(good, loss=loss)
+    assert v.outcome == "not tolerable" and v.reasons[0].startswith(
+        "objects: 30.0% of the 100 raw objects lost, split or merged against 5.0% between second acquisitions")
+    assert _judge(good, loss={**loss, "n_unmatched": 0}).outcome == "tolerable"
 
 
 def test_resolution_floor_and_its_effect_on_eps():

@@ -47,11 +47,9 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from ._tests import FAMILIES, TRIM
 
 __all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR",
-           "epsilon", "summarise_eps", "null_reference",
-           "verdict", "VERDICT_RULE"]
+           "epsilon", "summarise_eps", "null_reference"]
 
 
 # Relative size below which two measured values count as equal: far above float64 rounding of the
@@ -92,8 +90,13 @@ def replica_spread(raw: np.ndarray, replicas: np.ndarray, angular: np.ndarray):
     n_matched : ndarray of int, shape (n_objects,)
     """
     # Deviations from the raw value, wrapped for angles, have the same spread as the values
-    # themselves but no wrap-around jump at 0/180 degrees.
+    # themselves but no wrap-around jump at 0/180 degrees where the replicas lie near the raw angle.
     dev = deviation(replicas, raw[None], angular)
+    if np.any(angular):
+        # Replicas far from the raw angle (a raw 0 with replicas at 90 +- 2 degrees wrap to +-88):
+        # deviations are taken from the replicas' own circular mean (axial data: angles doubled), so
+        # the spread is theirs (2 degrees), not that of a wrapped jump (a linear sd of 92).
+        dev = np.where(angular, _circular_deviation(dev), dev)
     n_matched = np.isfinite(dev[..., 0]).sum(axis=0)
     ok = n_matched >= 2
     sigma = np.full(raw.shape, np.nan)
@@ -108,6 +111,16 @@ def replica_spread(raw: np.ndarray, replicas: np.ndarray, angular: np.ndarray):
             constant = np.nanmax(d, axis=0) - np.nanmin(d, axis=0) <= _ROUNDING * _scale(raw[ok])
         sigma[ok] = np.where(constant, 0.0, np.where(np.isnan(mean), np.nan, spread))
     return sigma, n_matched
+
+
+def _circular_deviation(dev: np.ndarray) -> np.ndarray:
+    """Angular deviations (degrees, period 180; axis 0 the replicas, NaN where none matched) re-centred
+    on their circular mean and wrapped to [-90, 90): the same spread for any rotation of the angles."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        doubled = np.deg2rad(2.0 * dev)
+        centre = np.rad2deg(np.arctan2(np.nanmean(np.sin(doubled), axis=0), np.nanmean(np.cos(doubled), axis=0))) / 2
+    return (dev - centre[None] + 90.0) % 180.0 - 90.0
 
 
 # N_tot (objects) and A_tot (pixels) are counts: lattice step 1, floor 1 / sqrt(12).
@@ -203,91 +216,3 @@ def null_median_abs(n_replicas: int) -> float:
     ratio-distortion figure when no second acquisition was simulated)."""
     dof = n_replicas - 1
     return float(math.sqrt(2.0) * stats.t.ppf(0.75, dof))
-
-
-def _family_sentence() -> str:
-    """The families of FAMILIES in words: "AR, Round and Compact are one family, tested through AR"."""
-    def words(names):
-        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-    return "; ".join(f"{words(members)} are one family, tested through {rep}" for rep, members in FAMILIES.values())
-
-
-# Built from the constants it names (FAMILIES, TRIM) so that the text cannot drift from them; the
-# placeholders in braces are filled by verdict() with the numbers of one assessment.
-VERDICT_RULE = (
-    f"tolerable when, for every parameter family ({_family_sentence()}): "
-    f"(1) at least 3 matched raw objects have an eps; (2) the {TRIM * 100:g} % trimmed mean of eps is shown to lie "
-    "within +-{margin:g} (TOST of Yuen's t, p < {alpha:g}; an infinite eps, sigma_raw = 0 and a changed value, "
-    "counts as beyond any margin): the systematic shift is inside the raw noise; (3) the fraction of objects with "
-    "|eps| < 1 (infinite eps outside) is shown to be more than {keep:g} x the fraction of simulated second raw "
-    "acquisitions (one-sided Agresti-Caffo z-test, p < {alpha:g}; second acquisitions from replica pairs, eps ~ "
-    "{dist} in theory: {p0:.2f}); (4) the raw objects the codec leaves without a one-to-one partner (lost, split "
-    "or merged) are not significantly more than between two simulated second acquisitions (one-sided Fisher "
-    "exact, p >= {alpha:g}); and (5) |eps| of N_tot and A_tot is below {q99:.2f}, the 99 % quantile of {dist}. "
-    "sigma_raw is floored at the parameter's resolution h / sqrt(12) (h its smallest observed change, 1 for "
-    "counts), so a parameter the replicas never changed does not turn a one-step change into an infinite eps"
-)
-
-
-def verdict(statistics: dict, global_eps: dict, n_replicas: int, *, loss: dict | None = None,
-            judged: tuple | None = None):
-    """Apply :data:`VERDICT_RULE`.
-
-    Parameters
-    ----------
-    statistics : dict
-        Parameter name -> :func:`noisestat.score.codec_statistics` entry (with ``p_band``;
-        where it is NaN, the fraction is tested against the theoretical second acquisition).
-    global_eps : dict
-        Global parameter name -> eps (sigma floored).
-    n_replicas : int
-    loss : dict, optional
-        :func:`noisestat.score.loss_test` result; criterion (4) is skipped without it.
-    judged : tuple of str, optional
-        The parameters that were measured (default: every one in ``statistics``); a volume's are
-        :data:`noisestat.measure.VOLUME_PARAMETERS`, the others are not judged.
-
-    Returns
-    -------
-    tolerable : bool
-    reasons : list of str
-        Why not (empty when tolerable).
-    rule : str
-        The rule with its numbers filled in.
-    """
-    from ._tests import ALPHA, FAMILIES, KEEP, MARGIN, band_noninferiority, family_of
-
-    null = null_reference(n_replicas)
-    rule = VERDICT_RULE.format(margin=MARGIN, alpha=ALPHA, keep=KEEP, dist=null["distribution"],
-                               p0=null["frac_abs_eps_lt_1"], q99=null["abs_eps_q99"])
-    reasons = []
-    for name, s in statistics.items():
-        if judged is not None and name not in judged:
-            continue
-        fam = family_of(name)
-        if fam != name and FAMILIES[fam][0] != name:
-            continue  # tested through the family's representative
-        n_eps = s.get("n_eps", s.get("n_finite", 0))
-        if n_eps < 3:
-            reasons.append(f"{name}: only {n_eps} matched object(s) with an eps")
-            continue
-        if not s["p_equivalent"] < ALPHA:
-            reasons.append(f"{name}: trimmed mean eps {s['trimmed_mean']:+.2f} not shown within "
-                           f"+-{MARGIN:g} (TOST p = {s['p_equivalent']:.2g}"
-                           + (f"; {s['n_infinite']} infinite eps)" if s.get("n_infinite") else ")"))
-        p_band, p0 = s.get("p_band", math.nan), s.get("null_fraction", math.nan)
-        if not np.isfinite(p_band):
-            p0 = null["frac_abs_eps_lt_1"]
-            p_band = band_noninferiority(s["n_inside"], s["n_band"], p0, math.inf, keep=KEEP)
-        if not p_band < ALPHA:
-            reasons.append(f"{name}: {s['n_inside']}/{s['n_band']} objects with |eps| < 1, not shown above "
-                           f"{KEEP:g} x {p0:.0%} of a second acquisition (p = {p_band:.2g})")
-    if loss is not None and loss.get("excess"):
-        reasons.append(f"objects: {loss['n_unmatched']}/{loss['n_raw']} raw objects lost, split or merged "
-                       f"({loss['rate']:.1%}), second acquisitions {loss['null_rate']:.1%} "
-                       f"(Fisher p = {loss['p_excess']:.2g})")
-    for name, e in global_eps.items():
-        if not abs(e) < null["abs_eps_q99"]:
-            reasons.append(f"{name}: eps {e:+.2f}")
-    return not reasons, reasons, rule

@@ -61,7 +61,7 @@ from statsmodels.stats.multitest import multipletests
 from ..errors import InputError
 
 __all__ = ["Margins", "PRIMARY", "Verdict", "keep_for_spread", "proportion_margin_test", "clustered_margin_test",
-           "global_test", "shift_criterion", "decide", "parse_primary"]
+           "global_test", "decide", "parse_primary", "judge", "rule_text", "object_shares"]
 
 # Primary parameters: the verdict's parameters unless the user declares others (``--primary``). Size
 # (Area), outline (Perim.), shape (Circ.) and what a fluorescence user measures first (Mean, IntDen).
@@ -262,13 +262,6 @@ def global_test(eps: float, margin: float, n_replicas: int) -> tuple:
         return 0.0, 1.0
     q = dof * margin ** 2 / eps ** 2
     return float(stats.chi2.sf(q, dof)), float(stats.chi2.cdf(q, dof))
-
-
-def shift_criterion(stat: dict, margin: float) -> dict:
-    """The shift criterion from :func:`noisestat.score.location_tests`' numbers (its ``p_equivalent``
-    and ``p_beyond``)."""
-    return {"estimate": stat.get("trimmed_mean", math.nan), "p_within": stat.get("p_equivalent", math.nan),
-            "p_beyond": stat.get("p_beyond", math.nan), "n": stat.get("n_eps", 0)}
 
 
 def _needed_z(n: int, z: float, alpha: float) -> int | None:
@@ -491,12 +484,25 @@ def _describe(c: dict, how: str) -> str:
     return f"{c['parameter']}: eps {c['estimate']:+.2f}, {how} the margin +-{c['margin']:g} sigma_raw ({ptext}{need})"
 
 
+def _family_sentence() -> str:
+    """The families of FAMILIES in words: "AR, Round and Compact are one family, tested through AR"."""
+    from ._tests import FAMILIES
+
+    def words(names):
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+    return "; ".join(f"{words(members)} are one family, tested through {rep}" for rep, members in FAMILIES.values())
+
+
 def rule_text(margins: Margins, n_replicas: int, primary) -> str:
-    """The rule in words, with its numbers."""
+    """The rule in words, with its numbers (built from the constants it names, so that it cannot drift)."""
+    from ._tests import TRIM
+
     return (f"tolerable when every criterion is shown within its margin (each one-sided test at p < "
             f"{margins.alpha:g}); not tolerable when one is shown beyond it (Holm-adjusted p < {margins.alpha:g} "
-            f"over the criteria); inconclusive otherwise. Primary parameters: {', '.join(primary) or 'none'}. "
-            f"Criteria: (1) per primary parameter, the 20 % trimmed mean of eps within +-{margins.shift:g} "
+            f"over the criteria); inconclusive otherwise. Primary parameters: {', '.join(primary) or 'none'} "
+            f"({_family_sentence()}). "
+            f"Criteria: (1) per primary parameter, the {TRIM * 100:g} % trimmed mean of eps within +-{margins.shift:g} "
             f"(TOST of Tukey-McLaughlin's t; an infinite eps, sigma_raw = 0 and a changed value, counts beyond "
             f"every finite one); (2) over the primary parameters, the share of objects' |eps| < 1 above "
             f"{keep_for_spread(margins.spread, n_replicas):.2f} x that of simulated second raw acquisitions "
