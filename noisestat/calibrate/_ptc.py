@@ -18,41 +18,50 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import f as f_distribution
 from sklearn.isotonic import IsotonicRegression
 
 from ..errors import InputError
 from ._readers import FlatFieldSeries
 
 __all__ = ["PhotonTransfer", "photon_transfer", "temporal_stats", "FIT_FRACTION", "QUANTISATION_FLOOR_DN2",
-           "LINEARITY_FLOOR_PCT", "LINEARITY_CONSISTENCY"]
+           "NONLINEAR_LEVEL"]
 
 FIT_FRACTION = 0.7                # K is fitted from 0 to 70 % of saturation (EMVA 1288)
 LINEARITY_RANGE = (0.05, 0.95)    # linearity error between 5 % and 95 % of saturation
 QUANTISATION_FLOOR_DN2 = 0.24     # dark variance floor of quantisation-limited cameras (EMVA 1288)
-# Non-linearity test. The linear model is wrong when the RESPONSE is non-linear, y = f(lin): that
-# bends the mean signal against photons (the EMVA 1288 linearity error) and, through f'^2, the photon
-# transfer curve. For y = lin + c lin^2, to first order s2_net = K (mu + 3 c mu^2): a quadratic term
-# q of the photon transfer curve implies c = q / (3 K), and with it a linearity error that can be
-# computed at the measured levels (:func:`_implied_linearity_error`). The camera is non-linear when
-# 1. the photon transfer curve bends: its quadratic term is significant (|t| > NONLINEAR_T) and
-#    changes the slope by more than NONLINEAR_EFFECT over the fitted range; and, with photon counts,
-# 2. the response bends as well: |linearity error| > LINEARITY_FLOOR_PCT, and its span (max - min) is
-#    at least LINEARITY_CONSISTENCY times the span the photon transfer curve's bend implies.
-# A bend of the photon transfer curve without the matching linearity error is not a response
-# non-linearity (it comes from the variance estimates: quantisation of an 8-bit camera at low
-# signal, correlated noise, a drifting light source); the standard's straight line then stays the
-# definition of K. The floor: data sheets of linear cameras give linearity errors within +-1 %
-# (Basler CCD set -0.51 / +0.44 %; simulated linear cameras +-0.05 %), and a response within it
-# changes K by a few % at most. The factor 1/2 leaves room for response curves that are not
-# quadratic and for the noise of both estimates. A response non-linearity gives a ratio near 1:
-# simulated cameras with |a| = 0.25 and 0.5, 8 and 12 bit: 0.87 to 1.15; the Basler CCD set, whose
-# photon transfer curve bends by -4.3 % (not enough to count), 0.95. An 8-bit CMOS whose photon
-# transfer curve bends by 17 % with a linearity error of -0.50 / +0.71 % (span 1.21 %) gives about
-# 0.3 (the Basler scale puts the implied span near 4 %), and stays under the 1 % floor as well.
-NONLINEAR_T = 3.0
-NONLINEAR_EFFECT = 0.05
-LINEARITY_FLOOR_PCT = 1.0
-LINEARITY_CONSISTENCY = 0.5
+# Linear or non-linear: a choice between nested models, each test at the level NONLINEAR_LEVEL.
+# A non-linear RESPONSE, y = f(lin) with f(lin) = lin + c lin^2 + ..., bends two curves by the same
+# c: the mean signal against photons (mu = R p + c (R p)^2 + ...) and, through f'^2, the photon
+# transfer curve (s2_net = K (mu + 3 c mu^2) + ..., to second order for any f: c is the curvature
+# of the response at zero signal). The camera is called non-linear when
+# 1. the photon transfer curve rejects the straight line: an F test of the quadratic term against
+#    the straight line through the origin, each level weighted by the standard error of its net
+#    variance (sqrt(2 / n) of each variance for n pixel-frame degrees of freedom), the scale of the
+#    errors taken from the residuals (so that scatter beyond the pixel statistics, as real series
+#    have, weakens the evidence instead of faking it), p < NONLINEAR_LEVEL; and, with photon counts,
+# 2. the response rejects its straight line too: the same F test for mu_net against photons (the
+#    EMVA 1288 linearity model a p + b, relative weights), p < NONLINEAR_LEVEL;
+# 3. and that response non-linearity explains the bend of the photon transfer curve: undone (each
+#    level's variance divided by the response's relative slope squared, its mean replaced by the
+#    linear signal, :func:`_linearised_bend`), it leaves a curve whose quadratic term the same F test
+#    does not find (p >= NONLINEAR_LEVEL).
+# The photon transfer curve alone decides without photon counts. Both curves are needed because
+# each can bend without a response non-linearity: the photon transfer curve of an 8-bit camera
+# through quantisation at low signal, correlated noise or a drifting source; the response through
+# the photon counts, whose calibration is outside the camera. All three must hold, so a linear
+# camera is called non-linear at most as often as the photon transfer curve's test alone rejects
+# (NONLINEAR_LEVEL). Measured on simulated linear cameras (64x64, 30 levels, 3 x 400 seeds,
+# `benchmarks/bench_calibrate.py --false-nonlinear 400`): 0 of 1200 called non-linear; the photon
+# transfer curve's test alone rejected 0 (10 at 0.01, 61 at 0.05), the response's 2 (29 at 0.01,
+# 139 at 0.05: its relative weights suit photon counts with a relative error, which simulated
+# counts lack). On the EMVA 1288 Basler CCD set the response bends (p = 8e-6) but the photon
+# transfer curve's quadratic term has p = 0.0017 (its levels scatter 3.5 x more than their pixel
+# statistics): not evidence at this level, so the camera is linear and K the EMVA 1288 straight line.
+# A simulated K = 0.1 DN/e- camera with a linearity error of -0.95 / +0.66 % (bench_calibrate.py's
+# 'mild non-linear', 256x256) gives p = 2e-8 (photon transfer curve) and 1e-24 (response), and 0.15
+# once undone: non-linear, K within 1 % (the straight line is 6 % low).
+NONLINEAR_LEVEL = 0.001
 MAX_DEGREE = 4
 # A negative dark current within this many standard errors of zero is reported as zero.
 DARK_CURRENT_SE = 3.0
@@ -129,18 +138,57 @@ def _fit_through_origin(x, y, w=None):
     return k, math.sqrt(np.sum(w * resid**2) / dof / sxx)
 
 
-def _polyfit_through_origin(x, y, degree, sd=None):
-    """Least squares y = c1 x + c2 x^2 + ... + c_d x^d, weighted by 1/sd^2 when ``sd`` is given;
-    coefficients and their standard errors (residual variance scaled)."""
+@dataclass(frozen=True)
+class _Fit:
+    """A weighted least-squares polynomial fit: coefficients of ``powers`` and their standard errors
+    (residual variance scaled), the weighted residual sum of squares and its degrees of freedom."""
+
+    powers: tuple
+    coef: np.ndarray
+    se: np.ndarray
+    rss: float
+    dof: int
+
+
+def _polyfit(x, y, powers, sd=None) -> _Fit:
+    """Least squares y = sum_k c_k x^powers[k], weighted by 1/sd^2 when ``sd`` is given."""
     sd = np.ones_like(x) if sd is None else sd
-    design = np.column_stack([x**k for k in range(1, degree + 1)]) / sd[:, None]
+    design = np.column_stack([x**k for k in powers]) / sd[:, None]
     scale = np.abs(design).max(axis=0)  # column scaling keeps the normal equations well conditioned
     design = design / scale
     coef, *_ = np.linalg.lstsq(design, y / sd, rcond=None)
     resid = y / sd - design @ coef
-    dof = len(x) - degree
-    cov = np.linalg.pinv(design.T @ design) * (resid @ resid / max(dof, 1))
-    return coef / scale, np.sqrt(np.diag(cov)) / scale
+    dof = len(x) - len(powers)
+    rss = float(resid @ resid)
+    cov = np.linalg.pinv(design.T @ design) * (rss / max(dof, 1))
+    return _Fit(tuple(powers), coef / scale, np.sqrt(np.diag(cov)) / scale, rss, dof)
+
+
+def _polyfit_through_origin(x, y, degree, sd=None):
+    """Least squares y = c1 x + c2 x^2 + ... + c_d x^d, weighted by 1/sd^2 when ``sd`` is given;
+    coefficients and their standard errors (residual variance scaled)."""
+    fit = _polyfit(x, y, range(1, degree + 1), sd)
+    return fit.coef, fit.se
+
+
+def _f_test(small: _Fit, large: _Fit) -> float:
+    """p value of the F test of the nested fit ``small`` against ``large`` (its extra terms zero)."""
+    extra = len(large.powers) - len(small.powers)
+    if large.dof < 1 or large.rss <= 0:
+        return 0.0 if small.rss > large.rss else 1.0
+    f = max(small.rss - large.rss, 0.0) / extra / (large.rss / large.dof)
+    return float(f_distribution.sf(f, extra, large.dof))
+
+
+def _grow(x, y, fit: _Fit, sd) -> _Fit:
+    """Add the next power while its F test rejects the fit without it (p < NONLINEAR_LEVEL), up to
+    MAX_DEGREE and while two residual degrees of freedom remain."""
+    while fit.powers[-1] < MAX_DEGREE and fit.dof >= 3:
+        higher = _polyfit(x, y, fit.powers + (fit.powers[-1] + 1,), sd)
+        if _f_test(fit, higher) >= NONLINEAR_LEVEL:
+            break
+        fit = higher
+    return fit
 
 
 def _fit_line(x, y):
@@ -161,7 +209,7 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
     K is EMVA 1288's: the unweighted straight line through the origin of s2_net against mu_net
     over the levels from the darkest up to 70 % of saturation (``linearity["gain_emva_dn_per_e"]``,
     always reported). It is the profile's gain unless the camera is non-linear (see
-    :data:`LINEARITY_CONSISTENCY`); then the gain is the slope at zero signal of the general model and
+    :data:`NONLINEAR_LEVEL`); then the gain is the slope at zero signal of the general model and
     the straight line is reported beside it. With photon counts, the responsivity is the straight
     line of mu_net against photons over the same levels, QE = R / K, and the saturation capacity
     QE times the photons at saturation (EMVA 1288).
@@ -222,63 +270,65 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
     if known_photons:
         linearity.update(_linearity_error(photons, mu_net, excluded, sat))
 
-    # The non-linearity test (see LINEARITY_CONSISTENCY): the photon transfer curve bends, and, when
-    # the photon counts allow it, the response does too, by as much as the bend implies.
-    curved = False
-    implied = None
+    # Linear or non-linear (see NONLINEAR_LEVEL): nested fits of the photon transfer curve and, with
+    # photon counts, of the response, over the lit levels of K.
+    nonlinear = False
+    ptc_fit = None
     if lit.sum() >= 4:
-        coef, se = _polyfit_through_origin(x, y, 2)
-        t = coef[1] / se[1] if se[1] > 0 else math.inf * np.sign(coef[1])
-        effect = coef[1] * x.max() / coef[0] if coef[0] > 0 else math.inf
-        curved = bool(abs(t) > NONLINEAR_T and abs(effect) > NONLINEAR_EFFECT)
-        linearity.update({"ptc_quadratic_t": float(t), "ptc_slope_change": float(effect),
-                          "test": f"quadratic term of the photon transfer curve up to {FIT_FRACTION:.0%} of "
-                                  f"saturation: |t| > {NONLINEAR_T:g} and slope change > {NONLINEAR_EFFECT:.0%}; "
-                                  f"with photon counts also |linearity error| > {LINEARITY_FLOOR_PCT:g} % and its "
-                                  f"span >= {LINEARITY_CONSISTENCY:g} x the span the bend implies"})
-        if known_photons and coef[0] > 0 and "linearity_error_min_pct" in linearity:
-            implied = _implied_linearity_error(coef[1] / (3 * coef[0]), mu_net, excluded, sat)
-            linearity["implied_linearity_error_span_pct"] = implied
-    if curved and "linearity_error_min_pct" in linearity:
-        lo_le, hi_le = linearity["linearity_error_min_pct"], linearity["linearity_error_max_pct"]
-        span = hi_le - lo_le
-        response_bends = (max(abs(lo_le), abs(hi_le)) > LINEARITY_FLOOR_PCT
-                          and implied is not None and span >= LINEARITY_CONSISTENCY * implied)
-        nonlinear = response_bends
-        if not nonlinear:
-            warnings.append(f"the photon transfer curve bends ({100 * linearity['ptc_slope_change']:+.0f} % slope change "
-                            f"up to {FIT_FRACTION:.0%} of saturation, t = {linearity['ptc_quadratic_t']:.1f}) but the "
-                            f"response does not: linearity error {lo_le:+.2f} / {hi_le:+.2f} % where a response "
-                            f"non-linearity would give a span of "
-                            f"{'?' if implied is None else f'{implied:.2g}'} %: linear model kept, K from the "
-                            f"EMVA 1288 straight line")
-    else:
-        nonlinear = curved
-        if curved:
-            warnings.append(f"non-linear camera found from the photon transfer curve alone "
-                            f"({100 * linearity['ptc_slope_change']:+.0f} % slope change): without a linearity "
-                            f"error (photon counts, 3 levels between 5 and 95 % of saturation) the response "
-                            f"cannot be checked")
+        xl, yl = mu_net[lit], s2_net[lit]
+        sd = _net_variance_se(levels, s2_y, s2_dark)[lit]
+        line = _polyfit(xl, yl, (1,), sd)
+        quad = _polyfit(xl, yl, (1, 2), sd)
+        p_ptc = _f_test(line, quad)
+        bends = p_ptc < NONLINEAR_LEVEL
+        # the curve as it bends: a parabola, and higher powers while the data ask for them (the photon
+        # transfer curve of y = lin + c lin^2 has a cubic term -2 c^2 K mu^3 of its own)
+        ptc_fit = _grow(xl, yl, quad, sd) if bends and quad.coef[0] > 0 else quad
+        c_ptc = ptc_fit.coef[1] / (3 * ptc_fit.coef[0])   # the response curvature the bend implies
+        linearity.update({
+            "test": f"F tests at the level {NONLINEAR_LEVEL:g} of nested weighted fits up to {FIT_FRACTION:.0%} of "
+                    f"saturation: the photon transfer curve bends (quadratic term); with photon counts the response "
+                    f"bends too (quadratic term of the mean against photons), and with the response's bend undone "
+                    f"the photon transfer curve is straight",
+            "ptc_bend_p": p_ptc,
+            "ptc_slope_change": float(quad.coef[1] * xl.max() / quad.coef[0]) if quad.coef[0] > 0 else math.inf,
+            # how much the levels scatter around the fit, in units of their pixel statistics
+            "ptc_scatter_ratio": math.sqrt(quad.rss / quad.dof) if quad.dof > 0 else math.nan})
+        if known_photons and "linearity_error_min_pct" in linearity:
+            linearity["implied_linearity_error_span_pct"] = _implied_linearity_error(c_ptc, mu_net, excluded, sat)
+        if known_photons:
+            # relative weights (photon counts carry a relative calibration error), floored at 5 % of
+            # saturation so that a near-dark level does not take the fit
+            xr, yr = photons[lit], mu_net[lit]
+            sd_r = np.maximum(np.abs(yr), LINEARITY_RANGE[0] * mu_net[sat])
+            resp_line = _polyfit(xr, yr, (0, 1), sd_r)
+            resp_quad = _polyfit(xr, yr, (0, 1, 2), sd_r)
+            p_resp = _f_test(resp_line, resp_quad)
+            resp_fit = _grow(xr, yr, resp_quad, sd_r) if p_resp < NONLINEAR_LEVEL else resp_quad
+            p_left = _linearised_bend(resp_fit, photons[lit], mu_net[lit], s2_y[lit], s2_dark[lit], sd)
+            linearity.update({"response_bend_p": p_resp, "linearised_bend_p": p_left})
+            nonlinear = bool(bends and p_resp < NONLINEAR_LEVEL and p_left >= NONLINEAR_LEVEL)
+            if bends and not nonlinear:
+                why = (f"the response does not (F test p = {p_resp:.2g})" if p_resp >= NONLINEAR_LEVEL else
+                       f"undoing the response's bend leaves it bent (F test p = {p_left:.2g})")
+                warnings.append(f"the photon transfer curve bends ({100 * linearity['ptc_slope_change']:+.0f} % slope change "
+                                f"up to {FIT_FRACTION:.0%} of saturation, F test p = {p_ptc:.2g}) but {why}: no response "
+                                f"non-linearity explains it; linear model kept, K from the EMVA 1288 straight line")
+        else:
+            nonlinear = bends
+            if bends:
+                warnings.append(f"non-linear camera found from the photon transfer curve alone "
+                                f"({100 * linearity['ptc_slope_change']:+.0f} % slope change, F test p = {p_ptc:.2g}): "
+                                f"without photon counts the response cannot be checked")
     coef = None
     degree = 1
     if nonlinear:
         # Unbiased gain of a non-linear camera: the slope of the curve at zero signal, where the
-        # response is linear. A straight line across the bend is biased, and so is a parabola when the
-        # curve bends more than quadratically: the degree grows while the next term is significant.
-        # Each level's variance estimate has a standard error proportional to the variance itself
-        # (sqrt(2/n) of it for n pixel pairs), so the fit is weighted by 1/s2_y^2: the low levels,
-        # where the response is nearly linear, then carry the slope at zero.
-        # A parabola still bends too little for common response curves (the photon transfer curve
-        # of y = lin + c lin^2 has a cubic term -2c^2 mu^3 of its own): start from a cubic when
-        # there are levels enough, and go higher while the next term is significant.
-        sd = s2_y[fit]
-        degree = 3 if lit.sum() >= 6 else 2
-        coef, se = _polyfit_through_origin(x, y, degree, sd)
-        while degree < MAX_DEGREE and lit.sum() >= degree + 3:
-            higher, higher_se = _polyfit_through_origin(x, y, degree + 1, sd)
-            if not abs(higher[-1]) > 2 * higher_se[-1]:
-                break
-            coef, se, degree = higher, higher_se, degree + 1
+        # response is linear, from the weighted polynomial of the test (its degree grown while the
+        # next power is significant). A straight line across the bend is biased. The weights
+        # (standard errors of the net variances, proportional to the variances) let the low levels,
+        # where the response is nearly linear, carry the slope at zero.
+        coef, se, degree = ptc_fit.coef, ptc_fit.se, ptc_fit.powers[-1]
         gain, gain_se = float(coef[0]), float(se[0])
         linearity["gain_polynomial_degree"] = degree
         if gain <= 0:
@@ -359,6 +409,36 @@ def photon_transfer(series: FlatFieldSeries) -> PhotonTransfer:
                           qe, dark_current, _spatial(series, gain), noise_map, tuple(warnings), extra)
 
 
+def _linearised_bend(resp_fit: _Fit, photons, mu_net, s2_y, s2_dark, sd) -> float:
+    """p value of the bend left in the photon transfer curve once the response non-linearity that
+    ``resp_fit`` (mu_net = b + R p + r2 p^2 + ...) describes is undone: with g = f' / R the response's
+    relative slope at each level and lin = b + R p its linear signal, a response non-linearity alone
+    gives (s2_y - 1/12) / g^2 - (s2_dark - 1/12) = K lin (the rounding to DN comes after the curve);
+    the F test of a quadratic term of that curve. 0 when the response stops rising (g <= 0)."""
+    coef, powers = resp_fit.coef, resp_fit.powers
+    slope = sum(k * c * photons ** (k - 1) for k, c in zip(powers, coef) if k >= 1)
+    g = slope / coef[1]
+    if not (g > 0).all():
+        return 0.0
+    lin = mu_net - sum(c * photons**k for k, c in zip(powers, coef) if k >= 2)
+    q = 1 / 12
+    z = (s2_y - q) / g**2 - (s2_dark - q)
+    sd_z = sd / g**2
+    return _f_test(_polyfit(lin, z, (1,), sd_z), _polyfit(lin, z, (1, 2), sd_z))
+
+
+def _net_variance_se(levels, s2_y, s2_dark) -> np.ndarray:
+    """Standard error of each level's net variance s2_y - s2_y.dark from the pixel statistics: a
+    temporal variance over n pixel-frame degrees of freedom has the standard error sqrt(2 / n) of
+    itself (Gaussian noise)."""
+    def dof(stack):
+        return stack[0].size * (stack.shape[0] - 1)
+
+    n_bright = np.array([dof(lv.bright) for lv in levels], dtype=np.float64)
+    n_dark = np.array([dof(lv.dark) for lv in levels], dtype=np.float64)
+    return np.sqrt(2 * s2_y**2 / n_bright + 2 * s2_dark**2 / n_dark)
+
+
 def _linearity_range(mu_net, excluded, sat) -> np.ndarray:
     lo, hi = LINEARITY_RANGE
     return (~excluded) & (mu_net >= lo * mu_net[sat]) & (mu_net <= hi * mu_net[sat])
@@ -384,7 +464,7 @@ def _linearity_error(photons, mu_net, excluded, sat) -> dict:
 def _implied_linearity_error(c, mu_net, excluded, sat) -> float:
     """Span (max - min, %) of the linearity error that the response y = lin + c lin^2 would have at the
     measured levels of the linearity range: the linearity error a photon transfer curve bent by a
-    response non-linearity goes with (c from its quadratic term, see LINEARITY_CONSISTENCY)."""
+    response non-linearity goes with (c from its curvature at zero, see NONLINEAR_LEVEL)."""
     use = _linearity_range(mu_net, excluded, sat)
     lin = mu_net[use]
     dev = _relative_deviations(lin, lin + c * lin * lin)
