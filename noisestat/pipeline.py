@@ -104,6 +104,11 @@ def _electrons(pixels: np.ndarray, profile: CameraProfile | None) -> np.ndarray 
     return (y - np.float32(profile.offset_dn)) / np.float32(profile.gain_dn_per_e)
 
 
+def _replica_mode(image: np.ndarray) -> str:
+    """The replica mode a run's replicas were drawn in (a volume's are drawn as ``pixel-as-mean``)."""
+    return REPLICA_MODE if image.ndim == 2 else "pixel-as-mean"
+
+
 def _whole(shape) -> tuple:
     return tuple(slice(0, n) for n in shape)
 
@@ -346,15 +351,13 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     Returns
     -------
     Assessment
-        or, for a :class:`~noisestat.predict.ValuePredictor` ``model``, the
-        :class:`~noisestat.results.ValueAssessment` of :func:`assess_values`.
+        A :class:`~noisestat.predict.ValuePredictor` ``model`` is refused: :func:`assess_values`
+        assesses it.
     """
     if model is not None and labels is None and predictor_kind(model) == "values":
-        if matching != "iou" or min_area or model_seeds:
-            raise InputError("matching, min_area and model_seeds apply to objects; a value predictor is assessed "
-                             "pixel by pixel (noisestat.assess_values)")
-        return assess_values(image, profile, codecs, model, replicas=replicas, seed=seed, jobs=jobs, tile=tile,
-                             scheduler=scheduler, progress=progress, notice=notice, provenance=provenance)
+        # one function, one result type: a value predictor's pixels have their own assessment
+        raise InputError(f"{type(model).__name__} gives a value per pixel, not objects: assess it with "
+                         f"noisestat.assess_values (per-pixel eps and its null)")
     started = time.time()
     warnings: list[str] = []  # things the user must know to read the verdict; in summary and report
     check_raw_image(image)
@@ -410,7 +413,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
     model, trained, raw = ref.model, ref.trained, ref.raw
 
-    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "model_seeds": model_seeds,
+    prov = {"noisestat": __version__, "seed": seed, "replica_mode": _replica_mode(image), "model_seeds": model_seeds,
             "noise_model": profile.noise_model, "matching": matching,
             "threshold": THRESHOLD if isinstance(model, PixelClassifier) else None,
             "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
@@ -903,7 +906,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     if floor == 0 and not (sigma > 0).any():
         warnings.append("no replica changed the predictor's value at any pixel: sigma_raw is 0 everywhere, so any "
                         "change by a codec scores an infinite eps")
-    prov = {"noisestat": __version__, "seed": seed, "replica_mode": REPLICA_MODE, "predictor_kind": "values",
+    prov = {"noisestat": __version__, "seed": seed, "replica_mode": _replica_mode(image), "predictor_kind": "values",
             "predictor": type(model).__name__, "noise_model": profile.noise_model, "classifier": model.describe(),
             "jobs": jobs, "tile": tile, "engine": executor.description,
             "timing": {**{k: round(v, 3) for k, v in timing.items()}, "codecs": round(codec_seconds, 3),

@@ -224,7 +224,7 @@ def test_bad_values_are_one_line(scene, bad, message):
 
 def test_arguments_are_checked(scene):
     _, raw = scene
-    with pytest.raises(InputError, match="apply to objects"):
+    with pytest.raises(InputError, match="value per pixel, not objects"):
         noisestat.assess(raw, CAMERA, ["lossless"], model=Smooth(), min_area=5)
     with pytest.raises(InputError, match="not a value predictor"):
         assess_values(raw, CAMERA, ["lossless"], noisestat.PixelClassifier())
@@ -235,11 +235,12 @@ def test_arguments_are_checked(scene):
             segment(raw, Smooth(), jobs=jobs)
 
 
-def test_assess_hands_a_value_predictor_to_assess_values(scene):
+def test_assess_refuses_a_value_predictor_and_assess_values_takes_it(scene):
     _, raw = scene
+    with pytest.raises(InputError, match="value per pixel, not objects: assess it with noisestat.assess_values"):
+        noisestat.assess(raw[:48, :48], CAMERA, ["lossless"], model=Smooth(), replicas=2)
     said = []
-    a = noisestat.assess(raw[:48, :48], CAMERA, ["lossless"], model=Smooth(), replicas=2,
-                         notice=lambda m, s: said.append((m, s)))
+    a = assess_values(raw[:48, :48], CAMERA, ["lossless"], Smooth(), replicas=2, notice=lambda m, s: said.append((m, s)))
     assert isinstance(a, noisestat.ValueAssessment)
     (message, seconds), = said
     assert message.startswith("estimated time:") and "for 5 images" in message and seconds >= 0
