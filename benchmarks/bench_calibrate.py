@@ -3,7 +3,8 @@
 Both implementations process the SAME EMVA 1288 descriptor: the real Basler CCD reference set
 (``--emva``) and simulated cameras with known truth written by ``noisestat.simulate`` (linear; with
 dark current; non-linear; with a per-pixel gain; an 8-bit CMOS with K = 0.02 DN/e- and a near-dark
-level at exposure 0, "b 0.0 0.35"). For each data set a table gives, per quantity,
+level at exposure 0, "b 0.0 0.35"; a mildly non-linear camera with K = 0.1 DN/e- whose linearity error
+stays inside +-1 %). For each data set a table gives, per quantity,
 the truth (simulated cameras), noisestat's value and emva1288's value, then the wall time (best of
 ``--repeats``) and the peak resident memory of each side.
 
@@ -20,6 +21,9 @@ emva1288 1.0.2 calls ``np.asfarray``, removed in NumPy 2; the script puts it bac
 Each side runs in a fresh interpreter (the script starts itself again with a hidden flag), so that
 its peak memory (VmHWM) is its own; the time of one run is: read the descriptor and its images,
 compute every quantity of the table. It measures and prints; it asserts nothing.
+
+``--false-nonlinear SEEDS`` runs noisestat alone (no emva1288 needed) on truly linear simulated cameras
+and counts how often each is called non-linear, and how often each test of the rule rejects.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ CAMERAS = {
     "non-linear": {"nonlinearity": 0.5},
     "per-pixel gain": {"gain_spread": 0.05},
     "8-bit CMOS": {},
+    "mild non-linear": {},
 }
 # The 8-bit CMOS replaces COMMON entirely and has a series of its own, shaped like the EMVA 1288
 # descriptors of such cameras: K 0.02 DN/e- (50 e-/DN), 2 frames per level, exposures from 0 to
@@ -67,6 +72,22 @@ CMOS8 = {"gain_dn_per_e": 0.02, "offset_dn": 10.0, "read_noise_e": 25.0, "bit_de
          "prnu": 0.005}
 CMOS8_T_MAX_S = 0.010
 CMOS8_STRAY_PHOTONS = 0.35
+# A mildly non-linear camera, K = 0.1 DN/e-, 10 bit, compressive: its EMVA 1288 linearity error stays
+# just inside +-1 % (about -0.95 / +0.66 %) while the straight line's K is about 6 % low. It too
+# replaces COMMON; its series is the standard one.
+MILD = {"gain_dn_per_e": 0.1, "offset_dn": 100.0, "read_noise_e": 4.0, "bit_depth": 10, "quantum_efficiency": 0.6,
+        "full_well_e": 8000.0, "dsnu_dn": 2.0, "prnu": 0.01, "nonlinearity": -0.05}
+# --false-nonlinear: truly linear cameras (the mild one without its non-linearity among them)
+LINEAR_CAMERAS = {"linear": {}, "8-bit CMOS": {}, "mild non-linear": {"nonlinearity": 0.0}}
+
+
+def camera_params(name: str, extra: dict) -> dict:
+    """CameraModel keyword arguments (shape aside) of a simulated camera of CAMERAS."""
+    if name == "8-bit CMOS":
+        return {**CMOS8, **extra}
+    if name == "mild non-linear":
+        return {**MILD, **extra}
+    return {**COMMON, **extra}
 
 # (key, label, unit, format)
 ROWS = [
@@ -253,14 +274,8 @@ def emva_linearity_error(photons, net, sat_net) -> tuple[float, float]:
     return float(dev.min()), float(dev.max())
 
 
-def write_camera(folder: Path, name: str, extra: dict, cfg: dict, seed: int):
-    """Write one simulated camera's EMVA descriptor; return (descriptor, truth, description)."""
-    from noisestat.simulate import CameraModel, CameraSimulator
-
-    size, levels, spatial_frames = cfg["size"], cfg["levels"], cfg["spatial_frames"]
-    cmos8 = name == "8-bit CMOS"
-    model = CameraModel(shape=(size, size), **(CMOS8 if cmos8 else {**COMMON, **extra}))
-    sim = CameraSimulator(model)
+def series_levels(model, cmos8: bool, levels: int):
+    """Photons and exposure times of the temporal levels, and the irradiance (photons per second)."""
     sat_e = saturation_e(model)
     if cmos8:
         irradiance = OVERDRIVE * sat_e / model.quantum_efficiency / CMOS8_T_MAX_S
@@ -270,6 +285,48 @@ def write_camera(folder: Path, name: str, extra: dict, cfg: dict, seed: int):
         irradiance = OVERDRIVE * sat_e / model.quantum_efficiency / T_MAX_S  # photons per pixel per second
         exposures = np.linspace(T_MAX_S / levels, T_MAX_S, levels)
         photons = [round(float(irradiance * t), 3) for t in exposures]
+    return photons, exposures, irradiance
+
+
+def false_nonlinear(seeds: int, size: int, levels: int) -> None:
+    """How often truly linear simulated cameras are called non-linear (and how often each test of the
+    rule alone rejects its straight line), over ``seeds`` series each (rng 1000, 1001, ...)."""
+    from noisestat.calibrate import FlatFieldSeries, Level, calibrate_series
+    from noisestat.calibrate._ptc import NONLINEAR_LEVEL
+    from noisestat.simulate import CameraModel, CameraSimulator
+
+    print(f"linear cameras called non-linear: {size}x{size}, {levels} levels of 2 + 2 frames, "
+          f"seeds 1000..{999 + seeds}; test level {NONLINEAR_LEVEL:g}")
+    for name, extra in LINEAR_CAMERAS.items():
+        model = CameraModel(shape=(size, size), **camera_params(name, extra))
+        sim = CameraSimulator(model)
+        photons, exposures, _ = series_levels(model, name == "8-bit CMOS", levels)
+        called, p_ptc, p_resp = 0, [], []
+        t0 = time.perf_counter()
+        for seed in range(1000, 1000 + seeds):
+            data = sim.photon_series(photons, exposures, 2, 2, seed)
+            series = FlatFieldSeries(tuple(Level(d["bright"], d["dark"], d["exposure_s"], d["photons"], f"level {k}")
+                                           for k, d in enumerate(data)), model.bit_depth, None, name, "stacks")
+            ptc = calibrate_series(series, per_pixel=False).ptc
+            called += ptc.nonlinear
+            p_ptc.append(ptc.linearity["ptc_bend_p"])
+            p_resp.append(ptc.linearity["response_bend_p"])
+        counts = lambda ps: " / ".join(str(sum(p < a for p in ps)) for a in (NONLINEAR_LEVEL, 0.01, 0.05))  # noqa: E731
+        print(f"  {name:<16} non-linear {called} of {seeds}; rejections at {NONLINEAR_LEVEL:g} / 0.01 / 0.05: "
+              f"photon transfer curve {counts(p_ptc)}, response {counts(p_resp)} ({time.perf_counter() - t0:.0f} s)")
+
+
+def write_camera(folder: Path, name: str, extra: dict, cfg: dict, seed: int):
+    """Write one simulated camera's EMVA descriptor; return (descriptor, truth, description)."""
+    from noisestat.simulate import CameraModel, CameraSimulator
+
+    size, levels, spatial_frames = cfg["size"], cfg["levels"], cfg["spatial_frames"]
+    cmos8 = name == "8-bit CMOS"
+    params = camera_params(name, extra)
+    model = CameraModel(shape=(size, size), **params)
+    sim = CameraSimulator(model)
+    sat_e = saturation_e(model)
+    photons, exposures, irradiance = series_levels(model, cmos8, levels)
     # Spatial set at 50 % of saturation (electrons), its exposure at the same irradiance.
     spatial_photons = 0.5 * sat_e / model.quantum_efficiency
     spatial_exposure = spatial_photons / irradiance
@@ -300,7 +357,8 @@ def write_camera(folder: Path, name: str, extra: dict, cfg: dict, seed: int):
         "prnu_pct": float(100 * net_map.std() / net_map.mean()),
         "dark_current": model.dark_current_e_per_s,
     }
-    spread = ", ".join(f"{k}={v}" for k, v in (CMOS8 if cmos8 else extra).items()) or "linear"
+    own = name in ("8-bit CMOS", "mild non-linear")   # cameras that replace COMMON: all their parameters
+    spread = ", ".join(f"{k}={v}" for k, v in (params if own else extra).items()) or "linear"
     description = (f"simulated '{name}' ({spread}): {size}x{size}, {levels} levels x 2 frames "
                    f"(exposure {1e3 * exposures[0]:.2f}..{1e3 * exposures[-1]:.0f} ms, up to {OVERDRIVE:g} x saturation"
                    + (f", first level 'b 0.0 {photons[0]:g}'" if cmos8 else "")
@@ -381,6 +439,9 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-real", action="store_true", help="simulated cameras only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="write the simulated sets here and keep them (default: a temp dir)")
+    parser.add_argument("--false-nonlinear", type=int, metavar="SEEDS",
+                        help="only count how often truly linear simulated cameras are called non-linear over SEEDS "
+                             "series each (--size default 64, --levels default 30); needs no emva1288")
     parser.add_argument("--_side", choices=("noisestat", "noisestat-nomaps", "emva1288"), help=argparse.SUPPRESS)
     parser.add_argument("--_descriptor", help=argparse.SUPPRESS)
     parser.add_argument("--_result", help=argparse.SUPPRESS)
@@ -393,6 +454,10 @@ def main(argv=None) -> int:
             print(traceback.format_exc(), file=sys.stderr)
             return 1
         Path(args._result).write_text(json.dumps(answer))
+        return 0
+
+    if args.false_nonlinear:
+        false_nonlinear(args.false_nonlinear, args.size or 64, args.levels or FULL["levels"])
         return 0
 
     why = emva_importable()
