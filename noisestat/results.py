@@ -186,8 +186,15 @@ class Assessment:
                 "criteria": list(self.null_verdict.criteria) if self.null_verdict is not None else [],
                 "reasons": list(self.null_tolerable[1]) if self.null_tolerable else [],
             }
-        replica_area = (difference_stats(self.replica_values[:, :, 0] - self.raw.values[None, :, 0])
-                        if self.replica_values is not None else {})
+        replica_area = pair_area = {}
+        if self.replica_values is not None:
+            area = self.replica_values[:, :, 0]
+            replica_area = difference_stats(area - self.raw.values[None, :, 0])
+            # like with like: a codec's chi_c - chi_raw is a second image against the first; so is one replica
+            # of a disjoint pair against the other (a simulated second acquisition), whereas replica - raw
+            # is biased by the replicas being drawn around the raw image
+            half = len(area) // 2
+            pair_area = difference_stats(area[1:2 * half:2] - area[0:2 * half:2]) if half else {}
         model = None
         if self.sigma_model is not None:
             with np.errstate(divide="ignore", invalid="ignore"):  # sigma_raw may be 0: ratio inf/nan, dropped below
@@ -218,7 +225,7 @@ class Assessment:
                 "per_replica": list(self.replica_matching)},
             "sigma_floor": self._sigma_floor_summary(),
             "null_reference": null,
-            "area_difference": {"replicas": replica_area,
+            "area_difference": {"second_acquisitions": pair_area, "replicas_minus_raw": replica_area,
                                 **{c.spec: c.area_difference for c in self.codecs}},
             "sigma_model": model,
             "verdict_rule": self.rule,

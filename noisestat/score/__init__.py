@@ -7,7 +7,7 @@ from ._eps import (angular_mask, deviation, replica_spread, resolution_floor, fl
                    summarise_eps, null_reference)
 from ._pixels import pixel_sigma, pixel_floor, pixel_eps, pixel_null, pixel_summary
 from ._verdict import (Margins, PRIMARY, Verdict, judge, keep_for_spread, proportion_margin_test, clustered_margin_test,
-                       global_test, parse_primary, rule_text)
+                       global_test, parse_primary, rule_text, object_shares)
 from ._null import UNSTABLE_FRACTION, band_counts, replica_pair_eps, second_acquisition_losses
 from ._tests import (FAMILIES, TRIM, MARGIN, ALPHA, KEEP, location_tests, band_fraction, band_noninferiority,
                      loss_test, codec_statistics, difference_stats)
@@ -17,5 +17,5 @@ __all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "f
            "MARGIN", "ALPHA", "KEEP", "location_tests", "band_fraction", "band_noninferiority", "loss_test",
            "codec_statistics", "difference_stats", "pixel_sigma", "pixel_floor", "pixel_eps", "pixel_null",
            "pixel_summary", "Margins", "PRIMARY", "Verdict", "judge", "keep_for_spread", "proportion_margin_test",
-           "clustered_margin_test", "global_test", "parse_primary", "rule_text", "UNSTABLE_FRACTION", "band_counts",
+           "clustered_margin_test", "global_test", "parse_primary", "rule_text", "object_shares", "UNSTABLE_FRACTION", "band_counts",
            "replica_pair_eps", "second_acquisition_losses"]
