@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import itertools
+import math
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 import tifffile
 from matplotlib import image as mpimg
+from matplotlib.text import Text
 
 import noisestat
 from noisestat.camera import CameraProfile
 from noisestat.measure import PARAMETERS, ObjectMeasurements
 from noisestat.report import FIGURE_NAMES, render_figures, report_html, write_report
+from noisestat.report import _draw, _figures
 from noisestat.score import summarise_eps
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
 
@@ -62,9 +67,12 @@ def _with_eps(codec, eps, values=None, partner=None, ratio="keep"):
     return _replace(codec, **changes)
 
 
+_FORMATS = ("png", "svg", "pdf")
+
+
 def _assert_renders(assessment, tmp_path):
     paths = write_report(assessment, tmp_path)
-    assert [p.name for p in paths] == ["report.html"] + [f"{n}.png" for n in FIGURE_NAMES]
+    assert [p.name for p in paths] == ["report.html"] + [f"{n}.{fmt}" for fmt in _FORMATS for n in FIGURE_NAMES]
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
     assert paths[0].read_text(encoding="utf-8").count('<img src="data:image/png;base64,') == len(FIGURE_NAMES)
     return paths
@@ -107,17 +115,125 @@ def test_codec_spec_with_a_path_is_escaped(report):
 
 def test_figure_files_exist_and_are_not_blank(report):
     out, paths = report
-    assert paths[1:] == [out / "figures" / f"{n}.png" for n in FIGURE_NAMES]
-    for path in paths[1:]:
+    assert paths[1:] == [out / "figures" / f"{n}.{fmt}" for fmt in _FORMATS for n in FIGURE_NAMES]
+    for path in paths[1:1 + len(FIGURE_NAMES)]:
         pixels = mpimg.imread(path)
         assert pixels.ndim == 3 and min(pixels.shape[:2]) > 200, path.name
         assert pixels[..., :3].var() > 0, path.name
 
 
 def test_figures_are_deterministic(assessment):
-    first = [f.png for f in render_figures(assessment)]
-    second = [f.png for f in render_figures(assessment)]
+    first = [(f.png, f.svg, f.pdf) for f in render_figures(assessment)]
+    second = [(f.png, f.svg, f.pdf) for f in render_figures(assessment)]
+    assert all(len(b) > 1000 for files in first for b in files)
     assert first == second
+
+
+_SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_every_figure_is_also_a_vector_svg_and_pdf(report):
+    out, _ = report
+    for name in FIGURE_NAMES:
+        svg = ET.parse(out / "figures" / f"{name}.svg").getroot()
+        assert svg.tag == f"{_SVG}svg", name
+        # Text stays text (editable in a vector editor), not glyph outlines.
+        words = " ".join("".join(e.itertext()) for e in svg.iter(f"{_SVG}text"))
+        assert len(words) > 20, name
+        assert float(svg.get("width").removesuffix("pt")) <= _draw._WIDTH_IN * 72 + 1, name
+        pdf = (out / "figures" / f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF"), name
+        # The fonts embedded as TrueType (Type 42), not Type 3 bitmaps.
+        assert b"/FontFile2" in pdf and b"/Type3" not in pdf, name
+    titles = " ".join("".join(e.itertext()) for e in ET.parse(out / "figures" / "globals.svg").iter(f"{_SVG}text"))
+    assert "N_tot / N_tot of raw" in titles
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures for print: column width, readable text, no text on text, units
+# --------------------------------------------------------------------------------------------------
+
+def _shown_ticks(axis) -> list[Text]:
+    """The tick labels matplotlib draws: non-empty, at a tick inside the view."""
+    lo, hi = sorted(axis.get_view_interval())
+    out = []
+    for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+        loc = tick.get_loc()
+        if loc is not None and lo - 1e-9 <= loc <= hi + 1e-9:
+            out += [label for label in (tick.label1, tick.label2) if label.get_visible() and label.get_text()]
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace("−", "-"))
+    except ValueError:
+        return False
+    return True
+
+
+def _layout_problems(drawing) -> tuple[list[str], int]:
+    """What makes a figure unfit for print, and how many texts were checked."""
+    fig = drawing.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width_px, height_px = fig.bbox.width, fig.bbox.height
+    problems = []
+    if fig.get_figwidth() > _draw._WIDTH_IN + 1e-6:
+        problems.append(f"{fig.get_figwidth():.2f} in wide")
+    upright, rotated = [], []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks = _shown_ticks(axis)
+            (rotated if any(t.get_rotation() % 180 for t in ticks) else upright).extend(
+                (f"tick {t.get_text()!r}", t) for t in ticks)
+            if ticks and all(_is_number(t.get_text()) for t in ticks) and ax.get_visible():
+                if not re.search(r"\(.+\)", axis.label.get_text()):
+                    problems.append(f"numbers without a unit in the axis label {axis.label.get_text()!r}")
+            if axis.label.get_text():
+                upright.append((f"axis label {axis.label.get_text()!r}", axis.label))
+        if ax.get_title():
+            upright.append((f"title {ax.get_title()!r}", ax.title))
+        if not ax.images:  # the ranks over an image's objects may sit close, as the objects do
+            upright += [(f"text {t.get_text()!r}", t) for t in ax.texts if t.get_text()]
+        if ax.get_legend():
+            upright += [(f"legend {t.get_text()!r}", t) for t in ax.get_legend().get_texts()]
+    for legend in fig.legends:
+        upright += [(f"legend {t.get_text()!r}", t) for t in legend.get_texts()]
+    upright += [(f"text {t.get_text()!r}", t) for t in fig.texts if t.get_text()]
+    boxes = [(name, t.get_window_extent(renderer)) for name, t in upright if t.get_visible()]
+    for name, t in upright + rotated:
+        if t.get_fontsize() < _draw._MIN_FONT_PT:
+            problems.append(f"{name} at {t.get_fontsize()} pt")
+    for name, box in boxes + [(n, t.get_window_extent(renderer)) for n, t in rotated]:
+        if box.x0 < -1 or box.y0 < -1 or box.x1 > width_px + 1 or box.y1 > height_px + 1:
+            problems.append(f"{name} runs off the figure")
+    for (name_a, a), (name_b, b) in itertools.combinations(boxes, 2):
+        # One pixel of slack: neighbouring boxes may touch.
+        if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
+            problems.append(f"{name_a} overlaps {name_b}")
+    # Rotated tick labels (all at one angle) are parallel strips: apart when their anchors are
+    # farther apart across the text direction than one line of text.
+    by_axis = {}
+    for name, t in rotated:
+        by_axis.setdefault(id(t.axes), []).append(t)
+    for labels in by_axis.values():
+        xs = sorted(fig.dpi_scale_trans.inverted().transform(t.get_window_extent(renderer))[1][0] for t in labels)
+        angle = math.radians(labels[0].get_rotation())
+        line_in = labels[0].get_fontsize() / 72
+        for x0, x1 in zip(xs, xs[1:]):
+            if (x1 - x0) * abs(math.sin(angle)) < line_in:
+                problems.append(f"rotated tick labels {line_in * 72:g} pt tall only {x1 - x0:.3f} in apart")
+    return problems, len(upright) + len(rotated)
+
+
+@pytest.mark.parametrize("draw", _figures._DRAWERS, ids=lambda f: f.__name__)
+def test_figures_fit_a_page_width_with_readable_unclashing_text(assessment, draw):
+    # Long codec specs and more codecs than the fixture's, so that names and panels crowd.
+    codecs = tuple(_replace(c, spec=f"{c.spec},level={k}") for k, c in enumerate(assessment.codecs * 2))
+    problems, checked = _layout_problems(draw(_replace(assessment, codecs=codecs)))
+    assert checked > 8
+    assert problems == []
 
 
 def test_rewriting_replaces_the_files_and_leaves_no_temporaries(assessment, tmp_path):

@@ -22,6 +22,7 @@ from noisestat.measure._volume import VOLUME_PARAMETERS, measure_volume_objects
 from noisestat.report import FIGURE_NAMES, render_figures, segmentation_warnings
 from noisestat.report._draw import _pixels
 from noisestat.report._tables import write_assessment
+from noisestat.score import FAMILIES
 
 from conftest import CAMERA
 from test_engine import _sparse_3d, _volume
@@ -124,11 +125,20 @@ def test_the_figures_show_the_projection_of_image_and_labels(assessment):
 
 def test_page_says_which_parameters_a_volume_measures(page, assessment):
     text = html.unescape(re.sub(r"<[^>]+>", " ", page))
-    assert "only Area, XM and YM are measured" in text
+    assert f"only {_and(VOLUME_PARAMETERS)} are measured" in text
     assert f"other {len(PARAMETERS) - len(VOLUME_PARAMETERS)} of the {len(PARAMETERS)} parameters" in text
     eps_caption = _figures(page)["eps_per_parameter"][1]
     assert "not measured for volumes" in eps_caption
-    assert "family" not in eps_caption  # the AR family is not measured: no bracket, no sentence
+    # A family is bracketed and named only when all its members are measured (not the AR family).
+    for _, members in FAMILIES.values():
+        shown = f"{_and(members)} (shaded yellow, bracketed)" in eps_caption
+        assert shown == (set(members) <= set(VOLUME_PARAMETERS)), members
+    assert "Round" not in eps_caption
+
+
+def _and(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def test_html_tables_hold_no_nan_and_no_unmeasured_parameter_rows(page, assessment):
@@ -143,8 +153,9 @@ def test_html_tables_hold_no_nan_and_no_unmeasured_parameter_rows(page, assessme
     for c in assessment.codecs:
         section = page.split(f"<h3><code>{html.escape(c.spec)}</code></h3>", 1)[1]
         table = _tables(section)[0]
-        rows = re.findall(r"<tr><td>([^<]+)</td>", table)
-        assert [html.unescape(r) for r in rows] == list(VOLUME_PARAMETERS)
+        # the parameter's name, then maybe its family in <small>
+        rows = re.findall(r"<tr><td>([^<]+)(?:</td>|\s*<small>)", table)
+        assert [html.unescape(r).strip() for r in rows] == list(VOLUME_PARAMETERS)
     # the null reference's entries (first column) only of measured parameters
     null = page.split("<h2>Null reference</h2>", 1)[1].split("<h2>", 1)[0]
     keys = [html.unescape(k) for k in re.findall(r"<tr><td>([^<]+)</td>", null)]

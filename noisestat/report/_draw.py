@@ -1,16 +1,24 @@
-"""Matplotlib helpers of the report's figures: the figure and its PNG, text safe for matplotlib,
-colours, and the raw image and label image as the figures draw them.
+"""Matplotlib helpers of the report's figures: the figure and its files (PNG, SVG, PDF), text safe
+for matplotlib, colours, and the raw image and label image as the figures draw them.
 
 Figures are drawn on :class:`matplotlib.figure.Figure` with the Agg canvas, never through
-pyplot, so the report can be built in a worker thread or a server without touching global
-state, and the same assessment always gives the same bytes.
+pyplot, and the same assessment always gives the same bytes. They are sized for print: at most
+:data:`_WIDTH_IN` inches wide (a two-column page's full width) with no text under
+:data:`_MIN_FONT_PT` points, so they can go into a paper as they are; the PNG is rendered at
+:data:`_DPI` dots per inch for the page. The SVG keeps its text as text (editable, searchable) and
+the PDF embeds its fonts as TrueType: matplotlib's SVG and PDF writers read that from three
+``rcParams``, set only while a figure is saved and under a lock (:func:`_save`); nothing else
+of matplotlib's global state is touched.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -18,7 +26,12 @@ from matplotlib.ticker import FuncFormatter
 
 from ._reading import _optional_array, _project
 
-_DPI = 100
+_DPI = 150
+_WIDTH_IN = 7.2
+_MIN_FONT_PT = 7.0
+_FONT_PT = 8.0
+_LABEL_PT = 8.5
+_TITLE_PT = 9.0
 _EPS_CLIP = 3.0
 # Grey for the replicas and the null, so the codecs keep the saturated colours.
 _REFERENCE_COLOUR = "0.35"
@@ -43,13 +56,28 @@ class ReportFigure:
     caption : str
         What the figure shows, plain text (escaped when written to HTML).
     png : bytes
-        The PNG file.
+        The PNG file (what the page embeds).
+    svg : bytes
+        The same figure as SVG, its text as text (empty when not rendered).
+    pdf : bytes
+        The same figure as PDF, fonts embedded (empty when not rendered).
     """
 
     name: str
     title: str
     caption: str
     png: bytes
+    svg: bytes = b""
+    pdf: bytes = b""
+
+
+class Drawing(NamedTuple):
+    """A drawn figure before it is saved: what each figure function returns."""
+
+    name: str
+    title: str
+    caption: str
+    figure: Figure
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -58,11 +86,42 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _png(fig: Figure) -> bytes:
+# No date and no software stamp: the bytes then depend on the drawing (and matplotlib's version) only.
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+             "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+# Text as text in SVG, TrueType fonts in PDF, and fixed element ids in SVG (else random per run).
+_VECTOR_RC = {"svg.fonttype": "none", "svg.hashsalt": "noisestat", "pdf.fonttype": 42}
+_RC_LOCK = threading.Lock()
+
+
+def _save(fig: Figure, fmt: str) -> bytes:
+    """``fig`` as a ``fmt`` file ("png", "svg" or "pdf"), the same bytes for the same drawing."""
     buffer = io.BytesIO()
-    # No "Software" stamp: the bytes then depend on the drawing only.
-    fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None}, facecolor="white")
+    if fmt == "png":
+        fig.savefig(buffer, format="png", dpi=_DPI, metadata=_METADATA["png"], facecolor="white")
+    else:
+        with _RC_LOCK, matplotlib.rc_context(_VECTOR_RC):
+            fig.savefig(buffer, format=fmt, dpi=_DPI, metadata=_METADATA[fmt], facecolor="white")
     return buffer.getvalue()
+
+
+def _finish(name: str, title: str, caption: str, fig: Figure) -> Drawing:
+    """The drawing of a figure with its text at print sizes: tick labels at :data:`_FONT_PT`, axis
+    labels at :data:`_LABEL_PT`, axes titles at :data:`_TITLE_PT` (legends and figure titles are made
+    at their size)."""
+    for ax in fig.axes:
+        ax.tick_params(which="both", labelsize=_FONT_PT)
+        ax.xaxis.label.set_fontsize(_LABEL_PT)
+        ax.yaxis.label.set_fontsize(_LABEL_PT)
+        ax.title.set_fontsize(_TITLE_PT)
+    return Drawing(name, title, caption, fig)
+
+
+def _render(drawing: Drawing, vector: bool = True) -> ReportFigure:
+    """The files of a drawn figure; ``vector=False`` leaves out SVG and PDF."""
+    fig = drawing.figure
+    return ReportFigure(drawing.name, drawing.title, drawing.caption, _save(fig, "png"),
+                        _save(fig, "svg") if vector else b"", _save(fig, "pdf") if vector else b"")
 
 
 def _text(s: str) -> str:
@@ -85,7 +144,7 @@ def _colour(i: int) -> str:
 
 
 def _no_data(ax, message: str) -> None:
-    ax.text(0.5, 0.5, _text(message), transform=ax.transAxes, ha="center", va="center", fontsize=10,
+    ax.text(0.5, 0.5, _text(message), transform=ax.transAxes, ha="center", va="center", fontsize=_LABEL_PT,
             color="0.3", wrap=True)
 
 
@@ -114,7 +173,7 @@ _SPECK_COLOUR = (1.0, 0.0, 1.0)
 _CODEC_OUTLINE_COLOUR = (0.0, 0.9, 1.0)
 _OUTSIDE_COLOUR = (1.0, 0.55, 0.0)
 _FAR_OUTSIDE_COLOUR = (0.9, 0.0, 0.0)
-_LOST_COLOUR = (1.0, 0.0, 1.0)
+_NO_PARTNER_COLOUR = (1.0, 0.0, 1.0)
 _NUMBERED = 10
 
 

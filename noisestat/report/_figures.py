@@ -32,14 +32,14 @@ import math
 
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogLocator, NullFormatter
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
 from ..measure._morphometry import PARAMETERS
 from ..results import GLOBAL_PARAMETERS
 from ..score._tests import FAMILIES
 from . import _legends as legends
-from ._draw import (ReportFigure, _PLAIN, _REFERENCE_COLOUR, _colour, _jitter, _new_figure, _no_data, _png, _short,
-                    _text)
+from ._draw import (Drawing, ReportFigure, _FONT_PT, _MIN_FONT_PT, _PLAIN, _REFERENCE_COLOUR, _TITLE_PT, _WIDTH_IN, _colour,
+                    _finish, _jitter, _new_figure, _no_data, _render, _short, _text)
 from ._inspection import _is_volume, _measured_parameters
 from ._overlays import _figure_objects, _figure_outside_band, _figure_segmentation
 from ._reading import (_AREA, _codec_ratio, _finite, _fmt, _fraction_outside, _mean_sd, _median_abs, _n_replicas,
@@ -52,7 +52,7 @@ FIGURE_NAMES = ("segmentation", "area_difference", "globals", "eps_per_parameter
 """File stems of the figures, in the order the page shows them."""
 
 
-def _figure_area_difference(a) -> ReportFigure:
+def _figure_area_difference(a) -> Drawing:
     raw_area = np.asarray(a.raw.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
     replica_values = _optional_array(a, "replica_values")
     series, notes = [], []
@@ -65,81 +65,87 @@ def _figure_area_difference(a) -> ReportFigure:
         series.append((c.spec, codec_area - raw_area, _colour(i)))
 
     unit = _size_unit(a)
-    fig = _new_figure(9.5, 4.6)
+    # One row per series, its name and mean ± sd as the row's label: horizontal text never collides.
+    fig = _new_figure(_WIDTH_IN, 1.5 + 0.45 * max(len(series), 1))
     ax = fig.add_subplot()
     diffs = [_finite(d) for _, d, _ in series]
     reference = _finite(series[0][1]) if series and series[0][0] == "replicas" else np.empty(0)
     ref_sd = float(reference.std(ddof=1)) if len(reference) > 1 else 1.0
-    handles = []
+    labels = []
     for k, ((label, _, colour), d) in enumerate(zip(series, diffs)):
         mean, sd, n = _mean_sd(d)
         if n:
-            ax.scatter(k + _jitter(n, k), d, s=12, color=colour, alpha=0.55, linewidths=0)
+            ax.scatter(d, k + _jitter(n, k), s=8, color=colour, alpha=0.55, linewidths=0)
             ax.boxplot([d], positions=[k], widths=0.5, showfliers=False, manage_ticks=False,
-                       medianprops={"color": colour}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
-                       capprops={"color": "0.4"})
-            ax.errorbar([k + 0.32], [mean], yerr=[0 if math.isnan(sd) else sd], fmt="D", color="black",
-                        markersize=5, capsize=3)
+                       orientation="horizontal", medianprops={"color": colour}, boxprops={"color": "0.4"},
+                       whiskerprops={"color": "0.4"}, capprops={"color": "0.4"})
+            ax.errorbar([mean], [k + 0.34], xerr=[0 if math.isnan(sd) else sd], fmt="D", color="black",
+                        markersize=4, capsize=2)
         else:
-            ax.text(k, 0, "no matched\nobject", ha="center", va="center", fontsize=8, color="0.3")
-        name = "replicas" if label == "replicas" else _short(label, 34)
-        handles.append(Line2D([], [], marker="o", linestyle="", color=colour,
-                              label=_text(f"{name}: mean {_fmt(mean, '+.2f')}, sd {_fmt(sd)} {unit} (n={n})")))
-    handles.append(Line2D([], [], marker="D", linestyle="", color="black", label="mean ± sd"))
-    ax.axhline(0, color="0.5", linewidth=0.8, zorder=0)
-    ax.set_xticks(range(len(series)), [_text("replicas" if s[0] == "replicas" else _short(s[0], 22))
-                                       for s in series], rotation=15, ha="right", fontsize=8)
-    ax.set_xlim(-0.6, len(series) - 0.4)
+            ax.text(0, k, "no matched object", ha="center", va="center", fontsize=_FONT_PT, color="0.3")
+        name = "replicas" if label == "replicas" else _short(label, 30)
+        labels.append(_text(f"{name}\n{_fmt(mean, '+.2f')} ± {_fmt(sd)} {unit}, n = {n}"))
+    ax.axvline(0, color="0.5", linewidth=0.8, zorder=0)
+    ax.set_yticks(range(len(series)), labels)
+    ax.set_ylim(len(series) - 0.4, -0.6)
     all_d = np.concatenate(diffs) if diffs else np.empty(0)
     scale = "linear"
     if len(all_d) and np.abs(all_d).max() > 40 * max(ref_sd, 1.0):
         # A codec that moves areas by hundreds of pixels would flatten the replicas to a line.
-        ax.set_yscale("symlog", linthresh=max(ref_sd, 1.0))
-        ax.yaxis.set_major_formatter(_PLAIN)
+        ax.set_xscale("symlog", linthresh=max(ref_sd, 1.0))
+        ax.xaxis.set_major_formatter(_PLAIN)
         scale = "symmetric-log"
-    ax.set_ylabel(f"Area − Area_raw ({unit})" + (" [symlog]" if scale != "linear" else ""))
+    ax.set_xlabel(f"Area − Area_raw ({unit})" + (", symmetric log scale" if scale != "linear" else ""))
     ax.set_title("Single-object volume difference to the raw volume" if _is_volume(a)
                  else "Single-object area difference to the raw image")
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.legend(handles=[Line2D([], [], marker="o", linestyle="", color="0.5", label="one object"),
+                        Line2D([], [], color="0.4", label="box: quartiles and median"),
+                        Line2D([], [], marker="D", linestyle="", color="black", label="mean ± sd")],
+               loc="outside lower center", ncols=3, frameon=False, fontsize=_FONT_PT)
     if not len(a.raw):
         _no_data(ax, "the raw image has no objects")
     caption = legends.area_difference(a, scale, notes)
     title = "Single-object volume difference" if _is_volume(a) else "Single-object area difference"
-    return ReportFigure("area_difference", title, caption, _png(fig))
+    return _finish("area_difference", title, caption, fig)
 
 
-def _figure_globals(a) -> ReportFigure:
+def _figure_globals(a) -> Drawing:
     raw = np.asarray(a.raw_objects.globals, dtype=float)
     n_globals = len(GLOBAL_PARAMETERS)
     replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, n_globals)
     sigma = replicas.std(axis=0, ddof=1) if len(replicas) > 1 else np.full(n_globals, np.nan)
-    fig = _new_figure(9.5, 4.0)
-    axes = fig.subplots(1, n_globals)
-    labels = ["replicas"] + [_short(c.spec, 22) for c in a.codecs]
+    labels = ["replicas"] + [_short(c.spec, 30) for c in a.codecs]
+    fig = _new_figure(_WIDTH_IN, 1.6 + 0.3 * len(labels))
+    axes = np.atleast_1d(fig.subplots(1, n_globals, sharey=True))
+    handles = {}
     for j, (ax, name) in enumerate(zip(axes, GLOBAL_PARAMETERS)):
         ax.set_title(f"{name} / {name} of raw")
-        ax.set_xticks(range(len(labels)), [_text(s) for s in labels], rotation=15, ha="right", fontsize=8)
-        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_yticks(range(len(labels)), [_text(s) for s in labels])
+        ax.set_ylim(len(labels) - 0.4, -0.6)
+        ax.set_xlabel(f"{name} relative to raw (ratio, 1 = raw)")
         if not raw[j] > 0:
             _no_data(ax, f"{name} of the raw image is 0:\nno ratio to show")
             continue
         rel_sigma = sigma[j] / raw[j]
         if math.isfinite(rel_sigma):
-            ax.axhspan(1 - rel_sigma, 1 + rel_sigma, color="0.88", zorder=0, label="1 ± σ_raw/raw")
-        ax.axhline(1.0, color="0.5", linewidth=0.8, zorder=0)
+            handles["band"] = ax.axvspan(1 - rel_sigma, 1 + rel_sigma, color="0.88", zorder=0,
+                                         label="1 ± σ_raw / raw")
+        ax.axvline(1.0, color="0.5", linewidth=0.8, zorder=0)
         rep = replicas[:, j] / raw[j]
-        ax.scatter(_jitter(len(rep), 100 + j), rep, s=12, color=_REFERENCE_COLOUR, alpha=0.5, linewidths=0)
+        ax.scatter(rep, _jitter(len(rep), 100 + j), s=10, color=_REFERENCE_COLOUR, alpha=0.5, linewidths=0)
         mean, sd, _ = _mean_sd(rep)
-        ax.errorbar([0.3], [mean], yerr=[0 if math.isnan(sd) else sd], fmt="s", color="black", capsize=3,
-                    label="replicas: mean ± sd")
+        handles["replicas"] = ax.errorbar([mean], [0.3], xerr=[0 if math.isnan(sd) else sd], fmt="s",
+                                          color="black", capsize=2, markersize=4, label="replicas: mean ± sd")
         for i, c in enumerate(a.codecs):
             value = float(np.asarray(c.objects.globals, dtype=float)[j]) / raw[j]
-            ax.errorbar([i + 1], [value], yerr=[0 if not math.isfinite(rel_sigma) else rel_sigma], fmt="o",
-                        color=_colour(i), capsize=4, markersize=7)
-        ax.set_ylabel(f"{name} relative to raw")
-        ax.legend(fontsize=8, loc="best")
+            ax.errorbar([value], [i + 1], xerr=[0 if not math.isfinite(rel_sigma) else rel_sigma], fmt="o",
+                        color=_colour(i), capsize=3, markersize=5)
+        # Few ticks: ratios such as 0.9995 are long, and the panels are narrow.
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    if handles:
+        fig.legend(handles=list(handles.values()), loc="outside lower center", ncols=2, frameon=False, fontsize=_FONT_PT)
     caption = legends.globals_relative(a)
-    return ReportFigure("globals", "Global parameters relative to raw", caption, _png(fig))
+    return _finish("globals", "Global parameters relative to raw", caption, fig)
 
 
 def _parameter_order() -> list[str]:
@@ -166,7 +172,13 @@ def _family_spans(order) -> list[tuple[float, float, tuple]]:
     return spans
 
 
-def _figure_eps(a) -> ReportFigure:
+def _family_names(spans) -> list[tuple[float, float, str]]:
+    """(left, right, name of the family in FAMILIES) of each bracketed span."""
+    names = {members: name for name, (_, members) in FAMILIES.items()}
+    return [(lo, hi, names[tuple(members)]) for lo, hi, members in spans]
+
+
+def _figure_eps(a) -> Drawing:
     measured = _measured_parameters(a)
     order = [p for p in _parameter_order() if p in measured]
     columns = [PARAMETERS.index(p) for p in order]
@@ -175,7 +187,7 @@ def _figure_eps(a) -> ReportFigure:
     null_eps = _optional_array(a, "null_eps")
     sigma_model = _optional_array(a, "sigma_model")
     show_model = sigma_model is not None and sigma_model.shape == np.asarray(a.sigma_raw).shape
-    fig = _new_figure(11.0, 6.8 if show_model else 4.9)
+    fig = _new_figure(_WIDTH_IN, 6.4 if show_model else 4.6)
     if show_model:
         ax, ax_model = fig.subplots(2, 1, sharex=True, height_ratios=[2.3, 1])
     else:
@@ -211,8 +223,8 @@ def _figure_eps(a) -> ReportFigure:
         s = np.nan_to_num(np.array(sds, dtype=float), nan=0.0)
         ok = np.isfinite(m)
         if ok.any():
-            ax.errorbar(xs[ok], m[ok], yerr=s[ok], fmt="o", color=colour, markersize=4, capsize=2,
-                        elinewidth=1, label=_text(label))
+            ax.errorbar(xs[ok], m[ok], yerr=s[ok], fmt="o", color=colour, markersize=3, capsize=1.5,
+                        elinewidth=0.8, label=_text(label))
             top = max(top, float(np.max(np.abs(m[ok]) + s[ok])))
         else:
             ax.plot([], [], "o", color=colour, label=_text(label + " (no finite ε)"))
@@ -220,9 +232,9 @@ def _figure_eps(a) -> ReportFigure:
         # Band and null stay readable next to a codec whose eps reaches tens of sigma.
         ax.set_yscale("symlog", linthresh=2.0)
         ax.yaxis.set_major_formatter(_PLAIN)
-        ax.set_ylabel("ε = (χ_raw − χ_codec) / σ_raw  [symlog]")
+        ax.set_ylabel("ε = (χ_raw − χ_codec) / σ_raw\n(units of σ_raw, symmetric log scale)")
     else:
-        ax.set_ylabel("ε = (χ_raw − χ_codec) / σ_raw")
+        ax.set_ylabel("ε = (χ_raw − χ_codec) / σ_raw\n(units of σ_raw)")
     y_top = top * (1.6 if top > 12 else 1.15)
     ax.set_ylim(-y_top, y_top)
     any_inf = False
@@ -231,17 +243,20 @@ def _figure_eps(a) -> ReportFigure:
         hit = np.array(n_inf) > 0
         if hit.any():
             any_inf = True
-            ax.plot(xs[hit], np.full(hit.sum(), y_top), "^", color=colour, markersize=6, clip_on=False)
+            ax.plot(xs[hit], np.full(hit.sum(), y_top), "^", color=colour, markersize=5, clip_on=False)
     if any_inf:
         ax.plot([], [], "^", color="0.3", label="some ε = ±∞ (σ_raw = 0), left out of mean/sd")
-    for lo, hi, members in spans:
-        ax.annotate("", xy=(lo, 1.03), xytext=(hi, 1.03), xycoords=("data", "axes fraction"),
-                    arrowprops={"arrowstyle": "|-|", "color": "#b8860b", "linewidth": 1.2}, annotation_clip=False)
-        ax.annotate(f"one family: {', '.join(members)} (1 degree of freedom)", xy=((lo + hi) / 2, 1.06),
-                    xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8, color="#8b6508",
-                    annotation_clip=False)
+    for lo, hi, name in _family_names(spans):
+        # The family's name only: its members are the ticks under the bracket, the caption says the rest.
+        ax.annotate("", xy=(lo, 1.025), xytext=(hi, 1.025), xycoords=("data", "axes fraction"),
+                    arrowprops={"arrowstyle": "|-|", "color": "#b8860b", "linewidth": 1.0}, annotation_clip=False)
+        # Above the bracket's end marks; at the edges aligned inwards, so it stays on the figure.
+        ha = "right" if hi > len(order) - 1.5 else "left" if lo < 0.5 else "center"
+        ax.annotate(f"family {name}", xy=({"left": lo, "right": hi}.get(ha, (lo + hi) / 2), 1.025),
+                    xycoords=("data", "axes fraction"), xytext=(0, 5), textcoords="offset points", ha=ha,
+                    va="bottom", fontsize=_MIN_FONT_PT, color="#8b6508", annotation_clip=False)
     ax.set_xlim(-0.6, len(order) - 0.4)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False, fontsize=_FONT_PT)
     ax.set_title("Mean ± sd of ε per parameter", pad=26)
     if ax_model is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -253,25 +268,24 @@ def _figure_eps(a) -> ReportFigure:
         ax_model.axhline(1.0, color="0.4", linestyle="--", linewidth=0.8)
         for lo, hi, _ in spans:
             ax_model.axvspan(lo, hi, color="#fff3c4", zorder=0)
-        ax_model.set_ylabel("median σ_model / σ_raw", fontsize=9)
-        ax_model.set_title("Spread when the forest is retrained with other seeds, relative to σ_raw", fontsize=9)
+        ax_model.set_ylabel("median σ_model / σ_raw\n(ratio)")
+        ax_model.set_title("Spread when the forest is retrained with other seeds, relative to σ_raw")
         target = ax_model
     else:
         target = ax
-    target.set_xticks(x, order, rotation=45, ha="right", fontsize=9)
+    target.set_xticks(x, order, rotation=45, ha="right", rotation_mode="anchor")
     caption = legends.eps_per_parameter(a, simulated_null, theory, [m for _, _, m in spans], any_inf, show_model)
-    return ReportFigure("eps_per_parameter", "ε per parameter", caption, _png(fig))
+    return _finish("eps_per_parameter", "ε per parameter", caption, fig)
 
 
-
-def _figure_ratio(a) -> ReportFigure:
+def _figure_ratio(a) -> Drawing:
     theory = _null_theory(_n_replicas(a))
     null_eps = _optional_array(a, "null_eps")
     if null_eps is not None and np.asarray(null_eps).size:
         null_median, null_out, null_kind = _median_abs(null_eps), _fraction_outside(null_eps), "simulated"
     else:
         null_median, null_out, null_kind = theory["median_abs"], theory["frac_outside"], "theory"
-    fig = _new_figure(10.0, 4.2)
+    fig = _new_figure(_WIDTH_IN, 3.4 + 0.2 * math.ceil(len(a.codecs) / 2))
     axes = fig.subplots(1, 2)
     points, without, undefined = [], [], []
     for i, c in enumerate(a.codecs):
@@ -284,11 +298,11 @@ def _figure_ratio(a) -> ReportFigure:
             undefined.append(c.spec)
         else:
             points.append((ratio, med, out, i, c))
-    metrics = (("median |ε| over objects and parameters", 1, null_median),
-               ("fraction of (object, parameter) with |ε| ≥ 1", 2, null_out))
+    metrics = (("median |ε| over objects and parameters\n(units of σ_raw)", 1, null_median),
+               ("(object, parameter) pairs with |ε| ≥ 1\n(fraction)", 2, null_out))
     for ax, (ylabel, k, null_value) in zip(axes, metrics):
         ax.set_xlabel("compression ratio (raw bytes / compressed bytes)")
-        ax.set_ylabel(ylabel, fontsize=9)
+        ax.set_ylabel(ylabel)
         if not points:
             _no_data(ax, "no codec with a compression ratio\nand an estimable ε")
             continue
@@ -299,9 +313,7 @@ def _figure_ratio(a) -> ReportFigure:
         ax.xaxis.set_minor_formatter(NullFormatter())
         for p in points:
             tolerable = bool(getattr(p[4], "tolerable", False))
-            ax.scatter([p[0]], [p[k]], s=55, color=_colour(p[3]), marker="o" if tolerable else "X", zorder=3)
-            ax.annotate(_text(_short(p[4].spec, 24)), (p[0], p[k]), xytext=(5, 4), textcoords="offset points",
-                        fontsize=7)
+            ax.scatter([p[0]], [p[k]], s=36, color=_colour(p[3]), marker="o" if tolerable else "X", zorder=3)
         xs = np.array([p[0] for p in points])
         # Explicit limits: one codec (or equal ratios) would give matplotlib a zero-width log range.
         ax.set_xlim(xs.min() / 1.6, xs.max() * 2.2)
@@ -317,29 +329,43 @@ def _figure_ratio(a) -> ReportFigure:
         else:
             ax.set_ylim(-0.04 * max(top, 1.0), max(top * 1.2, 1.2))
         if math.isfinite(null_value):
-            ax.axhline(null_value, color=_REFERENCE_COLOUR, linestyle="--", linewidth=1,
-                       label=f"second raw acquisition ({null_kind})")
-        ax.plot([], [], "o", color="0.3", label="tolerable")
-        ax.plot([], [], "X", color="0.3", label="not tolerable")
-        ax.legend(fontsize=7, loc="best")
-    fig.suptitle("Compression ratio against distortion", fontsize=11)
+            ax.axhline(null_value, color=_REFERENCE_COLOUR, linestyle="--", linewidth=1)
+    if points:
+        # One legend below both panels, none over the points: the codecs by colour (names beside the
+        # points ran into one another), the markers and the line.
+        handles = [Line2D([], [], marker="s", linestyle="", color=_colour(p[3]), label=_text(_short(p[4].spec, 40)))
+                   for p in points]
+        handles += [Line2D([], [], marker="o", linestyle="", color="0.3", label="tolerable"),
+                    Line2D([], [], marker="X", linestyle="", color="0.3", label="not tolerable")]
+        if math.isfinite(null_median) or math.isfinite(null_out):
+            handles.append(Line2D([], [], color=_REFERENCE_COLOUR, linestyle="--",
+                                  label=f"second raw acquisition ({null_kind})"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=_FONT_PT)
+    fig.suptitle("Compression ratio against distortion", fontsize=_TITLE_PT)
     caption = legends.ratio_distortion(a, null_kind, without, undefined)
-    return ReportFigure("ratio_distortion", "Compression ratio against distortion", caption, _png(fig))
+    return _finish("ratio_distortion", "Compression ratio against distortion", caption, fig)
 
 
-def render_figures(assessment) -> list[ReportFigure]:
+_DRAWERS = (_figure_segmentation, _figure_area_difference, _figure_globals, _figure_eps, _figure_objects,
+            _figure_outside_band, _figure_ratio)
+"""The figure functions, in the order of :data:`FIGURE_NAMES`; each returns a :class:`Drawing`."""
+
+
+def render_figures(assessment, *, vector: bool = True) -> list[ReportFigure]:
     """Draw the report figures.
 
     Parameters
     ----------
     assessment : noisestat.pipeline.Assessment
+    vector : bool
+        Also save each figure as SVG and PDF (``ReportFigure.svg``, ``.pdf``); False leaves them empty
+        (the page needs only the PNG).
 
     Returns
     -------
     list of ReportFigure
         In the order of :data:`FIGURE_NAMES`.
     """
-    return [_figure_segmentation(assessment), _figure_area_difference(assessment), _figure_globals(assessment),
-            _figure_eps(assessment), _figure_objects(assessment), _figure_outside_band(assessment),
-            _figure_ratio(assessment)]
+    # One figure drawn, saved and let go at a time: the overlays of a large image are large.
+    return [_render(draw(assessment), vector=vector) for draw in _DRAWERS]
 

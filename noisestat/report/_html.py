@@ -1,5 +1,6 @@
 """Writing the report: ``report.html`` (:mod:`._page`) and the same figures as files under
-``figures/`` (:mod:`._figures`), each written atomically, the page last.
+``figures/`` (:mod:`._figures`), each as PNG (what the page shows), SVG and PDF (vector, for a
+paper), each file written atomically, the page last.
 
 The report's public names are importable from here as well as from :mod:`noisestat.report`.
 """
@@ -19,9 +20,11 @@ from ._reading import FAMILY, _null_theory  # noqa: F401
 
 __all__ = ["write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]
 
+_FORMATS = ("png", "svg", "pdf")
+
 
 def write_report(assessment, outdir: str | os.PathLike) -> list[Path]:
-    """Write ``report.html`` and ``figures/*.png`` for an assessment.
+    """Write ``report.html`` and ``figures/*.png``, ``*.svg`` and ``*.pdf`` for an assessment.
 
     Parameters
     ----------
@@ -34,7 +37,8 @@ def write_report(assessment, outdir: str | os.PathLike) -> list[Path]:
     Returns
     -------
     list of Path
-        ``report.html`` first, then the PNG files in the order of :data:`FIGURE_NAMES`.
+        ``report.html`` first, then the PNG files in the order of :data:`FIGURE_NAMES`, then the SVG
+        files and the PDF files in that order.
 
     Examples
     --------
@@ -52,11 +56,12 @@ def write_report(assessment, outdir: str | os.PathLike) -> list[Path]:
     figures_dir.mkdir(parents=True, exist_ok=True)
     figures = render_figures(assessment)
     paths = []
-    for f in figures:
-        path = figures_dir / f"{f.name}.png"
-        with atomic_file(path) as handle:
-            handle.write(f.png)
-        paths.append(path)
+    for fmt in _FORMATS:
+        for f in figures:
+            path = figures_dir / f"{f.name}.{fmt}"
+            with atomic_file(path) as handle:
+                handle.write(getattr(f, fmt))
+            paths.append(path)
     # The page last: once it exists, every figure it shows exists too.
     page = outdir / "report.html"
     write_text_atomic(page, report_html(assessment, figures))

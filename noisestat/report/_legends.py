@@ -41,11 +41,11 @@ def _not_measured_note(a) -> str:
 # Figure captions
 
 def area_difference(a, scale: str, notes) -> str:
-    """Caption of the single-object area difference; ``scale`` of its y axis, ``notes`` on what it left out."""
+    """Caption of the single-object area difference; ``scale`` of its x axis, ``notes`` on what it left out."""
     caption = ("Area of each object minus the area of the raw object it matches (Fig. 2c of Pomarico et al. "
                "2022): replicas (raw-equivalent Monte-Carlo images from the camera noise model) in grey, "
                "each codec in colour; points are objects, boxes the quartiles, black diamonds mean ± sd "
-               f"(also in the legend). Unmatched objects are left out. The y axis is {scale}.")
+               f"(also written under each name). Unmatched objects are left out. The x axis is {scale}.")
     if _is_volume(a):
         caption += (" For this volume Area is the object's volume in voxels (its voxel count in the 26-connected "
                     "label volume), not the area of a projection.")

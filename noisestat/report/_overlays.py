@@ -9,14 +9,15 @@ import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.patches import Ellipse, Patch
+from matplotlib.ticker import MaxNLocator
 
 from ..measure._morphometry import PARAMETERS
 from . import _inspection as inspection
 from . import _legends as legends
-from ._draw import (ReportFigure, _CODEC_OUTLINE_COLOUR, _EPS_CLIP, _PLAIN, _FAR_OUTSIDE_COLOUR, _GIANT_COLOUR,
-                    _LOST_COLOUR, _NOT_ESTIMABLE_COLOUR, _NUMBERED, _OUTLINE_COLOUR, _OUTSIDE_COLOUR,
-                    _SPECK_COLOUR, _UNMATCHED_COLOUR, _cmap, _display, _new_figure, _no_data, _overlay_size,
-                    _pixels, _png, _short, _show, _text)
+from ._draw import (Drawing, _CODEC_OUTLINE_COLOUR, _EPS_CLIP, _FAR_OUTSIDE_COLOUR, _FONT_PT, _GIANT_COLOUR,
+                    _MIN_FONT_PT, _NO_PARTNER_COLOUR, _NOT_ESTIMABLE_COLOUR, _NUMBERED, _OUTLINE_COLOUR,
+                    _OUTSIDE_COLOUR, _PLAIN, _SPECK_COLOUR, _UNMATCHED_COLOUR, _WIDTH_IN, _cmap, _display, _finish,
+                    _new_figure, _no_data, _overlay_size, _pixels, _short, _show, _text)
 from ._inspection import _is_volume
 from ._reading import _AREA, _matched, _project, _size_unit
 
@@ -32,8 +33,7 @@ def _object_colours(a, c) -> np.ndarray:
     return rgb
 
 
-
-def _figure_objects(a) -> ReportFigure:
+def _figure_objects(a) -> Drawing:
     from skimage.segmentation import find_boundaries
 
     pixels = _pixels(a)
@@ -56,11 +56,12 @@ def _figure_objects(a) -> ReportFigure:
         else:
             rows = cols = 64
     n = len(a.codecs)
-    ncols = min(n, 4)
+    ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
-    panel = 3.2
+    # Panels share the print width with the colour bar (about 0.9 inch).
+    panel = (_WIDTH_IN - 0.9) / ncols
     aspect = rows / max(cols, 1)
-    fig = _new_figure(panel * ncols + 1.2, min(panel * aspect, 6.0) * nrows + 1.1)
+    fig = _new_figure(_WIDTH_IN, min(panel * aspect, 4.0) * nrows + 0.5 * nrows + 0.6)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     ids = np.asarray(a.raw.labels, dtype=np.int64)
     boundaries = find_boundaries(labels, mode="inner") if have_pixels and len(ids) else None
@@ -94,7 +95,7 @@ def _figure_objects(a) -> ReportFigure:
                     ax.add_patch(Ellipse((xm - 0.5, ym - 0.5), major, minor, angle=-angle,
                                          facecolor=rgb_objects[i], edgecolor="white", linewidth=0.4))
         n_unmatched = int((~_matched(c)).sum()) if len(ids) else 0
-        ax.set_title(_text(f"{_short(c.spec, 36)}\n{len(ids) - n_unmatched}/{len(ids)} matched"), fontsize=8)
+        ax.set_title(_text(f"{_short(c.spec, 30)}\n{len(ids) - n_unmatched}/{len(ids)} matched"))
         ax.set_xticks([])
         ax.set_yticks([])
         if not len(ids):
@@ -102,16 +103,16 @@ def _figure_objects(a) -> ReportFigure:
     for ax in axes[n:]:
         ax.set_axis_off()
     fig.colorbar(ScalarMappable(Normalize(0, _EPS_CLIP), _cmap()), ax=list(axes[:n]), extend="max",
-                 label="|ε| of Area (clipped at 3)", shrink=0.9)
+                 label="|ε| of Area (units of σ_raw, clipped at 3)", shrink=0.9)
     fig.legend(handles=[Patch(color=_UNMATCHED_COLOUR, label="no matching object in the decoded image"),
                         Patch(color=_NOT_ESTIMABLE_COLOUR, label="ε not estimable (σ_raw undefined)")],
-               loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+               loc="outside lower center", ncols=2, fontsize=_FONT_PT, frameon=False)
     caption = legends.objects_eps(a, have_pixels)
-    return ReportFigure("objects_eps", "Objects coloured by |ε| of Area", caption, _png(fig))
+    return _finish("objects_eps", "Objects coloured by |ε| of Area", caption, fig)
 
 
 
-def _figure_segmentation(a) -> ReportFigure:
+def _figure_segmentation(a) -> Drawing:
     from skimage.segmentation import find_boundaries
 
     pixels = _pixels(a)
@@ -119,8 +120,8 @@ def _figure_segmentation(a) -> ReportFigure:
     unit = _size_unit(a)
     areas = np.asarray(a.raw.values, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
     n = len(areas)
-    fig = _new_figure(12.0, 6.0)
-    ax_img, ax_hist = fig.subplots(1, 2, width_ratios=[2.2, 1])
+    fig = _new_figure(_WIDTH_IN, 3.9)
+    ax_img, ax_hist = fig.subplots(1, 2, width_ratios=[1.35, 1])
     n_pixels = None
     if pixels is not None:
         grey, labels = pixels
@@ -147,7 +148,7 @@ def _figure_segmentation(a) -> ReportFigure:
             canvas[boundary & ((k == 2) | (k == 3))] = _GIANT_COLOUR
         _show(ax_img, canvas, a, interpolation="antialiased")
         ax_img.set_title(f"raw segmentation: {n} objects" + (" (maximum projection along z)" if volume else ""),
-                         fontsize=10)
+                         )
     else:
         _no_data(ax_img, "the raw image and its label image are not in this assessment")
     ax_img.set_xticks([])
@@ -173,16 +174,17 @@ def _figure_segmentation(a) -> ReportFigure:
         ax_hist.axvspan(0.9, inspection.TINY_AREA_PX + 0.5, color=_SPECK_COLOUR, alpha=0.2,
                         label=f"1-{inspection.TINY_AREA_PX} {unit} specks")
         ax_hist.set_xlabel("object volume (voxels, log scale)" if volume else "object area (px, log scale)")
-        ax_hist.set_ylabel("raw objects")
-        ax_hist.legend(fontsize=8, loc="best")
+        ax_hist.set_ylabel("raw objects (count)")
+        ax_hist.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax_hist.legend(fontsize=_MIN_FONT_PT, loc="upper right")
     else:
         _no_data(ax_hist, "the raw image has no objects")
-    ax_hist.set_title("Object volumes" if volume else "Object areas", fontsize=10)
+    ax_hist.set_title("Object volumes" if volume else "Object areas")
     caption = legends.segmentation(a, pixels is not None)
-    return ReportFigure("segmentation", "Raw segmentation", caption, _png(fig))
+    return _finish("segmentation", "Raw segmentation", caption, fig)
 
 
-def _figure_outside_band(a) -> ReportFigure:
+def _figure_outside_band(a) -> Drawing:
     from skimage.segmentation import find_boundaries
 
     pixels = _pixels(a)
@@ -194,8 +196,8 @@ def _figure_outside_band(a) -> ReportFigure:
         rows, cols = pixels[1].shape
     else:
         rows = cols = 1
-    width, height = _overlay_size(rows, cols, 4.2)
-    fig = _new_figure(width * ncols + 0.4, height * nrows + 1.5)
+    width, height = _overlay_size(rows, cols, (_WIDTH_IN - 0.2) / ncols)
+    fig = _new_figure(_WIDTH_IN, min(height, 4.0) * nrows + 0.75 * nrows + 0.6)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     ids = np.asarray(a.raw.labels, dtype=np.int64)
     xm, ym = (np.asarray(a.raw.column(p), dtype=float) if len(ids) else np.empty(0) for p in ("XM", "YM"))
@@ -204,9 +206,9 @@ def _figure_outside_band(a) -> ReportFigure:
     missing_codec_labels = []
     for ax, c in zip(axes, a.codecs):
         rows_c = table.get(c.spec, [])
-        n_lost = sum(1 for r in rows_c if r["worst_parameter"] == "")
-        ax.set_title(_text(f"{_short(c.spec, 40)}\n{len(rows_c) - n_lost} outside the band, {n_lost} lost "
-                           f"of {len(ids)}"), fontsize=8)
+        n_apart = sum(1 for r in rows_c if r["worst_parameter"] == "")
+        ax.set_title(_text(f"{_short(c.spec, 28)}\n{len(rows_c) - n_apart} of {len(ids)} outside the band\n"
+                           f"{n_apart} without a partner"))
         ax.set_xticks([])
         ax.set_yticks([])
         if pixels is None:
@@ -221,7 +223,7 @@ def _figure_outside_band(a) -> ReportFigure:
             has = np.zeros(len(lut), dtype=bool)
             for r in rows_c:
                 e = abs(r["eps"])
-                lut[r["object"]] = (_LOST_COLOUR if r["worst_parameter"] == "" else
+                lut[r["object"]] = (_NO_PARTNER_COLOUR if r["worst_parameter"] == "" else
                                     _FAR_OUTSIDE_COLOUR if not e < 3 else _OUTSIDE_COLOUR)
                 has[r["object"]] = True
             inside = has[labels]
@@ -243,11 +245,11 @@ def _figure_outside_band(a) -> ReportFigure:
         ax.set_axis_off()
     fig.legend(handles=[Patch(color=_OUTSIDE_COLOUR, label="1 ≤ |ε| < 3 (worst parameter)"),
                         Patch(color=_FAR_OUTSIDE_COLOUR, label="|ε| ≥ 3 or ±∞"),
-                        Patch(color=_LOST_COLOUR, label="lost: no partner in the decoded image"),
+                        Patch(color=_NO_PARTNER_COLOUR, label="no partner (lost, split or merged)"),
                         Patch(color=_CODEC_OUTLINE_COLOUR, label="decoded image's object outlines"),
                         Patch(color="0.8", label="raw object outlines")],
-               loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+               loc="outside lower center", ncols=2, fontsize=_FONT_PT, frameon=False)
     caption = legends.outside_band(a, pixels is not None, missing_codec_labels)
-    return ReportFigure("outside_band", "Objects outside the noise band", caption, _png(fig))
+    return _finish("outside_band", "Objects outside the noise band", caption, fig)
 
 
