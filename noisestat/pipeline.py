@@ -429,9 +429,9 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     unfit = segmentation_warnings(raw, image.shape) + ([ref.unstable] if ref.unstable else [])
     withheld = None
     if unfit:
-        withheld = ("the raw segmentation is " + ", ".join(dict.fromkeys(w.split(":")[0].replace(
-            "raw segmentation", "").strip() or "unfit" for w in unfit)) + ": fix the labels or the model, or ask for "
-                    "the verdict anyway (--verdict-anyway)")
+        kinds = [k for k in ("giant", "fragmented", "unstable") if any(k in w[:40] for w in unfit)]
+        withheld = (f"the raw segmentation is {' and '.join(kinds) or 'unfit'} (see the warnings): fix the labels or "
+                    f"the model, or ask for the verdict anyway (--verdict-anyway)")
         if not verdict_anyway:
             scores = [dataclasses.replace(c, tolerable=False, withheld=withheld) for c in scores]
     others = [w for w in segmentation_warnings(raw, image.shape, scores) if w not in unfit]

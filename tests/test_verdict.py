@@ -322,3 +322,91 @@ def test_margins_parse_and_refuse():
     eps[:, PARAMETERS.index("Angle")] += 5.0
     assert _judge(eps, null, {"N_tot": 0.0}, primary=("Area",)).outcome == "tolerable"
     assert _judge(eps, null, {"N_tot": 0.0}, primary=("Area", "Angle")).outcome == "not tolerable"
+
+
+def test_the_extra_pairs_reference_does_not_contain_itself():
+    rng = np.random.default_rng(21)
+    raw = (CAMERA.offset_dn + rng.poisson(_disc_scene(400.0))).astype(np.uint16)
+    ref, _ = build_reference(raw, CAMERA, model=_Threshold(CAMERA.offset_dn + 300.0), replicas=6, seed=3)
+    from noisestat.score import band_counts, replica_pair_eps
+    from noisestat.score._eps import angular_mask
+    from noisestat.measure import ANGULAR_PARAMETERS
+
+    angular = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
+    pairs = replica_pair_eps(ref.raw.values, ref.replica_values, ref.sigma_floor, angular)
+    own = band_counts(pairs, PARAMETERS)
+    pooled = band_counts(np.concatenate([pairs, ref.null_eps]), PARAMETERS)
+    # the extra pair is judged against the replica pairs alone; the codecs against every pair
+    assert ref.null_statistics["Area"]["null_fraction"] == own["Area"]["fraction"]
+    assert ref.null_fractions["Area"] == pooled["Area"]
+    assert own["Area"]["n"] < pooled["Area"]["n"]
+
+
+def test_a_fragmented_raw_segmentation_gets_no_verdict_unless_asked(tmp_path):
+    import noisestat
+    from noisestat.pipeline import write_assessment
+
+    rng = np.random.default_rng(22)
+    raw = (CAMERA.offset_dn + rng.poisson(np.full((64, 64), 100.0))).astype(np.uint16)
+    specks = _Threshold(CAMERA.offset_dn + 112.0)  # ~1 % of background pixels: specks of 1-2 px
+    a = noisestat.assess(raw, CAMERA, ["lossless"], model=specks, replicas=3)
+    assert a.warnings[0].startswith("raw segmentation: fragmented")
+    (c,) = a.codecs
+    assert c.outcome == "inconclusive" and not c.tolerable and c.withheld
+    out = write_assessment(a, tmp_path / "out")
+    s = __import__("json").loads((out / "summary.json").read_text())
+    assert s["codecs"][0]["outcome"] == "inconclusive" and s["codecs"][0]["reasons"][0].startswith("verdict withheld")
+    assert s["codecs"][0]["verdict"]["outcome_if_judged"] in ("tolerable", "not tolerable", "inconclusive")
+    text = (out / "summary.txt").read_text().splitlines()
+    assert text[0].startswith("warning: raw segmentation: fragmented")  # warnings come first
+    assert "verdict" not in text[[i for i, t in enumerate(text) if t.startswith("codec")][0]]
+    assert any(t.startswith("no verdict: the raw segmentation is fragmented and unstable") for t in text)
+    html = (out / "report.html").read_text()
+    assert 'id="no-verdict"' in html and html.index('id="warnings"') < html.index('id="no-verdict"')
+    anyway = noisestat.assess(raw, CAMERA, ["lossless"], model=specks, replicas=3, verdict_anyway=True)
+    assert anyway.codecs[0].withheld is None and anyway.codecs[0].outcome == anyway.codecs[0].verdict.outcome
+
+
+def test_intensities_are_judged_a_gain_error_on_dim_fluorescence_is_not_tolerable():
+    # dim discs (40 e- above a 5 e- background): a 3 % gain error moves every object's Mean by ~1.2 e-,
+    # against a camera noise of the Mean of ~0.6 e- (78 px discs): the shape barely moves, the Mean does
+    rng = np.random.default_rng(23)
+    electrons = _disc_scene(40.0, n=8, shape=(128, 128), background_e=5.0)
+    raw = (CAMERA.offset_dn + rng.poisson(electrons)).astype(np.uint16)
+    gain = np.clip(np.rint(CAMERA.offset_dn + 1.03 * (raw.astype(float) - CAMERA.offset_dn)), 0, 65535).astype(np.uint16)
+    second = (CAMERA.offset_dn + rng.poisson(electrons)).astype(np.uint16)
+    ref, (obj_gain, obj_second) = build_reference(raw, CAMERA, model=_Threshold(CAMERA.offset_dn + 25.0), replicas=8,
+                                                  seed=4, extra_images=[gain, second])
+    s_gain = score_codec(ref, _Coded(gain), obj_gain)
+    assert s_gain.outcome == "not tolerable"
+    assert any(r.startswith("Mean: systematic shift") for r in s_gain.reasons)
+    assert s_gain.statistics["Mean"]["trimmed_mean"] < -1  # eps = raw - codec: the codec reads higher
+    assert score_codec(ref, _Coded(second), obj_second).outcome != "not tolerable"
+    # the intensities are in electrons above the offset
+    raw_mean = ref.raw.values[:, PARAMETERS.index("Mean")]
+    assert np.median(raw_mean) == pytest.approx(45.0, rel=0.15)
+
+
+def test_a_merge_under_the_centroid_rule_is_not_a_match():
+    import noisestat
+
+    # two raw discs 3 px apart whose codec image joins them: the joined centre lies within 3 px of both
+    yy, xx = np.mgrid[:40, :40]
+    electrons = np.full((40, 40), 10.0)
+    electrons[(yy - 20) ** 2 + (xx - 17) ** 2 <= 4] += 400
+    electrons[(yy - 20) ** 2 + (xx - 23) ** 2 <= 4] += 400
+    raw = (CAMERA.offset_dn + electrons).astype(np.uint16)
+    joined = raw.copy()
+    joined[19:22, 17:24] = raw.max()
+    from noisestat.pipeline import _match_objects
+    from noisestat.measure import measure_objects
+
+    raw_labels = label(raw > CAMERA.offset_dn + 200, connectivity=2)
+    assert raw_labels.max() == 2
+    table = measure_objects(raw_labels)
+    xy = np.column_stack([table.column("XM"), table.column("YM")])
+    objects = _match_objects(label(joined > CAMERA.offset_dn + 200, connectivity=2), raw_labels, xy, "centroid")
+    assert objects.status.tolist() == ["merged", "merged"] and np.isnan(objects.values).all()
+    merged = measure_objects(label(joined > CAMERA.offset_dn + 200, connectivity=2))
+    merged_xy = np.column_stack([merged.column("XM"), merged.column("YM")])
+    assert noisestat.measure.pair_unmatched(raw_labels, None, xy, merged_xy, "centroid") == (2, 2)
