@@ -41,7 +41,7 @@ def prepare(job: str, folder: Path) -> str | None:
     """Train the job's forest, save it and one tile's features in ``folder``; a description, or
     None when the job's data is absent."""
     from noisestat import read_image, read_labels, save_model
-    from noisestat.pipeline import _new_forest, _train
+    from noisestat.predict._training import new_forest as _new_forest, train as _train
 
     if job == "simulated":
         from bench_memory import write_image_job

@@ -13,29 +13,32 @@ fixed block) and the forest sums its trees in a fixed order, so every number is 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 
 import numpy as np
 
 from . import __version__
+from ._tasks import (assemble_values, call, compact, electrons, finish_task, image_task, label_measure, mask_task,
+                     match_task, measure, merge_timing, objects_task, pair_args, parts_per_image, same_image,
+                     tile_groups, values_task)
 from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
 from .codecs._base import code_image, prepare_image
+from .engine._estimate import notice_estimate
 from .engine._executors import JoblibExecutor, Pending, make_executor, parse_scheduler
-from .engine._tiles import (MIN_TILE, _tick, default_tile, label_mask, predict_tile, segment_tiled, tile_grid,
-                            values_tile)
+from .engine._tiles import MIN_TILE, _tick, default_tile, segment_tiled, tile_grid
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
-from .measure._matching import METHODS, STATUSES, classify_objects, match_centroids, match_iou, pair_unmatched
-from .measure._morphometry import ANGULAR_PARAMETERS, PARAMETERS, measure_objects
-from .measure._volume import VOLUME_PARAMETERS, measure_volume_objects
+from .measure._matching import METHODS, STATUSES, pair_unmatched
+from .measure._morphometry import ANGULAR_PARAMETERS, PARAMETERS
+from .measure._volume import VOLUME_PARAMETERS
 from .predict._forest import THRESHOLD, PixelClassifier, load_model
 from .predict._protocol import predictor_kind
+from .predict._training import features_fit, new_forest, train, training_pixels
 from .replicas._draw import MODE as REPLICA_MODE
-from .replicas._draw import BlockCache, draw_region, replica_seeds
+from .replicas._draw import replica_seeds
 from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
 from .results import (GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
@@ -54,63 +57,9 @@ __all__ = ["assess", "assess_files", "build_reference", "score_codec", "segment_
 _ANGULAR = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
 
 
-# The raw image's features are kept from training for its own segmentation when they fit this size;
-# beyond it (large images) they are computed again, tile by tile, so memory stays bounded by the tile.
-RAW_FEATURE_CACHE_BYTES = 512 << 20
-
-
-def _match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,
-                   timing: dict | None = None, table=None, intensity=None) -> ImageObjects:
-    """Measure one image's objects (unless their ``table`` is known; ``intensity`` its values in
-    electrons) and align them to the raw ones."""
-    start = time.perf_counter()
-    if table is None:
-        table = _measure(labels, intensity)
-        start = _tick(timing, "measuring", start)
-    n_raw = len(raw_xy)
-    if matching == "iou":
-        m = match_iou(raw_labels, labels)
-    else:
-        m = match_centroids(raw_xy, np.column_stack([table.column("XM"), table.column("YM")]))
-    values = np.full((n_raw, len(PARAMETERS)), np.nan)
-    partner = np.zeros(n_raw, dtype=np.int64)
-    status = classify_objects(raw_labels, labels, m.partner)
-    # a merge under the centroid rule keeps its partner id but is not a match: no values, no eps
-    hit = (m.partner >= 0) & (status == "matched")
-    values[hit] = table.values[m.partner[hit]]
-    partner[hit] = table.labels[m.partner[hit]]
-    area = int(table.column("Area").sum()) if len(table) else 0
-    counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
-    _tick(timing, "matching", start)
-    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=_compact(labels),
-                        status=status)
-
-
-def _measure(labels: np.ndarray, intensity=None):
-    """The ImageJ parameters of a 2D image's objects (shape, and intensity from ``intensity``); a
-    volume's volume, centre and intensity (:func:`noisestat.measure.measure_volume_objects`)."""
-    return measure_objects(labels, intensity) if labels.ndim == 2 else measure_volume_objects(labels, intensity)
-
-
-def _electrons(pixels: np.ndarray, profile: CameraProfile | None) -> np.ndarray | None:
-    """An image's values in electrons above the camera's offset, ``(y - offset) / gain`` (per pixel with
-    sCMOS maps), float32: the units of the intensity parameters. None without a profile."""
-    if profile is None:
-        return None
-    y = np.asarray(pixels, dtype=np.float32)
-    maps = profile.pixel_maps
-    if maps is not None and tuple(maps.shape) == y.shape[-2:]:
-        return (y - np.asarray(maps.offset_dn, np.float32)) / np.asarray(maps.gain_dn_per_e, np.float32)
-    return (y - np.float32(profile.offset_dn)) / np.float32(profile.gain_dn_per_e)
-
-
 def _replica_mode(image: np.ndarray) -> str:
     """The replica mode a run's replicas were drawn in (a volume's are drawn as ``pixel-as-mean``)."""
     return REPLICA_MODE if image.ndim == 2 else "pixel-as-mean"
-
-
-def _whole(shape) -> tuple:
-    return tuple(slice(0, n) for n in shape)
 
 
 def _judged(raw_labels: np.ndarray) -> tuple | None:
@@ -118,128 +67,9 @@ def _judged(raw_labels: np.ndarray) -> tuple | None:
     return None if raw_labels.ndim == 2 else VOLUME_PARAMETERS
 
 
-def _compact(labels: np.ndarray) -> np.ndarray:
-    """Labels in the smallest unsigned type that holds their ids (kept for every image of a run)."""
-    top = int(labels.max()) if labels.size else 0
-    return labels.astype(np.uint16, copy=False) if top < 2**16 else labels
-
-
-def _image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None, units=None):
-    """One image's aligned objects (segmented here unless its ``labels`` are known; intensities in
-    electrons of the camera ``units``) and its timing."""
-    timing = {}
-    if labels is None:
-        labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=timing,
-                               threads=threads)
-    return _match_objects(labels, raw_labels, raw_xy, matching, timing, intensity=_electrons(image, units)), timing
-
-
-def _pixels_of(image, profile, seed):
-    """``get(region)`` giving an image's pixels on a region: the image's own, or with ``seed`` its
-    replica's, drawn with the noise blocks kept in the returned cache for the next regions."""
-    blocks = BlockCache()
-    if seed is None:
-        return (lambda region: image[region]), blocks
-    return (lambda region: draw_region(image, profile, seed, region, blocks)), blocks
-
-
-def _objects_task(image, model, tile, threads, min_area, profile=None, seed=None, units=None):
-    """One image segmented by a :class:`~noisestat.predict.LabelPredictor` and measured, its labels
-    packed for the way back (a task): the raw image, a codec's, or with ``seed`` a replica. Needs
-    nothing of the raw image's objects, so the raw image runs in the same batch. (A mask
-    predictor's images go through :func:`_mask_task` and :func:`_finish_task`.)"""
-    timing = {}
-    get, blocks = _pixels_of(image, profile, seed)
-    # the drawn blocks are dropped once the mask is predicted: labelling is the task's peak
-    labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
-                           predicted=blocks.clear)
-    start = time.perf_counter()
-    table = _measure(labels, _electrons(get(_whole(image.shape)), units))
-    _tick(timing, "measuring", start)
-    return PackedLabels.pack(_compact(labels)), table, timing
-
-
-def _match_task(packed, table, raw_labels, raw_xy, matching, keep_packed):
-    """One segmented image's objects aligned to the raw ones (a task)."""
-    timing = {}
-    objects = _match_objects(packed.unpack(), raw_labels, raw_xy, matching, timing, table=table)
-    return (dataclasses.replace(objects, labels=packed) if keep_packed else objects), timing
-
-
-def _mask_task(image, model, tiles, threads, profile=None, seed=None):
-    """The predictor's mask on the cores of ``tiles`` (a task: part of one image, or with ``seed``
-    part of a replica, drawn region by region with its noise blocks kept for the next tiles), the
-    cores' pixels in tile order packed to bits."""
-    timing = {}
-    get = _pixels_of(image, profile, seed)[0]
-    cores = [predict_tile(get, model, t, timing=timing, threads=threads).reshape(-1) for t in tiles]
-    return np.packbits(np.concatenate(cores)), timing
-
-
-def _assemble_mask(shape, tiles, parts) -> np.ndarray:
-    """An image's mask from its :func:`_mask_task` results (``parts``: one per group of ``tiles``)."""
-    mask = np.empty(shape, dtype=bool)
-    for group, packed in zip(tiles, parts):
-        sizes = [math.prod(c.stop - c.start for c in t.core) for t in group]
-        bits = np.unpackbits(packed, count=sum(sizes)).view(bool)
-        for t, start, n in zip(group, np.cumsum([0, *sizes[:-1]]), sizes):
-            mask[t.core] = bits[start:start + n].reshape(tuple(c.stop - c.start for c in t.core))
-    return mask
-
-
-def _label_measure(shape, tiles, parts, min_area, timing, pixels=None):
-    """Labels and measurements of an image whose mask came in parts; ``pixels``: ``(image, profile,
-    seed, units)`` for the intensities (the image, or with ``seed`` its replica drawn again)."""
-    start = time.perf_counter()
-    labels = label_mask(_assemble_mask(shape, tiles, parts), min_area)
-    start = _tick(timing, "labelling", start)
-    intensity = None
-    if pixels is not None:
-        image, profile, seed, units = pixels
-        intensity = _electrons(_pixels_of(image, profile, seed)[0](_whole(shape)), units)
-    table = _measure(labels, intensity)
-    _tick(timing, "measuring", start)
-    return labels, table
-
-
-def _finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed, pixels=None):
-    """One image's objects from its mask's parts: labelled, measured (intensities from ``pixels``, see
-    :func:`_label_measure`) and aligned to the raw objects (a task); a replica's labels packed."""
-    timing = {}
-    labels, table = _label_measure(shape, tiles, parts, min_area, timing, pixels)
-    objects = _match_objects(labels, raw_labels, raw_xy, matching, timing, table=table)
-    if keep_packed:
-        objects = dataclasses.replace(objects, labels=PackedLabels.pack(objects.labels))
-    return objects, timing
-
-
-def _tile_groups(tiles, parts: int) -> list[list]:
-    """``tiles`` (raster order) cut into ``parts`` consecutive groups of about equal work (region
-    pixels, what the features cost): neighbouring tiles stay together, sharing noise blocks."""
-    work = np.cumsum([t.size for t in tiles])
-    cuts = [int(np.searchsorted(work, work[-1] * k / parts)) for k in range(1, parts)]
-    groups, start = [], 0
-    for cut in [*cuts, len(tiles)]:
-        cut = max(cut, start + 1) if start < len(tiles) else start
-        groups.append(tiles[start:cut])
-        start = cut
-    return [g for g in groups if g]
-
-
-def _parts_per_image(n_images: int, workers: int, n_tiles: int) -> int:
-    """Parts each image's tiles are cut into so that the batch's rounds come out even: the p in
-    1..4 (at most the tiles) with the shortest ceil(n_images p / workers) / p, the smallest on a tie."""
-    best, best_p = None, 1
-    for p in range(1, min(4, n_tiles) + 1):
-        span = math.ceil(n_images * p / workers) / p
-        if best is None or span < best - 1e-12:
-            best, best_p = span, p
-    return best_p
-
-
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     """Objects of another image of the same scene as ``ref``'s raw image, aligned to the raw objects."""
-    return _image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area,
+    return image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area,
                        units=ref.profile)[0]
 
 
@@ -488,12 +318,12 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     raw_features = None
     if trained:
         # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
-        model = _new_forest(forest_seed, image.ndim, jobs if local else -1, spacing)
+        model = new_forest(forest_seed, image.ndim, jobs if local else -1, spacing)
         tile = tile or default_tile(model, image.ndim)
-        kept = image.size * model.n_features(image.ndim) * 4 <= RAW_FEATURE_CACHE_BYTES  # as _training_pixels
+        kept = features_fit(image, model)
         raw_here = raw_here or (kept and executor.workers <= (os.cpu_count() or 1))
         # training runs here while the workers wait: its features take every core of this machine
-        raw_features = _train(model, image, labels, tile, os.cpu_count() or 1, timing, keep=raw_here)
+        raw_features = train(model, image, labels, tile, os.cpu_count() or 1, timing, keep=raw_here)
     tile = tile or default_tile(model, image.ndim)
 
     shared_image, shared_model = executor.share(image), executor.share(model)
@@ -504,7 +334,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
                                    features=raw_features, threads=raw_threads)
         start = time.perf_counter()
-        raw = _measure(raw_labels, _electrons(image, profile))
+        raw = measure(raw_labels, electrons(image, profile))
         _tick(raw_timing, "measuring", start)
     del raw_features
     if callable(extra_images):
@@ -512,14 +342,14 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     seeds = replica_seeds(replica_root, replicas + 2)
     # A decoded image identical to the raw one (a lossless codec) has the raw segmentation: the forest
     # is deterministic, so it is not run again.
-    same = [_same_image(extra, image) for extra in extra_images]
+    same = [same_image(extra, image) for extra in extra_images]
     n_images = replicas + 2 + sum(not s for s in same) + model_seeds + (not raw_here)  # the raw one when in the batch
 
     def estimate():
         # From the raw image's time, before the batch; when the raw image is in the batch, from one
         # tile measured here once the workers have their tasks (this process only waits for them).
         if notice is not None:
-            _notice_estimate(notice, image, model, tile, threads, (raw_timing, raw_threads) if raw_here else None,
+            notice_estimate(notice, image, model, tile, threads, (raw_timing, raw_threads) if raw_here else None,
                              timing if trained else {}, n_images, executor.workers)
 
     if raw_here:
@@ -538,63 +368,63 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         # each image's tiles in a few parts when that evens out the rounds of the batch (7 images on
         # 2 workers: 14 half images); the masks are labelled, measured and matched in the second batch
         tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
-        groups = _tile_groups(tiles, _parts_per_image(len(images), executor.workers, len(tiles)))
+        groups = tile_groups(tiles, parts_per_image(len(images), executor.workers, len(tiles)))
         tasks = [(im, shared_model, g, threads, prof, sd) for _, im, prof, sd in images for g in groups]
         names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
                  for name, *_ in images for k in range(len(groups))]
-        masks = executor.map(_mask_task, tasks, names, progress, started=None if raw_here else estimate)
+        masks = executor.map(mask_task, tasks, names, progress, started=None if raw_here else estimate)
         batch_wall = time.perf_counter() - batch_start
         for _, t in masks:
-            _merge_timing(timing, t)
+            merge_timing(timing, t)
         segmented = [[m for m, _ in masks[i * len(groups):(i + 1) * len(groups)]] for i in range(len(images))]
         del masks
         if not raw_here:
-            raw_labels, raw = _label_measure(image.shape, groups, segmented.pop(0), min_area, raw_timing,
+            raw_labels, raw = label_measure(image.shape, groups, segmented.pop(0), min_area, raw_timing,
                                              (image, None, None, profile))
     else:
         common = (shared_model, tile, threads, min_area)
-        segmented = executor.map(_objects_task, [(im, *common, prof, sd, profile) for _, im, prof, sd in images],
+        segmented = executor.map(objects_task, [(im, *common, prof, sd, profile) for _, im, prof, sd in images],
                                  [name for name, *_ in images], progress, started=None if raw_here else estimate)
         batch_wall = time.perf_counter() - batch_start
         for *_, t in segmented:
-            _merge_timing(timing, t)
+            merge_timing(timing, t)
         segmented = [(packed, table) for packed, table, _ in segmented]
         if not raw_here:
             packed, raw = segmented.pop(0)
             raw_labels = packed.unpack()
             del packed
     del images
-    _merge_timing(timing, raw_timing)
+    merge_timing(timing, raw_timing)
     raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
                                int(raw.column("Area").sum()) if len(raw) else 0, {}, np.asarray(raw.values),
                                labels=raw_labels, status=np.full(len(raw), "matched", dtype="<U7"))
 
     shared_labels = executor.share(raw_labels)
-    raw_packed = PackedLabels.pack(_compact(raw_labels)) if any(same) else None
+    raw_packed = PackedLabels.pack(compact(raw_labels)) if any(same) else None
     parts = iter(segmented)
     tasks = []
     for i in range(replicas + 2 + len(extra_images)):
         keep_packed = i < replicas + 2
         if not keep_packed and same[i - replicas - 2]:
-            tasks.append((_match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False)))
+            tasks.append((match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False)))
         elif kind == "mask":
             # the intensities: a replica drawn again from its seed (exactly as its mask saw it), or the image
             pixels = ((shared_image, profile, seeds[i], profile) if keep_packed
                       else (extra_images[i - replicas - 2], None, None, profile))
-            tasks.append((_finish_task, (image.shape, groups, next(parts), min_area, shared_labels, raw_xy, matching,
+            tasks.append((finish_task, (image.shape, groups, next(parts), min_area, shared_labels, raw_xy, matching,
                                          keep_packed, pixels)))
         else:
-            tasks.append((_match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed)))
+            tasks.append((match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed)))
     del segmented, parts
     names = ([f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
              + [f"codec image {i + 1}" for i in range(len(extra_images))])
     start = time.perf_counter()
-    results = executor.map(_call, tasks, [f"objects of {n}" for n in names])
+    results = executor.map(call, tasks, [f"objects of {n}" for n in names])
     timing["batch_wall"] = batch_wall + time.perf_counter() - start
     del tasks
     for _, t in results:
-        _merge_timing(timing, t)
+        merge_timing(timing, t)
     results = [r for r, _ in results]
     replica_objects, null_pair, extra_objects = results[:replicas], results[replicas:replicas + 2], results[replicas + 2:]
 
@@ -614,9 +444,9 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     # the extra pair is judged against the replica pairs alone (its reference must not contain itself)
     null_stats = codec_statistics(null_eps, PARAMETERS, band_counts(pairs_eps, PARAMETERS) if len(pairs_eps)
                                   else None, margin=margins.shift, keep=keep_for_spread(margins.spread, replicas))
-    pair_counts = [pair_unmatched(*_pair_args(replica_objects[2 * k], replica_objects[2 * k + 1]), matching)
+    pair_counts = [pair_unmatched(*pair_args(replica_objects[2 * k], replica_objects[2 * k + 1]), matching)
                    for k in range(replicas // 2)]
-    null_pair_counts = pair_unmatched(*_pair_args(null_pair[0], null_pair[1]), matching)
+    null_pair_counts = pair_unmatched(*pair_args(null_pair[0], null_pair[1]), matching)
     pairs_loss, null_loss = second_acquisition_losses(pair_counts, null_pair_counts, matching)
     primary = parse_primary(primary, _judged(raw_labels) or PARAMETERS)
     null_verdict = judge(null_stats, null_eps, PARAMETERS, pairs_eps if len(pairs_eps) else None,
@@ -634,15 +464,15 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     sigma_model = None
     if model_seeds:
         # One feature computation serves the training of every retrained forest.
-        rows, targets = _training_pixels(model, image, labels, tile, threads, timing)[:2]
-        forests = [_new_forest(s, image.ndim, jobs, spacing).fit_pixels(rows, targets, ndim=image.ndim)
+        rows, targets = training_pixels(model, image, labels, tile, threads, timing)[:2]
+        forests = [new_forest(s, image.ndim, jobs, spacing).fit_pixels(rows, targets, ndim=image.ndim)
                    for s in model_root.spawn(model_seeds)]
         del rows, targets
-        others = executor.map(_image_task, [(shared_image, f, tile, threads, shared_labels, raw_xy, matching,
+        others = executor.map(image_task, [(shared_image, f, tile, threads, shared_labels, raw_xy, matching,
                                              min_area, None, profile) for f in forests],
                               [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
         for _, t in others:
-            _merge_timing(timing, t)
+            merge_timing(timing, t)
         sigma_model, _ = replica_spread(raw.values, np.stack([o.values for o, _ in others]), _ANGULAR)
     timing = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timing.items()}
     if timing.get("pixels_predicted"):
@@ -659,118 +489,11 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     return ref, extra_objects
 
 
-def _notice_estimate(notice, image, model, tile, threads, raw, train_timing, n_images, workers) -> None:
-    """Say how long the batch will take: from the raw image's measured time (``raw``: its timing and
-    the threads it had) or, when it runs in the batch, from one tile measured here (features and
-    trees), scaled to the image."""
-    keys = ("pixels", "features", "trees", "predictor", "labelling", "measuring")
-    if raw is not None:
-        raw_timing, raw_threads = raw
-        per_image = sum(raw_timing.get(k, 0.0) for k in keys)
-        if raw_timing.get("features", 0.0) == 0.0:  # its features came from training: count them for the others
-            per_image += train_timing.get("features", 0.0)
-        source = f"the raw image took {_duration(per_image)}"
-    else:
-        tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
-        one = max(tiles, key=lambda t: t.size)
-        measured: dict = {}
-        if predictor_kind(model) == "values":
-            values_tile(lambda r: image[r], model, one, timing=measured)
-        else:
-            predict_tile(lambda r: image[r], model, one, timing=measured, threads=threads)
-        core = math.prod(c.stop - c.start for c in one.core)
-        seconds = sum(measured.get(k, 0.0) for k in keys)
-        per_image = seconds * image.size / core
-        raw_threads = threads
-        source = f"one tile of {core} pixels took {seconds:.1f} s"
-    # each task has ``threads`` threads where the measurement had ``raw_threads`` (an upper bound)
-    estimate = per_image * raw_threads / threads * n_images / max(1, min(workers, n_images))
-    notice(f"estimated time: {_duration(estimate)} for {n_images} images of {image.size} pixels on {workers} "
-           f"worker{'s' if workers > 1 else ''} ({source})", estimate)
-
-
 def _seed_roots(seed: int) -> tuple:
     """The forest's, the replicas' and the retrained forests' seed sequences, from the one seed
     (the third of four children is unused, kept so that these stay what they have been)."""
     forest, replicas, _, models = np.random.SeedSequence(seed).spawn(4)
     return forest, replicas, models
-
-
-def _call(fn, args):
-    return fn(*args)
-
-
-def _merge_timing(total: dict, part: dict) -> None:
-    for k, v in part.items():
-        total[k] = total.get(k, 0) + v
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _new_forest(seed, ndim: int, jobs: int, spacing=None) -> PixelClassifier:
-    """noisestat's forest, Weka's 2D features for images, the ilastik-style set (anisotropic with
-    the voxel ``spacing``) for volumes."""
-    if ndim == 2:
-        return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs)
-    return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs, feature_set="ilastik",
-                           spacing=None if spacing is None else tuple(float(v) for v in spacing))
-
-
-def _training_pixels(model, image, labels, tile, threads, timing, keep=False):
-    """Features of the labelled pixels, in the image's raster order (the rows and order a whole-image
-    computation gives), their labels, and, when ``keep`` and they fit
-    :data:`RAW_FEATURE_CACHE_BYTES`, every tile's features for the raw segmentation."""
-    tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
-    n_features = model.n_features(image.ndim)
-    cache = {} if keep and image.size * n_features * 4 <= RAW_FEATURE_CACHE_BYTES else None
-    # the labelled pixels' raster positions: each tile writes its rows straight into their place
-    # in one array (no per-tile lists concatenated and sorted: three copies of the training set)
-    everywhere = np.flatnonzero(np.asarray(labels).reshape(-1) > 0)
-    rows = np.empty((len(everywhere), n_features), dtype=np.float32)
-    targets = np.empty(len(everywhere), dtype=np.asarray(labels).dtype)
-    for t in tiles:
-        picked = labels[t.core] > 0
-        if not picked.any() and cache is None:
-            continue
-        start = time.perf_counter()
-        features = model.features(np.asarray(image[t.region]), threads=threads, inner=t.inner)
-        _tick(timing, "features", start)
-        if picked.any():
-            where = np.nonzero(picked)
-            flat = np.ravel_multi_index(tuple(w + c.start for w, c in zip(where, t.core)), image.shape)
-            place = np.searchsorted(everywhere, flat)
-            rows[place] = features[where]
-            targets[place] = labels[t.core][where]
-        if cache is not None:
-            cache[t.index] = features
-    return rows, targets, cache
-
-
-def _train(model, image, labels, tile, threads, timing, keep=True):
-    """Fit ``model`` on the labelled pixels (features per tile); return the raw features kept
-    (``keep``, and when they fit :data:`RAW_FEATURE_CACHE_BYTES`) or None."""
-    rows, targets, cache = _training_pixels(model, image, labels, tile, threads, timing, keep=keep)
-    start = time.perf_counter()
-    model.fit_pixels(rows, targets, ndim=image.ndim)
-    _tick(timing, "training", start)
-    return cache
-
-
-def _same_image(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
-
-
-def _pair_args(a: ImageObjects, b: ImageObjects) -> tuple:
-    """Two simulated acquisitions' label images and centres, for :func:`noisestat.measure.pair_unmatched`."""
-    labels = [t.labels.unpack() if isinstance(t.labels, PackedLabels) else t.labels for t in (a, b)]
-    xy = [np.column_stack([t.table[:, PARAMETERS.index("XM")], t.table[:, PARAMETERS.index("YM")]]) for t in (a, b)]
-    return (*labels, *xy)
 
 
 def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> CodecScore:
@@ -796,27 +519,6 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
     area = difference_stats(objects.values[:, 0] - raw.values[:, 0])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
                       global_scores, result.tolerable, result.reasons, statistics, area, loss, verdict=result)
-
-
-def _values_task(image, model, tiles, profile=None, seed=None):
-    """A value predictor's values on the cores of ``tiles`` (a task: part of one image, or with
-    ``seed`` part of a replica), the cores' values in tile order, flat."""
-    timing = {}
-    get = _pixels_of(image, profile, seed)[0]
-    cores = [values_tile(get, model, t, timing=timing).reshape(-1) for t in tiles]
-    return np.concatenate(cores), timing
-
-
-def _assemble_values(shape, groups, parts) -> np.ndarray:
-    """An image's value map from its :func:`_values_task` results (one per group of tiles)."""
-    out = np.empty(shape, dtype=np.result_type(*[p.dtype for p in parts]))
-    for group, flat in zip(groups, parts):
-        start = 0
-        for t in group:
-            size = tuple(c.stop - c.start for c in t.core)
-            out[t.core] = flat[start:start + math.prod(size)].reshape(size)
-            start += math.prod(size)
-    return out
 
 
 def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, replicas: int = 10, seed: int = 0,
@@ -861,7 +563,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
         coded = _start_codecs(executor, codecs, image, profile).result()
         codec_seconds = sum(seconds for _, seconds in coded)
         coded = [c for c, _ in coded]
-        same = [_same_image(c.decoded, image) for c in coded]
+        same = [same_image(c.decoded, image) for c in coded]
         seeds = replica_seeds(_seed_roots(seed)[1], replicas + 2)  # the replicas of assess for this seed
         shared_image = executor.share(image)
         images = [("raw image", shared_image, None, None)]
@@ -869,20 +571,20 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
                    for i, s in enumerate(seeds)]
         images += [(f"codec image {i + 1}", c.decoded, None, None) for i, (c, s) in enumerate(zip(coded, same))
                    if not s]
-        groups = _tile_groups(tiles, _parts_per_image(len(images), executor.workers, len(tiles)))
+        groups = tile_groups(tiles, parts_per_image(len(images), executor.workers, len(tiles)))
         names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
                  for name, *_ in images for k in range(len(groups))]
         shared_model = executor.share(model)
 
         def estimate():  # from one tile measured here once the workers have their tasks
             if notice is not None:
-                _notice_estimate(notice, image, model, tile, 1, None, {}, len(images), executor.workers)
+                notice_estimate(notice, image, model, tile, 1, None, {}, len(images), executor.workers)
 
         tasks = [(im, shared_model, g, prof, sd) for _, im, prof, sd in images for g in groups]
-        parts = executor.map(_values_task, tasks, names, progress, started=estimate)
+        parts = executor.map(values_task, tasks, names, progress, started=estimate)
     for _, t in parts:
-        _merge_timing(timing, t)
-    maps = [_assemble_values(image.shape, groups, [p for p, _ in parts[i * len(groups):(i + 1) * len(groups)]])
+        merge_timing(timing, t)
+    maps = [assemble_values(image.shape, groups, [p for p, _ in parts[i * len(groups):(i + 1) * len(groups)]])
             for i in range(len(images))]
     del parts
     raw_values, replica_maps, null_pair = maps[0], maps[1:replicas + 1], maps[replicas + 1:replicas + 3]

@@ -486,9 +486,9 @@ def test_a_volume_model_file_round_trips_and_a_bad_feature_set_is_refused(tmp_pa
 
 
 def test_a_raw_image_too_large_to_keep_its_features_is_segmented_tile_parallel(scene, reference, monkeypatch):
-    import noisestat.pipeline as pipeline
+    import noisestat.predict._training as training
 
-    monkeypatch.setattr(pipeline, "RAW_FEATURE_CACHE_BYTES", 0)   # as for an image beyond the cache
+    monkeypatch.setattr(training, "RAW_FEATURE_CACHE_BYTES", 0)   # as for an image beyond the cache
     raw, labels = scene
     other = assess(raw, CAMERA, CODECS, labels=labels, replicas=4, seed=3, jobs=2, tile=64)
     assert objects_csv(other) == objects_csv(reference)

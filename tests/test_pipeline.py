@@ -26,7 +26,7 @@ def test_lossless_gives_eps_zero_for_every_object_and_parameter(lossless_run):
     has_sigma = lossless_run.n_replicas_matched >= 2
     assert has_sigma.sum() > 5
     eps = c.eps[has_sigma]
-    assert eps.shape[1] == 19 and (eps == 0).all()
+    assert eps.shape[1] == len(PARAMETERS) and (eps == 0).all()
     assert all(p["mean_eps"] == 0 and p["frac_abs_eps_lt_1"] == 1 for p in c.parameters.values())
     assert c.global_scores["N_tot"]["eps"] == 0 and c.global_scores["A_tot"]["eps"] == 0
     assert c.tolerable
@@ -119,7 +119,7 @@ def test_outputs_have_the_documented_shape(tmp_path, lossless_run):
     assert s["provenance"]["classifier"]["seed"] == lossless_run.provenance["classifier"]["seed"]
     with open(out / "objects.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 3 * len(lossless_run.raw) * 19
+    assert len(rows) == 3 * len(lossless_run.raw) * len(PARAMETERS)
     assert {"codec", "object", "parameter", "chi_raw", "sigma_raw", "chi_codec", "eps"} <= set(rows[0])
     assert (out / "model.npz").exists() and (out / "raw_results.csv").exists()
     assert "NOT tolerable" in (out / "summary.txt").read_text()
@@ -170,7 +170,7 @@ def test_parquet_and_imagej_tables(tmp_path, lossless_run):
 
     out = write_assessment(lossless_run, tmp_path / "o")
     table = pq.read_table(out / "objects.parquet")
-    assert table.num_rows == 3 * len(lossless_run.raw) * 19
+    assert table.num_rows == 3 * len(lossless_run.raw) * len(PARAMETERS)
     assert table.column_names == ["codec", "object", "parameter", "chi_raw", "sigma_raw", "sigma_used",
                                   "n_replicas_matched", "status", "codec_object", "chi_codec", "eps"]
     # sigma_used is sigma_raw floored at the parameter's resolution: never below sigma_raw

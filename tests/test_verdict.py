@@ -398,7 +398,7 @@ def test_a_merge_under_the_centroid_rule_is_not_a_match():
     raw = (CAMERA.offset_dn + electrons).astype(np.uint16)
     joined = raw.copy()
     joined[19:22, 17:24] = raw.max()
-    from noisestat.pipeline import _match_objects
+    from noisestat._tasks import match_objects as _match_objects
     from noisestat.measure import measure_objects
 
     raw_labels = label(raw > CAMERA.offset_dn + 200, connectivity=2)
