@@ -377,3 +377,28 @@ def test_intensity_parameters_have_imagejs_definitions():
     assert flat.column("StdDev").tolist() == [0.0, 0.0] and flat.column("Median").tolist() == [7.0, 3.0]
     with pytest.raises(Exception, match="intensity image has shape"):
         measure_objects(labels, image[:-1])
+
+
+def test_a_volumes_intensity_parameters_are_those_of_its_voxels():
+    from skimage.measure import regionprops
+
+    from noisestat.measure import VOLUME_PARAMETERS, measure_volume_objects
+
+    rng = np.random.default_rng(5)
+    volume = np.zeros((6, 20, 24), int)
+    volume[1:4, 2:8, 3:9] = 4
+    volume[2:6, 10:18, 12:20] = 9
+    volume[5, 0, 0] = 2   # one voxel
+    image = rng.normal(100.0, 10.0, volume.shape)
+    table = measure_volume_objects(volume, image)
+    assert set(INTENSITY_PARAMETERS) <= set(VOLUME_PARAMETERS)
+    for region in regionprops(volume, intensity_image=image):
+        got = dict(zip(PARAMETERS, table.values[list(table.labels).index(region.label)]))
+        voxels = image[volume == region.label]
+        assert got["Mean"] == pytest.approx(voxels.mean(), rel=1e-12)
+        assert got["Median"] == pytest.approx(np.median(voxels), rel=1e-12)
+        assert got["StdDev"] == pytest.approx(voxels.std(ddof=1) if len(voxels) > 1 else 0.0, rel=1e-9)
+        assert got["RawIntDen"] == pytest.approx(voxels.sum(), rel=1e-12) == pytest.approx(got["IntDen"], rel=1e-12)
+        assert (got["Min"], got["Max"]) == (voxels.min(), voxels.max())
+    # without the volume's values the intensity columns are not measured
+    assert np.isnan(measure_volume_objects(volume).column("Mean")).all()
