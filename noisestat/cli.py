@@ -13,7 +13,6 @@ import threading
 import time
 
 from . import __version__
-from .engine._executors import watch_workers
 from .errors import NoisestatError
 
 
@@ -478,15 +477,20 @@ def _terminated() -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if hasattr(args, "jobs"):
-        args.jobs = _usable_jobs(args.jobs)
-    handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs, "calibrate": _calibrate,
-               "compress-bench": _compress_bench, "codec-train": _codec_train, "tune": _tune}[args.command]
+    # Ctrl-C and SIGTERM are handled from the first line on: the heavy imports (numpy, scikit-learn,
+    # dask) happen inside, when a command needs them, so an early interrupt is one line too.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     _TERMINATING.clear()
+    args = argparse.Namespace(debug=False)
     try:
+        args = _parser().parse_args(argv)
+        if hasattr(args, "jobs"):
+            args.jobs = _usable_jobs(args.jobs)
+        handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs, "calibrate": _calibrate,
+                   "compress-bench": _compress_bench, "codec-train": _codec_train, "tune": _tune}[args.command]
+        from .engine._executors import watch_workers
+
         watch_workers()
         return handler(args)
     except NoisestatError as exc:

@@ -13,6 +13,7 @@ line instead of waiting for ever.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -229,6 +230,24 @@ class JoblibExecutor(Executor):
         return results
 
 
+class _ClustersStartedHere:
+    """The local clusters created after this object: :meth:`abandon` closes those an interrupt left
+    half-started, quietly, and drops them from distributed's own list, whose exit hook would
+    otherwise fail on them with a traceback (a worker still starting cannot be closed cleanly)."""
+
+    def __init__(self, distributed):
+        from distributed.deploy.spec import SpecCluster
+
+        self._instances = SpecCluster._instances
+        self._before = set(self._instances)
+
+    def abandon(self) -> None:
+        for cluster in [c for c in list(self._instances) if c not in self._before]:
+            with contextlib.suppress(BaseException):  # the interrupt is what the user sees
+                cluster.close(timeout=5)
+            self._instances.discard(cluster)
+
+
 class DaskExecutor(Executor):
     """Tasks on a dask.distributed cluster: a running one (``address``) or a local one started here."""
 
@@ -244,6 +263,7 @@ class DaskExecutor(Executor):
         self._shared: dict = {}
         try:
             if kind == "local":
+                self._abandon_on_interrupt = _ClustersStartedHere(distributed)
                 # No dashboard; the scheduler's own HTTP routes (health, metrics) on a free loopback
                 # port: its default, 8787, is taken by any other cluster running here (a second
                 # noisestat run), which would make distributed warn on the user's terminal.
@@ -253,6 +273,10 @@ class DaskExecutor(Executor):
                 self.client = distributed.Client(self.cluster, timeout=CONNECT_TIMEOUT_S)
             else:
                 self.client = distributed.Client(value, timeout=CONNECT_TIMEOUT_S)
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C or SIGTERM while the cluster starts
+            if kind == "local":
+                self._abandon_on_interrupt.abandon()
+            raise
         except (OSError, TimeoutError) as exc:
             self.close()
             raise EngineError(f"cannot reach the dask scheduler {scheduler}: {str(exc).splitlines()[0][:160]}") from None
