@@ -107,6 +107,49 @@ def test_html_shows_verdicts_rule_and_tables(report, assessment):
     assert page.count("<table") >= len(assessment.codecs) + 3
 
 
+def test_every_table_scrolls_in_its_own_box_not_the_page(report):
+    page = report[1][0].read_text(encoding="utf-8")
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    # Every table is a block no wider than the page that scrolls sideways itself.
+    rule = re.search(r"(?:^|\})\s*table\{([^}]*)\}", css).group(1)
+    assert {"display:block", "max-width:100%", "overflow-x:auto"} <= set(rule.split(";"))
+    assert not re.search(r"(?:^|\})\s*table[.\w]*\{[^}]*(?:display:table|overflow[^;]*visible)", css)
+    assert page.count("<table") > 5
+    # The matching table's long column titles may break after their underscores.
+    assert "<th>unmatched_<wbr>reference</th>" in page
+
+
+# The statuses of a raw object (noisestat.measure.STATUSES): "lost" is one of them, never a name for
+# "without a partner" in general. Where the page says "lost", it is in one of these phrases.
+_LOST_PHRASES = (r"lost, split or merged", r"lost \+ split \+ merged", r"lost \(none of these\)",
+                 r"lost\s*: raw objects without a partner that are neither split nor merged")
+
+
+def _prose(page: str) -> str:
+    """The page's words outside its tables and style (table cells hold the status itself)."""
+    page = re.sub(r"<style>.*?</style>|<table.*?</table>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_lost_means_the_status_only(report):
+    out, paths = report
+    texts = {"report.html": _prose(paths[0].read_text(encoding="utf-8"))}
+    for name in FIGURE_NAMES:
+        svg = ET.parse(out / "figures" / f"{name}.svg").getroot()
+        texts[f"{name}.svg"] = " ".join("".join(e.itertext()) for e in svg.iter(f"{_SVG}text"))
+    allowed = re.compile("|".join(_LOST_PHRASES))
+    misused = []
+    for name, text in texts.items():
+        spans = [m.span() for m in allowed.finditer(text)]
+        for m in re.finditer(r"(?i)\blos(?:t|e|es|ing)\b", text):
+            if not any(lo <= m.start() < hi for lo, hi in spans):
+                misused.append(f"{name}: …{text[max(0, m.start() - 60):m.end() + 30]}…")
+    assert misused == []
+    # the words are there, with their meaning: the check above is not vacuous
+    assert re.search(_LOST_PHRASES[0], texts["report.html"])
+    assert "without a partner" in texts["report.html"] and "without a partner" in texts["outside_band.svg"]
+
+
 def test_codec_spec_with_a_path_is_escaped(report):
     page = report[1][0].read_text(encoding="utf-8")
     assert "decoded &lt;a&amp;b&gt;.tif" in page

@@ -14,8 +14,8 @@
 ``objects_eps.png``
     The raw image with every raw object coloured by |eps| of its Area, one panel per codec.
 ``outside_band.png``
-    Per codec, the raw objects outside the noise band (|eps| >= 1 for some parameter) and those the
-    codec lost, over the decoded image's own outlines, the worst numbered as in their table.
+    Per codec, the raw objects outside the noise band (|eps| >= 1 for some parameter) and those left
+    without a partner, over the decoded image's own outlines, the worst numbered as in their table.
 ``ratio_distortion.png``
     Compression ratio against distortion (median |eps|, fraction outside the band).
 

@@ -152,8 +152,8 @@ def outside_band(a, have_pixels: bool, missing_codec_labels) -> str:
     """Caption of the objects outside the noise band; ``missing_codec_labels``: the specs without a label image."""
     caption = ("Per codec, the raw objects outside the noise band: filled orange when the largest |ε| over "
                f"the {_n_measured(a)} parameters is between 1 and 3, red when it is 3 or more (or ±∞), magenta "
-               "when the codec "
-               "lost an object that at least 2 replicas found. Light outlines are the raw objects, cyan ones "
+               "when the object, found by at least 2 replicas, has no partner in the decoded image (lost, split "
+               "or merged). Light outlines are the raw objects, cyan ones "
                f"the objects segmented in the decoded image. The {_NUMBERED} worst carry their rank in the "
                "table of objects outside the band below; labels/ holds both segmentations as label images.")
     if have_pixels:
@@ -246,7 +246,8 @@ def _column_help() -> dict:
         "p_excess": "one-sided Fisher exact p that the codec's unmatched rate exceeds null_rate.",
         "alpha": "the level p_excess is compared with.",
         "test": "the test behind p_excess.",
-        "excess": "yes: the codec loses significantly more objects than camera noise (not tolerable).",
+        "excess": "yes: the codec leaves significantly more raw objects without a partner than camera noise does "
+                  "(not tolerable).",
         # globals table
         "global": "N_tot: number of objects in the image; A_tot: their total area (px).",
         "raw": "the value on the raw image.",
@@ -254,7 +255,7 @@ def _column_help() -> dict:
         "σ_raw": "sd over the replicas (ddof 1): the spread camera noise alone gives.",
         "ε": "(raw − codec) / σ_raw.",
         # outside-band table
-        "rank": "1 = worst: largest |ε| first, then the lost objects by decreasing area.",
+        "rank": "1 = worst: largest |ε| first, then the objects without a partner by decreasing area.",
         "object": "raw object id: the object column of objects.csv and the value in labels/00_raw.tif.",
         "codec_object": "the partner's id in the decoded image's segmentation (labels/NN_codec.tif; empty: none).",
         "status": "what the decoded segmentation made of the object: matched (a partner by the matching "
@@ -262,7 +263,7 @@ def _column_help() -> dict:
                   "neighbour), split (no partner; two or more objects lie mostly inside it), lost (none of "
                   "these); unmatched: no partner, and no label images to tell which.",
         "worst_parameter": "the parameter of largest |ε| for this object.",
-        "eps": "ε of the worst parameter (empty for lost objects).",
+        "eps": "ε of the worst parameter (empty for objects without a partner).",
         "sigma_raw": "σ_raw of the worst parameter: its sd over the replicas.",
         "sigma_used": "the σ that ε divides by: σ_raw, or the parameter's floor where σ_raw is below it.",
         "chi_raw": "the worst parameter measured on the raw image.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 
 import numpy as np
 
@@ -27,7 +28,7 @@ padding:18px 24px;color:#1d1d1f;background:#fff;line-height:1.4}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:3px}
 h3{font-size:15px;margin:18px 0 6px}
 .sub{color:#555;margin:0 0 14px}
-table{border-collapse:collapse;font-size:13px;margin:6px 0 12px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0 12px;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #d5d5d5;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f2f2f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
 td.bad{color:#b00020;font-weight:600}
@@ -211,17 +212,18 @@ def _outside_band_section(a, figures=()) -> str:
     if getattr(a, "sigma_floor", None) is not None:
         columns.insert(columns.index("sigma_raw") + 1, "sigma_used")
     parts = ['<h2 id="outside-band">Objects outside the noise band</h2>',
-             f"<p>Raw objects with |ε| ≥ 1 for at least one parameter, worst first, then the objects the codec "
-             f"lost although at least 2 of the {n_rep} replicas found them. The first {_OUTSIDE_SHOWN} per codec "
+             f"<p>Raw objects with |ε| ≥ 1 for at least one parameter, worst first, then the objects left without "
+             f"a partner in the decoded image (lost, split or merged: the status column says which) although at "
+             f"least 2 of the {n_rep} replicas found them. The first {_OUTSIDE_SHOWN} per codec "
              "are shown; <code>outside_band.csv</code> lists all of them. Look them up in "
              "<code>labels/</code> (ids are the object and codec_object columns)"
              + "".join(f" and in Figure {k}" for k, f in enumerate(figures, 1) if f.name == "outside_band")
              + ".</p>"]
     for c in a.codecs:
         rows = table.get(c.spec, [])
-        n_lost = sum(1 for r in rows if r["worst_parameter"] == "")
-        parts.append(f"<h3><code>{_e(c.spec)}</code>: {len(rows) - n_lost} of {len(a.raw)} objects outside the "
-                     f"band, {n_lost} lost</h3>")
+        n_apart = sum(1 for r in rows if r["worst_parameter"] == "")
+        parts.append(f"<h3><code>{_e(c.spec)}</code>: {len(rows) - n_apart} of {len(a.raw)} objects outside the "
+                     f"band, {n_apart} without a partner</h3>")
         if not rows:
             parts.append("<p>None: every estimable ε of every object is inside the band.</p>")
             continue
@@ -360,6 +362,18 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
             ("replicas", s.get("replicas")), ("raw objects", n_raw)]
     out.append("<h2>Provenance</h2>" + _kv_table(head + [(k, v) for k, v in _flatten(prov) if k not in ("seed",)]))
     out.append("</body></html>\n")
-    return "\n".join(out)
+    return _breakable_headers("\n".join(out))
+
+
+_HEADER = re.compile(r"<th>(.*?)</th>", re.S)
+
+
+def _breakable_headers(page: str) -> str:
+    """Column titles that may break after an underscore (``<wbr>``), so that ``unmatched_reference``
+    need not set a column's width. (User strings are escaped: every ``<th>`` is the page's own.)
+
+    A table wider than the page scrolls sideways inside its own box (the CSS makes each table a
+    block of at most the page's width, ``overflow-x:auto``); the page itself never does."""
+    return _HEADER.sub(lambda m: "<th>" + m.group(1).replace("_", "_<wbr>") + "</th>", page)
 
 
