@@ -59,6 +59,63 @@ def returns_within(seconds: float, what: str, fn, *args, **kwargs):
     return outcome["result"]
 
 
+# The markers (registered in pyproject.toml) of tests in modules that do not set them themselves: a
+# module, a test (all its parametrisations) or one parametrisation. "process": the test starts
+# other processes and waits for them; "slow": it took 20 s or more in a run of the whole suite on a
+# busy 2-core machine (python -m pytest --durations=40). The README's command runs them all.
+MARKED = {
+    "process": (
+        "tests/test_signals.py",
+        "tests/test_values.py::test_values_do_not_depend_on_tile_or_workers",
+        "tests/test_values.py::test_local_dask_cluster_gives_the_same_values",
+        "tests/test_model_files.py::test_fuzzed_model_files_are_refused_or_predict_validly",
+        "tests/test_model_files.py::test_harness_sees_a_crash",
+        "tests/test_model_files.py::test_unvalidated_table_is_really_dangerous",
+        "tests/test_report.py::test_report_renders_in_headless_chromium",
+        "tests/test_report.py::test_dom_holds_every_figure",
+        "tests/test_learned.py::test_listing_and_missing_extra_without_torch",
+        "tests/test_compression.py::test_jobs_do_not_change_results",
+        "tests/test_compression.py::test_real_12bit_image",
+        "tests/test_predictors.py::test_mask_predictor_same_labels_in_worker_processes",
+    ),
+    "slow": (
+        "tests/test_realdata.py",
+        "tests/test_cli.py::test_demo_runs_end_to_end",
+        "tests/test_values.py::test_local_dask_cluster_gives_the_same_values",
+        "tests/test_pipeline.py::test_second_independent_acquisition_is_inside_the_raw_noise",
+        "tests/test_outputs.py::test_assess_marks_its_folder_and_replaces_only_its_own",
+        "tests/test_outputs.py::test_a_write_refused_at_the_end_keeps_the_previous_result",
+        "tests/test_outputs_measured.py::test_a_codec_that_fragments_or_floods_is_warned_in_summary_printed_summary_and_report",
+        "tests/test_compression.py::test_jobs_do_not_change_results",
+        "tests/test_image_planes.py::test_assess_channel_end_to_end",
+        "tests/test_model_files.py::test_fuzzed_model_files_are_refused_or_predict_validly",
+        "tests/test_engine.py::test_cli_tile_gives_the_same_objects_and_records_it",
+        "tests/test_engine.py::test_early_stopped_decision_equals_scikit_learns_mask[200]",
+        "tests/test_engine.py::test_assessment_is_byte_identical_for_any_tile[16]",
+        "tests/test_engine.py::test_volume_assessment_counts_objects_and_is_tile_invariant",
+    ),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m and -k choose
+def pytest_collection_modifyitems(config, items):
+    names = {}
+    for item in items:
+        module, _, test = item.nodeid.partition("::")
+        names.setdefault(module, set()).update({test.split("[")[0], test})
+        for marker, where in MARKED.items():
+            if module in where or f"{module}::{test}" in where or f"{module}::{test.split('[')[0]}" in where:
+                item.add_marker(marker)
+    # a test renamed or removed would silently lose its marker: say so (only when whole modules
+    # were collected, not single tests named on the command line)
+    if any("::" in arg for arg in config.args):
+        return
+    stale = [entry for where in MARKED.values() for entry in where
+             if "::" in entry and entry.split("::")[0] in names and entry.split("::", 1)[1] not in names[entry.split("::")[0]]]
+    if stale:
+        raise pytest.UsageError(f"tests/conftest.py MARKED names tests that were not collected: {', '.join(stale)}")
+
+
 @pytest.fixture(scope="session")
 def small_scene():
     """A 192x192 simulated scene, one acquisition of it and sparse labels from its truth."""

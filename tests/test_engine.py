@@ -282,6 +282,7 @@ def test_unreachable_scheduler_is_one_line(scene, monkeypatch):
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_local_dask_cluster_gives_the_same_numbers(scene, reference):
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     raw, labels = scene
@@ -291,6 +292,7 @@ def test_local_dask_cluster_gives_the_same_numbers(scene, reference):
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_a_local_cluster_starts_quietly_beside_another_one():
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     import socket
@@ -312,6 +314,7 @@ def test_a_local_cluster_starts_quietly_beside_another_one():
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_is_told_why_its_local_cluster_did_not_start(tmp_path):
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     script = tmp_path / "unguarded.py"
@@ -337,6 +340,7 @@ def _needs_a_missing_module(*_):
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_a_worker_that_cannot_import_what_a_task_needs_is_one_line():
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     with _executors.DaskExecutor("local:1") as executor:
@@ -351,6 +355,7 @@ def _die(*_):
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_dead_workers_are_reported_not_waited_for():
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     import dask
@@ -409,7 +414,7 @@ class _FailsWhenApplied(Codec):
         raise CodecError(f"{self.spec}: cannot reach the target on this image")
 
 
-@pytest.mark.parametrize("jobs, scheduler", [(1, None), (2, None), pytest.param(1, "local:1", marks=pytest.mark.process)])
+@pytest.mark.parametrize("jobs, scheduler", [(1, None), (2, None), pytest.param(1, "local:1", marks=[pytest.mark.process, pytest.mark.slow])])
 def test_a_codec_failing_while_the_forest_trains_stops_the_run_with_its_own_line(scene, jobs, scheduler):
     if scheduler:
         pytest.importorskip("distributed", reason="the dask extra is not installed")
@@ -529,6 +534,7 @@ def _mapped(how, env):
 
 
 @pytest.mark.process
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 def test_dask_tasks_reuse_freed_memory_under_the_nannies_trim_threshold():
     # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which also stops glibc's sliding

@@ -48,6 +48,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_command_line_example(tmp_path):
     bindir = Path(sys.executable).parent
     path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
