@@ -485,7 +485,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     null_globals, null_stats, null_fractions, (null_verdict.tolerable, null_verdict.reasons),
                     null_verdict.rule, sigma_model, tuple(warnings), floor, replica_status, null_loss, tile, timing,
                     margins=margins, primary=primary, null_verdict=null_verdict, pooled_null_eps=pooled_eps,
-                    unstable=unstable)
+                    unstable=unstable, image=image)
     return ref, extra_objects
 
 
@@ -515,7 +515,8 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
                         ref.null_loss.get("n", 0)),
             **{k: int((status == k).sum()) for k in STATUSES[1:]}}
     result = judge(statistics, eps, PARAMETERS, ref.pooled_null_eps, {k: v["eps"] for k, v in global_scores.items()},
-                   ref.n_replicas, loss=loss, margins=ref.margins, primary=ref.primary, judged=_judged(ref.raw_labels))
+                   ref.n_replicas, loss=loss, margins=ref.margins, primary=ref.primary, judged=_judged(ref.raw_labels),
+                   identical=ref.image is not None and same_image(coded.decoded, ref.image))
     area = difference_stats(objects.values[:, 0] - raw.values[:, 0])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
                       global_scores, result.tolerable, result.reasons, statistics, area, loss, verdict=result)

@@ -300,6 +300,7 @@ class Reference:
     null_verdict: Verdict | None = field(default=None, repr=False)
     pooled_null_eps: np.ndarray | None = field(default=None, repr=False)
     unstable: str | None = None
+    image: np.ndarray | None = field(default=None, repr=False)  # the raw image (not a copy)
 
     @property
     def n_replicas(self) -> int:

@@ -357,7 +357,7 @@ def test_every_table_column_is_explained_under_its_table(run):
         explained = set(re.findall(r"<dt>(.*?)</dt>", legend))
         assert heads <= explained, heads - explained
         assert "a field recorded by this version" not in legend, legend
-    for word in ("p_zero", "p_equivalent", "p_zero_holm", "trimmed_mean", "n_finite", "TOST", "Holm", "Yuen"):
+    for word in ("p_zero", "p_equivalent", "p_zero_holm", "trimmed_mean", "n_finite", "TOST", "Holm", "Tukey–McLaughlin", "p_beyond"):
         assert word in page, word
     assert "frac_wilson95" in page
 

@@ -139,9 +139,10 @@ def codec_status(assessment, codec) -> np.ndarray | None:
         return None
     from ..measure._matching import classify_objects
 
-    # classify_objects reads only whether a partner exists (row index >= 0, -1 for none).
-    has_partner = np.asarray(codec.objects.partner) > 0
-    return classify_objects(np.asarray(raw_labels), np.asarray(codec_labels), np.where(has_partner, 0, -1))
+    # classify_objects reads whether a partner exists (>= 0, -1 for none) and whether two raw objects share
+    # one: the partners' label ids (distinct per codec object) tell both.
+    partner = np.asarray(codec.objects.partner)
+    return classify_objects(np.asarray(raw_labels), np.asarray(codec_labels), np.where(partner > 0, partner, -1))
 
 
 # --------------------------------------------------------------------------------------------------

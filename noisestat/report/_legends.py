@@ -9,7 +9,7 @@ import numpy as np
 
 from ..measure._morphometry import PARAMETERS
 from ..measure._volume import VOLUME_PARAMETERS
-from ..score._tests import ALPHA, FAMILIES, KEEP, MARGIN, TRIM
+from ..score._tests import FAMILIES, TRIM
 from . import _inspection as inspection
 from ._inspection import _is_volume, _measured_parameters
 from ._draw import _NUMBERED
@@ -176,7 +176,6 @@ _COLUMN_TITLES = {"n": "n", "n_infinite": "n ±∞", "mean_eps": "mean ε", "sd_
 
 def _column_help() -> dict:
     """What each table column means, shown in a legend under every table that has it."""
-    keep_text = f"{KEEP:g} × null_fraction"
     tested_through = "; ".join(
         f"“family {name}”: {_and(m for m in members if m != rep)} "
         f"{'are functions' if len(members) > 2 else 'is a function'} of {rep}, tested through {rep}"
@@ -191,10 +190,11 @@ def _column_help() -> dict:
                                "rule, see provenance) / raw objects.",
         "verdict": "tolerable: every criterion of the rule below shown within its margin; not tolerable: one shown "
                    "beyond it; inconclusive: neither.",
-        "reasons": "the conditions that failed, one per parameter family or global.",
+        "reasons": "the criteria shown beyond their margin (not tolerable) or decided neither way (inconclusive, with "
+                   "about how many objects or replicas would decide them).",
         # parameter tables
         "parameter": f"one of the {len(PARAMETERS)} ImageJ parameters (Analyze Particles and Extended Particle "
-                     f"Analyzer names); {tested_through}.",
+                     f"Analyzer names; the intensities in electrons above the camera's offset); {tested_through}.",
         "n": "raw objects with an ε for this parameter: matched in the decoded image and by ≥ 2 replicas "
              "(so σ_raw exists); finite or infinite.",
         "n_infinite": "of those, objects with ε = ±∞: σ_raw = 0 (all replicas gave the same value) and the codec "
@@ -211,20 +211,27 @@ def _column_help() -> dict:
                     "n_finite; otherwise n_finite is what the location tests use, at least 3 needed).",
         "trimmed_mean": f"{TRIM:.0%} trimmed mean of ε ({TRIM:.0%} cut from each end): the systematic "
                         "shift, robust to the heavy tails of ε where σ_raw is tiny.",
-        "p_zero": "two-sided p of Yuen's t test that the trimmed mean is 0: small means a systematic shift was "
-                  "detected (with many objects even a shift far inside the noise is; read with p_equivalent).",
+        "p_zero": "two-sided p of the test that the trimmed mean is 0 (Tukey–McLaughlin's t; the signed-rank test "
+                  "where some ε = ±∞): small means a systematic shift was detected (with many objects even a shift "
+                  "far inside the noise is; read with p_equivalent).",
         "p_zero_holm": "p_zero Holm-corrected over the parameter families (one test per family).",
-        "p_equivalent": f"p of the equivalence test (TOST, two one-sided Yuen tests) that |trimmed mean| < "
-                        f"{MARGIN:g}: below {ALPHA:g} shows the shift inside the raw noise.",
+        "p_equivalent": "p of the equivalence test (TOST: two one-sided Tukey–McLaughlin t tests) that |trimmed "
+                        "mean| is below the shift margin (summary.json verdict.margins.shift): below alpha shows the "
+                        "shift within it.",
+        "p_beyond": "one-sided p that |trimmed mean| is above the shift margin (or, with ε = ±∞, that more than "
+                    "the trimmed share of objects is infinite): below alpha, after Holm over the verdict's "
+                    "criteria, shows the shift beyond it.",
+        "se_trimmed": "standard error of the trimmed mean (Tukey–McLaughlin: from the winsorized variance).",
+        "df": "degrees of freedom of the trimmed-mean t tests: the objects kept after trimming, minus 1.",
         "value": "the statistic as recorded.",
         "n_band": "objects with an ε (finite or ±∞): the denominator of the band fraction.",
         "n_inside": "of those, objects with |ε| < 1.",
-        "frac_wilson95": "95 % Wilson score interval of the fraction |ε| < 1 (shown for reading; the verdict "
-                         "uses p_band).",
+        "frac_wilson95": "95 % Wilson score interval of the fraction |ε| < 1 (shown for reading).",
         "null_fraction": "the fraction |ε| < 1 a simulated second raw acquisition gives for this parameter.",
-        "band_threshold": f"the fraction |ε| < 1 the codec must be shown to exceed: {keep_text}.",
-        "p_band": "one-sided p of the non-inferiority test (Agresti–Caffo adjusted z) that the fraction |ε| < 1 "
-                  f"exceeds band_threshold: tolerable needs it below {ALPHA:g}.",
+        "band_threshold": "keep × null_fraction: the fraction |ε| < 1 that a per-object error as wide as the "
+                          "spread margin allows (× a second acquisition's) would give.",
+        "p_band": "one-sided p (score test of a ratio of two proportions) that the fraction |ε| < 1 exceeds "
+                  "band_threshold, for this parameter alone (the verdict pools its primary parameters).",
         "sigma_used": "the σ that ε divides by: σ_raw, or the parameter's floor where σ_raw is below it.",
         # matching and loss table
         "method": "matching rule: iou (one-to-one, IoU ≥ 0.5) or centroid (nearest centre within 3 px).",
@@ -243,11 +250,12 @@ def _column_help() -> dict:
         "null_unmatched": "the same count for simulated second raw acquisitions (pooled pairs of replicas).",
         "null_n": "raw objects in those pooled second acquisitions.",
         "null_rate": "null_unmatched / null_n: how many objects camera noise alone leaves unmatched.",
-        "p_excess": "one-sided Fisher exact p that the codec's unmatched rate exceeds null_rate.",
+        "p_excess": "one-sided Fisher exact p that the codec's unmatched rate exceeds null_rate (descriptive: the "
+                    "verdict's loss criterion has a margin, see the rule).",
         "alpha": "the level p_excess is compared with.",
         "test": "the test behind p_excess.",
         "excess": "yes: the codec leaves significantly more raw objects without a partner than camera noise does "
-                  "(not tolerable).",
+                  "(descriptive; the verdict judges the rate against its margin).",
         # globals table
         "global": "N_tot: number of objects in the image; A_tot: their total area (px).",
         "raw": "the value on the raw image.",
@@ -281,7 +289,8 @@ def _volume_help() -> dict:
     others = [p for p in VOLUME_PARAMETERS if p != "Area"]
     return {
         "parameter": f"a parameter measured for volumes: Area (the object's volume in voxels) and {_and(others)} "
-                     "(its centre of mass, pixels); the 2D shape parameters are not measured for volumes yet.",
+                     "(its centre of mass in pixels, and its voxels' intensities in electrons); the 2D shape "
+                     "parameters are not measured for volumes yet.",
         "global": "N_tot: number of objects in the volume (26-connected); A_tot: their total volume (voxels).",
         "n_parameters_outside": "how many of the parameters measured for volumes have |ε| ≥ 1 for this object.",
         "area_raw": "the object's Area on the raw volume: its volume in voxels.",
