@@ -52,12 +52,20 @@ FIGURE_NAMES = ("segmentation", "area_difference", "globals", "eps_per_parameter
 """File stems of the figures, in the order the page shows them."""
 
 
+_SECOND = "second acquisition (simulated)"
+
+
 def _figure_area_difference(a) -> Drawing:
     raw_area = np.asarray(a.raw.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
     replica_values = _optional_array(a, "replica_values")
     series, notes = [], []
-    if replica_values is not None and replica_values.size:
-        series.append(("replicas", replica_values[:, :, _AREA] - raw_area[None, :], _REFERENCE_COLOUR))
+    if replica_values is not None and len(replica_values) >= 2 and replica_values.size:
+        # like with like: a codec's area minus the raw one is a second image against the first; so is one
+        # replica of a disjoint pair against the other (a simulated second acquisition). Replica minus raw
+        # is not: replicas are drawn around the raw image, which biases that difference.
+        half = len(replica_values) // 2
+        pairs = replica_values[1:2 * half:2, :, _AREA] - replica_values[0:2 * half:2, :, _AREA]
+        series.append((_SECOND, pairs, _REFERENCE_COLOUR))
     elif replica_values is None:
         notes.append("the replicas' single-object values are not in this assessment, so only the codecs are shown")
     for i, c in enumerate(a.codecs):
@@ -69,7 +77,7 @@ def _figure_area_difference(a) -> Drawing:
     fig = _new_figure(_WIDTH_IN, 1.5 + 0.45 * max(len(series), 1))
     ax = fig.add_subplot()
     diffs = [_finite(d) for _, d, _ in series]
-    reference = _finite(series[0][1]) if series and series[0][0] == "replicas" else np.empty(0)
+    reference = _finite(series[0][1]) if series and series[0][0] == _SECOND else np.empty(0)
     ref_sd = float(reference.std(ddof=1)) if len(reference) > 1 else 1.0
     labels = []
     for k, ((label, _, colour), d) in enumerate(zip(series, diffs)):
@@ -83,7 +91,7 @@ def _figure_area_difference(a) -> Drawing:
                         markersize=4, capsize=2)
         else:
             ax.text(0, k, "no matched object", ha="center", va="center", fontsize=_FONT_PT, color="0.3")
-        name = "replicas" if label == "replicas" else _short(label, 30)
+        name = label if label == _SECOND else _short(label, 30)
         labels.append(_text(f"{name}\n{_fmt(mean, '+.2f')} ± {_fmt(sd)} {unit}, n = {n}"))
     ax.axvline(0, color="0.5", linewidth=0.8, zorder=0)
     ax.set_yticks(range(len(series)), labels)

@@ -42,10 +42,12 @@ def _not_measured_note(a) -> str:
 
 def area_difference(a, scale: str, notes) -> str:
     """Caption of the single-object area difference; ``scale`` of its x axis, ``notes`` on what it left out."""
-    caption = ("Area of each object minus the area of the raw object it matches (Fig. 2c of Pomarico et al. "
-               "2022): replicas (raw-equivalent Monte-Carlo images from the camera noise model) in grey, "
-               "each codec in colour; points are objects, boxes the quartiles, black diamonds mean ± sd "
-               f"(also written under each name). Unmatched objects are left out. The x axis is {scale}.")
+    caption = ("Area of each object in a second image minus its area in the first (Fig. 2c of Pomarico et al. "
+               "2022): each codec's decoded image against the raw image, in colour, and, in grey, simulated "
+               "second acquisitions: one replica against another of a disjoint pair (raw-equivalent "
+               "Monte-Carlo images from the camera noise model), what re-imaging the sample changes. Points "
+               "are objects, boxes the quartiles, black diamonds mean ± sd (also written under each name). "
+               f"Objects without a partner are left out. The x axis is {scale}.")
     if _is_volume(a):
         caption += (" For this volume Area is the object's volume in voxels (its voxel count in the 26-connected "
                     "label volume), not the area of a projection.")
