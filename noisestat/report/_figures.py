@@ -5,7 +5,8 @@
     The raw image in grey with the outlines of the raw segmentation, giant objects and 1-3 px
     specks marked, beside the histogram of object areas (what :mod:`noisestat.report` warns on).
 ``area_difference.png``
-    Single-object area difference chi - chi_raw of the replicas and of each codec (Fig. 2c).
+    Single-object area difference of each codec (chi_c - chi_raw) beside that between simulated second
+    acquisitions (one replica of a pair against the other) (Fig. 2c).
 ``globals.png``
     N_tot and A_tot normalised to raw, with sigma_raw / raw error bars (Fig. 2d).
 ``eps_per_parameter.png``
@@ -103,9 +104,10 @@ def _figure_area_difference(a) -> Drawing:
         ax.set_xscale("symlog", linthresh=max(ref_sd, 1.0))
         ax.xaxis.set_major_formatter(_PLAIN)
         scale = "symmetric-log"
-    ax.set_xlabel(f"Area − Area_raw ({unit})" + (", symmetric log scale" if scale != "linear" else ""))
-    ax.set_title("Single-object volume difference to the raw volume" if _is_volume(a)
-                 else "Single-object area difference to the raw image")
+    ax.set_xlabel(f"Area in the second image − Area in the first ({unit})"
+                  + (", symmetric log scale" if scale != "linear" else ""))
+    ax.set_title("Single-object volume difference: decoded − raw, and between simulated acquisitions" if _is_volume(a)
+                 else "Single-object area difference: decoded − raw, and between simulated acquisitions")
     fig.legend(handles=[Line2D([], [], marker="o", linestyle="", color="0.5", label="one object"),
                         Line2D([], [], color="0.4", label="box: quartiles and median"),
                         Line2D([], [], marker="D", linestyle="", color="black", label="mean ± sd")],
