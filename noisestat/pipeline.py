@@ -46,7 +46,7 @@ from .results import (GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, P
 from .score._eps import GLOBAL_FLOOR, angular_mask, epsilon, floored, replica_spread, resolution_floor, summarise_eps
 from .score._null import (band_counts, replica_pair_eps, second_acquisition_losses, unchanged_warning,
                           unstable_warning)
-from .score._verdict import Margins, judge, keep_for_spread, parse_primary
+from .score._verdict import Margins, eps_scale, judge, keep_for_spread, parse_primary
 from .score._pixels import pixel_eps, pixel_floor, pixel_null, pixel_sigma, pixel_summary
 from .score._tests import codec_statistics, difference_stats, loss_test
 
@@ -443,7 +443,9 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     null_fractions = band_counts(pooled_eps, PARAMETERS)
     # the extra pair is judged against the replica pairs alone (its reference must not contain itself)
     null_stats = codec_statistics(null_eps, PARAMETERS, band_counts(pairs_eps, PARAMETERS) if len(pairs_eps)
-                                  else None, margin=margins.shift, keep=keep_for_spread(margins.spread, replicas))
+                                  else None, margin=margins.shift,
+                                  keep=keep_for_spread(margins.spread, replicas, reference="pairs"),
+                                  beyond_margin=margins.shift * eps_scale(replicas))
     pair_counts = [pair_unmatched(*pair_args(replica_objects[2 * k], replica_objects[2 * k + 1]), matching)
                    for k in range(replicas // 2)]
     null_pair_counts = pair_unmatched(*pair_args(null_pair[0], null_pair[1]), matching)
@@ -453,7 +455,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                          dict(zip(GLOBAL_PARAMETERS, null_globals)), replicas,
                          loss={"n_unmatched": null_pair_counts[0], "n_raw": null_pair_counts[1],
                                "null_unmatched": pairs_loss["unmatched"], "null_n": pairs_loss["n"]},
-                         margins=margins, primary=primary, judged=_judged(raw_labels))
+                         margins=margins, primary=primary, judged=_judged(raw_labels),
+                         reference="pairs" if len(pairs_eps) else "pooled")
 
     replica_status = (np.stack([r.status for r in replica_objects]) if len(raw)
                       else np.empty((replicas, 0), dtype="<U7"))
@@ -502,7 +505,8 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
     eps = epsilon(raw.values, objects.values, ref.sigma_used, _ANGULAR)
     parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}
     statistics = codec_statistics(eps, PARAMETERS, ref.null_fractions, margin=ref.margins.shift,
-                                  keep=keep_for_spread(ref.margins.spread, ref.n_replicas))
+                                  keep=keep_for_spread(ref.margins.spread, ref.n_replicas),
+                                  beyond_margin=ref.margins.shift * eps_scale(ref.n_replicas))
     sigma_global, sigma_used = ref.sigma_global, ref.sigma_global_used
     global_eps = epsilon(ref.raw_objects.globals, objects.globals, sigma_used, np.zeros(2, bool))
     global_scores = {name: {"raw": float(ref.raw_objects.globals[i]), "sigma_raw": float(sigma_global[i]),

@@ -69,14 +69,15 @@ def test_null_reference_matches_simulated_second_acquisitions():
     assert null["frac_abs_eps_lt_1"] == pytest.approx(2 * stats.t.cdf(1 / math.sqrt(2), 9) - 1)
 
 
-def _stat(n=50, tm=0.1, p_eq=0.001, p_beyond=0.99, se=0.15, n_inf=0):
+def _stat(n=100, tm=0.1, p_eq=0.001, p_beyond=0.99, se=0.15, n_inf=0):
     return {"n_eps": n, "n_finite": n - n_inf, "n_infinite": n_inf, "trimmed_mean": tm, "p_equivalent": p_eq,
             "p_beyond": p_beyond, "se_trimmed": se}
 
 
 def _judge(stats_, eps=None, globals_=None, loss=None, primary=("Area",)):
-    eps = np.zeros((50, len(PARAMETERS))) if eps is None else eps
-    null = np.random.default_rng(0).standard_t(9, (300, len(PARAMETERS))) * math.sqrt(2)
+    eps = np.zeros((100, len(PARAMETERS))) if eps is None else eps
+    null = np.random.default_rng(0).standard_t(9, (6 * len(eps), len(PARAMETERS))) * math.sqrt(2)
+    loss = loss or {"n_unmatched": 0, "n_raw": len(eps), "null_unmatched": 0, "null_n": 6 * len(eps)}
     return judge(stats_, eps, PARAMETERS, null, globals_ or {}, 10, loss=loss, primary=primary)
 
 
@@ -88,8 +89,8 @@ def test_verdict_outcomes_and_reasons():
     shifted = {"Area": _stat(tm=1.6, p_eq=0.9, p_beyond=0.001)}
     v = _judge(shifted, globals_={"N_tot": 0.0})
     assert v.outcome == "not tolerable"
-    # p is Holm-adjusted over the criteria (shift, spread, N_tot): 0.001 x 3
-    assert v.reasons == ("Area: systematic shift +1.60 sigma_raw, shown beyond the margin +-1 (p = 0.003)",)
+    # p is Holm-adjusted over the criteria (shift, spread, outliers, losses, N_tot): 0.001 x 5
+    assert v.reasons == ("Area: systematic shift +1.60 sigma_raw, shown beyond the margin +-1 (p = 0.005)",)
     # neither shown within nor beyond: inconclusive, with the objects that would decide it
     v = _judge({"Area": _stat(tm=0.8, p_eq=0.2, p_beyond=0.8)}, globals_={"N_tot": 0.0})
     assert v.outcome == "inconclusive" and not v.tolerable

@@ -52,6 +52,7 @@ own decisions, reported as secondary.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -60,7 +61,7 @@ from statsmodels.stats.multitest import multipletests
 
 from ..errors import InputError
 
-__all__ = ["Margins", "PRIMARY", "Verdict", "keep_for_spread", "proportion_margin_test", "clustered_margin_test",
+__all__ = ["Margins", "PRIMARY", "Verdict", "eps_scale", "keep_for_spread", "proportion_margin_test", "clustered_margin_test",
            "global_test", "decide", "parse_primary", "judge", "rule_text", "object_shares"]
 
 # Primary parameters: the verdict's parameters unless the user declares others (``--primary``). Size
@@ -68,6 +69,13 @@ __all__ = ["Margins", "PRIMARY", "Verdict", "keep_for_spread", "proportion_margi
 PRIMARY = ("Area", "Perim.", "Circ.", "Mean", "IntDen")
 
 OUTCOMES = ("tolerable", "not tolerable", "inconclusive")
+
+# The trimmed mean's t test approximates its level from about this many objects: below it, eps of
+# integer parameters (many exactly 0, a few far out) leave a trimmed core of a handful of values whose
+# winsorized spread is too small (measured: "within" 9 % of the time at 15 objects for a shift beyond the
+# margin, 5.5 % at 20, 0.2 % at 40). A shift is shown within its margin from this many objects on; with
+# fewer it can still be shown beyond.
+MIN_OBJECTS_WITHIN = 20
 
 
 @dataclass(frozen=True)
@@ -167,77 +175,127 @@ def parse_primary(text, available) -> tuple:
     return tuple(dict.fromkeys(names))
 
 
-def keep_for_spread(spread: float, n_replicas: int) -> float:
-    """The share of |eps| < 1 a codec whose error is ``spread`` times as wide as a second acquisition's
-    would have, relative to a second acquisition's (eps ~ spread sqrt(2) t(N - 1) against sqrt(2) t(N - 1)).
+def eps_scale(n_replicas: int) -> float:
+    """E[sigma / sigma_hat] for sigma_hat from N replicas (chi distribution with N - 1 degrees of freedom):
+    the factor by which a shift of s sigma_raw is, on average, a shift of eps. 1.094 for N = 10.
+
+    The shift criterion tests "within" on eps against the margin (conservative in sigma_raw: eps
+    overstates the shift) and "beyond" against the margin times this factor, so that a shift of exactly
+    the margin in sigma_raw is called beyond at most alpha of the time.
 
     Examples
     --------
-    >>> round(keep_for_spread(1.0, 10), 3), round(keep_for_spread(2.0, 10), 3)
-    (1.0, 0.534)
+    >>> round(eps_scale(10), 3), round(eps_scale(4), 3)
+    (1.094, 1.382)
     """
-    dof = max(n_replicas - 1, 1)
-    inside = 2 * stats.t.cdf(1 / (spread * math.sqrt(2)), dof) - 1
-    return float(inside / (2 * stats.t.cdf(1 / math.sqrt(2), dof) - 1))
+    dof = max(int(n_replicas) - 1, 2)
+    return float(math.sqrt(dof / 2) * math.exp(math.lgamma((dof - 1) / 2) - math.lgamma(dof / 2)))
+
+
+def _band_share(scale: float, dof: int) -> float:
+    """P(|scale sqrt(2) T| < 1), T ~ t(dof): the share inside the band of eps of that width."""
+    return float(2 * stats.t.cdf(1 / (scale * math.sqrt(2)), max(dof, 1)) - 1)
+
+
+def keep_for_spread(spread: float, n_replicas: int, *, reference: str = "pooled") -> float:
+    """The share of |eps| < 1 a codec whose error is ``spread`` times as wide as a second acquisition's
+    would have, relative to the share of the reference second acquisitions.
+
+    The codec's eps divides by sigma from N replicas: spread sqrt(2) t(N - 1). The reference is the
+    ``"pooled"`` second acquisitions (the N // 2 disjoint replica pairs, sigma from the other N - 2:
+    sqrt(2) t(N - 3), and the extra pair, sqrt(2) t(N - 1)) or the ``"pairs"`` alone (the extra pair's
+    own reference). With few replicas the pairs' eps are wider than t(N - 1) gives, and a ratio taken
+    against t(N - 1) would admit more than ``spread`` (1.7 x at N = 4).
+
+    Examples
+    --------
+    >>> round(keep_for_spread(1.0, 10), 3), round(keep_for_spread(1.5, 10), 3)
+    (1.008, 0.705)
+    """
+    n = int(n_replicas)
+    pairs = n // 2 if n >= 4 else 0
+    if reference == "pairs" and pairs:
+        share0 = _band_share(1.0, n - 3)
+    else:
+        share0 = (pairs * _band_share(1.0, n - 3) + _band_share(1.0, n - 1)) / (pairs + 1)
+    return _band_share(spread, n - 1) / share0
 
 
 def proportion_margin_test(x: int, n: int, x0: float, n0: float, *, ratio: float, offset: float = 0.0) -> tuple:
-    """One-sided p-values of the codec's proportion x/n against ``ratio`` p0 + ``offset`` (p0 = x0/n0).
+    """One-sided p-values of the codec's proportion x/n against the margin ``ratio`` p0 + ``offset``
+    (p0 = x0/n0, the reference's).
 
-    Returns ``(p_below, p_above)``: small ``p_below`` shows p < ratio p0 + offset, small ``p_above``
-    shows p > ratio p0 + offset. Agresti-Caffo adjusted z (one success and one failure added to each
-    sample), which keeps its level at small n and at proportions near 0 or 1; ``n0 = inf`` takes
-    ``x0`` as the known p0. Written here because statsmodels' ``test_proportions_2indep`` takes a
-    ratio or a difference margin, not both at once, and its score test returns NaN (with warnings)
-    when both samples have no events, the normal case of losses in a clean scene.
+    Returns ``(p_below, p_above)``: small ``p_below`` shows p < margin, small ``p_above`` shows
+    p > margin. A score-type z: the codec's variance is taken at the margin (as Wilson's interval
+    does), which holds the level where the Wald variance of the observed rate does not (a rate of 0
+    has no Wald variance); the reference's estimate enters the margin as observed and its variance
+    with one success and one failure added (Agresti-Caffo's guard: a reference without any event
+    still has a variance). ``n0 = inf`` takes ``x0`` as the known p0. Written here because
+    statsmodels' ``test_proportions_2indep`` takes a ratio or a difference margin, not both at once,
+    and its score test returns NaN (with warnings) when neither sample has an event, the normal case
+    of losses in a clean scene.
 
     Examples
     --------
-    >>> p_below, p_above = proportion_margin_test(0, 100, 2, 600, ratio=2, offset=0.03)
+    >>> p_below, p_above = proportion_margin_test(0, 100, 2, 600, ratio=2, offset=0.05)
     >>> p_below < 0.05 < p_above
     True
     """
     if n <= 0 or (not math.isinf(n0) and n0 <= 0):
         return math.nan, math.nan
-    pc = (x + 1) / (n + 2)
-    var = pc * (1 - pc) / (n + 2)
     if math.isinf(n0):
-        p0 = float(x0)
+        p0, var0 = float(x0), 0.0
     else:
-        p0 = (x0 + 1) / (n0 + 2)
-        var += ratio ** 2 * p0 * (1 - p0) / (n0 + 2)
-    z = (pc - ratio * p0 - offset) / math.sqrt(var)
+        p0 = x0 / n0
+        guarded = (x0 + 1) / (n0 + 2)
+        var0 = guarded * (1 - guarded) / (n0 + 2)
+    margin = min(ratio * p0 + offset, 1.0)
+    var = margin * (1 - margin) / n + ratio ** 2 * var0
+    if not var > 0:
+        return (0.0, 1.0) if x / n < margin else (1.0, 0.0)
+    z = (x / n - margin) / math.sqrt(var)
     return float(stats.norm.cdf(z)), float(stats.norm.sf(z))
 
 
 def clustered_margin_test(inside: np.ndarray, inside0: np.ndarray, *, ratio: float) -> tuple:
-    """One-sided p-values of "mean share inside > ``ratio`` x the reference's", objects as units.
+    """One-sided p-values of "the codec's mean share inside > ``ratio`` x the reference's", paired by
+    object.
 
-    ``inside``: per object, the share of its primary parameters with |eps| < 1 (codec); ``inside0``
-    the same for simulated second acquisitions (one row per object and pair). Returns
-    ``(p_above, p_below)``: small ``p_above`` shows the codec's mean share above ``ratio`` times the
-    reference's (within the spread margin), small ``p_below`` shows it below. A z-test of
-    ``m - ratio m0`` with each mean's variance taken over objects (one object's parameters are
-    correlated, so each object counts once) after one object entirely inside and one entirely outside
-    are added to each sample (the Agresti-Caffo guard, which keeps the level at small n and gives a
-    share of 1 in every object a variance).
+    ``inside``: per object, the share of its primary parameters with |eps| < 1 (the codec's);
+    ``inside0``: the same share of the reference second acquisitions, one row per object (already
+    averaged over the reference pairs) or an array (pairs, objects). Returns ``(p_above, p_below)``:
+    small ``p_above`` shows the codec's mean share above ``ratio`` times the reference's (within the
+    spread margin), small ``p_below`` shows it below. Each object's difference ``share - ratio x
+    its reference share`` is one observation (objects differ in how often they fall inside the band,
+    and one object's parameters are correlated, so objects are the units and the reference is paired
+    with the codec on the same object); a one-sample t over objects, after one object wholly inside
+    and one wholly outside (at the reference's mean share) are added: the Agresti-Caffo guard, which
+    gives a share of 1 in every object a variance.
 
     Examples
     --------
-    >>> p_above, p_below = clustered_margin_test(np.full(60, 0.5), np.full(300, 0.5), ratio=0.7)
+    >>> rng = np.random.default_rng(0)
+    >>> p_above, p_below = clustered_margin_test(rng.uniform(0.3, 0.7, 60), np.full(60, 0.5), ratio=0.7)
     >>> p_above < 0.05 < p_below
     True
     """
     a = np.asarray(inside, dtype=float)
     b = np.asarray(inside0, dtype=float)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if len(a) < 1 or len(b) < 1:
+    if b.ndim == 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # objects no reference pair measured: NaN
+            b = np.nanmean(b, axis=0)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if len(a) < 1:
         return math.nan, math.nan
-    a, b = np.concatenate([a, [0.0, 1.0]]), np.concatenate([b, [0.0, 1.0]])
-    m, v = a.mean(), a.var(ddof=1) / len(a)
-    m0, v0 = b.mean(), b.var(ddof=1) / len(b)
-    z = (m - ratio * m0) / math.sqrt(v + ratio ** 2 * v0)
-    return float(stats.norm.sf(z)), float(stats.norm.cdf(z))
+    m0 = float(b.mean())
+    d = np.concatenate([a - ratio * b, [1.0 - ratio * m0, 0.0 - ratio * m0]])
+    se = float(d.std(ddof=1) / math.sqrt(len(d)))
+    if not se > 0:
+        return (0.0, 1.0) if d.mean() > 0 else (1.0, 0.0)
+    t = float(d.mean() / se)
+    return float(stats.t.sf(t, len(d) - 1)), float(stats.t.cdf(t, len(d) - 1))
 
 
 def global_test(eps: float, margin: float, n_replicas: int) -> tuple:
@@ -264,14 +322,6 @@ def global_test(eps: float, margin: float, n_replicas: int) -> tuple:
     return float(stats.chi2.sf(q, dof)), float(stats.chi2.cdf(q, dof))
 
 
-def _needed_z(n: int, z: float, alpha: float) -> int | None:
-    """Units needed for a z (or t) statistic that grows as sqrt(n) to reach the one-sided critical value."""
-    crit = stats.norm.isf(alpha)
-    if not np.isfinite(z) or z <= 0 or n <= 0:
-        return None
-    return int(math.ceil(n * (crit / z) ** 2))
-
-
 @dataclass(frozen=True)
 class Verdict:
     """A codec's verdict: ``outcome`` (tolerable, not tolerable, inconclusive), every criterion with its
@@ -294,9 +344,10 @@ class Verdict:
         return asdict(self)
 
 
-def decide(criteria: list, alpha: float) -> tuple:
-    """Each criterion's decision and the outcome: within (p_within < alpha), beyond (Holm-adjusted
-    p_beyond < alpha over the criteria), undecided; tolerable iff all within."""
+def decide(criteria: list, alpha: float) -> str:
+    """Each criterion's decision and the outcome: beyond (Holm-adjusted p_beyond < alpha over the
+    criteria), else within (p_within < alpha), else undecided; not tolerable if any is beyond,
+    tolerable if all are within, inconclusive otherwise."""
     p_beyond = [c["p_beyond"] for c in criteria]
     finite = [i for i, p in enumerate(p_beyond) if np.isfinite(p)]
     adjusted = [math.nan] * len(criteria)
@@ -305,16 +356,16 @@ def decide(criteria: list, alpha: float) -> tuple:
             adjusted[i] = float(p)
     for c, adj in zip(criteria, adjusted):
         c["p_beyond_holm"] = adj
-        if np.isfinite(c["p_within"]) and c["p_within"] < alpha:
-            c["decision"] = "within"
-        elif np.isfinite(adj) and adj < alpha:
+        if np.isfinite(adj) and adj < alpha:
             c["decision"] = "beyond"
+        elif np.isfinite(c["p_within"]) and c["p_within"] < alpha:
+            c["decision"] = "within"
         else:
             c["decision"] = "undecided"
-    if criteria and all(c["decision"] == "within" for c in criteria):
-        return "tolerable"
     if any(c["decision"] == "beyond" for c in criteria):
         return "not tolerable"
+    if criteria and all(c["decision"] == "within" for c in criteria):
+        return "tolerable"
     return "inconclusive"
 
 
@@ -342,7 +393,7 @@ def _needed_replicas(eps: float, margin: float, alpha: float, within: bool, n_re
 
 def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | None, global_eps: dict,
           n_replicas: int, *, loss: dict | None = None, margins: Margins | None = None, primary=None,
-          judged=None, identical: bool = False) -> Verdict:
+          judged=None, identical: bool = False, reference: str = "pooled") -> Verdict:
     """The verdict of one codec (module docstring).
 
     Parameters
@@ -367,12 +418,14 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
         representative.
     judged : sequence of str, optional
         The parameters measured at all (a volume's); primary parameters outside it are dropped.
+    reference : {"pooled", "pairs"}
+        What ``null_eps`` holds: every simulated second acquisition (a codec's reference) or the replica
+        pairs alone (the extra pair's own reference): :func:`keep_for_spread`.
     identical : bool, default False
         The decoded image is the raw image, value for value: a deterministic model measures exactly what
         it measured on the raw image, every effect is exactly zero and every criterion is within its
         margin without a test (whatever the number of objects).
     """
-    from ._eps import null_reference
     from ._tests import FAMILIES, family_of
 
     margins = margins or Margins()
@@ -392,76 +445,53 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
     for p in reps:
         s = statistics.get(p, {})
         n = int(s.get("n_eps", 0))
-        c = {"criterion": "shift", "parameter": p, "estimate": s.get("trimmed_mean", math.nan),
-             "margin": margins.shift, "units": "sigma_raw", "n": n,
-             "p_within": s.get("p_equivalent", math.nan) if n >= 3 else math.nan,
-             "p_beyond": s.get("p_beyond", math.nan) if n >= 3 else math.nan}
-        se, m = s.get("se_trimmed", math.nan), s.get("trimmed_mean_finite", s.get("trimmed_mean", math.nan))
-        if n < 3:
-            c["needed"] = {"objects": 3}
-        elif np.isfinite(se) and se > 0 and np.isfinite(m):
-            gap = margins.shift - abs(m)
-            need = _needed_z(n, abs(gap) / se, alpha)
-            c["needed"] = {"objects": need} if need else None
-        criteria.append(c)
-    # the spread, pooled over the primary parameters, objects as units
+        criteria.append({"criterion": "shift", "parameter": p, "estimate": s.get("trimmed_mean", math.nan),
+                         "margin": margins.shift, "units": "sigma_raw", "n": n,
+                         "p_within": s.get("p_equivalent", math.nan) if n >= MIN_OBJECTS_WITHIN else math.nan,
+                         "p_beyond": s.get("p_beyond", math.nan) if n >= 3 else math.nan,
+                         "_se": s.get("se_trimmed", math.nan)})
     cols = [parameters.index(p) for p in primary]
-    keep = keep_for_spread(margins.spread, n_replicas)
     if cols:
-        shares = object_shares(np.asarray(eps)[:, cols])
-        shares = shares[np.isfinite(shares)]
-        if null_eps is not None and len(null_eps):
-            shares0 = object_shares(np.asarray(null_eps)[:, cols])
-            shares0 = shares0[np.isfinite(shares0)]
-            p_above, p_below = clustered_margin_test(shares, shares0, ratio=keep)
-            reference = float(shares0.mean()) if len(shares0) else math.nan
-        else:
-            reference = null_reference(n_replicas)["frac_abs_eps_lt_1"]
-            x = float(shares.sum())
-            p_above, p_below = (proportion_margin_test(int(round(x)), len(shares), reference, math.inf,
-                                                       ratio=keep)[::-1] if len(shares) else (math.nan, math.nan))
-        c = {"criterion": "spread", "parameter": ", ".join(primary), "estimate": float(shares.mean()) if len(shares)
-             else math.nan, "reference": reference, "margin": margins.spread, "keep": keep,
-             "units": "x a second acquisition's spread", "n": int(len(shares)),
-             "p_within": p_above if len(shares) >= 3 else math.nan,
-             "p_beyond": p_below if len(shares) >= 3 else math.nan}
-        z = stats.norm.isf(p_above) if np.isfinite(p_above) else math.nan
-        zb = stats.norm.isf(p_below) if np.isfinite(p_below) else math.nan
-        best = max(z, zb) if np.isfinite(z) and np.isfinite(zb) else math.nan
-        c["needed"] = ({"objects": 3} if len(shares) < 3 else
-                       ({"objects": _needed_z(len(shares), best, alpha)} if _needed_z(len(shares), best, alpha)
-                        else None))
-        criteria.append(c)
+        criteria.append(_spread_criterion(np.asarray(eps)[:, cols], None if null_eps is None else
+                                          np.asarray(null_eps)[:, cols], margins, n_replicas, reference,
+                                          ", ".join(primary)))
+        criteria.append(_outlier_criterion(np.asarray(eps)[:, cols], None if null_eps is None else
+                                           np.asarray(null_eps)[:, cols], margins))
     if loss is not None:
         n, x = int(loss.get("n_raw", 0)), int(loss.get("n_unmatched", 0))
         n0, x0 = loss.get("null_n", 0), loss.get("null_unmatched", 0)
         p_below, p_above = proportion_margin_test(x, n, x0, n0, ratio=margins.loss, offset=margins.loss_floor)
-        rate0 = x0 / n0 if n0 else math.nan
-        c = {"criterion": "losses", "parameter": "raw objects lost, split or merged", "estimate": x / n if n else math.nan,
-             "reference": rate0, "margin": margins.loss, "offset": margins.loss_floor,
-             "units": "x a second acquisition's rate + offset", "n": n, "p_within": p_below, "p_beyond": p_above}
-        best = max(stats.norm.isf(p_below), stats.norm.isf(p_above)) if np.isfinite(p_below) else math.nan
-        c["needed"] = {"objects": _needed_z(n, best, alpha)} if _needed_z(n, best, alpha) else None
-        criteria.append(c)
+        criteria.append({"criterion": "losses", "parameter": "raw objects lost, split or merged",
+                         "estimate": x / n if n else math.nan, "reference": x0 / n0 if n0 else math.nan,
+                         "margin": margins.loss, "offset": margins.loss_floor,
+                         "units": "x a second acquisition's rate + offset", "n": n, "p_within": p_below,
+                         "p_beyond": p_above, "_x0n0": (x0, n0)})
     for name, e in global_eps.items():
         p_within, p_beyond = global_test(float(e), margins.global_, n_replicas)
-        c = {"criterion": "global", "parameter": name, "estimate": float(e), "margin": margins.global_,
-             "units": "sigma_raw", "n": n_replicas, "p_within": p_within, "p_beyond": p_beyond}
-        need = (_needed_replicas(float(e), margins.global_, alpha, abs(e) < margins.global_, n_replicas)
-                if np.isfinite(e) and e != 0 else None)
-        c["needed"] = {"replicas": need} if need else None
-        criteria.append(c)
+        criteria.append({"criterion": "global", "parameter": name, "estimate": float(e), "margin": margins.global_,
+                         "units": "sigma_raw", "n": n_replicas, "p_within": p_within, "p_beyond": p_beyond})
     outcome = decide(criteria, alpha)
+    missing = [k for k, present in (("shift", reps), ("spread and outliers", cols), ("losses", loss is not None))
+               if not present]
     if identical:
         for c in criteria:
             c["decision"], c["exact"] = "within", "the decoded image is the raw image"
         outcome = "tolerable"
+    elif outcome == "tolerable" and missing:
+        # the globals alone do not make a codec tolerable: objects must have been judged
+        outcome = "inconclusive"
+    for c in criteria:
+        c["needed"] = _needed(c, margins, len(criteria), n_replicas) if c["decision"] == "undecided" else None
+        c.pop("_se", None)
+        c.pop("_x0n0", None)
     reasons = []
     for c in criteria:
         if outcome == "not tolerable" and c["decision"] == "beyond":
             reasons.append(_describe(c, "shown beyond"))
         elif outcome == "inconclusive" and c["decision"] == "undecided":
             reasons.append(_describe(c, "not shown either way"))
+    if outcome == "inconclusive" and missing and not identical:
+        reasons.append(f"nothing judged for: {', '.join(missing)} (no primary parameter measured, or no loss counts)")
     needed = {}
     if outcome == "inconclusive":
         for c in criteria:
@@ -472,24 +502,156 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
                    margins.admitted(n_replicas), margins.to_dict(), tuple(reps), needed)
 
 
+def _reference_blocks(eps0: np.ndarray, n_objects: int) -> np.ndarray | None:
+    """The reference rows as (pairs, objects, parameters) when they are whole blocks of the raw objects
+    (the pipeline stacks replica pair after replica pair, then the extra pair), else None."""
+    if n_objects and len(eps0) and len(eps0) % n_objects == 0:
+        return eps0.reshape(len(eps0) // n_objects, n_objects, eps0.shape[1])
+    return None
+
+
+def _spread_criterion(eps, eps0, margins, n_replicas, reference, names) -> dict:
+    """Criterion (2): the share of |eps| < 1 over the primary parameters, paired by object with the
+    reference second acquisitions (:func:`clustered_margin_test`)."""
+    from ._eps import null_reference
+
+    keep = keep_for_spread(margins.spread, n_replicas, reference=reference)
+    shares = object_shares(eps)
+    n = int(np.isfinite(shares).sum())
+    if eps0 is not None and len(eps0):
+        blocks = _reference_blocks(eps0, len(eps))
+        if blocks is not None:
+            shares0 = np.stack([object_shares(block) for block in blocks])
+        else:  # rows of other objects: their mean share, for every object
+            shares0 = np.full(len(eps), np.nanmean(object_shares(eps0)))
+        p_above, p_below = clustered_margin_test(shares, shares0, ratio=keep)
+        ref = float(np.nanmean(shares0)) if np.isfinite(shares0).any() else math.nan
+    else:
+        ref = null_reference(n_replicas)["frac_abs_eps_lt_1"]
+        p_above, p_below = clustered_margin_test(shares, np.full(len(eps), ref), ratio=keep)
+    return {"criterion": "spread", "parameter": names, "estimate": float(np.nanmean(shares)) if n else math.nan,
+            "reference": ref, "margin": margins.spread, "keep": keep, "units": "x a second acquisition's spread",
+            "n": n, "p_within": p_above if n >= 3 else math.nan, "p_beyond": p_below if n >= 3 else math.nan}
+
+
+def _outlier_criterion(eps, eps0, margins) -> dict:
+    """Criterion (3b): objects measured far outside the noise. An object is an outlier when one of its
+    primary parameters' |eps| exceeds what 99 % of the reference second acquisitions' objects reach
+    (their largest |eps| over the primary parameters). The share of outliers is judged like the losses:
+    below ``loss`` x the reference's share (1 %) + ``loss_floor``. Without it a codec could move a
+    minority of objects arbitrarily far: the trimmed mean ignores a fifth of each tail, and the band
+    share does not look at how far outside the band an object lies."""
+    worst = _worst(eps)
+    has = ~np.isnan(worst)
+    out = {"criterion": "outliers", "parameter": "objects beyond a second acquisition's 99th percentile",
+           "margin": margins.loss, "offset": margins.loss_floor, "units": "x a second acquisition's share + offset",
+           "n": int(has.sum()), "estimate": math.nan, "reference": math.nan, "threshold": math.nan,
+           "p_within": math.nan, "p_beyond": math.nan}
+    if eps0 is None or not len(eps0) or not has.any():
+        return out
+    worst0 = _worst(eps0)
+    worst0 = worst0[~np.isnan(worst0)]
+    if not len(worst0):
+        return out
+    threshold = float(np.quantile(worst0, 0.99))
+    x, n = int((worst[has] > threshold).sum()), int(has.sum())
+    x0, n0 = int((worst0 > threshold).sum()), len(worst0)
+    p_below, p_above = proportion_margin_test(x, n, x0, n0, ratio=margins.loss, offset=margins.loss_floor)
+    out.update(estimate=x / n, reference=x0 / n0, threshold=threshold, p_within=p_below, p_beyond=p_above,
+               _x0n0=(x0, n0))
+    return out
+
+
+def _worst(eps: np.ndarray) -> np.ndarray:
+    """Per row, the largest |eps| over the columns (NaN ignored; NaN where none)."""
+    x = np.abs(np.asarray(eps, dtype=float))
+    has = ~np.isnan(x).all(axis=1) if x.size else np.zeros(len(x), bool)
+    out = np.full(len(x), np.nan)
+    if has.any():
+        out[has] = np.nanmax(x[has], axis=1)
+    return out
+
+
+def _needed(c: dict, margins: Margins, k: int, n_replicas: int) -> dict | None:
+    """About how many objects (replicas, for a global) would decide an undecided criterion, at the
+    effect and variance measured: "within" at level alpha, or "beyond" at alpha / k (Holm's
+    smallest level over k criteria), whichever its estimate points to."""
+    alpha = margins.alpha
+    n, est = c.get("n", 0), c.get("estimate", math.nan)
+    if c["criterion"] == "global":
+        if not np.isfinite(est) or est == 0:
+            return None
+        need = _needed_replicas(est, c["margin"], alpha if abs(est) < c["margin"] else alpha / k,
+                                abs(est) < c["margin"], n_replicas)
+        return {"replicas": need} if need else None
+    if n < 3:
+        return {"objects": 3} if n else None
+    if c["criterion"] == "shift":
+        if n < MIN_OBJECTS_WITHIN and abs(est) < c["margin"]:
+            return {"objects": MIN_OBJECTS_WITHIN}
+        se = c.get("_se", math.nan)
+        if not (np.isfinite(se) and se > 0 and np.isfinite(est)):
+            return None
+        gap = abs(abs(est) - c["margin"])
+        crit = stats.norm.isf(alpha if abs(est) < c["margin"] else alpha / k)
+        return _more(n, (crit * se * math.sqrt(n) / gap) ** 2 if gap > 0 else math.inf)
+    if c["criterion"] == "spread":
+        pw, pb = c["p_within"], c.get("p_beyond", math.nan)
+        if not (np.isfinite(pw) and np.isfinite(pb)):
+            return None
+        within = pw <= pb
+        z = stats.norm.isf(pw if within else pb)
+        crit = stats.norm.isf(alpha if within else alpha / k)
+        return _more(n, n * (crit / z) ** 2 if z > 0 else math.inf)
+    # losses, outliers: the margin test at the observed rate, searched over the number of objects
+    x0, n0 = c.get("_x0n0", (0, 0))
+    if not n0 or not np.isfinite(est):
+        return None
+    p0 = x0 / n0
+    m = min(c["margin"] * p0 + c["offset"], 1.0)
+    guarded = (x0 + 1) / (n0 + 2)
+    var0 = c["margin"] ** 2 * guarded * (1 - guarded) / (n0 + 2)
+    within = est < m
+    crit = stats.norm.isf(alpha if within else alpha / k)
+    room = ((m - est) / crit) ** 2 - var0
+    return _more(n, m * (1 - m) / room if room > 0 else math.inf)
+
+
+def _more(n: int, need: float) -> dict | None:
+    """{"objects": need} when finite and below a million, at least n + 1; None otherwise."""
+    if not np.isfinite(need) or need > 1e6:
+        return None
+    return {"objects": max(int(math.ceil(need)), n + 1)}
+
+
 def _describe(c: dict, how: str) -> str:
     need = ""
     if c.get("needed") and how != "shown beyond":
         (unit, k), = c["needed"].items()
         need = f"; about {k} {unit} would decide it"
-    p = c["p_beyond_holm"] if how == "shown beyond" else c["p_within"]
-    ptext = f"p = {p:.2g}" if np.isfinite(p) else "too few to test"
+    if how == "shown beyond":
+        p = c["p_beyond_holm"]
+    else:  # the direction the estimate points to
+        p = min(c["p_within"], c["p_beyond_holm"]) if np.isfinite(c["p_beyond_holm"]) else c["p_within"]
+    ptext = f"p = {p:.2g}" if np.isfinite(p) else "too few objects to test"
+    est = c.get("estimate", math.nan)
     if c["criterion"] == "shift":
-        return (f"{c['parameter']}: systematic shift {c['estimate']:+.2f} sigma_raw, {how} the margin "
-                f"+-{c['margin']:g} ({ptext}{need})")
+        value = f"{est:+.2f} sigma_raw" if np.isfinite(est) or np.isinf(est) else "not estimable"
+        return f"{c['parameter']}: systematic shift {value}, {how} the margin +-{c['margin']:g} ({ptext}{need})"
     if c["criterion"] == "spread":
-        return (f"spread ({c['parameter']}): {c['estimate']:.0%} of |eps| < 1 against {c['reference']:.0%} of a "
+        if not np.isfinite(est):
+            return f"spread ({c['parameter']}): no object with an eps ({ptext}{need})"
+        return (f"spread ({c['parameter']}): {est:.0%} of |eps| < 1 against {c['reference']:.0%} of a "
                 f"second acquisition, {how} the margin {c['keep']:.2f} x ({c['margin']:g} x its spread; {ptext}{need})")
-    if c["criterion"] == "losses":
-        return (f"objects: {c['estimate']:.1%} of the {c['n']} raw objects lost, split or merged against "
-                f"{c['reference']:.1%} between second acquisitions, {how} the margin {c['margin']:g} x + "
-                f"{c['offset']:.0%} ({ptext}{need})")
-    return f"{c['parameter']}: eps {c['estimate']:+.2f}, {how} the margin +-{c['margin']:g} sigma_raw ({ptext}{need})"
+    if c["criterion"] in ("losses", "outliers"):
+        what = ("lost, split or merged" if c["criterion"] == "losses" else
+                "measured beyond a second acquisition's 99th percentile")
+        if not np.isfinite(est):
+            return f"objects {what}: no object to count ({ptext}{need})"
+        return (f"objects: {est:.1%} of the {c['n']} raw objects {what} against {c['reference']:.1%} "
+                f"{'between' if c['criterion'] == 'losses' else 'of'} second acquisitions, {how} the margin "
+                f"{c['margin']:g} x + {c['offset']:.0%} ({ptext}{need})")
+    return f"{c['parameter']}: eps {est:+.2f}, {how} the margin +-{c['margin']:g} sigma_raw ({ptext}{need})"
 
 
 def _family_sentence() -> str:
