@@ -200,7 +200,7 @@ def _scene_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--margin", default=None, metavar="KEY=VALUE,...",
                    help="the verdict's margins: shift (sigma_raw, default 1), spread (x a second acquisition's, 1.5), "
-                        "loss (x a second acquisition's rate, 2) plus loss_floor (share of objects, 0.05), global "
+                        "loss (x a second acquisition's rate, 2) plus loss_floor (share of objects, 0.06), global "
                         "(sigma_raw, 4), alpha (0.05); docs/verdict.md")
     p.add_argument("--primary", default=None, metavar="NAME,...",
                    help="the parameters the verdict judges (default Area,Perim.,Circ.,Mean,IntDen; 'all')")

@@ -103,7 +103,7 @@ class Margins:
     shift: float = 1.0
     spread: float = 1.5
     loss: float = 2.0
-    loss_floor: float = 0.05
+    loss_floor: float = 0.06
     global_: float = 4.0
     alpha: float = 0.05
 
@@ -153,9 +153,9 @@ class Margins:
         keep = keep_for_spread(self.spread, n_replicas)
         return (f"a systematic shift under {self.shift:g} sigma_raw, a per-object error spread under "
                 f"{self.spread:g} x a second acquisition's (share of |eps| < 1 above {keep:.2f} x a second "
-                f"acquisition's), raw objects lost, split or merged under {self.loss:g} x a second acquisition's "
-                f"rate + {self.loss_floor:.0%} of the objects, and N_tot and A_tot changed by under "
-                f"{self.global_:g} sigma_raw")
+                f"acquisition's), raw objects lost, split or merged, and objects measured beyond a second "
+                f"acquisition's 99th percentile, each under {self.loss:g} x a second acquisition's rate + "
+                f"{self.loss_floor:.0%} of the objects, and N_tot and A_tot changed by under {self.global_:g} sigma_raw")
 
 
 def parse_primary(text, available) -> tuple:
@@ -673,12 +673,16 @@ def rule_text(margins: Margins, n_replicas: int, primary) -> str:
             f"over the criteria); inconclusive otherwise. Primary parameters: {', '.join(primary) or 'none'} "
             f"({_family_sentence()}). "
             f"Criteria: (1) per primary parameter, the {TRIM * 100:g} % trimmed mean of eps within +-{margins.shift:g} "
-            f"(TOST of Tukey-McLaughlin's t; an infinite eps, sigma_raw = 0 and a changed value, counts beyond "
-            f"every finite one); (2) over the primary parameters, the share of objects' |eps| < 1 above "
-            f"{keep_for_spread(margins.spread, n_replicas):.2f} x that of simulated second raw acquisitions "
-            f"(the share a per-object error {margins.spread:g} x as wide as a second acquisition's would have; "
-            f"objects as units); (3) raw objects lost, split or merged below {margins.loss:g} x the rate between "
-            f"second acquisitions + {margins.loss_floor:.0%} (Agresti-Caffo z); (4) |eps| of N_tot and A_tot "
-            f"below {margins.global_:g}, sigma_raw known from {n_replicas} replicas (chi-square bound). "
+            f"(TOST of Tukey-McLaughlin's t, from {MIN_OBJECTS_WITHIN} objects; beyond: |shift| above "
+            f"{margins.shift:g} sigma_raw, i.e. the trimmed mean of eps above {margins.shift * eps_scale(n_replicas):.2f}; "
+            "an infinite eps, sigma_raw = 0 and a changed value, counts beyond every finite one); (2) over the "
+            f"primary parameters, the share of objects' |eps| < 1 above {keep_for_spread(margins.spread, n_replicas):.2f} "
+            "x that of simulated second raw acquisitions (the share a per-object error "
+            f"{margins.spread:g} x as wide as a second acquisition's would have; objects as units, paired with their "
+            f"own second acquisitions); (3) raw objects lost, split or merged below {margins.loss:g} x the rate "
+            f"between second acquisitions + {margins.loss_floor:.0%} (score test); (4) objects with a primary |eps| "
+            "beyond the 99th percentile of a second acquisition's objects below "
+            f"{margins.loss:g} x a second acquisition's share + {margins.loss_floor:.0%}; (5) |eps| of N_tot and "
+            f"A_tot below {margins.global_:g}, sigma_raw known from {n_replicas} replicas (chi-square bound). "
             f"It admits {margins.admitted(n_replicas)}. sigma_raw is floored at the parameter's resolution "
             f"h / sqrt(12) (h its smallest observed change, 1 for counts)")
