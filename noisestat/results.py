@@ -50,7 +50,7 @@ class ImageObjects:
 
     Attributes
     ----------
-    values : ndarray, shape (n_raw_objects, 19)
+    values : ndarray, shape (n_raw_objects, len(PARAMETERS))
         Parameters of the object matched to each raw object; NaN where none matched.
     partner : ndarray of int, shape (n_raw_objects,)
         Label id of that object in this image's segmentation, 0 where none matched.
@@ -61,7 +61,7 @@ class ImageObjects:
     matching : dict
         Matched and unmatched counts: method, matched, unmatched_reference, unmatched_other, shared,
         and lost, split, merged (:func:`noisestat.measure.classify_objects`), n_reference.
-    table : ndarray, shape (n_objects, 19)
+    table : ndarray, shape (n_objects, len(PARAMETERS))
         Every object of this image (matched or not), in label order: its own Results table.
     labels : ndarray of int, shape (rows, cols), or PackedLabels, optional
         This image's label image; its ids are those of ``partner`` (written to ``labels/``); a

@@ -1,5 +1,5 @@
-"""Measuring objects: the 19 ImageJ-style morphological parameters per object (a volume's objects:
-volume and centre), and the matching of one image's objects to the raw image's (matched, lost,
+"""Measuring objects: the 19 ImageJ-style morphological and 7 intensity parameters per object (a
+volume's objects: volume, centre and intensities), and the matching of one image's objects to the raw image's (matched, lost,
 split, merged).
 """
 

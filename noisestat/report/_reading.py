@@ -108,7 +108,7 @@ def _project(array) -> np.ndarray:
 
 
 def _n_measured(a) -> str:
-    """"19" for an image, "3 measured" for a volume: the parameters a figure or table is over."""
+    """"26" for an image, "10 measured" for a volume: the parameters a figure or table is over."""
     n = len(_measured_parameters(a))
     return str(n) if n == len(PARAMETERS) else f"{n} measured"
 

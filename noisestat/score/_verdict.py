@@ -43,7 +43,7 @@ The criteria (margins in :class:`Margins`, defaults justified in docs/verdict.md
     replicas: (N - 1) sigma_hat^2 / sigma^2 is chi2(N - 1), so |eps| < m / sqrt(q_{1-alpha} / (N - 1))
     shows |change| < m sigma_raw (:func:`global_test`).
 
-Only the *primary* parameters (:data:`PRIMARY`, settable) enter the verdict: with 17 families tested
+Only the *primary* parameters (:data:`PRIMARY`, settable) enter the verdict: with 23 families tested
 two ways each, a true second acquisition of 50-80 objects passes every test too rarely for the rule
 to be usable (docs/verdict.md has the curves). The other parameters keep their statistics and their
 own decisions, reported as secondary.
