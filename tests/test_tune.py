@@ -7,14 +7,17 @@ from noisestat.cli import main
 from noisestat.tune import tune, write_tune
 
 from conftest import CAMERA
+from noisestat.simulate import acquire, simulate_scene, sparse_labels
 
 
 @pytest.fixture(scope="module")
-def tuned(small_scene):
-    # 13 objects: no codec can show a loss rate under the default 5 % floor with so few (0 of 13 bounds the
-    # rate only below 21 %), so this test of the search admits losses up to 25 % of the objects
-    raw, labels, _, _ = small_scene
-    return tune(raw, CAMERA, "jpeg", labels=labels, replicas=4, seed=0, max_evaluations=6,
+def tuned():
+    # a scene of about 40 objects (a shift is shown within its margin from 20); no codec can show a loss
+    # rate under the default 6 % floor with so few, so this test of the search admits losses (and
+    # outliers) up to 25 % of the objects
+    electrons, truth = simulate_scene((224, 224), n_objects=60, radius=(3.0, 7.0), rng=31)
+    raw = acquire(electrons, CAMERA, 32)
+    return tune(raw, CAMERA, "jpeg", labels=sparse_labels(truth, rng=33), replicas=4, seed=0, max_evaluations=6,
                 margins="loss_floor=0.25")
 
 
@@ -24,7 +27,7 @@ def test_an_inconclusive_setting_is_not_accepted(small_scene):
     first = t.evaluations[0]
     assert first["spec"] == "jpeg:quality=100" and first["outcome"] == "inconclusive" and not first["tolerable"]
     assert t.chosen is None and len(t.evaluations) == 1
-    assert t.provenance["margins"]["loss_floor"] == 0.05
+    assert t.provenance["margins"]["loss_floor"] == 0.06
 
 
 def test_chosen_setting_is_tolerable_and_the_next_stronger_is_not(tuned):

@@ -245,6 +245,9 @@ def compress_bench(images, specs, outdir, *, camera_path=None, jobs: int = 1, ch
         if status == "error":
             raise CodecError(value)
         rows.append(value)  # a setting not reachable on an image is a row without metrics
+    if rows and all(r["status"] != "ok" for r in rows):
+        # nothing was coded at all: no table to write, one line saying why (the first setting's reason)
+        raise CodecError(f"compress-bench: no setting could be coded; {rows[0]['status']}")
 
     sigma_keys = SIGMA_METRICS if profile is not None else ()
     averages = []

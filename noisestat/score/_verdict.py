@@ -553,7 +553,8 @@ def _outlier_criterion(eps, eps0, margins) -> dict:
     worst0 = worst0[~np.isnan(worst0)]
     if not len(worst0):
         return out
-    threshold = float(np.quantile(worst0, 0.99))
+    # an observed value (no interpolation, which infinite eps would turn into inf - inf)
+    threshold = float(np.quantile(worst0, 0.99, method="higher"))
     x, n = int((worst[has] > threshold).sum()), int(has.sum())
     x0, n0 = int((worst0 > threshold).sum()), len(worst0)
     p_below, p_above = proportion_margin_test(x, n, x0, n0, ratio=margins.loss, offset=margins.loss_floor)
