@@ -334,10 +334,10 @@ def test_the_spread_margin_holds_with_few_replicas():
 
 
 def test_a_second_acquisition_is_rarely_called_not_tolerable():
-    # Holm over the criteria: eps drawn as a second acquisition's, 30 objects, 400 draws
+    # Holm over the criteria: eps drawn as a second acquisition's, 30 objects, 150 draws
     rng = np.random.default_rng(18)
     outcomes = []
-    for _ in range(400):
+    for _ in range(150):
         eps = _second_acquisition_eps(rng, (30, len(PARAMETERS)))
         null = _second_acquisition_eps(rng, (180, len(PARAMETERS)))
         globals_ = dict(zip(("N_tot", "A_tot"), _second_acquisition_eps(rng, 2)))
