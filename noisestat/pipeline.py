@@ -46,7 +46,8 @@ from .results import (GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, P
 from .score._eps import GLOBAL_FLOOR, angular_mask, epsilon, floored, replica_spread, resolution_floor, summarise_eps
 from .score._null import (band_counts, replica_pair_eps, second_acquisition_losses, unchanged_warning,
                           unstable_warning)
-from .score._verdict import Margins, eps_scale, judge, keep_for_spread, parse_primary
+from .score._criteria import eps_scale, keep_for_spread
+from .score._verdict import Margins, judge, parse_primary
 from .score._pixels import pixel_eps, pixel_floor, pixel_null, pixel_sigma, pixel_summary
 from .score._tests import codec_statistics, difference_stats, loss_test
 

@@ -22,22 +22,27 @@ The criteria (margins in :class:`Margins`, defaults justified in docs/verdict.md
 
 ``shift`` (one per primary parameter family)
     the 20 % trimmed mean of eps, |shift| < ``margins.shift`` sigma_raw: TOST of Tukey-McLaughlin's
-    t (:func:`noisestat.score.location_tests`); beyond when one one-sided test shows |shift| above
-    the margin.
+    t (:func:`noisestat.score.location_tests`), from :data:`MIN_OBJECTS_WITHIN` objects; beyond when
+    the one-sided test shows |shift| above the margin in sigma_raw (the margin times
+    :func:`eps_scale` in eps).
 ``spread`` (one over the primary parameters)
     the share of (object, parameter) pairs with |eps| < 1, pooled over the primary parameters,
     against the same share of simulated second raw acquisitions. The margin is a spread of the
-    codec's error ``margins.spread`` times a second acquisition's: for errors of that spread, eps
-    would be ``margins.spread`` times as wide as a second acquisition's, sqrt(2) t(N - 1), whose
-    share inside the band is ``keep`` times a second acquisition's (:func:`keep_for_spread`). Within
-    when the codec's share is shown above ``keep`` times the second acquisitions'; beyond when it is
-    shown below. Objects are the independent units (their parameters are correlated), so the share's
-    variance is taken over objects (:func:`clustered_margin_test`).
+    codec's error ``margins.spread`` times a second acquisition's; ``keep`` is the share such an
+    error would have relative to the reference second acquisitions (:func:`keep_for_spread`). Within
+    when the codec's share is shown above ``keep`` times the reference's, beyond when shown below.
+    Objects are the units (their parameters are correlated) and each is paired with its own second
+    acquisitions (objects differ in how often they fall inside the band):
+    :func:`clustered_margin_test`.
+``outliers`` (one over the primary parameters)
+    the objects with a primary |eps| beyond what 99 % of the reference second acquisitions' objects
+    reach, judged like the losses: the trimmed mean and the band share do not see how far a
+    minority of objects is moved.
 ``losses``
     the raw objects the codec leaves without a one-to-one partner (lost, split or merged), against
     the rate between simulated second acquisitions (pairs of replicas): within when the codec's rate
     is shown below ``margins.loss`` times the second acquisitions' rate plus ``margins.loss_floor``
-    (:func:`proportion_margin_test`).
+    (:func:`proportion_margin_test`, a score test).
 ``N_tot``, ``A_tot`` (one value each)
     |eps| of the global below ``margins.global_`` sigma_raw, with sigma_raw known only from N
     replicas: (N - 1) sigma_hat^2 / sigma^2 is chi2(N - 1), so |eps| < m / sqrt(q_{1-alpha} / (N - 1))
@@ -52,7 +57,6 @@ own decisions, reported as secondary.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -60,9 +64,10 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from ..errors import InputError
+from ._criteria import (_worst, clustered_margin_test, eps_scale, global_test, keep_for_spread, object_shares,
+                        proportion_margin_test)
 
-__all__ = ["Margins", "PRIMARY", "Verdict", "eps_scale", "keep_for_spread", "proportion_margin_test", "clustered_margin_test",
-           "global_test", "decide", "parse_primary", "judge", "rule_text", "object_shares"]
+__all__ = ["Margins", "PRIMARY", "Verdict", "decide", "parse_primary", "judge", "rule_text"]
 
 # Primary parameters: the verdict's parameters unless the user declares others (``--primary``). Size
 # (Area), outline (Perim.), shape (Circ.) and what a fluorescence user measures first (Mean, IntDen).
@@ -175,153 +180,6 @@ def parse_primary(text, available) -> tuple:
     return tuple(dict.fromkeys(names))
 
 
-def eps_scale(n_replicas: int) -> float:
-    """E[sigma / sigma_hat] for sigma_hat from N replicas (chi distribution with N - 1 degrees of freedom):
-    the factor by which a shift of s sigma_raw is, on average, a shift of eps. 1.094 for N = 10.
-
-    The shift criterion tests "within" on eps against the margin (conservative in sigma_raw: eps
-    overstates the shift) and "beyond" against the margin times this factor, so that a shift of exactly
-    the margin in sigma_raw is called beyond at most alpha of the time.
-
-    Examples
-    --------
-    >>> round(eps_scale(10), 3), round(eps_scale(4), 3)
-    (1.094, 1.382)
-    """
-    dof = max(int(n_replicas) - 1, 2)
-    return float(math.sqrt(dof / 2) * math.exp(math.lgamma((dof - 1) / 2) - math.lgamma(dof / 2)))
-
-
-def _band_share(scale: float, dof: int) -> float:
-    """P(|scale sqrt(2) T| < 1), T ~ t(dof): the share inside the band of eps of that width."""
-    return float(2 * stats.t.cdf(1 / (scale * math.sqrt(2)), max(dof, 1)) - 1)
-
-
-def keep_for_spread(spread: float, n_replicas: int, *, reference: str = "pooled") -> float:
-    """The share of |eps| < 1 a codec whose error is ``spread`` times as wide as a second acquisition's
-    would have, relative to the share of the reference second acquisitions.
-
-    The codec's eps divides by sigma from N replicas: spread sqrt(2) t(N - 1). The reference is the
-    ``"pooled"`` second acquisitions (the N // 2 disjoint replica pairs, sigma from the other N - 2:
-    sqrt(2) t(N - 3), and the extra pair, sqrt(2) t(N - 1)) or the ``"pairs"`` alone (the extra pair's
-    own reference). With few replicas the pairs' eps are wider than t(N - 1) gives, and a ratio taken
-    against t(N - 1) would admit more than ``spread`` (1.7 x at N = 4).
-
-    Examples
-    --------
-    >>> round(keep_for_spread(1.0, 10), 3), round(keep_for_spread(1.5, 10), 3)
-    (1.008, 0.705)
-    """
-    n = int(n_replicas)
-    pairs = n // 2 if n >= 4 else 0
-    if reference == "pairs" and pairs:
-        share0 = _band_share(1.0, n - 3)
-    else:
-        share0 = (pairs * _band_share(1.0, n - 3) + _band_share(1.0, n - 1)) / (pairs + 1)
-    return _band_share(spread, n - 1) / share0
-
-
-def proportion_margin_test(x: int, n: int, x0: float, n0: float, *, ratio: float, offset: float = 0.0) -> tuple:
-    """One-sided p-values of the codec's proportion x/n against the margin ``ratio`` p0 + ``offset``
-    (p0 = x0/n0, the reference's).
-
-    Returns ``(p_below, p_above)``: small ``p_below`` shows p < margin, small ``p_above`` shows
-    p > margin. A score-type z: the codec's variance is taken at the margin (as Wilson's interval
-    does), which holds the level where the Wald variance of the observed rate does not (a rate of 0
-    has no Wald variance); the reference's estimate enters the margin as observed and its variance
-    with one success and one failure added (Agresti-Caffo's guard: a reference without any event
-    still has a variance). ``n0 = inf`` takes ``x0`` as the known p0. Written here because
-    statsmodels' ``test_proportions_2indep`` takes a ratio or a difference margin, not both at once,
-    and its score test returns NaN (with warnings) when neither sample has an event, the normal case
-    of losses in a clean scene.
-
-    Examples
-    --------
-    >>> p_below, p_above = proportion_margin_test(0, 100, 2, 600, ratio=2, offset=0.05)
-    >>> p_below < 0.05 < p_above
-    True
-    """
-    if n <= 0 or (not math.isinf(n0) and n0 <= 0):
-        return math.nan, math.nan
-    if math.isinf(n0):
-        p0, var0 = float(x0), 0.0
-    else:
-        p0 = x0 / n0
-        guarded = (x0 + 1) / (n0 + 2)
-        var0 = guarded * (1 - guarded) / (n0 + 2)
-    margin = min(ratio * p0 + offset, 1.0)
-    var = margin * (1 - margin) / n + ratio ** 2 * var0
-    if not var > 0:
-        return (0.0, 1.0) if x / n < margin else (1.0, 0.0)
-    z = (x / n - margin) / math.sqrt(var)
-    return float(stats.norm.cdf(z)), float(stats.norm.sf(z))
-
-
-def clustered_margin_test(inside: np.ndarray, inside0: np.ndarray, *, ratio: float) -> tuple:
-    """One-sided p-values of "the codec's mean share inside > ``ratio`` x the reference's", paired by
-    object.
-
-    ``inside``: per object, the share of its primary parameters with |eps| < 1 (the codec's);
-    ``inside0``: the same share of the reference second acquisitions, one row per object (already
-    averaged over the reference pairs) or an array (pairs, objects). Returns ``(p_above, p_below)``:
-    small ``p_above`` shows the codec's mean share above ``ratio`` times the reference's (within the
-    spread margin), small ``p_below`` shows it below. Each object's difference ``share - ratio x
-    its reference share`` is one observation (objects differ in how often they fall inside the band,
-    and one object's parameters are correlated, so objects are the units and the reference is paired
-    with the codec on the same object); a one-sample t over objects, after one object wholly inside
-    and one wholly outside (at the reference's mean share) are added: the Agresti-Caffo guard, which
-    gives a share of 1 in every object a variance.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> p_above, p_below = clustered_margin_test(rng.uniform(0.3, 0.7, 60), np.full(60, 0.5), ratio=0.7)
-    >>> p_above < 0.05 < p_below
-    True
-    """
-    a = np.asarray(inside, dtype=float)
-    b = np.asarray(inside0, dtype=float)
-    if b.ndim == 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # objects no reference pair measured: NaN
-            b = np.nanmean(b, axis=0)
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if len(a) < 1:
-        return math.nan, math.nan
-    m0 = float(b.mean())
-    d = np.concatenate([a - ratio * b, [1.0 - ratio * m0, 0.0 - ratio * m0]])
-    se = float(d.std(ddof=1) / math.sqrt(len(d)))
-    if not se > 0:
-        return (0.0, 1.0) if d.mean() > 0 else (1.0, 0.0)
-    t = float(d.mean() / se)
-    return float(stats.t.sf(t, len(d) - 1)), float(stats.t.cdf(t, len(d) - 1))
-
-
-def global_test(eps: float, margin: float, n_replicas: int) -> tuple:
-    """``(p_within, p_beyond)`` of |change of a global| < ``margin`` sigma_raw from one eps.
-
-    eps = change / sigma_hat with (N - 1) sigma_hat^2 / sigma^2 ~ chi2(N - 1): at |change| = m sigma,
-    P(|eps| < c) = P(chi2 > (N - 1) m^2 / c^2).
-
-    Examples
-    --------
-    >>> [round(p, 3) for p in global_test(0.0, 4, 10)]
-    [0.0, 1.0]
-    >>> global_test(8.0, 4, 10)[1] < 0.05
-    True
-    """
-    dof = max(n_replicas - 1, 1)
-    if not np.isfinite(eps) and not np.isnan(eps):
-        return 1.0, 0.0
-    if np.isnan(eps):
-        return math.nan, math.nan
-    if eps == 0:
-        return 0.0, 1.0
-    q = dof * margin ** 2 / eps ** 2
-    return float(stats.chi2.sf(q, dof)), float(stats.chi2.cdf(q, dof))
-
-
 @dataclass(frozen=True)
 class Verdict:
     """A codec's verdict: ``outcome`` (tolerable, not tolerable, inconclusive), every criterion with its
@@ -367,17 +225,6 @@ def decide(criteria: list, alpha: float) -> str:
     if criteria and all(c["decision"] == "within" for c in criteria):
         return "tolerable"
     return "inconclusive"
-
-
-def object_shares(eps: np.ndarray) -> np.ndarray:
-    """Per object (row), the share of its parameters (columns) with |eps| < 1 among those with an eps
-    (an infinite eps is outside); NaN for an object with none."""
-    x = np.asarray(eps, dtype=float)
-    has = ~np.isnan(x)
-    n = has.sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        inside = (np.abs(np.where(has, x, np.inf)) < 1).sum(axis=1)
-        return np.where(n > 0, inside / np.maximum(n, 1), np.nan)
 
 
 def _needed_replicas(eps: float, margin: float, alpha: float, within: bool, n_replicas: int) -> int | None:
@@ -560,16 +407,6 @@ def _outlier_criterion(eps, eps0, margins) -> dict:
     p_below, p_above = proportion_margin_test(x, n, x0, n0, ratio=margins.loss, offset=margins.loss_floor)
     out.update(estimate=x / n, reference=x0 / n0, threshold=threshold, p_within=p_below, p_beyond=p_above,
                _x0n0=(x0, n0))
-    return out
-
-
-def _worst(eps: np.ndarray) -> np.ndarray:
-    """Per row, the largest |eps| over the columns (NaN ignored; NaN where none)."""
-    x = np.abs(np.asarray(eps, dtype=float))
-    has = ~np.isnan(x).all(axis=1) if x.size else np.zeros(len(x), bool)
-    out = np.full(len(x), np.nan)
-    if has.any():
-        out[has] = np.nanmax(x[has], axis=1)
     return out
 
 
