@@ -184,3 +184,31 @@ def test_progress_ticker_redraws_while_a_task_runs():
     with _Progress("assess", stream=tty, tick_s=0.01):
         wait_until(lambda: len(tty.lines()) >= 3, "the progress line being redrawn without a finished task")
     assert all(line.startswith("assess: starting") for line in tty.lines())
+
+
+@pytest.mark.parametrize("option, message", [
+    (("--margin", "shift=x"), "--margin shift must be a number; got 'x'"),
+    (("--margin", "size=1"), "--margin takes key=value pairs"),
+    (("--margin", "spread=0.5"), "margin spread must be >= 1"),
+    (("--primary", "Area,Bogus"), "--primary takes parameter names"),
+])
+def test_bad_verdict_options_are_one_line_before_any_work(capsys, tmp_path, scene_files, monkeypatch, option, message):
+    monkeypatch.setattr("noisestat.pipeline.assess", lambda *a, **k: pytest.fail("work started"))
+    code, _, err = run(capsys, "assess", scene_files / "raw.tif", "--camera", scene_files / "camera.json",
+                       "--labels", scene_files / "labels.tif", "--codec", "lossless", *option, "-o", tmp_path / "o")
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_verdict_options_reach_the_summary(capsys, tmp_path, scene_files):
+    code, out, err = run(capsys, "assess", scene_files / "raw.tif", "--camera", scene_files / "camera.json",
+                         "--labels", scene_files / "labels.tif", "--codec", "lossless", "--replicas", 3,
+                         "--margin", "shift=0.5,loss_floor=0.2", "--primary", "Area,Mean", "-o", tmp_path / "o")
+    assert code == 0, err
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["verdict"]["margins"]["shift"] == 0.5 and s["verdict"]["margins"]["loss_floor"] == 0.2
+    assert s["verdict"]["primary"] == ["Area", "Mean"]
+    assert "a systematic shift under 0.5 sigma_raw" in out
+    c = s["codecs"][0]
+    assert c["outcome"] == "tolerable" and c["tolerable"] is True   # lossless: identical to the raw image
+    assert [k["parameter"] for k in c["verdict"]["criteria"] if k["criterion"] == "shift"] == ["Area", "Mean"]
