@@ -48,10 +48,11 @@ The criteria (margins in :class:`Margins`, defaults justified in docs/verdict.md
     replicas: (N - 1) sigma_hat^2 / sigma^2 is chi2(N - 1), so |eps| < m / sqrt(q_{1-alpha} / (N - 1))
     shows |change| < m sigma_raw (:func:`global_test`).
 
-Only the *primary* parameters (:data:`PRIMARY`, settable) enter the verdict: with 23 families tested
-two ways each, a true second acquisition of 50-80 objects passes every test too rarely for the rule
-to be usable (docs/verdict.md has the curves). The other parameters keep their statistics and their
-own decisions, reported as secondary.
+Only the *primary* parameters (:data:`PRIMARY`, settable, ``"all"`` for every one) enter the verdict,
+declared up front: each criterion that must pass lowers the chance that a true second acquisition
+passes them all, which is also why the spread is one test pooled over them rather than one per
+family (docs/verdict.md has the measurements). The other parameters keep their statistics, reported
+as secondary.
 """
 
 from __future__ import annotations
