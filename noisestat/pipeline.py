@@ -257,7 +257,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     prov.update(provenance or {})
     # a raw segmentation unfit to be judged (giant, fragmented, unstable) gets no verdict unless asked for:
     # its warnings come first, everywhere they are shown
-    unfit = segmentation_warnings(raw, image.shape) + ([ref.unstable] if ref.unstable else [])
+    unfit = unfit_warnings(ref)
     withheld = None
     if unfit:
         kinds = [k for k in ("giant", "fragmented", "unstable") if any(k in w[:40] for w in unfit)]
@@ -278,6 +278,12 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                       warnings=tuple(warnings) + tuple(w for w in ref.warnings if w not in warnings),
                       sigma_floor=ref.sigma_floor,
                       replica_status=ref.replica_status, null_loss=ref.null_loss, null_verdict=ref.null_verdict)
+
+
+def unfit_warnings(ref: Reference) -> list[str]:
+    """The warnings that make the raw segmentation unfit to be judged (giant, fragmented, unstable):
+    no verdict is given on it unless asked for (``assess``, ``tune``)."""
+    return segmentation_warnings(ref.raw, ref.raw_labels.shape) + ([ref.unstable] if ref.unstable else [])
 
 
 def build_reference(image, profile, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",

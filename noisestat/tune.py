@@ -19,8 +19,7 @@ import numpy as np
 from . import __version__
 from .codecs import REGISTRY, parse_spec
 from .errors import CodecError, InputError
-from .pipeline import build_reference, score_codec, segment_and_match
-from .report._inspection import segmentation_warnings
+from .pipeline import build_reference, score_codec, segment_and_match, unfit_warnings
 
 __all__ = ["TuneResult", "tune", "write_tune", "format_tune"]
 
@@ -87,7 +86,7 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
     ref, _ = build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
                              matching=matching, min_area=min_area, progress=progress, tile=tile,
                              scheduler=scheduler, notice=notice, margins=margins, primary=primary)
-    unfit = segmentation_warnings(ref.raw, image.shape) + ([ref.unstable] if ref.unstable else [])
+    unfit = unfit_warnings(ref)
     if unfit and not verdict_anyway:
         raise InputError(f"no verdict to tune on: {unfit[0]} (fix the labels or the model, or give --verdict-anyway)")
     evaluations = []
