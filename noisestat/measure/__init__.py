@@ -6,9 +6,10 @@ split, merged).
 from ._morphometry import (ANGULAR_PARAMETERS, INTENSITY_PARAMETERS, PARAMETERS, SHAPE_PARAMETERS, ObjectMeasurements,
                            measure_objects)
 from ._volume import VOLUME_PARAMETERS, measure_volume_objects
+from ._regions3d import VOLUME_SHAPE_PARAMETERS, measure_regions_3d
 from ._matching import Matching, match_iou, match_centroids, classify_objects, pair_unmatched, METHODS, STATUSES
 
-__all__ = ["measure_volume_objects", "VOLUME_PARAMETERS", "ANGULAR_PARAMETERS", "INTENSITY_PARAMETERS", "SHAPE_PARAMETERS",
+__all__ = ["measure_volume_objects", "VOLUME_PARAMETERS", "measure_regions_3d", "VOLUME_SHAPE_PARAMETERS", "ANGULAR_PARAMETERS", "INTENSITY_PARAMETERS", "SHAPE_PARAMETERS",
            "PARAMETERS", "ObjectMeasurements",
            "measure_objects", "Matching", "match_iou", "match_centroids", "classify_objects", "pair_unmatched", "METHODS",
            "STATUSES"]
