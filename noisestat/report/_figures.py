@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
@@ -121,20 +122,44 @@ def _figure_area_difference(a) -> Drawing:
 
 def _figure_globals(a) -> Drawing:
     raw = np.asarray(a.raw_objects.globals, dtype=float)
-    n_globals = len(GLOBAL_PARAMETERS)
-    replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, n_globals)
+    replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, len(GLOBAL_PARAMETERS))
+    fig = _globals_drawing(GLOBAL_PARAMETERS, raw, replicas, [c.spec for c in a.codecs],
+                           [np.asarray(c.objects.globals, dtype=float) for c in a.codecs])
+    caption = legends.globals_relative(a)
+    return _finish("globals", "Global parameters relative to raw", caption, fig)
+
+
+def _globals_drawing(names, raw, replicas, codec_specs, codec_values) -> Figure:
+    """The globals figure from plain arrays (Fig. 2d, and Fig. 3f for a volume's globals).
+
+    One panel per name in ``names`` (three to a row), each value divided by its ``raw`` value: the
+    ``replicas`` (array ``(n_replicas, len(names))``, grey points and their mean ± sd), each codec
+    (``codec_specs[i]`` with ``codec_values[i]``, one value per name; NaN is not drawn) with error bars
+    ±σ_raw / raw, and the grey band 1 ± σ_raw / raw, σ_raw the sd over the replicas (ddof 1). A
+    panel whose raw value is not positive says so instead.
+    """
+    names = list(names)
+    n_globals = len(names)
+    raw = np.asarray(raw, dtype=float).reshape(n_globals)
+    replicas = np.asarray(replicas, dtype=float).reshape(-1, n_globals)
     sigma = replicas.std(axis=0, ddof=1) if len(replicas) > 1 else np.full(n_globals, np.nan)
-    labels = ["replicas"] + [_short(c.spec, 30) for c in a.codecs]
-    fig = _new_figure(_WIDTH_IN, 1.6 + 0.3 * len(labels))
-    axes = np.atleast_1d(fig.subplots(1, n_globals, sharey=True))
+    labels = ["replicas"] + [_short(spec, 30) for spec in codec_specs]
+    ncols = min(n_globals, 3)
+    nrows = math.ceil(n_globals / ncols)
+    fig = _new_figure(_WIDTH_IN, (1.6 + 0.3 * len(labels)) * nrows)
+    grid = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, squeeze=False)).ravel()
+    for ax in grid[n_globals:]:
+        ax.remove()
+    axes = grid[:n_globals]
     handles = {}
-    for j, (ax, name) in enumerate(zip(axes, GLOBAL_PARAMETERS)):
-        ax.set_title(f"{name} / {name} of raw")
+    for j, (ax, name) in enumerate(zip(axes, names)):
+        ax.set_title(_text(f"{name} / {name} of raw"))
         ax.set_yticks(range(len(labels)), [_text(s) for s in labels])
         ax.set_ylim(len(labels) - 0.4, -0.6)
-        ax.set_xlabel(f"{name} relative to raw (ratio, 1 = raw)")
+        ax.set_xlabel(_text(f"{name} relative to raw (ratio, 1 = raw)"))
         if not raw[j] > 0:
-            _no_data(ax, f"{name} of the raw image is 0:\nno ratio to show")
+            _no_data(ax, f"{name} of the raw image is 0:\nno ratio to show" if raw[j] == 0 else
+                     f"{name} of the raw image is not given:\nno ratio to show")
             continue
         rel_sigma = sigma[j] / raw[j]
         if math.isfinite(rel_sigma):
@@ -143,19 +168,21 @@ def _figure_globals(a) -> Drawing:
         ax.axvline(1.0, color="0.5", linewidth=0.8, zorder=0)
         rep = replicas[:, j] / raw[j]
         ax.scatter(rep, _jitter(len(rep), 100 + j), s=10, color=_REFERENCE_COLOUR, alpha=0.5, linewidths=0)
-        mean, sd, _ = _mean_sd(rep)
-        handles["replicas"] = ax.errorbar([mean], [0.3], xerr=[0 if math.isnan(sd) else sd], fmt="s",
-                                          color="black", capsize=2, markersize=4, label="replicas: mean ± sd")
-        for i, c in enumerate(a.codecs):
-            value = float(np.asarray(c.objects.globals, dtype=float)[j]) / raw[j]
+        mean, sd, n_rep = _mean_sd(rep)
+        if n_rep:
+            handles["replicas"] = ax.errorbar([mean], [0.3], xerr=[0 if math.isnan(sd) else sd], fmt="s",
+                                              color="black", capsize=2, markersize=4, label="replicas: mean ± sd")
+        for i, values in enumerate(codec_values):
+            value = float(np.asarray(values, dtype=float).reshape(n_globals)[j]) / raw[j]
+            if not math.isfinite(value):
+                continue
             ax.errorbar([value], [i + 1], xerr=[0 if not math.isfinite(rel_sigma) else rel_sigma], fmt="o",
                         color=_colour(i), capsize=3, markersize=5)
         # Few ticks: ratios such as 0.9995 are long, and the panels are narrow.
         ax.xaxis.set_major_locator(MaxNLocator(4))
     if handles:
         fig.legend(handles=list(handles.values()), loc="outside lower center", ncols=2, frameon=False, fontsize=_FONT_PT)
-    caption = legends.globals_relative(a)
-    return _finish("globals", "Global parameters relative to raw", caption, fig)
+    return fig
 
 
 def _parameter_order() -> list[str]:
