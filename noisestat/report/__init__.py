@@ -1,11 +1,14 @@
 """What an assessment shows: label images, the objects outside the noise band, warnings about the
-segmentation, figures and the HTML report; a value predictor's maps and per-pixel table.
+segmentation, figures and the HTML report; a value predictor's maps and per-pixel table; the
+operator-level eps table and figure.
 """
 
 from ._inspection import (write_label_image, write_float_map, codec_status, outside_band, outside_band_csv,
                           segmentation_warnings, OUTSIDE_BAND_COLUMNS, GIANT_IMAGE_FRACTION, GIANT_MEDIAN_RATIO,
                           TINY_AREA_PX, TINY_FRACTION, TINY_MEDIAN_PX, COUNT_RATIO)
 from ._values import pixels_csv, write_value_assessment, PIXELS_COLUMNS
+from ._operators import (operators_csv, write_operators_csv, operators_figure, write_operators_figure, OPERATORS_CSV,
+                         OPERATORS_FIGURE)
 
 # The figures need matplotlib: imported on first use, so that the tables and label images need none.
 _HTML = ("write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY")
@@ -19,7 +22,9 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["write_float_map", "pixels_csv", "write_value_assessment", "PIXELS_COLUMNS", "write_label_image",
+__all__ = ["write_float_map", "pixels_csv", "write_value_assessment", "PIXELS_COLUMNS", "operators_csv",
+           "write_operators_csv", "operators_figure", "write_operators_figure", "OPERATORS_CSV", "OPERATORS_FIGURE",
+           "write_label_image",
            "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
            "OUTSIDE_BAND_COLUMNS", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
            "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO", "write_report", "render_figures", "report_html",
