@@ -13,7 +13,12 @@ from ..errors import CodecError
 
 __all__ = ["Codec", "CodecKey", "CodecResult", "REGISTRY", "register", "parse_spec", "describe_codecs",
            "describe_codecs_markdown", "bisect_ratio", "to_dtype", "fit_sample_type", "describe_sample_ranges",
-           "FLOAT_EXACT"]
+           "FLOAT_EXACT", "VOLUME_MODES", "code_image", "prepare_image"]
+
+# How a codec codes a 3D volume (``Codec.volume``): "volume", the whole volume as one stream (the
+# codec sees every axis and may exploit the correlation along z); "planes", each z plane as its own
+# 2D image, the planes' streams counted together.
+VOLUME_MODES = ("volume", "planes")
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,9 @@ class CodecResult:
     compression_ratio : float or None
         Raw bytes / ``n_bytes``.
     info : dict
-        Settings used and how the image was normalised (JSON-serialisable).
+        Settings used and how the image was normalised (JSON-serialisable). For a 3D volume
+        (:func:`code_image`) it also holds ``coded``: ``"volume"`` (one stream of the whole volume)
+        or ``"planes"`` (plane by plane, with ``planes``, their number).
     """
 
     spec: str
@@ -72,6 +79,11 @@ class CodecResult:
     n_bytes: int | None
     compression_ratio: float | None
     info: dict = field(default_factory=dict)
+
+    @property
+    def coded(self) -> str:
+        """How the image was coded: ``"image"`` (a 2D image), ``"volume"`` or ``"planes"`` (a 3D volume)."""
+        return self.info.get("coded", "image")
 
 
 class Codec:
@@ -88,6 +100,7 @@ class Codec:
     extra: ClassVar[str | None] = None      # optional dependency group it needs (pip install 'noisestat[extra]')
     needs_profile: ClassVar[bool] = False   # needs the camera profile (noise-aware coding, bounds in sigma)
     exact_64bit: ClassVar[bool] = False     # codes 64-bit integers beyond 2^53 exactly (not through float64)
+    volume: ClassVar[str] = "planes"        # how a 3D volume is coded: "volume" (one stream) or "planes" (VOLUME_MODES)
 
     def __init__(self, spec: str, **params):
         known = {k.name: k for k in self.keys}
@@ -128,10 +141,23 @@ class Codec:
     def apply(self, image: np.ndarray, profile: CameraProfile | None) -> CodecResult:
         """Encode and decode ``image``; return the decoded image in ``image``'s dtype.
 
+        ``image`` is 2D, or 3D ``(z, rows, cols)`` for a codec whose ``volume`` is ``"volume"``
+        (a ``"planes"`` codec gets volumes through :meth:`apply_planes`; :func:`code_image` chooses).
         ``profile`` is None when no camera profile is known (``compress-bench`` without
         ``--camera``); codecs that need one raise CodecError.
         """
         raise NotImplementedError
+
+    def apply_planes(self, image: np.ndarray, profile: CameraProfile | None) -> CodecResult:
+        """Code a volume ``(z, rows, cols)`` plane by plane: each plane to this codec's settings, the
+        planes' streams counted together (subclasses with a ``ratio=`` target override it so that the
+        target is the whole volume's ratio)."""
+        planes = [self.apply(plane, profile) for plane in image]
+        decoded = np.stack([p.decoded for p in planes])
+        sizes = [p.n_bytes for p in planes]
+        n_bytes = None if any(n is None for n in sizes) else int(sum(sizes))
+        ratio = None if not n_bytes else image.nbytes / n_bytes
+        return CodecResult(self.spec, decoded, n_bytes, ratio, dict(planes[0].info))
 
     def result(self, image, decoded, n_bytes, **info) -> CodecResult:
         ratio = None if not n_bytes else image.nbytes / n_bytes
@@ -143,26 +169,43 @@ class Codec:
 
 
 def code_image(codec: Codec, image: np.ndarray, profile: CameraProfile | None) -> CodecResult:
-    """``codec.apply`` for a 2D image; for a 3D volume, the codec applied plane by plane (every
-    registered codec is a 2D codec: a volume is stored as a stack of coded planes), the planes'
-    streams counted together. Each plane is coded to the codec's own settings (a target ratio is met
-    per plane)."""
+    """Code a 2D image or a 3D volume ``(z, rows, cols)`` with ``codec``.
+
+    A 2D image goes to ``codec.apply``. A volume goes, whole, to ``codec.apply`` when the codec's
+    ``volume`` is ``"volume"`` (one stream; the error-bounded, lossless, bit-depth, noise-aware and
+    file codecs), else to ``codec.apply_planes`` (the 2D image codecs: one stream per plane, counted
+    together; a ``ratio=`` target is the whole volume's ratio). The result's ``info["coded"]`` (and
+    :attr:`CodecResult.coded`) says which.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noisestat.codecs import parse_spec
+    >>> volume = np.arange(3 * 8 * 6, dtype=np.uint16).reshape(3, 8, 6)
+    >>> result = code_image(parse_spec("lossless"), volume, None)
+    >>> result.coded, result.decoded.shape, bool((result.decoded == volume).all())
+    ('volume', (3, 8, 6), True)
+    """
     if image.ndim == 2:
         return codec.apply(image, profile)
     if image.ndim != 3:
         raise CodecError(f"{codec.spec}: images must be 2D or 3D; got shape {image.shape}")
-    planes = [codec.apply(plane, profile) for plane in image]
-    decoded = np.stack([p.decoded for p in planes])
-    sizes = [p.n_bytes for p in planes]
-    n_bytes = None if any(n is None for n in sizes) else int(sum(sizes))
-    ratio = None if not n_bytes else image.nbytes / n_bytes
-    info = {**planes[0].info, "planes": len(planes), "coded": "plane by plane"}
-    return CodecResult(codec.spec, decoded, n_bytes, ratio, info)
+    if codec.volume == "volume":
+        result = codec.apply(image, profile)
+        extra = {"coded": "volume"}
+    else:
+        result = codec.apply_planes(image, profile)
+        extra = {"coded": "planes", "planes": int(image.shape[0])}
+    if result.decoded.shape != image.shape:
+        raise CodecError(f"{codec.spec}: decoded shape {result.decoded.shape} differs from the raw {image.shape}")
+    return CodecResult(result.spec, result.decoded, result.n_bytes, result.compression_ratio,
+                       {**result.info, **extra})
 
 
 def prepare_image(codec: Codec, image: np.ndarray, profile: CameraProfile | None) -> None:
-    """``codec.prepare`` for a 2D image or for every plane of a volume (:func:`code_image`)."""
-    if image.ndim == 3:
+    """``codec.prepare`` for a 2D image, a volume coded whole, or every plane of a volume coded plane
+    by plane (:func:`code_image`)."""
+    if image.ndim == 3 and codec.volume == "planes":
         for plane in image:
             codec.prepare(plane, profile)
     else:
@@ -176,6 +219,8 @@ def register(cls: type[Codec]) -> type[Codec]:
     """Class decorator adding a codec to the registry under ``cls.name``."""
     if cls.name in REGISTRY:
         raise ValueError(f"codec {cls.name} registered twice")
+    if cls.volume not in VOLUME_MODES:
+        raise ValueError(f"codec {cls.name}: volume must be one of {VOLUME_MODES}; got {cls.volume!r}")
     REGISTRY[cls.name] = cls
     return cls
 
@@ -210,25 +255,29 @@ def parse_spec(spec: str) -> Codec:
     return REGISTRY[name](spec, **params)
 
 
+_VOLUME_WORDS = {"volume": "coded as one volume (one stream)", "planes": "coded plane by plane"}
+
+
 def describe_codecs() -> str:
     """Human-readable list of every registered codec and its keys (what ``noisestat codecs`` prints)."""
     lines = []
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
         lines.append(f"{name}: {cls.summary}")
+        lines.append(f"    volumes: {_VOLUME_WORDS[cls.volume]}")
         lines.extend(f"    {key.describe()}" for key in cls.keys)
     return "\n".join(lines)
 
 
 def describe_codecs_markdown() -> str:
     """The codec table of ``docs/codecs.md``, generated from the registry (so the two cannot drift)."""
-    lines = ["| codec | what it does | keys | lossless | needs |", "|---|---|---|---|---|"]
+    lines = ["| codec | what it does | keys | lossless | volumes | needs |", "|---|---|---|---|---|---|"]
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
         keys = "<br>".join(f"`{k.describe().split(':', 1)[0]}`:{k.describe().split(':', 1)[1]}" for k in cls.keys) or "-"
         needs = ", ".join(x for x in (f"`noisestat[{cls.extra}]`" if cls.extra else "",
                                       "camera profile" if cls.needs_profile else "") if x) or "-"
-        lines.append(f"| `{name}` | {cls.summary} | {keys} | {'yes' if cls.lossless else 'no'} | {needs} |")
+        lines.append(f"| `{name}` | {cls.summary} | {keys} | {'yes' if cls.lossless else 'no'} | {cls.volume} | {needs} |")
     return "\n".join(lines)
 
 

@@ -67,20 +67,24 @@ class Lossless(Codec):
     name = "lossless"
     lossless = True
     exact_64bit = True
+    volume = "volume"
     summary = "lossless coding of the whole image; decodes to the raw exactly (eps = 0)"
     keys = (CodecKey("method", str, "entropy coder", default="png", choices=("png", "zstd")),)
 
     # PNG holds unsigned 8- and 16-bit samples. Other integer images (signed, 32-, 64-bit) are coded
     # as offsets from their minimum, which travels in front of the stream: one grey channel when the
-    # range fits 16 bits, else 2 (32 bits) or 4 (64 bits) 16-bit channels of one pixel.
+    # range fits 16 bits, else 2 (32 bits) or 4 (64 bits) 16-bit channels of one pixel. A volume
+    # (z, rows, cols) is one PNG of its planes one below the other (z * rows, cols); zstd codes the
+    # volume's bytes as one stream.
     def apply(self, image, profile):
         self.check_image(image)
         if self.params["method"] == "png":
+            tall = image.reshape(-1, image.shape[-1])
             if image.dtype in (np.uint8, np.uint16):
-                stream = imagecodecs.png_encode(image, level=9)
+                stream = imagecodecs.png_encode(tall, level=9)
                 decoded = imagecodecs.png_decode(stream).reshape(image.shape)
             else:
-                offsets, lo = _to_offsets(image)
+                offsets, lo = _to_offsets(tall)
                 stream = _OFFSET.pack(lo) + imagecodecs.png_encode(_png_planes(offsets), level=9)
                 planes = imagecodecs.png_decode(stream[_OFFSET.size:])
                 (lo,) = _OFFSET.unpack(stream[:_OFFSET.size])
@@ -98,6 +102,7 @@ class BitDepth(Codec):
     name = "bitdepth"
     # for `noisestat tune`: fewer bits compress more
     knob, knob_range, knob_integer, ratio_grows = "bits", (1, 15), True, False
+    volume = "volume"  # one min..max (minmax) for the whole volume, one packed store
     summary = ("bit-depth reduction: minmax scales the image's min..max to 0..2^bits-1 (ImageJ's "
                "'8-bit'); shift drops the low bits of the camera's bit depth; both scale back to raw")
     keys = (CodecKey("bits", int, "bits kept per pixel", default=8, low=1, high=15),
@@ -151,9 +156,10 @@ class BitDepth(Codec):
 class File(Codec):
     name = "file"
     exact_64bit = True  # the decoded file is only compared with the raw, never mapped through float64
+    volume = "volume"   # the file holds the whole decoded volume
     summary = ("an image decoded by any external tool (e.g. a vendor codec), read from path=; "
                "stream= names the compressed file, whose size gives the ratio")
-    keys = (CodecKey("path", str, "decoded image (TIFF, PNG, ...), same shape as the raw"),
+    keys = (CodecKey("path", str, "decoded image or volume (TIFF, PNG, ...), same shape as the raw"),
             CodecKey("stream", str, "compressed file, for the compression ratio (optional)"))
 
     def check(self):
@@ -165,15 +171,29 @@ class File(Codec):
                 raise CodecError(f"codec file: {key}={value}: no such file")
 
     def _read(self, image):
+        """The decoded image or volume in the file, checked against the raw ``image``: the same shape
+        (axes of length 1 dropped, so an ImageJ hyperstack of one channel fits), numbers, finite, and
+        integers within the raw sample type's range."""
         path = self.params["path"]
         try:
             decoded = np.squeeze(_read_any(Path(path)))
         except InputError as exc:
             raise CodecError(f"codec file: {exc}") from None
+        raw = "raw volume" if image.ndim == 3 else "raw image"
         if decoded.shape != image.shape:
-            raise CodecError(f"codec file: {path} has shape {decoded.shape}; the raw image has {image.shape}")
+            raise CodecError(f"codec file: {path} has shape {decoded.shape}; the {raw} has {image.shape}")
         if not (np.issubdtype(decoded.dtype, np.integer) or np.issubdtype(decoded.dtype, np.floating)):
             raise CodecError(f"codec file: {path} holds {decoded.dtype} values, not numbers")
+        if not decoded.size:
+            return decoded
+        if np.issubdtype(decoded.dtype, np.floating) and not np.isfinite(decoded).all():
+            raise CodecError(f"codec file: {path} holds NaN or infinite values")
+        # values are rounded to the raw sample type (to_dtype): what rounds into its range is kept
+        lo, hi = (int(v) if decoded.dtype.kind in "iu" else float(np.rint(v)) for v in (decoded.min(), decoded.max()))
+        limits = np.iinfo(image.dtype)
+        if lo < limits.min or hi > limits.max:
+            raise CodecError(f"codec file: {path} holds {decoded.dtype} values {lo}..{hi}, outside the {raw}'s "
+                             f"{image.dtype} range {limits.min}..{limits.max}")
         return decoded
 
     def prepare(self, image, profile):

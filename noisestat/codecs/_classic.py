@@ -5,6 +5,10 @@ decoder needs: the stream plus the side information of the intensity mapping (a 
 numbers, packed in front of the stream). ``ratio=R`` bisects the codec's native knob until the
 raw bytes / stream bytes ratio is within 5 % of R (see :func:`bisect_ratio`); the knob value used
 is recorded as ``knob_used``.
+
+These are 2D codecs: a volume is coded plane by plane (``volume = "planes"``), every plane at one
+knob value, and ``ratio=R`` bisects that one knob until the whole volume's ratio (raw bytes of the
+volume / the planes' streams together) is within 5 % of R (:meth:`KnobCodec.apply_planes`).
 """
 
 from __future__ import annotations
@@ -88,6 +92,38 @@ class KnobCodec(Codec):
         if self._is_lossless_mode() and not np.array_equal(result.decoded, image):
             raise CodecError(f"{self.spec}: the lossless mode did not reproduce this {image.dtype} image exactly")
         return result
+
+    def apply_planes(self, image, profile):
+        """A volume plane by plane; with ``ratio=``, one knob value for every plane, bisected on the
+        whole volume's ratio (raw bytes of the volume / the planes' streams together)."""
+        if self.volume != "planes" or self.params.get("ratio") is None:
+            return super().apply_planes(image, profile)
+        for plane in image:
+            self.check_image(plane)
+        mapped = []  # per plane: (data, side, header)
+        for plane in image:
+            data, side = self._forward(plane, profile)
+            mapped.append((data, side, _pack(side)))
+        lengths = {}
+
+        def encode(knob):
+            parts = []
+            for plane, (data, side, header) in zip(image, mapped):
+                self._forward(plane, profile)  # a codec may keep per-plane state for _encode (AVIF's bits)
+                parts.append(header + self._encode(data, knob))
+            lengths[knob] = [len(p) for p in parts]
+            return b"".join(parts)
+
+        knob, stream, tries = bisect_ratio(self.params["ratio"], encode, image.nbytes, *self.knob_range,
+                                           integer=self.knob_integer, increasing=self.ratio_grows, spec=self.spec)
+        decoded, start = [], 0
+        for plane, (data, side, header), length in zip(image, mapped, lengths[knob]):
+            part = stream[start + len(header):start + length]
+            start += length
+            self._forward(plane, profile)
+            decoded.append(self._inverse(np.asarray(self._decode(part, data)), side, plane))
+        return self.result(image, np.stack(decoded), len(stream), knob_used=knob, encodes=tries,
+                           side_information=[list(side) for _, side, _ in mapped])
 
 
 def _full(*dtypes):

@@ -8,6 +8,10 @@ transform's three parameters travel with the stream.
 
 Decoded values are rounded back to integers; with an integer bound in DN the rounded value stays
 within the bound (the raw value is an integer inside the bound's interval).
+
+All four code a volume ``(z, rows, cols)`` as one 3D array, one stream: SZ3, ZFP and SPERR predict or
+transform along z as along rows and columns; LERC codes it as one raster whose pixels hold the z
+values (its depth dimension), so the bound holds at every voxel and ``ratio=`` is the volume's.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ MAX_ERROR_SIGMA = CodecKey("max_error_sigma", float, "largest error in units of 
 
 class _Bounded(KnobCodec):
     knob, ratio_grows = "max_error", True
+    volume = "volume"
     knob_range = (0.01, 1e5)
 
     def check(self):
@@ -62,12 +67,14 @@ class Sz3(_Bounded):
     keys = (RATIO, MAX_ERROR, MAX_ERROR_SIGMA)
     has_lossless_mode = False
 
+    # SZ3's stream holds no shape: rows and cols (and planes, for a volume) go in front of it
     def _encode(self, data, bound):
-        return struct.pack("<2I", *data.shape) + imagecodecs.sz3_encode(data, mode="abs", abs=float(bound))
+        return struct.pack(f"<{data.ndim}I", *data.shape) + imagecodecs.sz3_encode(data, mode="abs", abs=float(bound))
 
     def _decode(self, stream, data):
-        rows, cols = struct.unpack("<2I", stream[:8])
-        return imagecodecs.sz3_decode(stream[8:], shape=(rows, cols), dtype=np.float64)
+        size = 4 * data.ndim
+        shape = struct.unpack(f"<{data.ndim}I", stream[:size])
+        return imagecodecs.sz3_decode(stream[size:], shape=shape, dtype=np.float64)
 
 
 @register
@@ -118,8 +125,15 @@ class Lerc(_Bounded):
             return (image.astype(dtype, copy=False) if dtype is not None else image.astype(np.float64)), ()
         return super()._forward(image, profile)
 
+    # a volume is one raster of rows x cols pixels holding z values each (LERC's depth, the last axis)
     def _encode(self, data, bound):
+        if data.ndim == 3:
+            data = np.ascontiguousarray(np.moveaxis(data, 0, -1))
         return imagecodecs.lerc_encode(data, level=0.0 if bound is None else float(bound))
 
     def _decode(self, stream, data):
-        return imagecodecs.lerc_decode(stream)
+        decoded = np.asarray(imagecodecs.lerc_decode(stream))
+        if data.ndim != 3:
+            return decoded
+        # (rows, cols, z) back to (z, rows, cols); a depth of 1 may come back without its axis
+        return np.moveaxis(decoded.reshape(data.shape[1:] + data.shape[:1]), -1, 0)

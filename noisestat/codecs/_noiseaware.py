@@ -8,6 +8,10 @@ quantisation error uniform and independent of the signal), and the integer codes
 lossless back end. Everything decoding needs (K, offset, read noise, B, dither seed, code offset,
 back end) is in the stream's header: decoding needs no profile (:func:`decode_noiseaware`).
 
+A volume ``(z, rows, cols)`` is one stream: the transform and the quantisation are per voxel, and
+the back end codes the codes as one JPEG XL of z frames, one PNG of the planes one below the
+other, or one zstd stream of all the codes; the header (version 2) adds the number of planes.
+
 The quantisation error has variance B^2/12 in z, so the decoded image carries noise
 sqrt(1 + B^2/12) times the camera's: +4 % at B = 1, +32 % at B = 3. The inverse transform's bias
 from that error (K B^2 / 48 DN) is removed.
@@ -27,10 +31,12 @@ from ._transforms import gat, inverse_gat
 __all__ = ["encode_noiseaware", "decode_noiseaware"]
 
 _MAGIC = b"NSNA"
-_VERSION = 1
+_VERSION = 1         # a 2D image
+_VOLUME_VERSION = 2  # a volume: the header ends with its number of planes
 _BACKENDS = ("jpegxl", "png", "zstd")
 # magic, version, backend, dither, code dtype, rows, cols, seed, K, offset, read, step, code minimum
 _HEADER = struct.Struct("<4sBBBBIIQdddd q")
+_PLANES = struct.Struct("<I")
 
 
 def _code_dtype(span: int, image_dtype=None):
@@ -50,7 +56,9 @@ def _dither(seed: int, shape) -> np.ndarray:
 
 def encode_noiseaware(image: np.ndarray, *, gain: float, offset: float, read: float, step: float,
                       dither: bool = False, seed: int = 0, backend: str = "jpegxl") -> bytes:
-    """Encode ``image`` (2D integers) into a self-describing noise-aware stream."""
+    """Encode ``image`` (2D integers, or a volume ``(z, rows, cols)``) into a self-describing noise-aware stream."""
+    if image.ndim not in (2, 3):
+        raise CodecError(f"noiseaware: codes 2D images and 3D volumes; got shape {image.shape}")
     z = gat(image, gain, offset, read) / step
     if dither:
         z = z + _dither(seed, image.shape)
@@ -59,13 +67,16 @@ def encode_noiseaware(image: np.ndarray, *, gain: float, offset: float, read: fl
     dtype, code = _code_dtype(int(q.max()) - qmin, image.dtype)
     codes = (q - qmin).astype(dtype)
     if backend == "jpegxl":
-        payload = imagecodecs.jpegxl_encode(codes, lossless=True, effort=7)
+        payload = imagecodecs.jpegxl_encode(codes, lossless=True, effort=7)  # a volume: its planes as frames
     elif backend == "png":
-        payload = imagecodecs.png_encode(codes, level=9)
+        payload = imagecodecs.png_encode(codes.reshape(-1, codes.shape[-1]), level=9)
     else:
         payload = imagecodecs.zstd_encode(codes.tobytes(), level=19)
-    header = _HEADER.pack(_MAGIC, _VERSION, _BACKENDS.index(backend), int(dither), code, image.shape[0], image.shape[1],
-                          seed, gain, offset, read, step, qmin)
+    version = _VERSION if image.ndim == 2 else _VOLUME_VERSION
+    header = _HEADER.pack(_MAGIC, version, _BACKENDS.index(backend), int(dither), code, image.shape[-2],
+                          image.shape[-1], seed, gain, offset, read, step, qmin)
+    if image.ndim == 3:
+        header += _PLANES.pack(image.shape[0])
     return header + payload
 
 
@@ -75,9 +86,15 @@ def decode_noiseaware(stream: bytes) -> np.ndarray:
         raise CodecError("not a noise-aware stream")
     (_, version, backend, dither, code, rows, cols, seed, gain, offset, read, step,
      qmin) = _HEADER.unpack(stream[:_HEADER.size])
-    if version != _VERSION:
+    if version not in (_VERSION, _VOLUME_VERSION):
         raise CodecError(f"noise-aware stream version {version} is not supported")
     payload = stream[_HEADER.size:]
+    shape = (rows, cols)
+    if version == _VOLUME_VERSION:
+        if len(payload) < _PLANES.size:
+            raise CodecError("not a noise-aware stream")
+        shape = (_PLANES.unpack(payload[:_PLANES.size])[0], rows, cols)
+        payload = payload[_PLANES.size:]
     dtype = np.uint8 if code == 1 else np.uint16
     name = _BACKENDS[backend]
     if name == "jpegxl":
@@ -86,9 +103,9 @@ def decode_noiseaware(stream: bytes) -> np.ndarray:
         codes = imagecodecs.png_decode(payload)
     else:
         codes = np.frombuffer(imagecodecs.zstd_decode(payload), dtype)
-    z = codes.reshape(rows, cols).astype(np.float64) + qmin
+    z = np.asarray(codes).reshape(shape).astype(np.float64) + qmin
     if dither:
-        z = z - _dither(seed, (rows, cols))
+        z = z - _dither(seed, shape)
     return inverse_gat(z * step, gain, offset, read, error_variance=step**2 / 12)
 
 
@@ -102,6 +119,7 @@ class NoiseAware(Codec):
             CodecKey("seed", int, "seed of the dither", default=0, low=0, high=2**63 - 1),
             CodecKey("backend", str, "lossless coder of the integer codes", default="jpegxl", choices=_BACKENDS))
     needs_profile = True
+    volume = "volume"
     # for `noisestat tune`: a larger step compresses more
     knob, knob_range, knob_integer, ratio_grows = "step", (0.05, 20.0), False, True
 
