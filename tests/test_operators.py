@@ -202,10 +202,11 @@ def test_operators_csv_has_exactly_the_columns_and_is_written_atomically(tmp_pat
 
 
 def test_operators_figure_files(tmp_path):
-    figure = operators_figure(_sample_scores())
-    assert figure.png.startswith(b"\x89PNG") and figure.svg.lstrip().startswith(b"<?xml")
-    assert figure.pdf.startswith(b"%PDF")
-    assert "0.52" in figure.caption and "left out" in figure.caption
     paths = write_operators_figure(_sample_scores(), tmp_path)
-    assert sorted(p.name for p in paths) == ["operators.pdf", "operators.png", "operators.svg"]
-    assert operators_figure(_sample_scores(), vector=False).png == figure.png   # the same bytes every time
+    assert [p.name for p in paths] == ["operators.png", "operators.svg", "operators.pdf"]
+    png, svg, pdf = (p.read_bytes() for p in paths)
+    assert png.startswith(b"\x89PNG") and svg.lstrip().startswith(b"<?xml") and pdf.startswith(b"%PDF")
+    assert "fraction |ε| &lt; 1" in svg.decode()     # text kept as text
+    figure = operators_figure(_sample_scores(), vector=False)
+    assert "0.52" in figure.caption and "left out" in figure.caption
+    assert figure.png == png                            # the same bytes every time
