@@ -1,6 +1,6 @@
 """Every writer keeps what is not its own: inputs, other folders, previous results.
 
-The output rules (noisestat/_io.py): a folder is replaced only when noisestat wrote it (it holds
+The output rules (noisestat/io/_outputs.py): a folder is replaced only when noisestat wrote it (it holds
 ``.noisestat-output``) or it is empty; never when it is, holds or lies inside an input; never the
 current folder. Missing parents are created; a file or folder in the way, a refused write and a
 full disk end in one line and exit 1 with the previous result untouched; a killed run's
@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from noisestat.io import _files as _io
+from noisestat.io import _outputs as _io
+from noisestat.io._atomic import write_text_atomic
 from noisestat.cli import _cpu_count, main
 from noisestat.errors import OutputError
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
@@ -222,7 +223,7 @@ def test_read_only_emulation_refuses_writes(tmp_path, read_only):
     # the fixture itself must bite, or the read-only tests below prove nothing
     read_only(tmp_path)
     with pytest.raises(OutputError, match="ermission"):
-        _io.write_text_atomic(tmp_path / "x.txt", "x")
+        write_text_atomic(tmp_path / "x.txt", "x")
     assert not (tmp_path / "x.txt").exists()
 
 

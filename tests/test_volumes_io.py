@@ -14,7 +14,7 @@ import tifffile
 
 from noisestat import InputError
 from noisestat.io import PixelSize, open_image, read_image, read_image_info, read_labels, spacing
-from noisestat.io._files import check_labels, check_raw_image
+from noisestat.io._readers import check_labels, check_raw_image
 from noisestat.report import write_label_image
 
 

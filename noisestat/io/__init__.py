@@ -3,10 +3,12 @@ file or stack, lazily with open_image), sparse labels, JSON, and outputs (the fo
 one atomic writer every file goes through).
 """
 
-from ._files import (read_image, read_image_info, open_image, ImageView, spacing, ImageInfo, PixelSize, read_labels,
-                     file_sha256, array_sha256, write_json_atomic, write_text_atomic, json_text, atomic_file, staged_directory,
-                     OUTPUT_MARKER, check_output_dir, check_output_file, prepare_output_dir,
-                     prepare_output_file, clean_stale, is_noisestat_output, codec_input_files)
+from ._readers import read_image, read_image_info, open_image, ImageView, read_labels
+from ._metadata import spacing, ImageInfo, PixelSize
+from ._hashing import file_sha256, array_sha256
+from ._atomic import write_json_atomic, write_text_atomic, json_text, atomic_file
+from ._outputs import (staged_directory, OUTPUT_MARKER, check_output_dir, check_output_file, prepare_output_dir,
+                       prepare_output_file, clean_stale, is_noisestat_output, codec_input_files)
 
 __all__ = ["read_image", "read_image_info", "open_image", "ImageView", "spacing", "ImageInfo", "PixelSize",
            "read_labels", "file_sha256", "array_sha256", "write_json_atomic", "write_text_atomic", "json_text", "atomic_file",
