@@ -27,17 +27,23 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.tree._tree import Tree
 
-from ..io._files import atomic_file, check_labels
-from ..errors import ModelError
+from ..io._files import atomic_file
+from ..errors import InputError, ModelError
 from ._weka import DEFAULT_SIGMAS, feature_names, weka_features
 
-__all__ = ["PixelClassifier", "load_model", "save_model", "decide_threshold", "BACKGROUND", "OBJECT",
-           "THRESHOLD", "FEATURE_SETS"]
+__all__ = ["PixelClassifier", "load_model", "save_model", "decide_threshold", "decide_classes", "parse_thresholds",
+           "check_class_labels", "BACKGROUND", "OBJECT", "THRESHOLD", "MAX_CLASS", "FEATURE_SETS"]
 
 BACKGROUND, OBJECT = 1, 2
+# The default probability threshold of every class but the background.
 THRESHOLD = 0.5
+# The largest class id: a class map is uint8, 0 for the background.
+MAX_CLASS = 255
 MODEL_FORMAT = "noisestat-pixel-classifier"
+# Format 1 holds a two-class model (background, object), which noisestat versions before classes
+# were added also read; format 2 a model of three classes or more.
 MODEL_VERSION = 1
+MODEL_VERSION_CLASSES = 2
 # Pixels per tree pass. Each tree reads every row of its chunk, so the chunk's features (6.9 MB for
 # 70) should stay in cache across the trees, also with two workers side by side. On a 512 x 512
 # tile (2 cores, 32 MB L3; benchmarks/bench_forest_chunk.py): a forest of shallow trees decided
@@ -77,6 +83,13 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
     A :class:`~noisestat.predict.MaskPredictor`: the foreground decision at a pixel needs only the
     pixels within :meth:`halo`, so noisestat runs it tile by tile with the same result.
 
+    The sparse labels hold 0 (unlabelled), 1 (background) and one id per class of object, 2 and up
+    (at most :data:`MAX_CLASS`): two classes (background, object) or more (background, organ,
+    plaque). A pixel is of class c when the forest's probability of c is above c's threshold
+    (:data:`THRESHOLD` unless ``thresholds`` says otherwise), and background when no class passes
+    its own; :meth:`predict_classes` gives the class map, :meth:`predict_mask` the pixels of any
+    class but the background.
+
     Parameters
     ----------
     n_estimators : int, default 200
@@ -97,6 +110,9 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         2D images and 3D volumes.
     spacing : tuple of float, optional
         Physical voxel size per axis for the ilastik set's anisotropic scales (z, y, x).
+    thresholds : mapping of int to float, optional
+        Probability threshold per class but the background, in (0, 1); a class left out gets
+        :data:`THRESHOLD`. :func:`parse_thresholds` reads them from text ("2=0.7,3=0.5").
 
     Attributes
     ----------
@@ -104,7 +120,7 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
     seed_ : int
         The integer seed the forest was grown with.
     classes_ : ndarray
-        ``[1, 2]``: background, object.
+        The class ids found in the training labels, ascending: 1 (background) first.
     n_features_in_ : int
     ndim_ : int
         Dimensions of the images it was trained on (2 or 3).
@@ -113,7 +129,7 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
     """
 
     def __init__(self, n_estimators=200, max_features=2, sigmas=None, random_state=None, n_jobs=1,
-                 feature_set="weka", spacing=None):
+                 feature_set="weka", spacing=None, thresholds=None):
         self.n_estimators = n_estimators
         self.max_features = max_features
         self.sigmas = sigmas
@@ -121,6 +137,7 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         self.n_jobs = n_jobs
         self.feature_set = feature_set
         self.spacing = spacing
+        self.thresholds = thresholds
 
     @property
     def scales(self) -> tuple:
@@ -180,7 +197,8 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         return (int(weka_halo(self.scales)),) * ndim
 
     def fit(self, image: np.ndarray, labels: np.ndarray, *, features: np.ndarray | None = None) -> "PixelClassifier":
-        """Train on the pixels of ``image`` where ``labels`` is 1 (background) or 2 (object).
+        """Train on the pixels of ``image`` where ``labels`` is not 0: 1 (background), 2, 3, ... (the
+        classes of object; :func:`check_class_labels`).
 
         ``features``, optional, are ``self.features(image)`` computed by the caller, so that one
         computation serves training and the segmentation of the same image.
@@ -188,21 +206,23 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         image = np.asarray(image)
         labels = np.asarray(labels)
         self._check_image(image, "training image")
-        check_labels(labels, shape=image.shape)
+        check_class_labels(labels, shape=image.shape)
         features = self._features(image, features)
         picked = labels > 0
         return self.fit_pixels(features[picked], labels[picked], ndim=image.ndim)
 
     def fit_pixels(self, features: np.ndarray, labels: np.ndarray, *, ndim: int = 2) -> "PixelClassifier":
         """Train on labelled pixels' feature rows (in raster order of the image, as :meth:`fit`
-        takes them) and their labels (1 background, 2 object)."""
+        takes them) and their labels (1 background, 2, 3, ... the classes of object; every row
+        labelled). The classes are those present: 1 and at least one other."""
+        labels = np.asarray(labels)
+        classes = _training_classes(labels)
         if isinstance(self.random_state, np.random.Generator):
             seed = int(self.random_state.integers(2**32))
         elif self.random_state is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         else:
             seed = int(np.random.SeedSequence(self.random_state).generate_state(1)[0])
-        labels = np.asarray(labels)
         forest = RandomForestClassifier(
             n_estimators=self.n_estimators, max_features=self.max_features, max_depth=None,
             bootstrap=True, random_state=seed, n_jobs=self.n_jobs)
@@ -216,8 +236,31 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         self.classes_ = forest.classes_
         self.n_features_in_ = features.shape[-1]
         self.ndim_ = int(ndim)
-        self.n_training_pixels_ = {int(c): int((labels == c).sum()) for c in (BACKGROUND, OBJECT)}
+        self.n_training_pixels_ = {int(c): int((labels == c).sum()) for c in classes}
+        self.class_thresholds()   # thresholds given for classes the labels lack are refused here
         return self
+
+    def class_thresholds(self, thresholds=None) -> dict[int, float]:
+        """The threshold of every class but the background, ``{class: threshold}`` in class order:
+        ``thresholds`` (a mapping, e.g. from :func:`parse_thresholds`) if given, else the model's
+        ``thresholds``; :data:`THRESHOLD` for a class neither names."""
+        self._check_fitted()
+        given = self.thresholds if thresholds is None else thresholds
+        objects = [int(c) for c in self.classes_ if c != BACKGROUND]
+        out = {c: THRESHOLD for c in objects}
+        if given is None:
+            return out
+        if not hasattr(given, "items"):
+            raise ModelError(f"thresholds must map classes to probabilities, e.g. {{2: 0.7}}; got {given!r:.60}")
+        for cls, value in given.items():
+            if not isinstance(cls, (int, np.integer)) or isinstance(cls, (bool, np.bool_)) or int(cls) not in objects:
+                raise ModelError(f"thresholds: class {cls!r:.20} is not one of this model's classes "
+                                 f"{', '.join(map(str, objects))} (1 is the background and has none)")
+            if (not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_))
+                    or not 0.0 < float(value) < 1.0):
+                raise ModelError(f"thresholds: class {int(cls)} needs a probability in (0, 1); got {value!r:.30}")
+            out[int(cls)] = float(value)
+        return out
 
     def _check_fitted(self):
         if not hasattr(self, "forest_"):
@@ -234,51 +277,85 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         return features
 
     def predict_proba(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
-        """Probability of the object class at every pixel, same shape as ``image``, float64.
+        """Probability of the object class at every pixel, same shape as ``image``, float64 (a
+        two-class model; :meth:`predict_class_proba` gives every class's).
 
         ``features``, optional: ``self.features(image)`` already computed.
         """
         self._check_fitted()
+        if len(self.classes_) != 2:
+            raise ModelError(f"predict_proba gives the object class of a two-class model; this one has classes "
+                             f"{', '.join(str(int(c)) for c in self.classes_)}: use predict_class_proba")
+        return self.predict_class_proba(image, features=features)[..., self._object_column()]
+
+    def predict_class_proba(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
+        """Probability of every class at every pixel, ``image.shape + (len(classes_),)``, float64,
+        the classes in the order of ``classes_`` (scikit-learn's ``predict_proba``, every tree)."""
+        self._check_fitted()
         image = np.asarray(image)
         self._check_image(image, "image")
         features = self._features(image, features).reshape(-1, self.n_features_in_)
-        column = self._object_column()
-        proba = np.empty(features.shape[0])
+        proba = np.empty((features.shape[0], len(self.classes_)))
         for start in range(0, features.shape[0], _PREDICT_CHUNK):
             chunk = features[start:start + _PREDICT_CHUNK]
-            proba[start:start + len(chunk)] = self.forest_.predict_proba(chunk)[:, column]
-        return proba.reshape(image.shape)
+            proba[start:start + len(chunk)] = self.forest_.predict_proba(chunk)
+        return proba.reshape(image.shape + (len(self.classes_),))
 
     def _object_column(self) -> int:
         return int(np.flatnonzero(self.classes_ == OBJECT)[0])
 
     def predict(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
-        """Object mask: probability of the object class above 0.5 (argmax of two classes).
+        """Object mask (:meth:`predict_mask`): for a two-class model, probability of the object
+        class above its threshold (0.5 by default: the argmax of two classes).
 
-        Equal, pixel for pixel, to ``predict_proba(image) > 0.5``, with fewer tree evaluations
+        Equal, pixel for pixel, to ``predict_proba(image) > threshold``, with fewer tree evaluations
         (:func:`decide_threshold`)."""
         return self.predict_mask(image, features=features)
 
     def predict_mask(self, region: np.ndarray, *, features: np.ndarray | None = None,
-                     counts: dict | None = None, threads: int = 1) -> np.ndarray:
-        """Object mask of ``region`` (the :class:`~noisestat.predict.MaskPredictor` method).
+                     counts: dict | None = None, threads: int = 1, thresholds=None) -> np.ndarray:
+        """Object mask of ``region`` (the :class:`~noisestat.predict.MaskPredictor` method): the
+        pixels of any class but the background, ``predict_classes(region) > 0``. For a two-class
+        model, the object class's probability above its threshold, as before classes were added.
 
         ``counts``, optional, receives ``tree_evaluations`` and ``pixels`` (for the time breakdown).
         ``threads`` > 1 decides chunks of pixels in that many threads (scikit-learn's tree traversal
         releases the GIL); each pixel's decision is its own, so the mask does not depend on it.
+        ``thresholds``, optional: as for :meth:`predict_classes`.
+        """
+        return self.predict_classes(region, features=features, counts=counts, threads=threads,
+                                    thresholds=thresholds) > 0
+
+    def predict_classes(self, region: np.ndarray, *, features: np.ndarray | None = None,
+                        counts: dict | None = None, threads: int = 1, thresholds=None) -> np.ndarray:
+        """Class map of ``region``, uint8 of its shape: 0 for the background, c for a pixel of class
+        c (2, 3, ...). Tiled like :meth:`predict_mask`, with the same :meth:`halo`: a pixel's class
+        needs only its own features.
+
+        A pixel is of class c when the forest's probability of c is above c's threshold
+        (:meth:`class_thresholds`: ``thresholds`` if given here, else the model's, else
+        :data:`THRESHOLD`); the background when no class passes. When several pass (only
+        possible where two thresholds sum to less than 1), the pixel is of the class whose
+        probability exceeds its threshold by the largest factor, p_c / threshold_c (the lower
+        class id on a tie). Decided exactly, pixel for pixel as scikit-learn's ``predict_proba``
+        would, with fewer tree evaluations (:func:`decide_classes`). ``features``, ``counts`` and
+        ``threads`` as for :meth:`predict_mask`.
         """
         self._check_fitted()
         region = np.asarray(region)
         self._check_image(region, "image")
+        limits = self.class_thresholds(thresholds)
         features = self._features(region, features).reshape(-1, self.n_features_in_)
-        mask = np.empty(features.shape[0], dtype=bool)
-        column = self._object_column()
-        _leaf_probabilities(self.forest_, column)   # built once, before any thread reads it
+        choice = np.empty(features.shape[0], dtype=np.uint8)
+        classes = [int(c) for c in self.classes_]
+        columns = tuple(classes.index(c) for c in limits)
+        values = tuple(limits.values())
+        _leaf_probabilities(self.forest_, columns)   # built once, before any thread reads it
         starts = range(0, features.shape[0], _PREDICT_CHUNK)
 
         def decide(start):
             chunk = features[start:start + _PREDICT_CHUNK]
-            mask[start:start + len(chunk)], n = decide_threshold(self.forest_, chunk, column, THRESHOLD)
+            choice[start:start + len(chunk)], n = decide_classes(self.forest_, chunk, columns, values)
             return n
 
         if threads > 1 and len(starts) > 1:
@@ -289,7 +366,8 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         if counts is not None:
             counts["tree_evaluations"] = counts.get("tree_evaluations", 0) + evaluations
             counts["pixels"] = counts.get("pixels", 0) + features.shape[0]
-        return mask.reshape(region.shape)
+        ids = np.array([0, *limits], dtype=np.uint8)
+        return ids[choice].reshape(region.shape)
 
     def segment(self, image: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
         """Label image of the fully connected objects of :meth:`predict` (8-connected in 2D,
@@ -298,15 +376,104 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
         return _label_components(mask, connectivity=mask.ndim).astype(np.int32)
 
     def describe(self) -> dict:
-        """Parameters and learned facts worth recording in an output's provenance."""
+        """Parameters and learned facts worth recording in an output's provenance: the classes, each
+        one's threshold (``thresholds``, keyed by the class id as text; a two-class model also
+        gives its object class's as ``threshold``) and labelled pixels per class (``by_class``,
+        with ``background`` and ``object``, the latter summed over every class but the background)."""
         self._check_fitted()
-        return {"n_estimators": int(self.n_estimators), "max_features": int(self.max_features),
-                "sigmas": [float(s) for s in self.scales], "seed": int(self.seed_),
-                "n_features": int(self.n_features_in_), "threshold": THRESHOLD,
-                "feature_set": self.feature_set, "ndim": int(getattr(self, "ndim_", 2)),
-                "spacing": None if self.spacing is None else [float(v) for v in self.spacing],
-                "training_pixels": {"background": self.n_training_pixels_[BACKGROUND],
-                                    "object": self.n_training_pixels_[OBJECT]}}
+        limits = self.class_thresholds()
+        pixels = {int(c): int(n) for c, n in self.n_training_pixels_.items()}
+        out = {"n_estimators": int(self.n_estimators), "max_features": int(self.max_features),
+               "sigmas": [float(s) for s in self.scales], "seed": int(self.seed_),
+               "n_features": int(self.n_features_in_),
+               **({"threshold": limits[OBJECT]} if len(limits) == 1 else {}),
+               "classes": [int(c) for c in self.classes_],
+               "thresholds": {str(c): t for c, t in limits.items()},
+               "feature_set": self.feature_set, "ndim": int(getattr(self, "ndim_", 2)),
+               "spacing": None if self.spacing is None else [float(v) for v in self.spacing],
+               "training_pixels": {"background": pixels[BACKGROUND],
+                                   "object": sum(n for c, n in pixels.items() if c != BACKGROUND),
+                                   "by_class": {str(c): n for c, n in pixels.items()}}}
+        return out
+
+
+def check_class_labels(labels: np.ndarray, *, shape: tuple[int, ...] | None = None, name: str = "labels") -> None:
+    """Raise InputError unless ``labels`` is a valid sparse label image (2D) or volume (3D) of two
+    classes or more: integers, 0 unlabelled, 1 background, 2 to :data:`MAX_CLASS` the classes of
+    object, with 1 and at least one class of object present."""
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3):
+        raise InputError(f"{name}: expected a 2D label image or a 3D label volume; got shape {labels.shape}")
+    if shape is not None and labels.shape != tuple(shape):
+        raise InputError(f"{name}: labels must have the image's shape {tuple(shape)}; got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
+        raise InputError(f"{name}: labels must be integers (0 unlabelled, 1 background, 2 and up the classes of "
+                         f"object); got dtype {labels.dtype}")
+    _training_classes(labels[labels != 0], name=name)
+
+
+def _training_classes(labels: np.ndarray, name: str = "training labels") -> list[int]:
+    """The classes of labelled pixels' ``labels`` (none 0), checked: 1 and at least one class of
+    object, every id in [1, MAX_CLASS]."""
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        raise InputError(f"{name}: labels must be integers; got dtype {labels.dtype}")
+    values = [int(v) for v in np.unique(labels)]
+    extra = [v for v in values if not 1 <= v <= MAX_CLASS]
+    if extra:
+        raise InputError(f"{name}: labels must be 0 (unlabelled), 1 (background) or a class of object from 2 to "
+                         f"{MAX_CLASS}; found {extra[:5]}")
+    if BACKGROUND not in values:
+        raise InputError(f"{name}: no pixel is labelled 1 (background); the classifier needs it and one class of "
+                         f"object at least")
+    if len(values) < 2:
+        raise InputError(f"{name}: no pixel is labelled 2 or more (a class of object); the classifier needs one "
+                         f"at least")
+    return values
+
+
+def parse_thresholds(text: str, classes) -> dict[int, float]:
+    """Per-class probability thresholds from text: ``"2=0.7,3=0.5"`` -> ``{2: 0.7, 3: 0.5}``.
+
+    ``classes``: the model's classes (``classes_``, background included). Each item is a class of
+    object and a probability in (0, 1); classes not named keep their default. Raises InputError,
+    one line, on malformed text, a class the model lacks, the background (1: a pixel is background
+    when no other class passes its threshold), a class given twice or a value outside (0, 1).
+
+    Examples
+    --------
+    >>> parse_thresholds("2=0.7, 3=0.5", [1, 2, 3])
+    {2: 0.7, 3: 0.5}
+    """
+    objects = [int(c) for c in classes if int(c) != BACKGROUND]
+    known = ", ".join(map(str, objects))
+    out: dict[int, float] = {}
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"thresholds {text!r:.60}: expected CLASS=PROBABILITY items separated by commas, "
+                         f"e.g. 2=0.7,3=0.5")
+    for item in text.split(","):
+        cls_text, sep, value_text = item.partition("=")
+        cls_text, value_text = cls_text.strip(), value_text.strip()
+        if not sep or not re.fullmatch(r"[0-9]{1,3}", cls_text) or not value_text:
+            raise InputError(f"thresholds {text!r:.60}: {item.strip()!r:.30} is not CLASS=PROBABILITY "
+                             f"(e.g. 2=0.7)")
+        cls = int(cls_text)
+        if cls == BACKGROUND:
+            raise InputError(f"thresholds {text!r:.60}: class 1 is the background and takes no threshold (a pixel "
+                             f"is background when no other class passes its own)")
+        if cls not in objects:
+            raise InputError(f"thresholds {text!r:.60}: class {cls} is not one of the model's classes of object "
+                             f"({known})")
+        if cls in out:
+            raise InputError(f"thresholds {text!r:.60}: class {cls} is given twice")
+        try:
+            value = float(value_text)
+        except ValueError:
+            value = math.nan
+        if not 0.0 < value < 1.0:   # NaN fails too
+            raise InputError(f"thresholds {text!r:.60}: class {cls} needs a probability in (0, 1); "
+                             f"got {value_text!r:.20}")
+        out[cls] = value
+    return out
 
 
 # Rounding bound of a sum of n tree probabilities in [0, 1], relative to n: far above the ~n ulp(n) a
@@ -314,53 +481,67 @@ class PixelClassifier(BaseEstimator, ClassifierMixin):
 _DECISION_MARGIN = 1e-9
 
 
-def _leaf_probabilities(forest, column: int) -> list[np.ndarray]:
-    """Per tree, the probability of class ``column`` at every node, computed as scikit-learn's
-    ``DecisionTreeClassifier.predict_proba`` computes it for a sample reaching that node (the
-    node's class values over their sum, a zero sum taken as 1), so that a leaf lookup gives the
-    same bits; kept on the forest. One lookup per pixel and tree instead of predict_proba's
-    per-call arrays and normalisation: a fifth less time for the same sums."""
+def _leaf_probabilities(forest, columns: tuple) -> list[np.ndarray]:
+    """Per tree, the probabilities of the classes at ``columns`` at every node (nodes, columns),
+    computed as scikit-learn's ``DecisionTreeClassifier.predict_proba`` computes them for a sample
+    reaching that node (the node's class values over their sum, a zero sum taken as 1), so that a
+    leaf lookup gives the same bits; kept on the forest. One lookup per pixel and tree instead of
+    predict_proba's per-call arrays and normalisation: a fifth less time for the same sums."""
+    columns = tuple(int(c) for c in columns)
     cached = getattr(forest, "_noisestat_leaf_proba", None)
-    if cached is not None and cached[0] == column and len(cached[1]) == len(forest.estimators_):
+    if cached is not None and cached[0] == columns and len(cached[1]) == len(forest.estimators_):
         return cached[1]
     out = []
     for tree in forest.estimators_:
         value = tree.tree_.value[:, 0, :tree.n_classes_]
         normalizer = value.sum(axis=1)
         normalizer[normalizer == 0.0] = 1.0
-        out.append(np.ascontiguousarray(value[:, column] / normalizer))
-    forest._noisestat_leaf_proba = (column, out)
+        out.append(np.ascontiguousarray(value[:, list(columns)] / normalizer[:, None]))
+    forest._noisestat_leaf_proba = (columns, out)
     return out
 
 
-def decide_threshold(forest, features: np.ndarray, column: int, threshold: float = THRESHOLD):
-    """``forest.predict_proba(features)[:, column] > threshold``, pixel for pixel, evaluating each
-    pixel's trees only until its answer is certain.
+def decide_classes(forest, features: np.ndarray, columns, thresholds):
+    """Per pixel, which of the classes at ``columns`` passes its threshold, evaluating each pixel's
+    trees only until its answer is certain.
 
-    The trees run in the forest's order and their probabilities are summed in that order, exactly
-    as scikit-learn sums them (one thread); a pixel is settled once the sum so far is above
-    ``threshold * n`` (the rest cannot take it back, being >= 0) or the sum plus one for each tree
-    left is below it, both with a margin far beyond rounding. Pixels never settled take all n trees
-    and the same division as scikit-learn. Fewest evaluations for this order: a tree is skipped only
-    when no outcome of it and of the trees after it could change the answer. Written by hand
-    because scikit-learn's forest always evaluates every tree.
+    Class ``columns[j]`` passes when ``forest.predict_proba(features)[:, columns[j]] >
+    thresholds[j]``. The answer is ``j + 1`` for the class that passes, ``0`` when none does; when
+    several pass (possible only where two thresholds sum to less than 1), the one whose
+    probability exceeds its threshold by the largest factor ``p / threshold`` (the first in
+    ``columns`` on a tie).
+
+    The trees run in the forest's order and every class's probabilities are summed in that order,
+    exactly as scikit-learn sums them (one thread). A class is settled for a pixel once its sum so
+    far is above ``threshold * n`` (the rest cannot take it back, being >= 0) or its sum plus one
+    for each tree left is below it, both with a margin far beyond rounding; a pixel is settled when
+    every class is settled and at most one passes. Pixels never settled take all n trees and the
+    same division as scikit-learn. Fewest evaluations for this order: a tree is skipped only when
+    no outcome of it and of the trees after it could change the answer. Written by hand because
+    scikit-learn's forest always evaluates every tree.
 
     Returns
     -------
-    mask : ndarray of bool
+    choice : ndarray of uint8
+        0, or ``j + 1`` for ``columns[j]``.
     evaluations : int
         Tree evaluations made (pixels x trees at most).
     """
     trees = forest.estimators_
     n = len(trees)
-    leaf_proba = _leaf_probabilities(forest, column)
+    columns = tuple(int(c) for c in columns)
+    limits = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    if not 1 <= len(columns) < 255 or len(limits) != len(columns):
+        raise ValueError(f"decide_classes needs 1 to 254 columns and one threshold each; got {len(columns)} "
+                         f"columns and {len(limits)} thresholds")
+    leaf_proba = _leaf_probabilities(forest, columns)
     features = np.ascontiguousarray(features, dtype=np.float32)
     total = len(features)
-    mask = np.zeros(total, dtype=bool)
+    choice = np.zeros(total, dtype=np.uint8)
     active = np.arange(total)
     rows = features
-    votes = np.zeros(total)
-    high, margin = threshold * n, _DECISION_MARGIN * n
+    votes = np.zeros((total, len(columns)))
+    high, margin = limits * n, _DECISION_MARGIN * n
     evaluations = 0
     for k, tree in enumerate(trees, 1):
         if not len(active):
@@ -368,33 +549,57 @@ def decide_threshold(forest, features: np.ndarray, column: int, threshold: float
         votes += leaf_proba[k - 1][tree.tree_.apply(rows)]
         evaluations += len(active)
         left = n - k
-        # nothing can be settled while the votes cannot pass ``high`` (k <= high) nor stay below it (left >= high)
-        if k == n or (k <= high and left >= high):
+        # nothing can be settled while no class's votes can pass its ``high`` (k <= high) nor stay below it
+        if k == n or ((k <= high) & (left >= high)).all():
             continue
-        settled_yes = votes > high + margin
-        settled = settled_yes | (votes + left < high - margin)
+        passes = votes > high + margin
+        fails = votes + left < high - margin
+        n_passing = passes.sum(axis=1)
+        settled = (passes | fails).all(axis=1) & (n_passing <= 1)
         done = int(settled.sum())
         # compacting copies the rows: worth it once a twentieth of them is settled
         if done and (done * 20 >= len(active) or k % 16 == 0):
-            mask[active[settled_yes]] = True
+            won = settled & (n_passing == 1)
+            choice[active[won]] = passes[won].argmax(axis=1) + 1
             keep = ~settled
             active, votes, rows = active[keep], votes[keep], rows[keep]
     if len(active):
-        mask[active] = votes / n > threshold
-    return mask, evaluations
+        proba = votes / n
+        passes = proba > limits
+        ratio = np.where(passes, proba / limits, -np.inf)
+        choice[active] = np.where(passes.any(axis=1), ratio.argmax(axis=1) + 1, 0)
+    return choice, evaluations
+
+
+def decide_threshold(forest, features: np.ndarray, column: int, threshold: float = THRESHOLD):
+    """``forest.predict_proba(features)[:, column] > threshold``, pixel for pixel, evaluating each
+    pixel's trees only until its answer is certain (:func:`decide_classes` for one class).
+
+    Returns
+    -------
+    mask : ndarray of bool
+    evaluations : int
+        Tree evaluations made (pixels x trees at most).
+    """
+    choice, evaluations = decide_classes(forest, features, (column,), (threshold,))
+    return choice.astype(bool), evaluations
 
 
 def save_model(model: PixelClassifier, path: str | os.PathLike) -> None:
     """Save a fitted classifier as an ``.npz`` archive of numeric arrays and a JSON header.
 
-    Written to a temporary file and renamed into place.
+    The header records the classes and each one's threshold. A two-class model is written in
+    format 1, which noisestat versions without classes also read (those refuse a threshold other
+    than 0.5); a model of three classes or more in format 2. Written to a temporary file and
+    renamed into place.
     """
     model._check_fitted()
     import sklearn
 
     from .. import __version__
 
-    header = {"format": MODEL_FORMAT, "version": MODEL_VERSION, "noisestat": __version__,
+    version = MODEL_VERSION if len(model.classes_) == 2 else MODEL_VERSION_CLASSES
+    header = {"format": MODEL_FORMAT, "version": version, "noisestat": __version__,
               "sklearn": sklearn.__version__, "classes": [int(c) for c in model.classes_],
               "feature_names": _feature_names(model.feature_set, model.scales, getattr(model, "ndim_", 2)),
               **model.describe(),
@@ -478,8 +683,10 @@ def _load_archive(path: Path, archive: zipfile.ZipFile) -> PixelClassifier:
         raise ModelError(f"{path}: not a noisestat model file (header is a JSON {type(header).__name__}, "
                          f"not an object)")
     version = header.get("version")
-    if header.get("format") != MODEL_FORMAT or not _is_int(version) or version != MODEL_VERSION:
-        raise ModelError(f"{path}: not a noisestat pixel classifier of format version {MODEL_VERSION}")
+    if header.get("format") != MODEL_FORMAT or not _is_int(version) or version not in (MODEL_VERSION,
+                                                                                        MODEL_VERSION_CLASSES):
+        raise ModelError(f"{path}: not a noisestat pixel classifier of format version {MODEL_VERSION} or "
+                         f"{MODEL_VERSION_CLASSES}")
     try:
         n_features = _check_header(header)
         expected = {"header.npy"} | {f"{kind}_{i}.npy" for i in range(len(header["trees"]))
@@ -489,7 +696,7 @@ def _load_archive(path: Path, archive: zipfile.ZipFile) -> PixelClassifier:
             raise _Damaged(f"the header lists {len(header['trees'])} trees but the archive "
                            + ", ".join(x for x in (f"lacks {missing[:3]}" if missing else "",
                                                    f"also holds {extra[:3]}" if extra else "") if x))
-        trees = [_read_tree(archive, members, i, info, n_features, header.get("sklearn"))
+        trees = [_read_tree(archive, members, i, info, n_features, header.get("sklearn"), len(header["classes"]))
                  for i, info in enumerate(header["trees"])]
     except _Damaged as exc:
         raise ModelError(f"{path}: damaged model file: {exc}") from None
@@ -579,8 +786,10 @@ def _is_number(value) -> bool:
 
 def _check_header(header: dict) -> int:
     """Check every header field the loader uses; return the number of features."""
+    two_classes = header.get("version") == MODEL_VERSION
     kinds = {"noisestat": str, "sklearn": str, "classes": list, "feature_names": list, "n_estimators": int,
-             "max_features": int, "sigmas": list, "seed": int, "n_features": int, "threshold": float,
+             "max_features": int, "sigmas": list, "seed": int, "n_features": int,
+             **({"threshold": float} if two_classes else {"thresholds": dict}),
              "training_pixels": dict, "trees": list}
     for key, kind in kinds.items():
         if key not in header:
@@ -590,10 +799,7 @@ def _check_header(header: dict) -> int:
         if not ok:
             wanted = "a finite number" if kind is float else f"a JSON {kind.__name__}"
             raise _Damaged(f"header {key!r} must be {wanted}; got {json.dumps(value)[:60]}")
-    if header["classes"] != [BACKGROUND, OBJECT] or not all(_is_int(c) for c in header["classes"]):
-        raise _Damaged(f"header 'classes' must be [{BACKGROUND}, {OBJECT}]; got {json.dumps(header['classes'])[:60]}")
-    if header["threshold"] != THRESHOLD:
-        raise _Damaged(f"header 'threshold' must be {THRESHOLD}; got {header['threshold']}")
+    classes = _check_header_classes(header, two_classes)
     sigmas = header["sigmas"]
     if not 1 <= len(sigmas) <= MAX_SIGMAS or not all(_is_number(s) and 0 < s <= MAX_SIGMA for s in sigmas):
         raise _Damaged(f"header 'sigmas' must be 1 to {MAX_SIGMAS} numbers in (0, {MAX_SIGMA:g}]; "
@@ -622,6 +828,16 @@ def _check_header(header: dict) -> int:
         if not _is_int(pixels.get(key)) or pixels[key] < 0:
             raise _Damaged(f"header training_pixels[{key!r}] must be a count >= 0; "
                            f"got {json.dumps(pixels.get(key))[:40]}")
+    by_class = pixels.get("by_class")
+    if by_class is not None or not two_classes:
+        keys = [str(c) for c in classes]
+        if (not isinstance(by_class, dict) or list(by_class) != keys
+                or not all(_is_int(v) and v >= 0 for v in by_class.values())):
+            raise _Damaged(f"header training_pixels['by_class'] must hold a count >= 0 for each class "
+                           f"{', '.join(keys)}; got {json.dumps(by_class)[:60]}")
+        if by_class["1"] != pixels["background"] or sum(by_class.values()) - by_class["1"] != pixels["object"]:
+            raise _Damaged(f"header training_pixels: background {pixels['background']} and object "
+                           f"{pixels['object']} disagree with by_class {json.dumps(by_class)[:60]}")
     trees = header["trees"]
     if len(trees) != header["n_estimators"]:
         raise _Damaged(f"header lists {len(trees)} trees; n_estimators is {header['n_estimators']}")
@@ -637,12 +853,43 @@ def _check_header(header: dict) -> int:
     return n_features
 
 
+def _check_header_classes(header: dict, two_classes: bool) -> list[int]:
+    """Check the header's classes and thresholds (format 1: background and object; format 2: three
+    classes or more); return the classes."""
+    classes = header["classes"]
+    if two_classes:
+        if classes != [BACKGROUND, OBJECT] or not all(_is_int(c) for c in classes):
+            raise _Damaged(f"header 'classes' must be [{BACKGROUND}, {OBJECT}] in format {MODEL_VERSION}; "
+                           f"got {json.dumps(classes)[:60]}")
+        threshold = header["threshold"]
+        given = header.get("thresholds")
+        if given is None:   # written before classes were added: 0.5, the only threshold then
+            if threshold != THRESHOLD:
+                raise _Damaged(f"header 'threshold' must be {THRESHOLD} in a file without 'thresholds'; "
+                               f"got {threshold}")
+            return classes
+        if given != {str(OBJECT): threshold}:
+            raise _Damaged(f"header 'thresholds' must be {{\"{OBJECT}\": {threshold}}} (its 'threshold'); "
+                           f"got {json.dumps(given)[:60]}")
+    elif (not 3 <= len(classes) <= MAX_CLASS or not all(_is_int(c) for c in classes) or classes[0] != BACKGROUND
+          or classes[-1] > MAX_CLASS or any(b <= a for a, b in zip(classes, classes[1:]))):
+        raise _Damaged(f"header 'classes' must be 3 or more ascending class ids from {BACKGROUND} to {MAX_CLASS} in "
+                       f"format {MODEL_VERSION_CLASSES}; got {json.dumps(classes)[:60]}")
+    thresholds = header["thresholds"]
+    keys = [str(c) for c in classes[1:]]
+    if (not isinstance(thresholds, dict) or list(thresholds) != keys
+            or not all(_is_number(t) and 0 < t < 1 for t in thresholds.values())):
+        raise _Damaged(f"header 'thresholds' must give a probability in (0, 1) for each class {', '.join(keys)}; "
+                       f"got {json.dumps(thresholds)[:60]}")
+    return classes
+
+
 def _node_dtype() -> np.dtype:
     """The node record this scikit-learn's Tree expects (taken from an empty tree)."""
     return Tree(1, np.array([2], dtype=np.intp), 1).__getstate__()["nodes"].dtype
 
 
-def _read_tree(archive, members, i: int, info: dict, n_features: int, written_by) -> DecisionTreeClassifier:
+def _read_tree(archive, members, i: int, info: dict, n_features: int, written_by, n_classes: int):
     expected = _node_dtype()
     n = info["node_count"]
     try:
@@ -657,10 +904,11 @@ def _read_tree(archive, members, i: int, info: dict, n_features: int, written_by
     values = _read_member(archive, members[f"values_{i}.npy"], np.dtype("<f8"), MAX_MODEL_BYTES)
     if nodes.shape != (n,):
         raise _Damaged(f"tree {i}: node table has shape {nodes.shape}; node_count is {n}")
-    if values.shape != (n, 1, 2):
-        raise _Damaged(f"tree {i}: values have shape {values.shape}; expected {(n, 1, 2)} (nodes, outputs, classes)")
+    if values.shape != (n, 1, n_classes):
+        raise _Damaged(f"tree {i}: values have shape {values.shape}; expected {(n, 1, n_classes)} "
+                       f"(nodes, outputs, classes)")
     _check_nodes(i, nodes, values, n_features, info["max_depth"])
-    tree = Tree(n_features, np.array([2], dtype=np.intp), 1)
+    tree = Tree(n_features, np.array([n_classes], dtype=np.intp), 1)
     tree.__setstate__({"max_depth": info["max_depth"], "node_count": n, "nodes": nodes, "values": values})
     return tree
 
@@ -728,7 +976,10 @@ def _check_nodes(i: int, nodes: np.ndarray, values: np.ndarray, n_features: int,
 
 
 def _assemble(header: dict, trees: list, n_features: int) -> PixelClassifier:
-    classes = np.array([BACKGROUND, OBJECT])
+    classes = np.array(header["classes"])
+    given = header.get("thresholds")
+    thresholds = ({OBJECT: float(header["threshold"])} if given is None
+                  else {int(c): float(t) for c, t in given.items()})
     max_features = header["max_features"]
     estimators = []
     for tree in trees:
@@ -744,7 +995,8 @@ def _assemble(header: dict, trees: list, n_features: int) -> PixelClassifier:
     model = PixelClassifier(n_estimators=header["n_estimators"], max_features=max_features,
                             sigmas=tuple(header["sigmas"]), random_state=header["seed"],
                             feature_set=header.get("feature_set", "weka"),
-                            spacing=None if spacing is None else tuple(float(v) for v in spacing))
+                            spacing=None if spacing is None else tuple(float(v) for v in spacing),
+                            thresholds=thresholds)
     model.ndim_ = int(header.get("ndim", 2))
     forest = RandomForestClassifier(n_estimators=len(estimators), max_features=max_features, n_jobs=1)
     forest.estimators_ = estimators
@@ -758,5 +1010,7 @@ def _assemble(header: dict, trees: list, n_features: int) -> PixelClassifier:
     model.classes_ = classes
     model.n_features_in_ = n_features
     tp = header["training_pixels"]
-    model.n_training_pixels_ = {BACKGROUND: tp["background"], OBJECT: tp["object"]}
+    by_class = tp.get("by_class")
+    model.n_training_pixels_ = ({BACKGROUND: tp["background"], OBJECT: tp["object"]} if by_class is None
+                                else {int(c): n for c, n in by_class.items()})
     return model
