@@ -172,8 +172,8 @@ class File(Codec):
 
     def _read(self, image):
         """The decoded image or volume in the file, checked against the raw ``image``: the same shape
-        (axes of length 1 dropped, so an ImageJ hyperstack of one channel fits), numbers, finite, and
-        integers within the raw sample type's range."""
+        (axes of length 1 dropped, so an ImageJ hyperstack of one channel fits), finite numbers. Its
+        values are rounded and clipped into the raw sample type afterwards (:func:`to_dtype`)."""
         path = self.params["path"]
         try:
             decoded = np.squeeze(_read_any(Path(path)))
@@ -188,12 +188,6 @@ class File(Codec):
             return decoded
         if np.issubdtype(decoded.dtype, np.floating) and not np.isfinite(decoded).all():
             raise CodecError(f"codec file: {path} holds NaN or infinite values")
-        # values are rounded to the raw sample type (to_dtype): what rounds into its range is kept
-        lo, hi = (int(v) if decoded.dtype.kind in "iu" else float(np.rint(v)) for v in (decoded.min(), decoded.max()))
-        limits = np.iinfo(image.dtype)
-        if lo < limits.min or hi > limits.max:
-            raise CodecError(f"codec file: {path} holds {decoded.dtype} values {lo}..{hi}, outside the {raw}'s "
-                             f"{image.dtype} range {limits.min}..{limits.max}")
         return decoded
 
     def prepare(self, image, profile):
