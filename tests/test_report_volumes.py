@@ -283,3 +283,41 @@ def test_empty_difference_input_gives_a_figure_and_nan_rows():
     assert "no object has a finite volume difference" in _svg_words(f.svg)
     assert "No finite difference (not drawn): replicas; 8bit." in f.caption
     assert "no source given" in _svg_words(volume_difference_figure({}).svg)
+
+
+# --------------------------------------------------------------------------------------------------
+# For print: the report's width, readable text, no text on text
+# --------------------------------------------------------------------------------------------------
+
+def _crowded_drawings():
+    """Each figure with long codec specs and several sources, where names and panels crowd."""
+    rng = np.random.default_rng(5)
+    specs = ["jpeg:quality=10,some_long_option=3", "noiseaware:beta=1", "8bit:mode=imagej", "lossless"]
+    volume, labels = _balls(shape=(9, 30, 40))
+    v_raw = rng.lognormal(6, 1, 200)
+    raw = np.array([200.0, 5e4, 9e3, 250.0])
+    replicas = raw * rng.normal(1, 0.01, (5, 4))
+    return [
+        _volume_scatter(v_raw, v_raw * 0.9, specs[0], "µm³", "volume_scatter"),
+        _volume_difference({"replicas": rng.normal(0, 30, 500), **{s: rng.normal(k * 50, 60, 100)
+                                                                    for k, s in enumerate(specs)}},
+                           "voxels", "replicas", "volume_difference"),
+        _finish_globals(["N_tot", "V_tot", "SA_tot", "mean_V"], raw, replicas, specs,
+                        [raw * (0.85 + 0.04 * k) for k in range(len(specs))]),
+        _orthogonal_views(volume, labels, (2.0, 0.3, 0.3), None, "orthogonal_views"),
+    ]
+
+
+def _finish_globals(names, raw, replicas, specs, values):
+    from noisestat.report._draw import _finish
+
+    return _finish("globals_3d", "t", "c", _globals_drawing(names, raw, replicas, specs, values))
+
+
+def test_volume_figures_fit_a_page_width_with_readable_unclashing_text():
+    from test_report import _layout_problems
+
+    for drawing in _crowded_drawings():
+        problems, checked = _layout_problems(drawing)
+        assert checked > 5, drawing.name
+        assert problems == [], drawing.name

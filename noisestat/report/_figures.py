@@ -156,7 +156,8 @@ def _globals_drawing(names, raw, replicas, codec_specs, codec_values) -> Figure:
         ax.set_title(_text(f"{name} / {name} of raw"))
         ax.set_yticks(range(len(labels)), [_text(s) for s in labels])
         ax.set_ylim(len(labels) - 0.4, -0.6)
-        ax.set_xlabel(_text(f"{name} relative to raw (ratio, 1 = raw)"))
+        # Three panels to a row leave no room for the label on one line.
+        ax.set_xlabel(_text(f"{name} relative to raw" + ("\n" if ncols > 2 else " ") + "(ratio, 1 = raw)"))
         if not raw[j] > 0:
             _no_data(ax, f"{name} of the raw image is 0:\nno ratio to show" if raw[j] == 0 else
                      f"{name} of the raw image is not given:\nno ratio to show")

@@ -147,7 +147,7 @@ def _volume_scatter(v_raw, v_codec, codec_name: str, unit: str, name: str) -> Dr
         ax.legend(loc="upper left", frameon=False, fontsize=_FONT_PT)
     ax.set_xlabel(_text(f"volume in the raw volume ({unit})"))
     ax.set_ylabel(_text(f"volume in the decoded volume ({unit})"))
-    ax.set_title(_text(f"Single-object volume: raw against {_short(codec_name, 30)}"))
+    ax.set_title(_text(f"Single-object volume,\nraw against {_short(codec_name, 30)}"))
     n_left = int((~both).sum())
     left_out = (f" {n_left} raw objects without a partner in the decoded volume (or with a NaN volume) are left "
                 "out." if n_left else "")
@@ -276,11 +276,13 @@ def _volume_difference(diffs_by_source, unit: str, reference: str, name: str) ->
                            Line2D([], [], color=colour, linewidth=1.4,
                                   label=label if n else _text(f"{_short(s, 34)}: no object, n = 0")))
         ax.axvline(0, color="0.4", linewidth=0.8, linestyle="--", zorder=0)
-        ax.set_ylabel("fraction of the source's objects")
+        ax.set_ylabel("objects per bin\n(fraction of the source's objects)")
     ax.set_xlabel(_text(f"volume in raw − volume in the other ({unit})"))
     ax.set_title("Single-object volume difference: raw − replica, raw − decoded")
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=_FONT_PT)
+        # Two columns while the entries are short enough to sit side by side on the page's width.
+        ncols = 2 if max(len(h.get_label()) for h in handles) <= 48 else 1
+        fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False, fontsize=_FONT_PT)
     notes = ""
     empty = [s for s in order if not len(finite[s])]
     if empty:
@@ -433,7 +435,7 @@ def _orthogonal_views(volume, labels, spacing, position, name: str) -> Drawing:
         raise InputError(f"labels must be integer object ids (0 = background); got dtype {labels.dtype}")
     dz, dy, dx = _spacing(spacing)
     nz, ny, nx = volume.shape
-    fig = _new_figure(_WIDTH_IN * 0.8, _WIDTH_IN * 0.8)
+    fig = _new_figure(_WIDTH_IN, 2.5)
     if volume.size == 0:
         ax = fig.add_subplot()
         ax.set_axis_off()
@@ -457,6 +459,9 @@ def _orthogonal_views(volume, labels, spacing, position, name: str) -> Drawing:
     stretch = _stretch(planes.values())
     # Physical sizes: x across xy and xz, y down xy and yz, z down xz and across yz.
     width_x, height_y, depth_z = nx * dx, ny * dy, nz * dz
+    # The page's height follows the panels' physical proportions (about an inch for titles and labels).
+    height = (_WIDTH_IN - 1.0) * (height_y + depth_z) / (width_x + depth_z) + 1.0
+    fig.set_size_inches(_WIDTH_IN, min(max(height, 2.5), 9.0))
     grid = fig.add_gridspec(2, 2, width_ratios=[width_x, depth_z], height_ratios=[height_y, depth_z])
     ax_xy = fig.add_subplot(grid[0, 0])
     ax_xz = fig.add_subplot(grid[1, 0], sharex=ax_xy)
