@@ -22,7 +22,7 @@ from ..errors import InputError
 from ._metadata import ImageInfo
 from ._sources import _TIFF_SUFFIXES, _not_readable, _stored, _is_zarr_folder, _zarr_source
 
-__all__ = ["read_image", "read_image_info", "open_image", "ImageView", "read_labels", "check_raw_image",
+__all__ = ["read_image", "read_image_info", "read_array_info", "open_image", "ImageView", "read_labels", "check_raw_image",
            "check_labels", "VOLUME_AXES", "MIN_EXTENT"]
 
 
@@ -189,13 +189,16 @@ def _check_kind(shape: tuple[int, ...], dtype, name: str) -> None:
         raise InputError(f"{name}: {what} of shape {tuple(shape)} is too small (at least {size})")
 
 
-def _open(path, channel, plane, *, lazy: bool) -> tuple[ImageView, ImageInfo]:
+def _open(path, channel, plane, *, lazy: bool, raw: bool = True) -> tuple[ImageView, ImageInfo]:
     path = Path(path)
     source, axes, pixel_size = _stored(path, lazy=lazy)
     shape = tuple(int(n) for n in source.shape)
     index, out = _layout(axes, shape, str(path), channel, plane)
     view = ImageView(source, index, out, str(path))
-    _check_kind(view.shape, view.dtype, str(path))
+    if raw:
+        _check_kind(view.shape, view.dtype, str(path))
+    elif view.dtype.kind not in "biuf":
+        raise InputError(f"{path}: expected real numbers (integers or floats); got dtype {view.dtype}")
     if pixel_size is not None and view.ndim == 2 and pixel_size.z is not None:
         pixel_size = replace(pixel_size, z=None)  # a plane's pixels have no depth
     return view, ImageInfo(str(path), axes, shape, channel, plane, pixel_size, view.ndim)
@@ -295,6 +298,25 @@ def read_image(path: str | os.PathLike, *, channel: int | None = None, plane: in
         integer, or all zero.
     """
     return read_image_info(path, channel=channel, plane=plane)[0]
+
+
+def read_array_info(path: str | os.PathLike, *, channel: int | None = None,
+                    plane: int | None = None) -> tuple[np.ndarray, ImageInfo]:
+    """Read a 2D plane or 3D volume of integers or floats, and what the file says about it.
+
+    The reader of what noisestat writes for the user to inspect: label images and value maps
+    (:func:`~noisestat.io.write_label_image`, :func:`~noisestat.io.write_float_map`) come back with
+    their shape, dtype and pixel or voxel size. Files, selection and ``info`` are as for
+    :func:`read_image_info`, without the raw image's checks (values may be floats, or all zero).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not an image, holds several planes and none was chosen, an
+        index is out of range, or its values are not real numbers.
+    """
+    view, info = _open(path, channel, plane, lazy=False, raw=False)
+    return np.asarray(view), info
 
 
 def check_raw_image(image: np.ndarray, *, name: str = "image") -> None:
