@@ -209,6 +209,22 @@ def _configuration_histogram(mask: np.ndarray) -> np.ndarray:
     return histogram
 
 
+def _moments(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Voxel count, mean index and covariance of the indices (z, y, x) of a box's voxels, summed slab
+    by slab so that the coordinate arrays stay small whatever the object's size."""
+    count, first, second = 0, np.zeros(3), np.zeros((3, 3))
+    step = max(1, _SLAB_BLOCKS // max(mask.shape[1] * mask.shape[2], 1))
+    for z0 in range(0, mask.shape[0], step):
+        index = np.argwhere(mask[z0:z0 + step]).astype(np.float64)
+        index[:, 0] += z0
+        count += len(index)
+        first += index.sum(axis=0)
+        second += index.T @ index
+    mean = first / count
+    covariance = second / count - np.outer(mean, mean)
+    return count, mean, covariance
+
+
 def _hull(points: np.ndarray) -> tuple[np.ndarray, ConvexHull]:
     """Convex hull of ``points`` (index coordinates); a flat set (a plane, a line, one voxel) is given
     a thickness of 1e-6 along its missing directions so that Qhull accepts it. Returns the indices
@@ -251,8 +267,9 @@ def _convex_voxels(hull: ConvexHull, shape: tuple[int, int, int]) -> int:
 def _max_distance(points: np.ndarray) -> float:
     """Largest distance between two rows of ``points`` (physical), in blocks of rows."""
     best = 0.0
-    for start in range(0, len(points), 512):
-        block = points[start:start + 512]
+    rows = max(1, (1 << 20) // len(points))
+    for start in range(0, len(points), rows):
+        block = points[start:start + rows]
         d2 = ((block[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
         best = max(best, float(d2.max()))
     return float(np.sqrt(best))
@@ -337,11 +354,9 @@ def measure_regions_3d(labels: np.ndarray, spacing=(1.0, 1.0, 1.0), intensity: n
         mask = np.pad(labels[box] == label, 1)
         histogram = _configuration_histogram(mask)
         surface, breadth, euler = histogram @ lut
-        index = np.argwhere(mask) - 1                           # (n, 3) in the box, z y x
-        count = len(index)
-        centres = (index + origin) * s
-        centroid = centres.mean(axis=0)
-        covariance = np.cov(centres, rowvar=False, bias=True) if count > 1 else np.zeros((3, 3))
+        count, mean, covariance = _moments(mask[1:-1, 1:-1, 1:-1])
+        centroid = (mean + origin) * s
+        covariance = covariance * np.outer(s, s)
         eigen = np.sort(np.clip(np.linalg.eigvalsh(covariance), 0, None))[::-1]
         radii = np.sqrt(5.0 * eigen)
         border = mask & ~ndimage.binary_erosion(mask)
@@ -349,8 +364,8 @@ def measure_regions_3d(labels: np.ndarray, spacing=(1.0, 1.0, 1.0), intensity: n
         vertices, hull = _hull(edge_points)
         convex = _convex_voxels(hull, tuple(b.stop - b.start for b in box))
         volume = count * voxel_volume
-        low = (index.min(axis=0) + origin - 0.5) * s
-        high = (index.max(axis=0) + origin + 0.5) * s
+        low = (origin - 0.5) * s
+        high = (np.array([b.stop for b in box]) - 0.5) * s
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = (radii[0] / radii[1], radii[0] / radii[2], radii[1] / radii[2])
             sphericity = 36.0 * np.pi * volume ** 2 / surface ** 3 if surface > 0 else np.nan
