@@ -17,43 +17,64 @@ import numpy as np
 from .camera._profile import CameraProfile
 from .engine._tiles import _tick, label_mask, predict_tile, segment_tiled, values_tile
 from .measure._matching import STATUSES, classify_objects, match_centroids, match_iou
-from .measure._morphometry import PARAMETERS, measure_objects
-from .measure._volume import measure_volume_objects
+from .measure._morphometry import measure_objects
+from .measure._volume import centre_columns, measure_volume_objects, parameters_for, size_column
 from .replicas._draw import BlockCache, draw_region
 from .results import ImageObjects, PackedLabels
 
 
 def match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,
-                   timing: dict | None = None, table=None, intensity=None) -> ImageObjects:
+                   timing: dict | None = None, table=None, intensity=None, spacing=None) -> ImageObjects:
     """Measure one image's objects (unless their ``table`` is known; ``intensity`` its values in
-    electrons) and align them to the raw ones."""
+    electrons; a volume's in the units of ``spacing``) and align them to the raw ones."""
     start = time.perf_counter()
     if table is None:
-        table = measure(labels, intensity)
+        table = measure(labels, intensity, spacing)
         start = _tick(timing, "measuring", start)
     n_raw = len(raw_xy)
     if matching == "iou":
         m = match_iou(raw_labels, labels)
     else:
-        m = match_centroids(raw_xy, np.column_stack([table.column("XM"), table.column("YM")]))
-    values = np.full((n_raw, len(PARAMETERS)), np.nan)
+        m = match_centroids(raw_xy, centres(table), max_distance=centre_distance(labels.ndim, spacing))
+    values = np.full((n_raw, len(table.names)), np.nan)
     partner = np.zeros(n_raw, dtype=np.int64)
     status = classify_objects(raw_labels, labels, m.partner)
     # a merge under the centroid rule keeps its partner id but is not a match: no values, no eps
     hit = (m.partner >= 0) & (status == "matched")
     values[hit] = table.values[m.partner[hit]]
     partner[hit] = table.labels[m.partner[hit]]
-    area = int(table.column("Area").sum()) if len(table) else 0
+    area = int(table.column(size_column(labels.ndim)).sum()) if len(table) else 0
+    totals = None if labels.ndim == 2 else tuple(float(table.column(c).sum()) if len(table) else 0.0
+                                                  for c in ("Volume", "SurfaceArea"))
     counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
     _tick(timing, "matching", start)
     return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=compact(labels),
-                        status=status)
+                        status=status, totals=totals)
 
 
-def measure(labels: np.ndarray, intensity=None):
+def measure(labels: np.ndarray, intensity=None, spacing=None):
     """The ImageJ parameters of a 2D image's objects (shape, and intensity from ``intensity``); a
-    volume's volume, centre and intensity (:func:`noisestat.measure.measure_volume_objects`)."""
-    return measure_objects(labels, intensity) if labels.ndim == 2 else measure_volume_objects(labels, intensity)
+    volume's 3D parameters in the units of ``spacing`` and intensities
+    (:func:`noisestat.measure.measure_volume_objects`)."""
+    if labels.ndim == 2:
+        return measure_objects(labels, intensity)
+    return measure_volume_objects(labels, intensity, spacing)
+
+
+def centres(table) -> np.ndarray:
+    """The objects' centres, one row each (:func:`noisestat.measure.centre_columns`)."""
+    names = centre_columns(2 if "XM" in table.names else 3)
+    return np.column_stack([table.column(c) for c in names]) if len(table) else np.empty((0, len(names)))
+
+
+def centre_distance(ndim: int, spacing=None) -> float:
+    """The centroid rule's largest distance: 3 pixels for an image; for a volume 3 times the edge of
+    a cube of one voxel's volume, in the physical units of ``spacing`` (a distance that means the same
+    along every axis, whatever the anisotropy)."""
+    if ndim == 2:
+        return 3.0
+    edge = float(np.prod(spacing)) ** (1 / 3) if spacing is not None else 1.0
+    return 3.0 * edge
 
 
 def electrons(pixels: np.ndarray, profile: CameraProfile | None) -> np.ndarray | None:
@@ -78,14 +99,16 @@ def compact(labels: np.ndarray) -> np.ndarray:
     return labels.astype(np.uint16, copy=False) if top < 2**16 else labels
 
 
-def image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None, units=None):
+def image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None, units=None,
+               spacing=None):
     """One image's aligned objects (segmented here unless its ``labels`` are known; intensities in
     electrons of the camera ``units``) and its timing."""
     timing = {}
     if labels is None:
         labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=timing,
                                threads=threads)
-    return match_objects(labels, raw_labels, raw_xy, matching, timing, intensity=electrons(image, units)), timing
+    return match_objects(labels, raw_labels, raw_xy, matching, timing, intensity=electrons(image, units),
+                         spacing=spacing), timing
 
 
 def pixels_of(image, profile, seed):
@@ -97,7 +120,7 @@ def pixels_of(image, profile, seed):
     return (lambda region: draw_region(image, profile, seed, region, blocks)), blocks
 
 
-def objects_task(image, model, tile, threads, min_area, profile=None, seed=None, units=None):
+def objects_task(image, model, tile, threads, min_area, profile=None, seed=None, units=None, spacing=None):
     """One image segmented by a :class:`~noisestat.predict.LabelPredictor` and measured, its labels
     packed for the way back (a task): the raw image, a codec's, or with ``seed`` a replica. Needs
     nothing of the raw image's objects, so the raw image runs in the same batch. (A mask
@@ -108,15 +131,15 @@ def objects_task(image, model, tile, threads, min_area, profile=None, seed=None,
     labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
                            predicted=blocks.clear)
     start = time.perf_counter()
-    table = measure(labels, electrons(get(whole(image.shape)), units))
+    table = measure(labels, electrons(get(whole(image.shape)), units), spacing)
     _tick(timing, "measuring", start)
     return PackedLabels.pack(compact(labels)), table, timing
 
 
-def match_task(packed, table, raw_labels, raw_xy, matching, keep_packed):
+def match_task(packed, table, raw_labels, raw_xy, matching, keep_packed, spacing=None):
     """One segmented image's objects aligned to the raw ones (a task)."""
     timing = {}
-    objects = match_objects(packed.unpack(), raw_labels, raw_xy, matching, timing, table=table)
+    objects = match_objects(packed.unpack(), raw_labels, raw_xy, matching, timing, table=table, spacing=spacing)
     return (dataclasses.replace(objects, labels=packed) if keep_packed else objects), timing
 
 
@@ -141,7 +164,7 @@ def assemble_mask(shape, tiles, parts) -> np.ndarray:
     return mask
 
 
-def label_measure(shape, tiles, parts, min_area, timing, pixels=None):
+def label_measure(shape, tiles, parts, min_area, timing, pixels=None, spacing=None):
     """Labels and measurements of an image whose mask came in parts; ``pixels``: ``(image, profile,
     seed, units)`` for the intensities (the image, or with ``seed`` its replica drawn again)."""
     start = time.perf_counter()
@@ -151,17 +174,17 @@ def label_measure(shape, tiles, parts, min_area, timing, pixels=None):
     if pixels is not None:
         image, profile, seed, units = pixels
         intensity = electrons(pixels_of(image, profile, seed)[0](whole(shape)), units)
-    table = measure(labels, intensity)
+    table = measure(labels, intensity, spacing)
     _tick(timing, "measuring", start)
     return labels, table
 
 
-def finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed, pixels=None):
+def finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed, pixels=None, spacing=None):
     """One image's objects from its mask's parts: labelled, measured (intensities from ``pixels``, see
     :func:`label_measure`) and aligned to the raw objects (a task); a replica's labels packed."""
     timing = {}
-    labels, table = label_measure(shape, tiles, parts, min_area, timing, pixels)
-    objects = match_objects(labels, raw_labels, raw_xy, matching, timing, table=table)
+    labels, table = label_measure(shape, tiles, parts, min_area, timing, pixels, spacing)
+    objects = match_objects(labels, raw_labels, raw_xy, matching, timing, table=table, spacing=spacing)
     if keep_packed:
         objects = dataclasses.replace(objects, labels=PackedLabels.pack(objects.labels))
     return objects, timing
@@ -207,7 +230,9 @@ def same_image(a: np.ndarray, b: np.ndarray) -> bool:
 def pair_args(a: ImageObjects, b: ImageObjects) -> tuple:
     """Two simulated acquisitions' label images and centres, for :func:`noisestat.measure.pair_unmatched`."""
     labels = [t.labels.unpack() if isinstance(t.labels, PackedLabels) else t.labels for t in (a, b)]
-    xy = [np.column_stack([t.table[:, PARAMETERS.index("XM")], t.table[:, PARAMETERS.index("YM")]]) for t in (a, b)]
+    names = parameters_for(labels[0].ndim)
+    xy = [np.asarray(t.table, dtype=float).reshape(-1, len(names))[:, [names.index(c) for c in centre_columns(labels[0].ndim)]]
+          for t in (a, b)]
     return (*labels, *xy)
 
 

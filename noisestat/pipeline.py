@@ -19,8 +19,9 @@ import time
 import numpy as np
 
 from . import __version__
-from ._tasks import (assemble_values, call, compact, electrons, finish_task, image_task, label_measure, mask_task,
-                     match_task, measure, merge_timing, objects_task, pair_args, parts_per_image, same_image,
+from ._tasks import (assemble_values, call, centre_distance, centres, compact, electrons, finish_task, image_task,
+                     label_measure, mask_task, match_task, measure, merge_timing, objects_task, pair_args,
+                     parts_per_image, same_image,
                      tile_groups, values_task)
 from .camera._profile import CameraProfile, load_profile
 from .codecs import CodecResult, parse_spec
@@ -32,8 +33,8 @@ from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
 from .measure._matching import METHODS, STATUSES, pair_unmatched
-from .measure._morphometry import ANGULAR_PARAMETERS, PARAMETERS
-from .measure._volume import VOLUME_PARAMETERS
+from .measure._morphometry import ANGULAR_PARAMETERS
+from .measure._volume import parameters_for, size_column
 from .predict._forest import THRESHOLD, PixelClassifier, load_model
 from .predict._protocol import predictor_kind
 from .predict._training import features_fit, new_forest, train, training_pixels
@@ -41,7 +42,7 @@ from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import replica_seeds
 from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
-from .results import (GLOBAL_PARAMETERS, Assessment, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
+from .results import (Assessment, globals_for, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
                       ValueScore)
 from .score._eps import GLOBAL_FLOOR, angular_mask, epsilon, floored, replica_spread, resolution_floor, summarise_eps
 from .score._null import (band_counts, replica_pair_eps, second_acquisition_losses, unchanged_warning,
@@ -55,7 +56,10 @@ __all__ = ["assess", "assess_files", "build_reference", "score_codec", "segment_
            # result types and writers, importable from here as before
            "Assessment", "CodecScore", "ImageObjects", "Reference", "write_assessment", "format_summary"]
 
-_ANGULAR = angular_mask(PARAMETERS, ANGULAR_PARAMETERS)
+
+def _angular(names) -> np.ndarray:
+    """Which of the columns ``names`` hold angles (eps modulo 180 degrees)."""
+    return angular_mask(names, ANGULAR_PARAMETERS)
 
 
 def _replica_mode(image: np.ndarray) -> str:
@@ -63,15 +67,11 @@ def _replica_mode(image: np.ndarray) -> str:
     return REPLICA_MODE if image.ndim == 2 else "pixel-as-mean"
 
 
-def _judged(raw_labels: np.ndarray) -> tuple | None:
-    """The parameters the verdict judges: all of them for an image, a volume's measured ones."""
-    return None if raw_labels.ndim == 2 else VOLUME_PARAMETERS
-
 
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     """Objects of another image of the same scene as ``ref``'s raw image, aligned to the raw objects."""
     return image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area,
-                       units=ref.profile)[0]
+                       units=ref.profile, spacing=ref.spacing)[0]
 
 
 def _in_threads(model, labels) -> bool:
@@ -215,7 +215,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
     parse_scheduler(scheduler)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
-    parse_primary(primary, PARAMETERS if image.ndim == 2 else VOLUME_PARAMETERS)
+    parse_primary(primary, parameters_for(image.ndim))
     if model is not None:
         predictor_kind(model)
     for codec in codecs:
@@ -248,6 +248,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             "noise_model": profile.noise_model, "matching": matching,
             "threshold": THRESHOLD if isinstance(model, PixelClassifier) else None,
             "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
+            "spacing": list(ref.spacing) if ref.spacing is not None else None,
             "classifier": model.describe(), "classifier_trained_here": trained, "jobs": jobs,
             "tile": ref.tile, "engine": executor.description,
             "timing": {**ref.timing, "codecs": round(codec_seconds, 3), "codecs_wait": round(codec_wait, 3),
@@ -308,6 +309,11 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
     started = time.perf_counter()
     timing: dict = {}
+    columns = parameters_for(image.ndim)
+    angular = _angular(columns)
+    # a volume's objects are measured in the physical units of its voxel size (1 per axis when unknown)
+    spacing = (tuple(float(v) for v in spacing) if spacing is not None else (1.0, 1.0, 1.0)) if image.ndim == 3 \
+        else None
     forest_seed, replica_root, model_root = _seed_roots(seed)
     trained = labels is not None
     # Threads for one task's feature filters: this machine's cores shared among the workers.
@@ -341,7 +347,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
                                    features=raw_features, threads=raw_threads)
         start = time.perf_counter()
-        raw = measure(raw_labels, electrons(image, profile))
+        raw = measure(raw_labels, electrons(image, profile), spacing)
         _tick(raw_timing, "measuring", start)
     del raw_features
     if callable(extra_images):
@@ -387,10 +393,11 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         del masks
         if not raw_here:
             raw_labels, raw = label_measure(image.shape, groups, segmented.pop(0), min_area, raw_timing,
-                                             (image, None, None, profile))
+                                             (image, None, None, profile), spacing)
     else:
         common = (shared_model, tile, threads, min_area)
-        segmented = executor.map(objects_task, [(im, *common, prof, sd, profile) for _, im, prof, sd in images],
+        segmented = executor.map(objects_task, [(im, *common, prof, sd, profile, spacing)
+                                                for _, im, prof, sd in images],
                                  [name for name, *_ in images], progress, started=None if raw_here else estimate)
         batch_wall = time.perf_counter() - batch_start
         for *_, t in segmented:
@@ -402,10 +409,12 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
             del packed
     del images
     merge_timing(timing, raw_timing)
-    raw_xy = np.column_stack([raw.column("XM"), raw.column("YM")])
+    raw_xy = centres(raw)
+    totals = None if image.ndim == 2 else tuple(float(raw.column(c).sum()) for c in ("Volume", "SurfaceArea"))
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
-                               int(raw.column("Area").sum()) if len(raw) else 0, {}, np.asarray(raw.values),
-                               labels=raw_labels, status=np.full(len(raw), "matched", dtype="<U7"))
+                               int(raw.column(size_column(image.ndim)).sum()) if len(raw) else 0, {},
+                               np.asarray(raw.values), labels=raw_labels,
+                               status=np.full(len(raw), "matched", dtype="<U7"), totals=totals)
 
     shared_labels = executor.share(raw_labels)
     raw_packed = PackedLabels.pack(compact(raw_labels)) if any(same) else None
@@ -414,15 +423,15 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     for i in range(replicas + 2 + len(extra_images)):
         keep_packed = i < replicas + 2
         if not keep_packed and same[i - replicas - 2]:
-            tasks.append((match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False)))
+            tasks.append((match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False, spacing)))
         elif kind == "mask":
             # the intensities: a replica drawn again from its seed (exactly as its mask saw it), or the image
             pixels = ((shared_image, profile, seeds[i], profile) if keep_packed
                       else (extra_images[i - replicas - 2], None, None, profile))
             tasks.append((finish_task, (image.shape, groups, next(parts), min_area, shared_labels, raw_xy, matching,
-                                         keep_packed, pixels)))
+                                         keep_packed, pixels, spacing)))
         else:
-            tasks.append((match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed)))
+            tasks.append((match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed, spacing)))
     del segmented, parts
     names = ([f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
              + [f"codec image {i + 1}" for i in range(len(extra_images))])
@@ -435,40 +444,42 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     results = [r for r, _ in results]
     replica_objects, null_pair, extra_objects = results[:replicas], results[replicas:replicas + 2], results[replicas + 2:]
 
-    stack = np.stack([r.values for r in replica_objects]) if len(raw) else np.empty((replicas, 0, len(PARAMETERS)))
-    sigma, n_matched = replica_spread(raw.values, stack, _ANGULAR)
-    floor = resolution_floor(raw.values, stack, _ANGULAR)
+    stack = np.stack([r.values for r in replica_objects]) if len(raw) else np.empty((replicas, 0, len(columns)))
+    sigma, n_matched = replica_spread(raw.values, stack, angular)
+    floor = resolution_floor(raw.values, stack, angular)
     sigma_used = floored(sigma, floor[None])
     replica_globals = np.stack([r.globals for r in replica_objects])
     sigma_global = floored(replica_globals.std(axis=0, ddof=1), GLOBAL_FLOOR)
 
-    null_eps = epsilon(null_pair[0].values, null_pair[1].values, sigma_used, _ANGULAR)
-    null_globals = epsilon(null_pair[0].globals, null_pair[1].globals, sigma_global, np.zeros(2, bool))
+    null_eps = epsilon(null_pair[0].values, null_pair[1].values, sigma_used, angular)
+    null_globals = epsilon(null_pair[0].globals, null_pair[1].globals, sigma_global,
+                           np.zeros(len(sigma_global), bool))
     # the simulated second acquisitions (noisestat.score._null): replica pairs, then the extra pair
-    pairs_eps = replica_pair_eps(raw.values, stack, floor, _ANGULAR)
+    pairs_eps = replica_pair_eps(raw.values, stack, floor, angular)
     pooled_eps = np.concatenate([pairs_eps, null_eps])
-    null_fractions = band_counts(pooled_eps, PARAMETERS)
+    null_fractions = band_counts(pooled_eps, columns)
     # the extra pair is judged against the replica pairs alone (its reference must not contain itself)
-    null_stats = codec_statistics(null_eps, PARAMETERS, band_counts(pairs_eps, PARAMETERS) if len(pairs_eps)
+    null_stats = codec_statistics(null_eps, columns, band_counts(pairs_eps, columns) if len(pairs_eps)
                                   else None, margin=margins.shift,
                                   keep=keep_for_spread(margins.spread, replicas, reference="pairs"),
                                   beyond_margin=margins.shift * eps_scale(replicas))
-    pair_counts = [pair_unmatched(*pair_args(replica_objects[2 * k], replica_objects[2 * k + 1]), matching)
+    reach = centre_distance(image.ndim, spacing)
+    pair_counts = [pair_unmatched(*pair_args(replica_objects[2 * k], replica_objects[2 * k + 1]), matching, reach)
                    for k in range(replicas // 2)]
-    null_pair_counts = pair_unmatched(*pair_args(null_pair[0], null_pair[1]), matching)
+    null_pair_counts = pair_unmatched(*pair_args(null_pair[0], null_pair[1]), matching, reach)
     pairs_loss, null_loss = second_acquisition_losses(pair_counts, null_pair_counts, matching)
-    primary = parse_primary(primary, _judged(raw_labels) or PARAMETERS)
-    null_verdict = judge(null_stats, null_eps, PARAMETERS, pairs_eps if len(pairs_eps) else None,
-                         dict(zip(GLOBAL_PARAMETERS, null_globals)), replicas,
+    primary = parse_primary(primary, columns)
+    null_verdict = judge(null_stats, null_eps, columns, pairs_eps if len(pairs_eps) else None,
+                         dict(zip(globals_for(columns), null_globals)), replicas,
                          loss={"n_unmatched": null_pair_counts[0], "n_raw": null_pair_counts[1],
                                "null_unmatched": pairs_loss["unmatched"], "null_n": pairs_loss["n"]},
-                         margins=margins, primary=primary, judged=_judged(raw_labels),
+                         margins=margins, primary=primary,
                          reference="pairs" if len(pairs_eps) else "pooled")
 
     replica_status = (np.stack([r.status for r in replica_objects]) if len(raw)
                       else np.empty((replicas, 0), dtype="<U7"))
     unstable = unstable_warning(replica_status, n_matched, STATUSES)
-    unchanged = unchanged_warning(floor, sigma, PARAMETERS) if len(raw) else None
+    unchanged = unchanged_warning(floor, sigma, columns) if len(raw) else None
     warnings = [w for w in (unstable, unchanged) if w]
 
     sigma_model = None
@@ -479,11 +490,11 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                    for s in model_root.spawn(model_seeds)]
         del rows, targets
         others = executor.map(image_task, [(shared_image, f, tile, threads, shared_labels, raw_xy, matching,
-                                             min_area, None, profile) for f in forests],
+                                             min_area, None, profile, spacing) for f in forests],
                               [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
         for _, t in others:
             merge_timing(timing, t)
-        sigma_model, _ = replica_spread(raw.values, np.stack([o.values for o, _ in others]), _ANGULAR)
+        sigma_model, _ = replica_spread(raw.values, np.stack([o.values for o, _ in others]), angular)
     timing = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timing.items()}
     if timing.get("pixels_predicted"):
         n_trees = len(model.forest_.estimators_)
@@ -495,7 +506,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     null_globals, null_stats, null_fractions, (null_verdict.tolerable, null_verdict.reasons),
                     null_verdict.rule, sigma_model, tuple(warnings), floor, replica_status, null_loss, tile, timing,
                     margins=margins, primary=primary, null_verdict=null_verdict, pooled_null_eps=pooled_eps,
-                    unstable=unstable, image=image)
+                    unstable=unstable, image=image, spacing=spacing)
     return ref, extra_objects
 
 
@@ -509,26 +520,28 @@ def _seed_roots(seed: int) -> tuple:
 def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> CodecScore:
     """eps, summaries, statistics, losses and the verdict of one decoded image against the reference."""
     raw = ref.raw
-    eps = epsilon(raw.values, objects.values, ref.sigma_used, _ANGULAR)
-    parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(PARAMETERS)}
-    statistics = codec_statistics(eps, PARAMETERS, ref.null_fractions, margin=ref.margins.shift,
+    columns = ref.parameters
+    eps = epsilon(raw.values, objects.values, ref.sigma_used, _angular(columns))
+    parameters = {p: summarise_eps(eps[:, j]) for j, p in enumerate(columns)}
+    statistics = codec_statistics(eps, columns, ref.null_fractions, margin=ref.margins.shift,
                                   keep=keep_for_spread(ref.margins.spread, ref.n_replicas),
                                   beyond_margin=ref.margins.shift * eps_scale(ref.n_replicas))
     sigma_global, sigma_used = ref.sigma_global, ref.sigma_global_used
-    global_eps = epsilon(ref.raw_objects.globals, objects.globals, sigma_used, np.zeros(2, bool))
+    global_eps = epsilon(ref.raw_objects.globals, objects.globals, sigma_used, np.zeros(len(sigma_used), bool))
     global_scores = {name: {"raw": float(ref.raw_objects.globals[i]), "sigma_raw": float(sigma_global[i]),
                             "sigma_used": float(sigma_used[i]), "codec": float(objects.globals[i]),
                             "eps": float(global_eps[i])}
-                     for i, name in enumerate(GLOBAL_PARAMETERS)}
+                     for i, name in enumerate(ref.global_names)}
     status = objects.status if objects.status is not None else np.where(np.isnan(objects.values[:, 0]), "lost",
                                                                         "matched")
     loss = {**loss_test(int((status != "matched").sum()), len(raw), ref.null_loss.get("unmatched", 0),
                         ref.null_loss.get("n", 0)),
             **{k: int((status == k).sum()) for k in STATUSES[1:]}}
-    result = judge(statistics, eps, PARAMETERS, ref.pooled_null_eps, {k: v["eps"] for k, v in global_scores.items()},
-                   ref.n_replicas, loss=loss, margins=ref.margins, primary=ref.primary, judged=_judged(ref.raw_labels),
+    result = judge(statistics, eps, columns, ref.pooled_null_eps, {k: v["eps"] for k, v in global_scores.items()},
+                   ref.n_replicas, loss=loss, margins=ref.margins, primary=ref.primary,
                    identical=ref.image is not None and same_image(coded.decoded, ref.image))
-    area = difference_stats(objects.values[:, 0] - raw.values[:, 0])
+    size = columns.index(size_column(ref.raw_labels.ndim))
+    area = difference_stats(objects.values[:, size] - raw.values[:, size])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
                       global_scores, result.tolerable, result.reasons, statistics, area, loss, verdict=result)
 
@@ -650,7 +663,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     parse_scheduler(scheduler)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
     image, info = read_image_info(image_path, channel=channel, plane=plane)
-    parse_primary(primary, PARAMETERS if image.ndim == 2 else VOLUME_PARAMETERS)
+    parse_primary(primary, parameters_for(image.ndim))
     profile = load_profile(camera_path)
     if (model_path is None) == (labels_path is None):
         raise InputError("give exactly one of --model or --labels")

@@ -21,9 +21,19 @@ from .score._tests import difference_stats
 from .score._verdict import Margins, Verdict
 
 __all__ = ["PackedLabels", "ImageObjects", "CodecScore", "Assessment", "Reference", "ValueScore", "ValueAssessment",
-           "GLOBAL_PARAMETERS", "SUMMARY_SCHEMA"]
+           "GLOBAL_PARAMETERS", "VOLUME_GLOBALS", "globals_for", "SUMMARY_SCHEMA"]
 
 GLOBAL_PARAMETERS = ("N_tot", "A_tot")
+"""An image's global parameters: the object count and the object pixels."""
+VOLUME_GLOBALS = ("N_tot", "V_tot", "SA_tot")
+"""A volume's global parameters: the object count, the objects' total volume and total surface area (physical
+units)."""
+
+
+def globals_for(parameters) -> tuple:
+    """The global parameters that go with a set of per-object columns (an image's or a volume's)."""
+    return GLOBAL_PARAMETERS if tuple(parameters) == PARAMETERS else VOLUME_GLOBALS
+
 SUMMARY_SCHEMA = 1
 
 @dataclass(frozen=True)
@@ -50,24 +60,27 @@ class ImageObjects:
 
     Attributes
     ----------
-    values : ndarray, shape (n_raw_objects, len(PARAMETERS))
-        Parameters of the object matched to each raw object; NaN where none matched.
+    values : ndarray, shape (n_raw_objects, n_parameters)
+        Parameters of the object matched to each raw object; NaN where none matched. Columns: an
+        image's :data:`PARAMETERS`, a volume's :data:`~noisestat.measure.VOLUME_PARAMETERS`.
     partner : ndarray of int, shape (n_raw_objects,)
         Label id of that object in this image's segmentation, 0 where none matched.
     n_objects : int
         N_tot: objects in this image.
     area_total : int
-        A_tot: object pixels in this image.
+        A_tot: object pixels (a volume's: voxels) in this image.
     matching : dict
         Matched and unmatched counts: method, matched, unmatched_reference, unmatched_other, shared,
         and lost, split, merged (:func:`noisestat.measure.classify_objects`), n_reference.
-    table : ndarray, shape (n_objects, len(PARAMETERS))
+    table : ndarray, shape (n_objects, n_parameters)
         Every object of this image (matched or not), in label order: its own Results table.
     labels : ndarray of int, shape (rows, cols), or PackedLabels, optional
         This image's label image; its ids are those of ``partner`` (written to ``labels/``); a
         replica's is kept packed (:class:`PackedLabels`).
     status : ndarray of str, shape (n_raw_objects,), optional
         What happened to each raw object in this image: matched, lost, split or merged.
+    totals : tuple of float, optional
+        A volume's V_tot and SA_tot (physical units); None for an image.
     """
 
     values: np.ndarray
@@ -78,10 +91,15 @@ class ImageObjects:
     table: np.ndarray | None = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False, compare=False)
     status: np.ndarray | None = field(default=None, repr=False, compare=False)
+    totals: tuple | None = None
 
     @property
     def globals(self) -> np.ndarray:
-        return np.array([self.n_objects, self.area_total], dtype=float)
+        """The global parameters in :func:`globals_for` order: N_tot, A_tot (an image); N_tot, V_tot, SA_tot
+        (a volume)."""
+        if self.totals is None:
+            return np.array([self.n_objects, self.area_total], dtype=float)
+        return np.array([self.n_objects, *self.totals], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,16 @@ class Assessment:
         return len(self.replica_globals)
 
     @property
+    def parameters(self) -> tuple:
+        """The per-object columns: :data:`PARAMETERS` for an image, a volume's own set."""
+        return self.raw.names
+
+    @property
+    def global_names(self) -> tuple:
+        """The global parameters (:func:`globals_for`)."""
+        return globals_for(self.raw.names)
+
+    @property
     def sigma_used(self) -> np.ndarray:
         """The spread eps divides by: sigma_raw floored at the parameter's resolution (noisestat.score)."""
         return self.sigma_raw if self.sigma_floor is None else floored(self.sigma_raw, self.sigma_floor[None])
@@ -175,12 +203,12 @@ class Assessment:
                 "parameters": {p: {**summarise_eps(self.null_eps[:, j]),
                                    "trimmed_mean": self.null_statistics.get(p, {}).get("trimmed_mean"),
                                    "p_equivalent": self.null_statistics.get(p, {}).get("p_equivalent")}
-                               for j, p in enumerate(PARAMETERS)},
+                               for j, p in enumerate(self.parameters)},
                 "pooled_frac_abs_eps_lt_1": {p: v["fraction"] if isinstance(v, dict) else v
                                              for p, v in self.null_fractions.items()},
                 "pooled_counts": {p: {"inside": v["inside"], "n": v["n"]}
                                   for p, v in self.null_fractions.items() if isinstance(v, dict)},
-                "global": {name: float(self.null_globals_eps[i]) for i, name in enumerate(GLOBAL_PARAMETERS)},
+                "global": {name: float(self.null_globals_eps[i]) for i, name in enumerate(self.global_names)},
                 "judged_tolerable": bool(self.null_tolerable[0]) if self.null_tolerable else None,
                 "outcome": self.null_verdict.outcome if self.null_verdict is not None else None,
                 "criteria": list(self.null_verdict.criteria) if self.null_verdict is not None else [],
@@ -188,8 +216,10 @@ class Assessment:
             }
         replica_area = pair_area = {}
         if self.replica_values is not None:
-            area = self.replica_values[:, :, 0]
-            replica_area = difference_stats(area - self.raw.values[None, :, 0])
+            # an object's size in pixels (a volume's: voxels)
+            size = self.parameters.index("Area" if "Area" in self.parameters else "Voxels")
+            area = self.replica_values[:, :, size]
+            replica_area = difference_stats(area - self.raw.values[None, :, size])
             # like with like: a codec's chi_c - chi_raw is a second image against the first; so is one replica
             # of a disjoint pair against the other (a simulated second acquisition), whereas replica - raw
             # is biased by the replicas being drawn around the raw image
@@ -202,7 +232,7 @@ class Assessment:
             model = {"seeds": self.provenance.get("model_seeds"),
                      "median_sigma_model_over_sigma_raw": {
                          p: float(np.nanmedian(np.where(np.isfinite(ratio[:, j]), ratio[:, j], np.nan)))
-                         if np.isfinite(ratio[:, j]).any() else None for j, p in enumerate(PARAMETERS)},
+                         if np.isfinite(ratio[:, j]).any() else None for j, p in enumerate(self.parameters)},
                      "note": "spread of each parameter over forests retrained with other seeds; reported beside "
                              "sigma_raw, never added to it"}
         return {
@@ -213,7 +243,7 @@ class Assessment:
             "n_objects_raw": len(self.raw),
             "raw": {name: {"value": float(raw_globals[i]), "sigma_raw": float(sigma_global[i]),
                            "replica_mean": float(self.replica_globals[:, i].mean())}
-                    for i, name in enumerate(GLOBAL_PARAMETERS)},
+                    for i, name in enumerate(self.global_names)},
             "replica_matching": {
                 "unmatched_raw_mean": float(np.mean([m["unmatched_reference"] for m in self.replica_matching])),
                 "unmatched_replica_mean": float(np.mean([m["unmatched_other"] for m in self.replica_matching])),
@@ -244,11 +274,11 @@ class Assessment:
             below = self.sigma_raw < self.sigma_floor[None]
         n_sigma = np.isfinite(self.sigma_raw).sum(axis=0)
         return {"rule": "sigma used = max(sigma_raw, h / sqrt(12)), h the parameter's smallest observed change "
-                        "(median over objects), 1 for N_tot and A_tot (noisestat.score)",
-                "parameters": {p: float(self.sigma_floor[j]) for j, p in enumerate(PARAMETERS)},
-                "global": dict.fromkeys(GLOBAL_PARAMETERS, GLOBAL_FLOOR),
+                        "(median over objects), 1 for the global parameters (noisestat.score)",
+                "parameters": {p: float(self.sigma_floor[j]) for j, p in enumerate(self.parameters)},
+                "global": dict.fromkeys(self.global_names, GLOBAL_FLOOR),
                 "floored_fraction": {p: float(below[:, j].sum() / n_sigma[j]) if n_sigma[j] else None
-                                     for j, p in enumerate(PARAMETERS)}}
+                                     for j, p in enumerate(self.parameters)}}
 
 
 def _verdict_json(verdict: Verdict, withheld: str | None) -> dict:
@@ -301,14 +331,25 @@ class Reference:
     pooled_null_eps: np.ndarray | None = field(default=None, repr=False)
     unstable: str | None = None
     image: np.ndarray | None = field(default=None, repr=False)  # the raw image (not a copy)
+    spacing: tuple | None = None  # a volume's voxel size (z, y, x): the units of its objects' parameters
 
     @property
     def n_replicas(self) -> int:
         return len(self.replica_globals)
 
     @property
+    def parameters(self) -> tuple:
+        """The per-object columns: :data:`PARAMETERS` for an image, a volume's own set."""
+        return self.raw.names
+
+    @property
+    def global_names(self) -> tuple:
+        """The global parameters (:func:`globals_for`)."""
+        return globals_for(self.raw.names)
+
+    @property
     def sigma_global(self) -> np.ndarray:
-        """sd of N_tot and A_tot over the replicas (before the floor)."""
+        """sd of the global parameters over the replicas (before the floor)."""
         return self.replica_globals.std(axis=0, ddof=1)
 
     @property

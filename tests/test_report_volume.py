@@ -1,6 +1,6 @@
 """The output folder of a 3D volume's assessment: every figure drawn from the volume's projection or
-from what was measured, tables without the parameters volumes do not measure, warnings in voxels,
-and the label volumes written."""
+from what was measured, tables with a volume's own 3D parameters (MorphoLibJ's names), warnings in
+voxels, and the label volumes written."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_the_volume_is_segmented_into_the_simulated_balls(assessment, volume):
     assert len(assessment.raw) == _BALLS
     # each object's voxel count close to its ball's (the forest draws the edge a voxel either way)
     true_volumes = np.sort(np.bincount(truth.ravel())[1:])
-    measured = np.sort(assessment.raw.column("Area"))
+    measured = np.sort(assessment.raw.column("Voxels"))
     assert np.all(np.abs(measured - true_volumes) < 0.15 * true_volumes)
 
 
@@ -125,10 +125,8 @@ def test_the_figures_show_the_projection_of_image_and_labels(assessment):
 
 def test_page_says_which_parameters_a_volume_measures(page, assessment):
     text = html.unescape(re.sub(r"<[^>]+>", " ", page))
-    assert f"only {_and(VOLUME_PARAMETERS)} are measured" in text
-    assert f"other {len(PARAMETERS) - len(VOLUME_PARAMETERS)} of the {len(PARAMETERS)} parameters" in text
+    assert f"measured in 3D: {len(VOLUME_PARAMETERS)} parameters" in text and "MorphoLibJ" in text
     eps_caption = _figures(page)["eps_per_parameter"][1]
-    assert "not measured for volumes" in eps_caption
     # A family is bracketed and named only when all its members are measured (not the AR family).
     for _, members in FAMILIES.values():
         shown = f"{_and(members)} (shaded yellow, bracketed)" in eps_caption
@@ -159,19 +157,18 @@ def test_html_tables_hold_no_nan_and_no_unmeasured_parameter_rows(page, assessme
     # the null reference's entries (first column) only of measured parameters
     null = page.split("<h2>Null reference</h2>", 1)[1].split("<h2>", 1)[0]
     keys = [html.unescape(k) for k in re.findall(r"<tr><td>([^<]+)</td>", null)]
-    assert any(k.endswith(".Area") for k in keys)
+    assert any(k.endswith(".Volume") for k in keys)
     unmeasured = [p for p in PARAMETERS if p not in VOLUME_PARAMETERS]
     assert not [k for k in keys if any(k == p or k.endswith("." + p) or f".{p}." in k for p in unmeasured)]
 
 
-def test_tables_have_empty_cells_for_what_volumes_do_not_measure(folder, assessment):
+def test_tables_have_a_volumes_own_parameters(folder, assessment):
     rows = _csv(folder / "objects.csv", dicts=True)
-    assert len(rows) == len(assessment.codecs) * len(assessment.raw) * len(PARAMETERS)
+    assert len(rows) == len(assessment.codecs) * len(assessment.raw) * len(VOLUME_PARAMETERS)
+    assert {r["parameter"] for r in rows} == set(VOLUME_PARAMETERS)
     for r in rows:
-        if r["parameter"] in VOLUME_PARAMETERS:
+        if r["parameter"] in ("Volume", "SurfaceArea", "Voxels", "MaxFeretDiam"):
             assert float(r["chi_raw"]) > 0
-        else:
-            assert r["chi_raw"] == r["chi_codec"] == r["eps"] == r["sigma_raw"] == ""
     assert "nan" not in (folder / "outside_band.csv").read_text().lower()
     for path in [folder / "raw_results.csv", *sorted((folder / "imagej").glob("*.csv"))]:
         table = _csv(path)
@@ -179,9 +176,9 @@ def test_tables_have_empty_cells_for_what_volumes_do_not_measure(folder, assessm
         assert len(table) == 1 + len(assessment.raw)
         assert all(cell != "" and cell.lower() != "nan" for row in table[1:] for cell in row)
     raw = _csv(folder / "raw_results.csv")
-    assert [float(r[1]) for r in raw[1:]] == assessment.raw.column("Area").tolist()
+    assert [float(r[1]) for r in raw[1:]] == assessment.raw.column("Volume").tolist()
     summary = (folder / "summary.txt").read_text()
-    assert "voxels" in summary and "not measured for volumes" in summary and "nan" not in summary.lower()
+    assert "voxels" in summary and "V_tot" in summary and "SA_tot" in summary and "nan" not in summary.lower()
 
 
 def test_label_volumes_are_written_with_zyx_axes(folder, assessment):

@@ -221,20 +221,23 @@ def match_iou(reference: np.ndarray, other: np.ndarray, *, threshold: float = 0.
 
 
 def match_centroids(reference_xy: np.ndarray, other_xy: np.ndarray, *, max_distance: float = 3.0) -> Matching:
-    """Nearest-centre matching within ``max_distance`` pixels (not one-to-one).
+    """Nearest-centre matching within ``max_distance`` (not one-to-one): pixels for an image's centres,
+    physical units for a volume's.
 
     Parameters
     ----------
-    reference_xy, other_xy : ndarray, shape (n, 2)
-        Centres of mass (x, y) of the objects, in row order.
+    reference_xy, other_xy : ndarray, shape (n, 2) or (n, 3)
+        Centres of the objects, in row order: (x, y) of an image's objects, (x, y, z) of a volume's.
 
     Examples
     --------
     >>> match_centroids(np.array([[0., 0.], [10., 10.]]), np.array([[1., 1.]])).partner.tolist()
     [0, -1]
     """
-    reference_xy = np.asarray(reference_xy, dtype=float).reshape(-1, 2)
-    other_xy = np.asarray(other_xy, dtype=float).reshape(-1, 2)
+    reference_xy = np.asarray(reference_xy, dtype=float)
+    dims = reference_xy.shape[-1] if reference_xy.ndim == 2 else 2
+    reference_xy = reference_xy.reshape(-1, dims)
+    other_xy = np.asarray(other_xy, dtype=float).reshape(-1, dims)
     partner = np.full(len(reference_xy), -1, dtype=np.int64)
     if len(reference_xy) and len(other_xy):
         distance, index = cKDTree(other_xy).query(reference_xy, k=1)
@@ -244,7 +247,7 @@ def match_centroids(reference_xy: np.ndarray, other_xy: np.ndarray, *, max_dista
 
 
 def pair_unmatched(a_labels: np.ndarray, b_labels: np.ndarray, a_xy: np.ndarray, b_xy: np.ndarray,
-                   method: str) -> tuple[int, int]:
+                   method: str, max_distance: float = 3.0) -> tuple[int, int]:
     """Objects of image ``a`` without a one-to-one partner in image ``b`` under ``method``, and ``a``'s
     object count: the losses between two acquisitions. Under the centroid rule, objects of ``a`` that
     share their partner count as without one (a merge), as :func:`classify_objects` says.
@@ -258,7 +261,7 @@ def pair_unmatched(a_labels: np.ndarray, b_labels: np.ndarray, a_xy: np.ndarray,
     if method == "iou":
         m = match_iou(a_labels, b_labels)
         return m.n_unmatched_reference, m.n_reference
-    m = match_centroids(a_xy, b_xy)
+    m = match_centroids(a_xy, b_xy, max_distance=max_distance)
     taken = m.partner[m.partner >= 0]
     shared = int((np.bincount(taken)[taken] >= 2).sum()) if taken.size else 0
     return m.n_unmatched_reference + shared, m.n_reference

@@ -100,8 +100,10 @@ class ObjectMeasurements:
     labels : numpy.ndarray
         ``(n_objects,)`` int64 label ids, ascending.
     values : numpy.ndarray
-        ``(n_objects, len(PARAMETERS))`` float64, columns in :data:`PARAMETERS`
-        order.
+        ``(n_objects, len(names))`` float64, columns in ``names`` order.
+    names : tuple of str
+        The columns: :data:`PARAMETERS` for an image's objects, a volume's own set
+        (:data:`~noisestat.measure.VOLUME_PARAMETERS`) for a volume's.
 
     Notes
     -----
@@ -112,6 +114,7 @@ class ObjectMeasurements:
 
     labels: np.ndarray
     values: np.ndarray
+    names: tuple = PARAMETERS
 
     def __post_init__(self) -> None:
         self.labels.setflags(write=False)
@@ -123,7 +126,7 @@ class ObjectMeasurements:
         Parameters
         ----------
         name : str
-            A column name from :data:`PARAMETERS`, e.g. ``"Perim."``.
+            A column name from ``names``, e.g. ``"Perim."``.
 
         Returns
         -------
@@ -133,13 +136,13 @@ class ObjectMeasurements:
         Raises
         ------
         KeyError
-            If `name` is not one of :data:`PARAMETERS`.
+            If `name` is not one of ``names``.
         """
         try:
-            index = _COLUMN[name]
-        except KeyError:
+            index = _COLUMN[name] if self.names is PARAMETERS else self.names.index(name)
+        except (KeyError, ValueError):
             raise KeyError(
-                f"unknown parameter {name!r}; expected one of {', '.join(PARAMETERS)}"
+                f"unknown parameter {name!r}; expected one of {', '.join(self.names)}"
             ) from None
         return self.values[:, index]
 

@@ -37,14 +37,13 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
 from ..measure._morphometry import PARAMETERS
-from ..results import GLOBAL_PARAMETERS
 from ..score._tests import FAMILIES
 from . import _legends as legends
 from ._draw import (Drawing, ReportFigure, _FONT_PT, _MIN_FONT_PT, _PLAIN, _REFERENCE_COLOUR, _TITLE_PT, _WIDTH_IN, _colour,
                     _finish, _jitter, _new_figure, _no_data, _render, _short, _text)
 from ._inspection import _is_volume, _measured_parameters
 from ._overlays import _figure_objects, _figure_outside_band, _figure_segmentation
-from ._reading import (_AREA, _codec_ratio, _finite, _fmt, _fraction_outside, _mean_sd, _median_abs, _n_replicas,
+from ._reading import (_global_names, _size_index, _codec_ratio, _finite, _fmt, _fraction_outside, _mean_sd, _median_abs, _n_replicas,
                        _null_theory, _optional_array, _size_unit)
 
 __all__ = ["render_figures", "FIGURE_NAMES"]
@@ -58,7 +57,8 @@ _SECOND = "second acquisition (simulated)"
 
 
 def _figure_area_difference(a) -> Drawing:
-    raw_area = np.asarray(a.raw.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
+    size = _size_index(a)
+    raw_area = np.asarray(a.raw.values, dtype=float)[:, size] if len(a.raw) else np.empty(0)
     replica_values = _optional_array(a, "replica_values")
     series, notes = [], []
     if replica_values is not None and len(replica_values) >= 2 and replica_values.size:
@@ -66,12 +66,12 @@ def _figure_area_difference(a) -> Drawing:
         # replica of a disjoint pair against the other (a simulated second acquisition). Replica minus raw
         # is not: replicas are drawn around the raw image, which biases that difference.
         half = len(replica_values) // 2
-        pairs = replica_values[1:2 * half:2, :, _AREA] - replica_values[0:2 * half:2, :, _AREA]
+        pairs = replica_values[1:2 * half:2, :, size] - replica_values[0:2 * half:2, :, size]
         series.append((_SECOND, pairs, _REFERENCE_COLOUR))
     elif replica_values is None:
         notes.append("the replicas' single-object values are not in this assessment, so only the codecs are shown")
     for i, c in enumerate(a.codecs):
-        codec_area = np.asarray(c.objects.values, dtype=float)[:, _AREA] if len(a.raw) else np.empty(0)
+        codec_area = np.asarray(c.objects.values, dtype=float)[:, size] if len(a.raw) else np.empty(0)
         series.append((c.spec, codec_area - raw_area, _colour(i)))
 
     unit = _size_unit(a)
@@ -122,8 +122,9 @@ def _figure_area_difference(a) -> Drawing:
 
 def _figure_globals(a) -> Drawing:
     raw = np.asarray(a.raw_objects.globals, dtype=float)
-    replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, len(GLOBAL_PARAMETERS))
-    fig = _globals_drawing(GLOBAL_PARAMETERS, raw, replicas, [c.spec for c in a.codecs],
+    names = _global_names(a)
+    replicas = np.asarray(a.replica_globals, dtype=float).reshape(-1, len(names))
+    fig = _globals_drawing(names, raw, replicas, [c.spec for c in a.codecs],
                            [np.asarray(c.objects.globals, dtype=float) for c in a.codecs])
     caption = legends.globals_relative(a)
     return _finish("globals", "Global parameters relative to raw", caption, fig)
@@ -186,11 +187,13 @@ def _globals_drawing(names, raw, replicas, codec_specs, codec_values) -> Figure:
     return fig
 
 
-def _parameter_order() -> list[str]:
-    """PARAMETERS with each family's members moved right after the parameter it is tested through,
+def _parameter_order(parameters=PARAMETERS) -> list[str]:
+    """``parameters`` with each family's members moved right after the parameter it is tested through,
     so one bracket marks the family."""
-    order = list(PARAMETERS)
+    order = list(parameters)
     for rep, members in FAMILIES.values():
+        if rep not in order:
+            continue
         others = [m for m in members if m != rep]
         order = [p for p in order if p not in others]
         at = order.index(rep) + 1
@@ -218,8 +221,8 @@ def _family_names(spans) -> list[tuple[float, float, str]]:
 
 def _figure_eps(a) -> Drawing:
     measured = _measured_parameters(a)
-    order = [p for p in _parameter_order() if p in measured]
-    columns = [PARAMETERS.index(p) for p in order]
+    order = _parameter_order(measured)
+    columns = [measured.index(p) for p in order]
     n_rep = _n_replicas(a)
     theory = _null_theory(n_rep)
     null_eps = _optional_array(a, "null_eps")
@@ -242,7 +245,7 @@ def _figure_eps(a) -> Drawing:
         series.append((f"second raw acquisition (theory, ε ~ {theory['label']})", _REFERENCE_COLOUR,
                        [0.0] * len(order), [sd if math.isfinite(sd) else math.nan] * len(order), [0] * len(order)))
     for i, c in enumerate(a.codecs):
-        eps = np.asarray(c.eps, dtype=float).reshape(-1, len(PARAMETERS))
+        eps = np.asarray(c.eps, dtype=float).reshape(-1, len(measured))
         stats_ = [_mean_sd(eps[:, j]) for j in columns]
         series.append((_short(c.spec, 40), _colour(i), [s[0] for s in stats_], [s[1] for s in stats_],
                        [int(np.isinf(eps[:, j]).sum()) for j in columns]))

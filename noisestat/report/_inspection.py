@@ -25,14 +25,12 @@ import tifffile
 
 from ..io._files import atomic_file
 from ..measure._morphometry import PARAMETERS
-from ..measure._volume import VOLUME_PARAMETERS
+from ..measure._volume import parameters_for, size_column
 from ..score._eps import floored
 
 __all__ = ["write_label_image", "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
            "OUTSIDE_BAND_COLUMNS", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
            "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO"]
-
-_AREA = PARAMETERS.index("Area")
 
 
 def _is_volume(assessment) -> bool:
@@ -47,9 +45,15 @@ def _is_volume(assessment) -> bool:
 
 
 def _measured_parameters(assessment) -> tuple:
-    """The parameters measured per object: all of :data:`PARAMETERS` for an image, only
-    :data:`~noisestat.measure.VOLUME_PARAMETERS` for a volume (the others are NaN there)."""
-    return VOLUME_PARAMETERS if _is_volume(assessment) else PARAMETERS
+    """The per-object columns: :data:`PARAMETERS` for an image, :data:`~noisestat.measure.VOLUME_PARAMETERS`
+    for a volume (the raw objects' own ``names`` where they have them)."""
+    names = getattr(getattr(assessment, "raw", None), "names", None)
+    return tuple(names) if names is not None else parameters_for(3 if _is_volume(assessment) else 2)
+
+
+def _size_index(assessment) -> int:
+    """The column of an object's size in pixels (``Area``) or voxels (``Voxels``)."""
+    return _measured_parameters(assessment).index(size_column(3 if _is_volume(assessment) else 2))
 
 # --------------------------------------------------------------------------------------------------
 # Label images
@@ -159,7 +163,7 @@ def outside_band(assessment) -> dict:
     """The raw objects outside the noise band, per codec, worst first.
 
     An object is outside when |eps| >= 1 for at least one of its parameters (±inf included). Its
-    worst parameter is the one of largest |eps| (ties: first in :data:`PARAMETERS` order). Rows are
+    worst parameter is the one of largest |eps| (ties: first in column order). Rows are
     sorted by that |eps|, largest first (ties by object id). Then come the raw objects the codec
     lost (no partner, so no eps) that at least 2 replicas found (so sigma_raw exists: a change
     the noise does not explain), largest raw area first; their eps columns are empty.
@@ -170,7 +174,9 @@ def outside_band(assessment) -> dict:
         Codec spec -> list of row dicts with the keys of :data:`OUTSIDE_BAND_COLUMNS`.
     """
     n_replicas = int(len(assessment.replica_globals))
-    raw_values = np.asarray(assessment.raw.values, dtype=float).reshape(-1, len(PARAMETERS))
+    names = _measured_parameters(assessment)
+    size = _size_index(assessment)
+    raw_values = np.asarray(assessment.raw.values, dtype=float).reshape(-1, len(names))
     sigma = np.asarray(assessment.sigma_raw, dtype=float).reshape(raw_values.shape)
     n_matched = np.asarray(assessment.n_replicas_matched, dtype=np.int64)
     ids = np.asarray(assessment.raw.labels, dtype=np.int64)
@@ -189,11 +195,11 @@ def outside_band(assessment) -> dict:
         outside = np.flatnonzero(worst_abs >= 1)
         outside = outside[np.lexsort((ids[outside], -worst_abs[outside]))]
         lost = np.flatnonzero((partner <= 0) & (n_matched >= 2))
-        lost = lost[np.lexsort((ids[lost], -raw_values[lost, _AREA]))]
+        lost = lost[np.lexsort((ids[lost], -raw_values[lost, size]))]
         rows = []
         for i in outside:
             j = int(worst[i])
-            rows.append({"object": int(ids[i]), "codec_object": int(partner[i]), "worst_parameter": PARAMETERS[j],
+            rows.append({"object": int(ids[i]), "codec_object": int(partner[i]), "worst_parameter": names[j],
                          "eps": float(eps[i, j]), "sigma_raw": float(sigma[i, j]),
                          "sigma_used": float(used[i, j]), "chi_raw": float(raw_values[i, j]),
                          "chi_codec": float(chi[i, j]), "n_parameters_outside": int((magnitude[i] >= 1).sum())})
@@ -208,7 +214,7 @@ def outside_band(assessment) -> dict:
                         ("matched" if partner[i] > 0 else "unmatched"),  # no label images to tell
                         "n_replicas_matched": int(n_matched[i]),
                         "match_rate": float(n_matched[i] / n_replicas) if n_replicas else math.nan,
-                        "area_raw": float(raw_values[i, _AREA])})
+                        "area_raw": float(raw_values[i, size])})
         out[c.spec] = [{k: row[k] for k in OUTSIDE_BAND_COLUMNS} for row in rows]
     return out
 
@@ -303,7 +309,7 @@ def segmentation_warnings(raw, image_shape, codecs=()) -> list[str]:
     its object count against the raw's: more than :data:`COUNT_RATIO` (1.5) times as many objects
     (and at least 10 more), or fewer than 1 / 1.5 as many (and at least 10 fewer).
 
-    For a volume (``image_shape`` of 3 axes) an object's area is its voxel count (the ``Area`` of
+    For a volume (``image_shape`` of 3 axes) an object's area is its voxel count (the ``Voxels`` of
     :func:`noisestat.measure.measure_volume_objects`) and the image is the volume: the same limits,
     counted in voxels, and the texts say so.
 
@@ -330,7 +336,9 @@ def segmentation_warnings(raw, image_shape, codecs=()) -> list[str]:
     """
     n_pixels = int(np.prod(image_shape))
     volume = len(image_shape) == 3
-    raw_areas = np.asarray(raw.values, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
+    names = getattr(raw, "names", PARAMETERS)
+    size = names.index(size_column(len(image_shape)))
+    raw_areas = np.asarray(raw.values, dtype=float).reshape(-1, len(names))[:, size]
     raw_warnings = _area_warnings(raw_areas, n_pixels, "raw segmentation", volume)
     out = [text for _, text in raw_warnings]
     raw_kinds = {kind for kind, _ in raw_warnings}
@@ -347,6 +355,6 @@ def segmentation_warnings(raw, image_shape, codecs=()) -> list[str]:
                        f"1/{COUNT_RATIO:g}): the codec merges or erases objects")
         table = getattr(c.objects, "table", None)
         if table is not None and len(table):
-            areas = np.asarray(table, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
+            areas = np.asarray(table, dtype=float).reshape(-1, len(names))[:, size]
             out += [text for kind, text in _area_warnings(areas, n_pixels, what, volume) if kind not in raw_kinds]
     return out

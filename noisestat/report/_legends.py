@@ -29,13 +29,14 @@ def _projection_note(a) -> str:
 
 
 def _not_measured_note(a) -> str:
-    """The sentence that says which parameters a volume's objects lack ('' for an image)."""
+    """The sentence that says what a volume's objects are measured with ('' for an image)."""
     measured = _measured_parameters(a)
-    if len(measured) == len(PARAMETERS):
+    if tuple(measured) == PARAMETERS:
         return ""
-    return (f"For a volume only {_and(measured)} are measured per object (Area in voxels); the other "
-            f"{len(PARAMETERS) - len(measured)} of the {len(PARAMETERS)} parameters are 2D shape parameters, not "
-            "measured for volumes yet, and are left out here.")
+    return (f"A volume's objects are measured in 3D: {len(measured)} parameters with the names and definitions of "
+            "MorphoLibJ's Analyze Regions 3D (Volume, SurfaceArea by a Crofton estimator, MeanBreadth, Sphericity, "
+            "centroid, bounding box, equivalent ellipsoid, MaxFeretDiam, EulerNumber, convex volume and solidity) in "
+            "the physical units of the voxel size, the voxel count in voxels, and the intensities in electrons.")
 
 
 # Figure captions
@@ -288,14 +289,14 @@ def _column_help() -> dict:
 
 def _volume_help() -> dict:
     """The legend texts that differ for a volume's tables."""
-    others = [p for p in VOLUME_PARAMETERS if p != "Area"]
     return {
-        "parameter": f"a parameter measured for volumes: Area (the object's volume in voxels) and {_and(others)} "
-                     "(its centre of mass in pixels, and its voxels' intensities in electrons); the 2D shape "
-                     "parameters are not measured for volumes yet.",
-        "global": "N_tot: number of objects in the volume (26-connected); A_tot: their total volume (voxels).",
-        "n_parameters_outside": "how many of the parameters measured for volumes have |ε| ≥ 1 for this object.",
-        "area_raw": "the object's Area on the raw volume: its volume in voxels.",
+        "parameter": f"one of the {len(VOLUME_PARAMETERS)} parameters of a volume's objects: MorphoLibJ's Analyze "
+                     "Regions 3D names and definitions in the physical units of the voxel size (the voxel count in voxels), "
+                     "and the voxels' intensities in electrons.",
+        "global": "N_tot: number of objects in the volume (26-connected); V_tot: their total volume; SA_tot: their "
+                  "total surface area (physical units).",
+        "n_parameters_outside": "how many of the volume's parameters have |ε| ≥ 1 for this object.",
+        "area_raw": "the object's size on the raw volume, in voxels.",
         "object": "raw object id: the object column of objects.csv and the value in the label volume "
                   "labels/00_raw.tif.",
     }

@@ -19,12 +19,12 @@ from ._draw import (Drawing, _CODEC_OUTLINE_COLOUR, _EPS_CLIP, _FAR_OUTSIDE_COLO
                     _OUTSIDE_COLOUR, _PLAIN, _SPECK_COLOUR, _UNMATCHED_COLOUR, _WIDTH_IN, _cmap, _display, _finish,
                     _new_figure, _no_data, _overlay_size, _pixels, _short, _show, _text)
 from ._inspection import _is_volume
-from ._reading import _AREA, _matched, _project, _size_unit
+from ._reading import _centres_px, _matched, _project, _size_index, _size_unit
 
 def _object_colours(a, c) -> np.ndarray:
     """RGB per raw object: |eps| of Area on the clipped colour scale, or the unmatched / not-estimable colour."""
     cmap = _cmap()
-    eps = np.asarray(c.eps, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
+    eps = np.asarray(c.eps, dtype=float).reshape(-1, len(a.raw.names))[:, _size_index(a)]
     matched = _matched(c)
     rgb = np.array(cmap(np.clip(np.nan_to_num(np.abs(eps), nan=0.0, posinf=_EPS_CLIP), 0, _EPS_CLIP)
                         / _EPS_CLIP))[:, :3]
@@ -40,8 +40,9 @@ def _figure_objects(a) -> Drawing:
     have_pixels = pixels is not None
     volume = _is_volume(a)
     # Without Major (a volume's objects), an object is drawn as the disc of its equal-volume ball.
-    extent = (2 * np.cbrt(3 * np.asarray(a.raw.column("Area"), dtype=float) / (4 * math.pi)) if volume and len(a.raw)
+    extent = (2 * np.cbrt(3 * np.asarray(a.raw.column("Voxels"), dtype=float) / (4 * math.pi)) if volume and len(a.raw)
               else None)
+    centre_x, centre_y = _centres_px(a)
     if have_pixels:
         grey, labels = pixels
         rows, cols = labels.shape
@@ -51,8 +52,8 @@ def _figure_objects(a) -> Drawing:
             rows, cols = int(shape[-2]), int(shape[-1])
         elif len(a.raw):
             size = extent if volume else a.raw.column("Major")
-            rows = int(np.nanmax(a.raw.column("YM") + size)) + 1
-            cols = int(np.nanmax(a.raw.column("XM") + size)) + 1
+            rows = int(np.nanmax(centre_y + size)) + 1
+            cols = int(np.nanmax(centre_x + size)) + 1
         else:
             rows = cols = 64
     n = len(a.codecs)
@@ -83,7 +84,7 @@ def _figure_objects(a) -> Drawing:
         else:
             ax.imshow(np.full((rows, cols, 3), 0.15), interpolation="nearest")
             for i in range(len(ids) if volume else 0):
-                xm, ym = (float(a.raw.values[i, PARAMETERS.index(p)]) for p in ("XM", "YM"))
+                xm, ym = float(centre_x[i]), float(centre_y[i])
                 if all(math.isfinite(v) for v in (xm, ym, extent[i])):
                     ax.add_patch(Ellipse((xm - 0.5, ym - 0.5), extent[i], extent[i], facecolor=rgb_objects[i],
                                          edgecolor="white", linewidth=0.4))
@@ -118,7 +119,7 @@ def _figure_segmentation(a) -> Drawing:
     pixels = _pixels(a)
     volume = _is_volume(a)
     unit = _size_unit(a)
-    areas = np.asarray(a.raw.values, dtype=float).reshape(-1, len(PARAMETERS))[:, _AREA]
+    areas = np.asarray(a.raw.values, dtype=float).reshape(-1, len(a.raw.names))[:, _size_index(a)]
     n = len(areas)
     fig = _new_figure(_WIDTH_IN, 3.9)
     ax_img, ax_hist = fig.subplots(1, 2, width_ratios=[1.35, 1])
@@ -200,7 +201,7 @@ def _figure_outside_band(a) -> Drawing:
     fig = _new_figure(_WIDTH_IN, min(height, 4.0) * nrows + 0.75 * nrows + 0.6)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     ids = np.asarray(a.raw.labels, dtype=np.int64)
-    xm, ym = (np.asarray(a.raw.column(p), dtype=float) if len(ids) else np.empty(0) for p in ("XM", "YM"))
+    xm, ym = _centres_px(a) if len(ids) else (np.empty(0), np.empty(0))
     row_of = {int(i): k for k, i in enumerate(ids)}
     raw_edges = find_boundaries(pixels[1], mode="inner") if pixels is not None and len(ids) else None
     missing_codec_labels = []

@@ -168,8 +168,7 @@ def _kv_table(pairs, css: str = "prov") -> str:
 
 
 def _measured_only(obj, parameters):
-    """``obj`` with every dict entry keyed by a parameter not in ``parameters`` left out, at any depth
-    (a volume's summary carries NaN entries for the parameters it does not measure)."""
+    """``obj`` with every dict entry keyed by a 2D parameter not in ``parameters`` left out, at any depth."""
     if isinstance(obj, dict):
         return {k: _measured_only(v, parameters) for k, v in obj.items()
                 if not (k in PARAMETERS and k not in parameters)}
@@ -302,8 +301,7 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
     measured = _measured_parameters(a)
     if volume:
         out.append(f'<p class="rule" id="volume"><b>Volume.</b> {_e(_not_measured_note(a))} The figures show the '
-                   "volume as its maximum-intensity projection along z; the tables list the measured parameters "
-                   "only.</p>")
+                   "volume as its maximum-intensity projection along z.</p>")
     warnings = [str(w) for w in s.get("warnings") or getattr(a, "warnings", ()) or ()]
     if warnings:
         out.append('<div class="warn" id="warnings"><b>Warnings: read these before the verdict.</b><ul>'

@@ -13,17 +13,16 @@ import math
 import numpy as np
 
 from ..measure._morphometry import PARAMETERS
+from ..results import globals_for
 from ..score._eps import null_median_abs, null_reference
 from ..score._tests import FAMILIES
-from ._inspection import _is_volume, _measured_parameters
+from ._inspection import _is_volume, _measured_parameters, _size_index
 
 FAMILY = FAMILIES["AR"][1]
 """The members of the AR family, parameters that are functions of one another: Round = 4 Area /
 (pi Major^2) and AR = Major / Minor are tied by the fitted ellipse (Round = 1 / AR), and Compact =
 sqrt(Round); one degree of freedom. The same tuple as ``FAMILIES["AR"]`` of :mod:`noisestat.score`
 (the definition); the report itself reads every family from ``FAMILIES``."""
-
-_AREA = PARAMETERS.index("Area")
 
 
 def _finite(values) -> np.ndarray:
@@ -107,10 +106,30 @@ def _project(array) -> np.ndarray:
     return array.max(axis=0) if array.ndim == 3 else array
 
 
+def _global_names(a) -> tuple:
+    """The assessment's global parameters: N_tot, A_tot for an image; N_tot, V_tot, SA_tot for a volume."""
+    return globals_for(_measured_parameters(a))
+
+
+def _spacing(a) -> tuple:
+    """A volume's voxel size (z, y, x) as the pipeline recorded it (1 per axis when it did not)."""
+    spacing = ((getattr(a, "provenance", None) or {}).get("spacing")) or (1.0, 1.0, 1.0)
+    return tuple(float(v) for v in spacing)
+
+
+def _centres_px(a) -> tuple[np.ndarray, np.ndarray]:
+    """The raw objects' centres (x, y) in pixels, ImageJ's convention (a pixel's centre at +0.5): an
+    image's XM, YM; a volume's Centroid.X, .Y divided by the voxel size."""
+    if not _is_volume(a):
+        return np.asarray(a.raw.column("XM"), float), np.asarray(a.raw.column("YM"), float)
+    _, sy, sx = _spacing(a)
+    return (np.asarray(a.raw.column("Centroid.X"), float) / sx + 0.5,
+            np.asarray(a.raw.column("Centroid.Y"), float) / sy + 0.5)
+
+
 def _n_measured(a) -> str:
-    """"26" for an image, "10 measured" for a volume: the parameters a figure or table is over."""
-    n = len(_measured_parameters(a))
-    return str(n) if n == len(PARAMETERS) else f"{n} measured"
+    """"26" for an image, "33" for a volume: the parameters a figure or table is over."""
+    return str(len(_measured_parameters(a)))
 
 
 def _size_unit(a) -> str:

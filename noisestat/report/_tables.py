@@ -42,7 +42,7 @@ def objects_columns(assessment: Assessment) -> dict:
     return {
         "codec": np.repeat([c.spec for c in codecs], rows),
         "object": tile(np.repeat(assessment.raw.labels, n_par)),
-        "parameter": tile(np.tile(PARAMETERS, n_obj)),
+        "parameter": tile(np.tile(assessment.raw.names, n_obj)),
         "chi_raw": tile(assessment.raw.values),
         "sigma_raw": tile(assessment.sigma_raw),
         "sigma_used": tile(assessment.sigma_used),
@@ -95,9 +95,9 @@ def write_objects_parquet(assessment: Assessment, path) -> None:
 
 def results_table_csv(values: np.ndarray, parameters=PARAMETERS) -> str:
     """An ImageJ Results table (ImageJ's column names, rows numbered from 1) of one image's objects:
-    the columns of ``parameters`` (all of :data:`PARAMETERS` unless told; a volume's table has only
-    the parameters measured for volumes)."""
-    columns = [PARAMETERS.index(p) for p in parameters]
+    ``values``' columns are ``parameters`` (an image's :data:`PARAMETERS` unless told; a volume's
+    :data:`~noisestat.measure.VOLUME_PARAMETERS`, MorphoLibJ's names)."""
+    columns = range(len(parameters))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow((" ",) + tuple(parameters))
@@ -107,7 +107,7 @@ def results_table_csv(values: np.ndarray, parameters=PARAMETERS) -> str:
 
 
 def raw_results_csv(assessment: Assessment) -> str:
-    """ImageJ-style Results table of the raw image's objects (of a volume: its measured parameters only)."""
+    """ImageJ-style Results table of the raw image's objects (of a volume: its 3D parameters)."""
     return results_table_csv(assessment.raw.values, _measured_parameters(assessment))
 
 
@@ -122,16 +122,17 @@ def format_summary(assessment: Assessment) -> str:
     volume = _is_volume(assessment)
     # what must be known to read the verdict comes first
     lines = [f"warning: {w}" for w in s.get("warnings", [])]
+    names = assessment.global_names
     lines.append(f"raw: {s['n_objects_raw']} objects, {s['replicas']} replicas (seed {s['seed']}), "
-                 f"N_tot sigma_raw {s['raw']['N_tot']['sigma_raw']:.2f}, "
-                 f"A_tot sigma_raw {s['raw']['A_tot']['sigma_raw']:.1f} {'voxels' if volume else 'px'}")
+                 + ", ".join(f"{g} sigma_raw {s['raw'][g]['sigma_raw']:.3g}" for g in names))
     if volume:
-        measured = _measured_parameters(assessment)
-        lines.append(f"volume: per object only {', '.join(measured)} are measured (Area in voxels); the other "
-                     f"{len(PARAMETERS) - len(measured)} parameters are not measured for volumes (empty in the tables)")
+        unit = ((assessment.provenance or {}).get("pixel_size") or {}).get("unit") or "units of the voxel size"
+        lines.append(f"volume: per object {len(assessment.parameters)} parameters in 3D (MorphoLibJ's names), "
+                     f"in {unit}; Voxels counts voxels")
     withheld = (s.get("verdict") or {}).get("withheld")
-    header = (f"{'codec':<34} {'ratio':>7} {'matched':>8} {'lost/split/merged':>17} {'eps N_tot':>9} {'eps A_tot':>9} "
-              f"{'worst |mean eps|':>24}" + ("" if withheld else "  verdict"))
+    header = (f"{'codec':<34} {'ratio':>7} {'matched':>8} {'lost/split/merged':>17} "
+              + " ".join(f"{'eps ' + g:>10}" for g in names[:3])
+              + f" {'worst |mean eps|':>24}" + ("" if withheld else "  verdict"))
     lines.append(header)
     details = []
     for c in s["codecs"]:
@@ -142,7 +143,8 @@ def format_summary(assessment: Assessment) -> str:
         m = c["matching"]
         lsm = f"{m.get('lost', 0)}/{m.get('split', 0)}/{m.get('merged', 0)}"
         lines.append(f"{c['spec'][:34]:<34} {ratio:>7} {m['matched']:>8} {lsm:>17} "
-                     f"{c['global']['N_tot']['eps']:>9.2f} {c['global']['A_tot']['eps']:>9.2f} {worst_text:>24}"
+                     + " ".join(f"{c['global'][g]['eps']:>10.2f}" for g in names[:3])
+                     + f" {worst_text:>24}"
                      + ("" if withheld else f"  {'NOT tolerable' if c['outcome'] == 'not tolerable' else c['outcome']}"))
         if not withheld and c["outcome"] != "tolerable":
             details.extend(f"  {c['spec']}: {r}" for r in c["reasons"])

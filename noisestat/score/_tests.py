@@ -56,7 +56,8 @@ KEEP = 0.5
 # never be rejected once infinite eps survived the trimming: 8 of 20 at +inf gave p = 0.10)
 _BEYOND = 4.0
 # family name -> (representative parameter, members)
-FAMILIES = {"AR": ("AR", ("AR", "Round", "Compact")), "IntDen": ("IntDen", ("IntDen", "RawIntDen"))}
+FAMILIES = {"AR": ("AR", ("AR", "Round", "Compact")), "IntDen": ("IntDen", ("IntDen", "RawIntDen")),
+            "Volume": ("Volume", ("Volume", "Voxels"))}
 
 
 def family_of(parameter: str) -> str:

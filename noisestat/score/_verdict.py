@@ -68,11 +68,20 @@ from ..errors import InputError
 from ._criteria import (_worst, clustered_margin_test, eps_scale, global_test, keep_for_spread, object_shares,
                         proportion_margin_test)
 
-__all__ = ["Margins", "PRIMARY", "Verdict", "decide", "parse_primary", "judge", "rule_text"]
+__all__ = ["Margins", "PRIMARY", "VOLUME_PRIMARY", "default_primary", "Verdict", "decide", "parse_primary", "judge", "rule_text"]
 
 # Primary parameters: the verdict's parameters unless the user declares others (``--primary``). Size
 # (Area), outline (Perim.), shape (Circ.) and what a fluorescence user measures first (Mean, IntDen).
 PRIMARY = ("Area", "Perim.", "Circ.", "Mean", "IntDen")
+# A volume's: size (Volume), outline (SurfaceArea), shape (Sphericity), position (the centroid: a volume's
+# planes are coded one by one, and a z shift of the planes moves every object), and the intensities.
+VOLUME_PRIMARY = ("Volume", "SurfaceArea", "Sphericity", "Centroid.X", "Centroid.Y", "Centroid.Z", "Mean", "IntDen")
+
+
+def default_primary(available) -> tuple:
+    """The primary parameters of a set of columns: :data:`PRIMARY` for an image's, :data:`VOLUME_PRIMARY`
+    for a volume's."""
+    return PRIMARY if "Area" in available else VOLUME_PRIMARY
 
 OUTCOMES = ("tolerable", "not tolerable", "inconclusive")
 
@@ -167,7 +176,7 @@ class Margins:
 def parse_primary(text, available) -> tuple:
     """``--primary``: comma-separated parameter names, or ``all``; each must be one of ``available``."""
     if text is None:
-        return tuple(p for p in PRIMARY if p in available)
+        return tuple(p for p in default_primary(available) if p in available)
     if isinstance(text, str):
         names = [t.strip() for t in text.split(",") if t.strip()]
     else:
@@ -262,7 +271,7 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
         ``n_unmatched``, ``n_raw``, ``null_unmatched``, ``null_n`` (:func:`noisestat.score.loss_test`).
     margins : Margins, optional
     primary : sequence of str, optional
-        The parameters judged (default :data:`PRIMARY`); a family counts once, through its
+        The parameters judged (default :data:`PRIMARY`, a volume's :data:`VOLUME_PRIMARY`); a family counts once, through its
         representative.
     judged : sequence of str, optional
         The parameters measured at all (a volume's); primary parameters outside it are dropped.
@@ -280,7 +289,7 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
     alpha = margins.alpha
     parameters = list(parameters)
     if primary is None:
-        primary = PRIMARY
+        primary = default_primary(parameters)
     primary = [p for p in primary if p in parameters and (judged is None or p in judged)]
     # one representative per family
     reps = []
