@@ -351,3 +351,23 @@ def test_bad_thresholds_and_labels_are_clear_errors(three):
     with pytest.raises(InputError, match="must be integers"):
         check_class_labels(labels.astype(float))
     check_class_labels(np.where(labels == 2, 7, labels))   # class ids need not be consecutive
+
+
+def test_training_tile_by_tile_on_three_classes_equals_the_whole_image(three):
+    from noisestat.predict._training import new_forest, train
+
+    raw, _, labels, model = three
+    tiled = new_forest(7, 2, 1, thresholds={3: 0.4})
+    tiled.set_params(n_estimators=model.n_estimators, sigmas=model.sigmas)
+    timing = {}
+    cache = train(tiled, raw, labels, 40, 1, timing)
+    whole = new_forest(7, 2, 1, thresholds={3: 0.4}).set_params(n_estimators=model.n_estimators, sigmas=model.sigmas)
+    whole.fit(raw, labels)
+    assert list(tiled.classes_) == [1, 2, 3] and tiled.n_training_pixels_ == whole.n_training_pixels_
+    assert tiled.describe() == whole.describe() and tiled.describe()["thresholds"] == {"2": 0.5, "3": 0.4}
+    np.testing.assert_array_equal(tiled.predict_classes(raw), whole.predict_classes(raw))
+    assert cache is not None and len(cache) == 9   # the raw features kept, per tile
+    with pytest.raises(InputError, match="found \\[300\\]"):
+        wide = labels.astype(np.int32)
+        wide[labels == 3] = 300
+        train(new_forest(7, 2, 1), raw, wide, 40, 1, timing)

@@ -1,6 +1,7 @@
 """Training noisestat's forest on a raw image's sparse labels, tile by tile: the features of the
 labelled pixels in raster order (the rows a whole-image computation gives) and, when they fit, every
-tile's features kept for the raw image's own segmentation."""
+tile's features kept for the raw image's own segmentation. The labels may hold two classes (1
+background, 2 object) or more (2, 3, ... classes of object): the forest learns those present."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import numpy as np
 
 from ..engine._tiles import _tick, tile_grid
-from ._forest import PixelClassifier
+from ._forest import PixelClassifier, check_class_labels
 
 
 # The raw image's features are kept from training for its own segmentation when they fit this size;
@@ -22,13 +23,16 @@ def features_fit(image, model) -> bool:
     return image.size * model.n_features(image.ndim) * 4 <= RAW_FEATURE_CACHE_BYTES
 
 
-def new_forest(seed, ndim: int, jobs: int, spacing=None) -> PixelClassifier:
+def new_forest(seed, ndim: int, jobs: int, spacing=None, thresholds=None) -> PixelClassifier:
     """noisestat's forest, Weka's 2D features for images, the ilastik-style set (anisotropic with
-    the voxel ``spacing``) for volumes."""
+    the voxel ``spacing``) for volumes; ``thresholds``, optional, the probability threshold per
+    class of object (:func:`noisestat.predict.parse_thresholds`), checked against the classes the
+    labels hold when it is trained."""
     if ndim == 2:
-        return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs)
+        return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs, thresholds=thresholds)
     return PixelClassifier(random_state=np.random.default_rng(seed), n_jobs=jobs, feature_set="ilastik",
-                           spacing=None if spacing is None else tuple(float(v) for v in spacing))
+                           spacing=None if spacing is None else tuple(float(v) for v in spacing),
+                           thresholds=thresholds)
 
 
 def training_pixels(model, image, labels, tile, threads, timing, keep=False):
@@ -62,8 +66,11 @@ def training_pixels(model, image, labels, tile, threads, timing, keep=False):
 
 
 def train(model, image, labels, tile, threads, timing, keep=True):
-    """Fit ``model`` on the labelled pixels (features per tile); return the raw features kept
-    (``keep``, and when they fit :data:`RAW_FEATURE_CACHE_BYTES`) or None."""
+    """Fit ``model`` on the labelled pixels (features per tile; labels 1 background, 2, 3, ... the
+    classes of object, checked by :func:`noisestat.predict.check_class_labels`); return the raw
+    features kept (``keep``, and when they fit :data:`RAW_FEATURE_CACHE_BYTES`) or None. The model
+    equals one fitted on the whole image (``model.fit(image, labels)``) for any ``tile``."""
+    check_class_labels(labels, shape=image.shape)
     rows, targets, cache = training_pixels(model, image, labels, tile, threads, timing, keep=keep)
     start = time.perf_counter()
     model.fit_pixels(rows, targets, ndim=image.ndim)
