@@ -258,6 +258,34 @@ def test_orthogonal_views_without_objects_or_with_nan_say_so():
     assert "the volume is empty" in _svg_words(empty.svg)
 
 
+class _SlicesOnly:
+    """An array on disk as the figure sees it: shape, dtype and slicing, never read whole."""
+
+    def __init__(self, array):
+        self._array = array
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.reads = []
+
+    def __getitem__(self, key):
+        self.reads.append(key)
+        return self._array[key]
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the whole volume was read")
+
+
+def test_orthogonal_views_read_only_the_three_slices_of_a_large_volume():
+    volume, labels = _balls()
+    lazy_volume, lazy_labels = _SlicesOnly(volume), _SlicesOnly(labels)
+    drawing = _orthogonal_views(lazy_volume, lazy_labels, (2.0, 0.5, 0.5), (2, 5, 6), "o", "nm")
+    assert lazy_volume.reads == [2, (slice(None), 5, slice(None)), (slice(None), slice(None), 6)]
+    assert len(lazy_labels.reads) == 3
+    expected = _orthogonal_views(volume, labels, (2.0, 0.5, 0.5), (2, 5, 6), "o", "nm")
+    for ax, ax_expected in zip(drawing.figure.axes, expected.figure.axes):
+        assert np.array_equal(ax.images[0].get_array(), ax_expected.images[0].get_array())
+    assert _axes_by_title(drawing)["xz"].get_xlabel() == "x (nm)"
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"volume": np.zeros((4, 4))}, r"volume must be 3-D .* shape \(4, 4\)"),
     ({"labels": np.zeros((4, 4, 5), dtype=int)}, r"labels must have the volume's shape \(4, 4, 4\); got \(4, 4, 5\)"),

@@ -424,23 +424,28 @@ def _outlined(plane: np.ndarray, labels: np.ndarray, stretch) -> np.ndarray:
     return rgb
 
 
-def _orthogonal_views(volume, labels, spacing, position, name: str) -> Drawing:
-    volume = np.asarray(volume)
-    labels = np.asarray(labels)
-    if volume.ndim != 3:
-        raise InputError(f"volume must be 3-D (z, y, x); got an array of shape {volume.shape}")
-    if labels.shape != volume.shape:
-        raise InputError(f"labels must have the volume's shape {volume.shape}; got {labels.shape}")
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"labels must be integer object ids (0 = background); got dtype {labels.dtype}")
+def _orthogonal_views(volume, labels, spacing, position, name: str, unit: str = "µm") -> Drawing:
+    # Only the three slices are read: a light-sheet volume (a memory map, a zarr or dask array) stays on disk.
+    if not hasattr(volume, "shape"):
+        volume = np.asarray(volume)
+    if not hasattr(labels, "shape"):
+        labels = np.asarray(labels)
+    shape, label_shape = tuple(int(n) for n in volume.shape), tuple(int(n) for n in labels.shape)
+    if len(shape) != 3:
+        raise InputError(f"volume must be 3-D (z, y, x); got an array of shape {shape}")
+    if label_shape != shape:
+        raise InputError(f"labels must have the volume's shape {shape}; got {label_shape}")
+    label_dtype = np.dtype(getattr(labels, "dtype", np.int64))
+    if math.prod(shape) and not (np.issubdtype(label_dtype, np.integer) or label_dtype == np.bool_):
+        raise InputError(f"labels must be integer object ids (0 = background); got dtype {label_dtype}")
     dz, dy, dx = _spacing(spacing)
-    nz, ny, nx = volume.shape
+    nz, ny, nx = shape
     fig = _new_figure(_WIDTH_IN, 2.5)
-    if volume.size == 0:
+    if math.prod(shape) == 0:
         ax = fig.add_subplot()
         ax.set_axis_off()
-        _no_data(ax, f"the volume is empty: shape (z, y, x) = {volume.shape}")
-        caption = _CAPTIONS["orthogonal_views"].format(z="–", y="–", x="–", where="", unit="µm", dz=dz, dy=dy,
+        _no_data(ax, f"the volume is empty: shape (z, y, x) = {shape}")
+        caption = _CAPTIONS["orthogonal_views"].format(z="–", y="–", x="–", where="", unit=unit, dz=dz, dy=dy,
                                                        dx=dx, notes=" Note: the volume is empty; nothing to show.")
         return _finish(name, "Orthogonal views of the raw volume", caption, fig)
     if position is None:
@@ -452,10 +457,10 @@ def _orthogonal_views(volume, labels, spacing, position, name: str) -> Drawing:
         except (TypeError, ValueError):
             raise InputError(f"position must be three voxel indices (z, y, x); got {position!r}") from None
         if not (0 <= z0 < nz and 0 <= y0 < ny and 0 <= x0 < nx):
-            raise InputError(f"position (z, y, x) = ({z0}, {y0}, {x0}) is outside the volume of shape {volume.shape}")
+            raise InputError(f"position (z, y, x) = ({z0}, {y0}, {x0}) is outside the volume of shape {shape}")
         where = ""
-    planes = {"xy": volume[z0], "xz": volume[:, y0, :], "yz": volume[:, :, x0].T}
-    cuts = {"xy": labels[z0], "xz": labels[:, y0, :], "yz": labels[:, :, x0].T}
+    planes = {"xy": np.asarray(volume[z0]), "xz": np.asarray(volume[:, y0, :]), "yz": np.asarray(volume[:, :, x0]).T}
+    cuts = {"xy": np.asarray(labels[z0]), "xz": np.asarray(labels[:, y0, :]), "yz": np.asarray(labels[:, :, x0]).T}
     stretch = _stretch(planes.values())
     # Physical sizes: x across xy and xz, y down xy and yz, z down xz and across yz.
     width_x, height_y, depth_z = nx * dx, ny * dy, nz * dz
@@ -475,14 +480,13 @@ def _orthogonal_views(volume, labels, spacing, position, name: str) -> Drawing:
     ax_xy.axvline((x0 + 0.5) * dx, color="0.9", linestyle="--", linewidth=0.6)
     ax_xz.axhline((z0 + 0.5) * dz, color="0.9", linestyle="--", linewidth=0.6)
     ax_yz.axvline((z0 + 0.5) * dz, color="0.9", linestyle="--", linewidth=0.6)
-    unit = "µm"
     ax_xy.set_title(f"xy at z = {z0}")
     ax_xz.set_title(f"xz at y = {y0}")
     ax_yz.set_title(f"yz at x = {x0}")
-    ax_xy.set_ylabel(f"y ({unit})")
-    ax_xz.set_xlabel(f"x ({unit})")
-    ax_xz.set_ylabel(f"z ({unit})")
-    ax_yz.set_xlabel(f"z ({unit})")
+    ax_xy.set_ylabel(_text(f"y ({unit})"))
+    ax_xz.set_xlabel(_text(f"x ({unit})"))
+    ax_xz.set_ylabel(_text(f"z ({unit})"))
+    ax_yz.set_xlabel(_text(f"z ({unit})"))
     ax_xy.tick_params(labelbottom=False)
     ax_yz.tick_params(labelleft=False)
     notes = []
@@ -492,9 +496,10 @@ def _orthogonal_views(volume, labels, spacing, position, name: str) -> Drawing:
     elif any(not np.isfinite(np.asarray(p, dtype=float)).all() for p in planes.values()):
         notes.append("NaN voxels are shown black")
     if not any(c.any() for c in cuts.values()):
-        notes.append("the segmentation has no object in these slices" if labels.any() else
-                     "the segmentation has no object")
-        ax_xy.text(0.02, 0.98, "no object in the segmentation" if not labels.any() else "no object in these slices",
+        # Says which of the two only when the slices show none: reading every label is then worth it.
+        anywhere = bool(np.asarray(labels).any())
+        notes.append("the segmentation has no object in these slices" if anywhere else "the segmentation has no object")
+        ax_xy.text(0.02, 0.98, "no object in these slices" if anywhere else "no object in the segmentation",
                    transform=ax_xy.transAxes, ha="left", va="top", fontsize=_FONT_PT, color=_OUTLINE_COLOUR)
     caption = _CAPTIONS["orthogonal_views"].format(
         z=z0, y=y0, x=x0, where=where, unit=unit, dz=dz, dy=dy, dx=dx,
@@ -502,8 +507,8 @@ def _orthogonal_views(volume, labels, spacing, position, name: str) -> Drawing:
     return _finish(name, "Orthogonal views of the raw volume", caption, fig)
 
 
-def orthogonal_views_figure(volume, labels, spacing, position=None, *, name: str = "orthogonal_views",
-                            vector: bool = True) -> ReportFigure:
+def orthogonal_views_figure(volume, labels, spacing, position=None, *, unit: str = "µm",
+                            name: str = "orthogonal_views", vector: bool = True) -> ReportFigure:
     """xy, xz and yz slices through the raw volume with the segmentation's outlines drawn on each.
 
     The slices cross at ``position`` (the centre voxel by default). Each is shown at its physical
@@ -515,13 +520,16 @@ def orthogonal_views_figure(volume, labels, spacing, position=None, *, name: str
     Parameters
     ----------
     volume : array_like, shape (z, y, x)
-        The raw volume (NaN voxels are shown black).
+        The raw volume (NaN voxels are shown black). Only the three slices are read from an array
+        that slices itself (a NumPy memory map, a zarr or dask array).
     labels : array_like of int, shape (z, y, x)
-        The segmentation: 0 background, each object its own id.
+        The segmentation: 0 background, each object its own id; read like ``volume``.
     spacing : sequence of 3 floats
-        Voxel size along z, y and x, in µm.
+        Voxel size along z, y and x, in ``unit``.
     position : sequence of 3 ints, optional
         The voxel (z, y, x) where the slices cross.
+    unit : str
+        The unit of ``spacing``, written on the axes.
     name : str
         File stem of the figure.
     vector : bool
@@ -543,7 +551,7 @@ def orthogonal_views_figure(volume, labels, spacing, position=None, *, name: str
     >>> orthogonal_views_figure(volume, labels, (2.0, 0.5, 0.5)).svg[:5]
     b'<?xml'
     """
-    return _render(_orthogonal_views(volume, labels, spacing, position, name), vector=vector)
+    return _render(_orthogonal_views(volume, labels, spacing, position, name, unit), vector=vector)
 
 
 def write_figures(figures: Sequence[ReportFigure], folder: str | os.PathLike) -> list[Path]:
