@@ -3,7 +3,10 @@
 The classifier follows the scikit-learn estimator contract: ``__init__`` stores parameters,
 ``fit(image, labels)`` validates, converts ``random_state`` and returns ``self``, learned
 attributes end in ``_``. Its defaults are those of Trainable Weka Segmentation (200 trees,
-2 random features per split, unlimited depth), but the forest seed is fixed and recorded.
+2 random features per split, unlimited depth), but the forest seed is fixed and recorded. It
+learns the classes of its sparse labels (1 background, 2 and up the classes of object) and gives a
+class map (:meth:`PixelClassifier.predict_classes`) with a probability threshold per class, or the
+mask of every class but the background (:meth:`PixelClassifier.predict_mask`).
 
 Saved models are ``.npz`` archives of plain numeric arrays plus a JSON header, read without
 pickle: opening a model file cannot run code, unlike a pickle. Every part of the file is checked
