@@ -128,12 +128,11 @@ def operators_figure(scores, *, vector: bool = True):
                 first = next((by_key[d, op, sigma, c] for c in codecs if (d, op, sigma, c) in by_key), None)
                 null = first.null_frac_abs_eps_lt_1 if first is not None else math.nan
                 x0 = i - 0.4 + width / 2
-                ax.bar(x0, null, width, color=_REFERENCE_COLOUR, label=_NULL_LABEL if (row, col, i) == (0, 0, 0) else None)
+                ax.bar(x0, null, width, color=_REFERENCE_COLOUR)
                 for k, c in enumerate(codecs):
                     s = by_key.get((d, op, sigma, c))
                     value = s.frac_abs_eps_lt_1 if s is not None else math.nan
-                    ax.bar(x0 + (k + 1) * width, value, width, color=_colour(codecs_all.index(c)),
-                           label=_text(_short(c)) if (row, col, i) == (0, 0, 0) else None)
+                    ax.bar(x0 + (k + 1) * width, value, width, color=_colour(codecs_all.index(c)))
             ax.axhline(1.0, color="0.6", linewidth=0.6, linestyle=":")
             ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas])
             ax.set_ylim(0, 1.05)
@@ -142,7 +141,12 @@ def operators_figure(scores, *, vector: bool = True):
             if col == 0:
                 ax.set_ylabel("fraction |ε| < 1")
     if scores:
-        fig.legend(loc="outside lower center", ncols=min(len(codecs_all) + 1, 4), fontsize=7.5, frameon=False)
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=_REFERENCE_COLOUR, label=_NULL_LABEL)]
+        handles += [Patch(color=_colour(k), label=_text(_short(c))) for k, c in enumerate(codecs_all)]
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=7.5,
+                   frameon=False)
     excluded = sorted({(s.domain, s.operator, s.sigma, s.excluded_pixels) for s in scores if s.excluded_pixels})
     caption = ("Operator-level eps: for each image filter and scale, the fraction of pixels where the filter's "
                "response to the decoded image differs from its response to the raw image by less than its "
