@@ -19,6 +19,7 @@ from .engine._tiles import _tick, label_mask, predict_tile, segment_tiled, value
 from .measure._matching import STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import measure_objects
 from .measure._volume import centre_columns, measure_volume_objects, parameters_for, size_column
+from .reconstruct._domain import Reconstructed
 from .replicas._draw import BlockCache, draw_region
 from .results import ImageObjects, PackedLabels
 
@@ -89,6 +90,14 @@ def electrons(pixels: np.ndarray, profile: CameraProfile | None) -> np.ndarray |
     return (y - np.float32(profile.offset_dn)) / np.float32(profile.gain_dn_per_e)
 
 
+def intensity(image, values: np.ndarray, units: CameraProfile | None) -> np.ndarray | None:
+    """An image's values in the units of the intensity parameters: electrons (:func:`electrons`), or a
+    reconstruction's own values (reconstructed from projections already in electrons)."""
+    if isinstance(image, Reconstructed):
+        return np.asarray(values, dtype=np.float32)
+    return electrons(values, units)
+
+
 def whole(shape) -> tuple:
     return tuple(slice(0, n) for n in shape)
 
@@ -107,8 +116,8 @@ def image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_ar
     if labels is None:
         labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=timing,
                                threads=threads)
-    return match_objects(labels, raw_labels, raw_xy, matching, timing, intensity=electrons(image, units),
-                         spacing=spacing), timing
+    values = intensity(image, image[whole(image.shape)], units)
+    return match_objects(labels, raw_labels, raw_xy, matching, timing, intensity=values, spacing=spacing), timing
 
 
 def pixels_of(image, profile, seed):
@@ -117,6 +126,11 @@ def pixels_of(image, profile, seed):
     blocks = BlockCache()
     if seed is None:
         return (lambda region: image[region]), blocks
+    if isinstance(image, Reconstructed):
+        # the replica is drawn on the projections (where the camera noise is), then reconstructed
+        stack = image.projections
+        replica = image.of(draw_region(stack, profile, seed, whole(stack.shape), blocks))
+        return replica.__getitem__, blocks
     return (lambda region: draw_region(image, profile, seed, region, blocks)), blocks
 
 
@@ -131,7 +145,7 @@ def objects_task(image, model, tile, threads, min_area, profile=None, seed=None,
     labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
                            predicted=blocks.clear)
     start = time.perf_counter()
-    table = measure(labels, electrons(get(whole(image.shape)), units), spacing)
+    table = measure(labels, intensity(image, get(whole(image.shape)), units), spacing)
     _tick(timing, "measuring", start)
     return PackedLabels.pack(compact(labels)), table, timing
 
@@ -170,11 +184,11 @@ def label_measure(shape, tiles, parts, min_area, timing, pixels=None, spacing=No
     start = time.perf_counter()
     labels = label_mask(assemble_mask(shape, tiles, parts), min_area)
     start = _tick(timing, "labelling", start)
-    intensity = None
+    values = None
     if pixels is not None:
         image, profile, seed, units = pixels
-        intensity = electrons(pixels_of(image, profile, seed)[0](whole(shape)), units)
-    table = measure(labels, intensity, spacing)
+        values = intensity(image, pixels_of(image, profile, seed)[0](whole(shape)), units)
+    table = measure(labels, values, spacing)
     _tick(timing, "measuring", start)
     return labels, table
 
@@ -224,6 +238,8 @@ def merge_timing(total: dict, part: dict) -> None:
 
 
 def same_image(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two images hold the same values (two reconstructions: the same projections)."""
+    a, b = (x.projections if isinstance(x, Reconstructed) else x for x in (a, b))
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
 
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import __version__
-from ._tasks import (assemble_values, call, centre_distance, centres, compact, electrons, finish_task, image_task,
+from ._tasks import (assemble_values, call, centre_distance, centres, compact, finish_task, image_task, intensity,
                      label_measure, mask_task, match_task, measure, merge_timing, objects_task, pair_args,
                      parts_per_image, same_image,
                      tile_groups, values_task)
@@ -38,6 +38,7 @@ from .measure._volume import parameters_for, size_column
 from .predict._forest import THRESHOLD, PixelClassifier, load_model
 from .predict._protocol import predictor_kind
 from .predict._training import features_fit, new_forest, train, training_pixels
+from .reconstruct._domain import Reconstructed, check_projections
 from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import replica_seeds
 from .report._inspection import segmentation_warnings
@@ -127,7 +128,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
            labels: np.ndarray | None = None, replicas: int = 10, seed: int = 0, jobs: int = 1,
            matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
            progress=None, tile: int | None = None, scheduler: str | None = None, notice=None,
-           spacing: tuple | None = None, margins=None, primary=None, verdict_anyway: bool = False) -> Assessment:
+           spacing: tuple | None = None, margins=None, primary=None, verdict_anyway: bool = False,
+           reconstruct: dict | None = None) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -178,6 +180,12 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     verdict_anyway : bool, default False
         Give the verdict even when the raw segmentation is unfit to be judged (giant, fragmented or
         unstable: see the warnings); by default it is withheld (every outcome ``inconclusive``).
+    reconstruct : dict, optional
+        ``image`` is an optical projection tomography stack ``(angles, rows, width)``, reconstructed with
+        these settings (:func:`noisestat.reconstruct.parse_reconstruction`): the replicas are drawn and
+        the codecs applied on the projections (where the camera noise is and what is stored), and every
+        image is reconstructed before the predictor; ``labels`` and ``model`` live in the
+        reconstruction's geometry ``(rows, width, width)``, and ``spacing`` is its voxel size.
 
     Returns
     -------
@@ -191,8 +199,11 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                          f"noisestat.assess_values (per-pixel eps and its null)")
     started = time.time()
     warnings: list[str] = []  # things the user must know to read the verdict; in summary and report
-    check_raw_image(image)
     image_name = (provenance or {}).get("inputs", {}).get("image", {}).get("path", "image")
+    if reconstruct is None:
+        check_raw_image(image)
+    else:
+        check_projections(image, name=image_name)
     warnings.extend(_check_range(image, profile, image_name))
     if (model is None) == (labels is None):
         raise InputError("give exactly one of a trained model or sparse labels")
@@ -208,8 +219,10 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         raise InputError(f"min_area must be >= 0 pixels; got {min_area}")
     if jobs == 0:
         raise InputError("jobs must be a positive number of workers (or negative: all cores but |jobs|-1)")
+    # an OPT stack is seen by the predictor through its reconstruction (noisestat.reconstruct)
+    domain = image if reconstruct is None else Reconstructed(image, reconstruct, profile)
     if labels is not None:
-        check_labels(labels, shape=image.shape)
+        check_labels(labels, shape=domain.shape)
     codecs = _parse_codecs(codecs)
     if tile is not None and (int(tile) != tile or tile < MIN_TILE):
         raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
@@ -230,11 +243,11 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         def decoded():
             nonlocal codec_wait
             start = time.perf_counter()
-            images = [c.decoded for c, _ in pending.result()]
+            images = [c.decoded if reconstruct is None else domain.of(c.decoded) for c, _ in pending.result()]
             codec_wait += time.perf_counter() - start
             return images
 
-        ref, codec_objects = build_reference(image, profile, model=model, labels=labels, replicas=replicas,
+        ref, codec_objects = build_reference(domain, profile, model=model, labels=labels, replicas=replicas,
                                              seed=seed, jobs=jobs, matching=matching, min_area=min_area,
                                              model_seeds=model_seeds, extra_images=decoded,
                                              progress=progress, tile=tile, executor=executor, notice=notice,
@@ -248,6 +261,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             "noise_model": profile.noise_model, "matching": matching,
             "threshold": THRESHOLD if isinstance(model, PixelClassifier) else None,
             "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
+            "reconstruction": None if reconstruct is None else domain.describe(),
             "spacing": list(ref.spacing) if ref.spacing is not None else None,
             "classifier": model.describe(), "classifier_trained_here": trained, "jobs": jobs,
             "tile": ref.tile, "engine": executor.description,
@@ -272,7 +286,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                        "withheld": withheld if not verdict_anyway else None, "verdict_anyway": verdict_anyway}
     return Assessment(raw, ref.raw_objects, ref.sigma_raw, ref.n_replicas_matched, ref.replica_globals,
                       ref.replica_matching, tuple(scores), ref.rule, prov, model,
-                      image=image, raw_labels=ref.raw_labels, replica_values=ref.replica_values,
+                      image=image if reconstruct is None else domain.volume(), raw_labels=ref.raw_labels, replica_values=ref.replica_values,
                       null_eps=ref.null_eps, null_globals_eps=ref.null_globals_eps,
                       null_statistics=ref.null_statistics, null_tolerable=ref.null_tolerable,
                       sigma_model=ref.sigma_model, null_fractions=ref.null_fractions,
@@ -347,7 +361,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
                                    features=raw_features, threads=raw_threads)
         start = time.perf_counter()
-        raw = measure(raw_labels, electrons(image, profile), spacing)
+        raw = measure(raw_labels, intensity(image, image[tuple(slice(None) for _ in image.shape)], profile), spacing)
         _tick(raw_timing, "measuring", start)
     del raw_features
     if callable(extra_images):
