@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 error (one line on stderr, no traceback unless ``--debu
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -282,6 +283,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("-o", "--output", required=True, metavar="CHECKPOINT", help="checkpoint file to write")
 
+    p = sub.add_parser("reconstruct", help="optical projection tomography: a projection stack -> a volume, one "
+                                           "slice per row (filtered back-projection, as skimage's iradon)")
+    p.add_argument("projections", help="the projection stack (angles, rows, width) as the camera wrote it (TIFF, "
+                                       "OME-TIFF, OME-Zarr); its rows run along the rotation axis")
+    p.add_argument("-o", "--output", required=True, metavar="VOLUME.tif",
+                   help="the volume (rows, width, width), float32 ImageJ TIFF, zero outside each slice's inscribed "
+                        "circle; never one of the inputs")
+    turn = p.add_mutually_exclusive_group()
+    turn.add_argument("--angles", metavar="FILE", help="each projection's angle in degrees, in order (a text file; "
+                                                       "numbers separated by spaces, commas or lines)")
+    turn.add_argument("--angles-range", metavar="START,STOP",
+                      help="angles evenly spaced from START to STOP degrees, STOP excluded (default 0,360: "
+                           "projection k at 360 k / n)")
+    p.add_argument("--center", type=float, metavar="C",
+                   help="the column the rotation axis passes through (default the centre column, width // 2)")
+    p.add_argument("--filter", default="ramp",
+                   help="ramp (default), shepp-logan, cosine, hamming or hann, as iradon's filter_name")
+    p.add_argument("--interpolation", default="linear", help="linear (default) or nearest, as iradon's")
+    p.add_argument("--camera", metavar="PROFILE.json",
+                   help="camera profile: subtract its offset and divide by its gain (per pixel with sCMOS maps) "
+                        "before reconstructing, so the volume is in electrons; without it the values are "
+                        "reconstructed as written (DN, offset included)")
+    p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers, each a tile of rows; the volume does "
+                                                         "not depend on it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("codecs", help="list every codec and its keys")
     p.add_argument("--markdown", action="store_true", help="as the Markdown table of docs/codecs.md")
     return parser
@@ -450,6 +477,77 @@ def _demo(args) -> int:
     return 0
 
 
+def _reconstruction_angles(args, count: int, source: str):
+    """The angles in degrees from --angles FILE or --angles-range START,STOP; None for the default turn."""
+    import numpy as np
+
+    from .errors import InputError
+
+    if args.angles_range is not None:
+        parts = args.angles_range.split(",")
+        try:
+            start, stop = (float(v) for v in parts) if len(parts) == 2 else (None, None)
+        except ValueError:
+            start = stop = None
+        if start is None or not (np.isfinite(start) and np.isfinite(stop)) or start == stop:
+            raise InputError(f"--angles-range: expected START,STOP in degrees (two different numbers, e.g. 0,360); "
+                             f"got {args.angles_range!r}")
+        return start + (stop - start) * np.arange(count) / count
+    if args.angles is None:
+        return None
+    try:
+        with open(args.angles, encoding="utf-8") as handle:
+            words = handle.read().replace(",", " ").split()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{args.angles}: cannot read the angles ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        angles = np.array([float(w) for w in words])
+    except ValueError as exc:
+        raise InputError(f"{args.angles}: the angles must be numbers in degrees ({exc})") from None
+    if angles.size != count or not np.isfinite(angles).all():
+        raise InputError(f"{args.angles}: expected {count} finite angles in degrees, one per projection of {source}; "
+                         f"got {angles.size}" + ("" if np.isfinite(angles).all() else " with NaN or infinities"))
+    return angles
+
+
+def _reconstruct(args) -> int:
+    import numpy as np
+
+    from .camera._profile import load_profile
+    from .engine import make_executor
+    from .errors import InputError
+    from .io import prepare_output_file, read_array_info, write_float_map
+    from .reconstruct import ROWS_PER_BLOCK, describe_fbp, fbp_rows
+
+    source = args.projections
+    camera = load_profile(args.camera) if args.camera else None
+    prepare_output_file(args.output, inputs=[source, args.camera, args.angles])
+    stack = read_array_info(source)[0]  # integers as the camera wrote them, or reals (e.g. flat-fielded)
+    if stack.ndim != 3:
+        raise InputError(f"{source}: expected a stack of projections (angles, rows, width); got one image of shape "
+                         f"{stack.shape}")
+    count, rows, width = stack.shape
+    angles = _reconstruction_angles(args, count, source)
+    settings = describe_fbp(stack.shape, angles, args.center, args.filter, args.interpolation, name=source)
+    tiles = [(a, min(rows, a + ROWS_PER_BLOCK)) for a in range(0, rows, ROWS_PER_BLOCK)]
+    task = functools.partial(fbp_rows, profile=camera, name=source)
+    arguments = [(stack, slice(a, b), angles, args.center, args.filter, args.interpolation, np.float32)
+                 for a, b in tiles]
+    volume = np.empty((rows, width, width), np.float32)
+    with make_executor(args.jobs, threads=True) as executor, _Progress("reconstruct", quiet=args.quiet) as progress:
+        blocks = executor.map(task, arguments, [f"rows {a}-{b - 1}" for a, b in tiles], progress=progress)
+    for (a, b), block in zip(tiles, blocks):
+        volume[a:b] = block
+    del blocks
+    write_float_map(args.output, volume)
+    values = "electrons above the camera's offset" if camera is not None else "as written (DN)"
+    print(f"reconstructed {rows} slices of {width} x {width} from {count} projections ({args.filter} filter, "
+          f"{args.interpolation} interpolation, axis at column {settings['center_px']:g}, values "
+          f"{values})")
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _codecs(args) -> int:
     from .codecs import describe_codecs, describe_codecs_markdown
 
@@ -488,7 +586,8 @@ def main(argv=None) -> int:
         if hasattr(args, "jobs"):
             args.jobs = _usable_jobs(args.jobs)
         handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs, "calibrate": _calibrate,
-                   "compress-bench": _compress_bench, "codec-train": _codec_train, "tune": _tune}[args.command]
+                   "compress-bench": _compress_bench, "codec-train": _codec_train, "tune": _tune,
+                   "reconstruct": _reconstruct}[args.command]
         from .engine._executors import watch_workers
 
         watch_workers()
