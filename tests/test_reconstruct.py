@@ -156,3 +156,98 @@ def test_bad_input_is_one_clear_error(call, message):
         call(stack)
     text = str(info.value)
     assert text.startswith("projections: ") and message in text and "\n" not in text
+
+
+# --- `noisestat reconstruct` ---------------------------------------------------------------------
+
+def _projection_file(tmp_path, angles=40, rows=8, width=24):
+    import tifffile
+
+    rng = np.random.default_rng(12)
+    stack = (100 + 50 * _stack(angles, rows, width, seed=13) ** 2 / width + rng.integers(0, 5, (angles, rows, width)))
+    stack = np.rint(stack).astype(np.uint16)
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, stack)
+    return path, stack
+
+
+def _run(*argv):
+    from noisestat.cli import main
+
+    return main(["reconstruct", *map(str, argv), "--quiet"])
+
+
+def test_cli_writes_the_float32_volume_of_fbp(tmp_path, capsys):
+    import tifffile
+
+    path, stack = _projection_file(tmp_path)
+    assert _run(path, "-o", tmp_path / "out" / "rec.tif", "--jobs", "2") == 0
+    with tifffile.TiffFile(tmp_path / "out" / "rec.tif") as tif:
+        assert tif.is_imagej and tif.series[0].axes == "ZYX"
+        volume = tif.asarray()
+    assert volume.dtype == np.float32 and volume.shape == (8, 24, 24)
+    np.testing.assert_array_equal(volume, fbp(stack))
+    theta = 360.0 * np.arange(40) / 40
+    _close(volume[3], _iradon(stack.astype(np.float64), 3, theta), 1e-5)
+    out = capsys.readouterr().out
+    assert "reconstructed 8 slices of 24 x 24 from 40 projections (ramp filter, linear interpolation" in out
+
+
+def test_cli_angles_center_filter_and_camera(tmp_path):
+    import json
+
+    import tifffile
+
+    path, stack = _projection_file(tmp_path)
+    angles = np.sort(np.random.default_rng(14).uniform(0, 180, 40))
+    (tmp_path / "angles.txt").write_text("\n".join(f"{a:.17g}" for a in angles))
+    (tmp_path / "cam.json").write_text(json.dumps({"gain_dn_per_e": 0.5, "offset_dn": 100, "read_noise_dn": 1.0,
+                                                   "bit_depth": 16}))
+    assert _run(path, "-o", tmp_path / "a.tif", "--angles", tmp_path / "angles.txt", "--center", 11,
+                "--filter", "hann", "--interpolation", "nearest", "--camera", tmp_path / "cam.json") == 0
+    expected = fbp((stack - 100.0) / 0.5, angles=angles, center=11, filter="hann", interpolation="nearest")
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "a.tif"), expected, rtol=0, atol=1e-5 * np.ptp(expected))
+    assert _run(path, "-o", tmp_path / "b.tif", "--angles-range", "0,180") == 0
+    half = fbp(stack, angles=180.0 * np.arange(40) / 40)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "b.tif"), half)
+
+
+def test_cli_help_names_every_filter(capsys):
+    from noisestat.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["reconstruct", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in FILTERS) and "electrons" in text
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--angles-range", "0,x"], "--angles-range: expected START,STOP in degrees"),
+    (["--angles-range", "5,5"], "--angles-range: expected START,STOP in degrees"),
+    (["--angles", "{tmp}/angles.txt"], "angles.txt: expected 40 finite angles in degrees, one per projection of"),
+    (["--angles", "{tmp}/missing.txt"], "missing.txt: cannot read the angles"),
+    (["--center", "24"], "proj.tif: the axis centre must lie on the projection, between column 0 and 23"),
+    (["--filter", "ramps"], "proj.tif: unknown filter 'ramps'"),
+    (["-o", "{tmp}/proj.tif"], "the output would overwrite the input"),
+])
+def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, extra, message):
+    path, stack = _projection_file(tmp_path)
+    (tmp_path / "angles.txt").write_text("1, 2, 3")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [a.format(tmp=tmp_path) for a in extra]
+    if "-o" not in argv:
+        argv += ["-o", str(tmp_path / "rec.tif")]
+    assert _run(path, *argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("noisestat: error: ") and message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    import tifffile
+    np.testing.assert_array_equal(tifffile.imread(path), stack)  # the input is untouched
+
+
+def test_cli_refuses_a_single_image(tmp_path, capsys):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "one.tif", np.full((16, 16), 7, np.uint16))
+    assert _run(tmp_path / "one.tif", "-o", tmp_path / "rec.tif") == 1
+    assert "one.tif: expected a stack of projections (angles, rows, width)" in capsys.readouterr().err

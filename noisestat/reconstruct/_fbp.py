@@ -150,14 +150,15 @@ def _geometry(shape, angles, center, filter, interpolation, name: str) -> _Geome
                      padded_length(width))
 
 
-def describe_fbp(shape, angles=None, center=None, filter: str = "ramp", interpolation: str = "linear") -> dict:
+def describe_fbp(shape, angles=None, center=None, filter: str = "ramp", interpolation: str = "linear", *,
+                 name: str = "projections") -> dict:
     """What :func:`fbp` does to a stack of this ``shape`` with these settings, for a provenance record.
 
     Parameters
     ----------
     shape : tuple of int
         ``(angles, rows, width)`` of the projections.
-    angles, center, filter, interpolation
+    angles, center, filter, interpolation, name
         As for :func:`fbp`.
 
     Returns
@@ -175,8 +176,8 @@ def describe_fbp(shape, angles=None, center=None, filter: str = "ramp", interpol
     """
     shape = tuple(int(n) for n in shape)
     if len(shape) != 3:
-        raise InputError(f"projections: expected the shape (angles, rows, width); got {shape}")
-    geometry = _geometry(shape, angles, center, filter, interpolation, "projections")
+        raise InputError(f"{name}: expected the shape (angles, rows, width); got {shape}")
+    geometry = _geometry(shape, angles, center, filter, interpolation, name)
     return {"method": "filtered back-projection", "filter": filter, "interpolation": interpolation,
             "center_px": geometry.center,
             "angles": {"count": int(shape[0]), "first_deg": float(geometry.angles_deg[0]),
