@@ -253,40 +253,38 @@ def _weights(x, y, geometry: _Geometry, interpolation: str, dtype) -> scipy.spar
     # t as iradon computes it, so that a position halfway between two pixels is the same number
     position = np.multiply.outer(y, np.cos(theta))
     position -= np.multiply.outer(x, np.sin(theta))
-    shift = geometry.center - geometry.first
+    shift = geometry.center - geometry.first                # t + shift indexes the kept columns
     whole = float(shift).is_integer()
-    if interpolation == "linear" or not whole:
-        position += shift                                   # index into the kept columns
-    base = np.arange(theta.size, dtype=np.int64) * columns
+    if not whole:
+        position += shift
+    # each angle's first kept column in the operand, and the whole part of the shift
+    base = np.arange(theta.size, dtype=np.float64) * columns + (shift if whole else 0.0)
     pixels, count = position.shape
+    per_pixel = count if interpolation == "nearest" else 2 * count
+    index_type = np.int32 if max(pixels * per_pixel, count * columns) < 2**31 else np.int64
     if interpolation == "nearest":
         # the nearest pixel, halves going down as in interp1d's nearest: the least m with m + 1/2 >= t,
         # checked exactly (t - 1/2 may round onto the next whole number)
         nearest = np.ceil(position - 0.5)
         nearest += nearest + 0.5 < position
         nearest -= nearest - 0.5 >= position
-        index = nearest.astype(np.int64)
-        index += base + (int(shift) if whole else 0)
-        data = np.ones(pixels * count, dtype)
-        indices = index.ravel()
-        per_pixel = count
+        nearest += base
+        indices = nearest.astype(index_type).ravel()
+        data = np.ones(indices.size, dtype)
     else:
+        # a pixel's entries in any order: first every angle's lower sample, then every upper one
         lower = np.floor(position)
-        weight = (position - lower).astype(dtype)
-        index = lower.astype(np.int64)
-        index += base
-        indices = np.empty((pixels, count, 2), np.int64)
-        indices[..., 0] = index
-        indices[..., 1] = index + 1
-        data = np.empty((pixels, count, 2), dtype)
-        data[..., 1] = weight
-        data[..., 0] = 1 - weight
+        position -= lower                                   # the upper sample's weight
+        lower += base
+        indices = np.empty((pixels, 2, count), index_type)
+        indices[:, 0] = lower
+        np.add(indices[:, 0], 1, out=indices[:, 1])
+        data = np.empty((pixels, 2, count), dtype)
+        data[:, 1] = position
+        np.subtract(1, data[:, 1], out=data[:, 0])
         indices, data = indices.ravel(), data.ravel()
-        per_pixel = 2 * count
-    index_type = np.int32 if max(indices.size, count * columns) < 2**31 else np.int64
     indptr = np.arange(0, pixels * per_pixel + 1, per_pixel, dtype=index_type)
-    return scipy.sparse.csr_matrix((data.ravel(), indices.astype(index_type), indptr),
-                                   shape=(pixels, count * columns))
+    return scipy.sparse.csr_matrix((data, indices, indptr), shape=(pixels, count * columns))
 
 
 def fbp_rows(projections, row_slice, angles=None, center=None, filter: str = "ramp", interpolation: str = "linear",
