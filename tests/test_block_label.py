@@ -144,3 +144,66 @@ def test_a_reader_giving_the_wrong_shape_is_named():
         label_blocks(lambda region: np.ones((3, 4), dtype=bool), 4, shape=(8, 8))
     with pytest.raises(InputError, match="needs shape="):
         label_blocks(lambda region: None, 4)
+
+
+# -- segmentation: large masks labelled block by block ---------------------------------------------
+
+class _Above:
+    """A mask predictor without halo: foreground where the pixel exceeds ``level``."""
+
+    def __init__(self, level):
+        self.level = level
+
+    def halo(self, ndim):
+        return (0,) * ndim
+
+    def predict_mask(self, region):
+        return region > self.level
+
+    def describe(self):
+        return {"level": self.level}
+
+
+def _blobs(shape, seed):
+    """Smoothed noise: blobs of many sizes, some crossing tile borders, some of a few pixels."""
+    rng = np.random.default_rng(seed)
+    return ndimage.gaussian_filter(rng.normal(size=shape), 1.5)
+
+
+@pytest.mark.parametrize("shape, tile", [((70, 90), 16), ((20, 36, 40), 16)])
+@pytest.mark.parametrize("min_area", [0, 6])
+def test_segmentation_of_a_large_mask_labels_by_blocks_of_the_tile_with_the_same_ids(monkeypatch, shape, tile,
+                                                                                      min_area):
+    from noisestat.engine import _tiles, segment_tiled
+
+    image = _blobs(shape, seed=len(shape) + min_area)
+    model = _Above(0.05)
+    whole = segment_tiled(lambda r: image[r], shape, model, tile, min_area)
+    calls = []
+
+    def spy(mask, block, **kwargs):
+        calls.append(block)
+        return label_blocks(mask, block, **kwargs)
+
+    monkeypatch.setattr(_tiles, "label_blocks", spy)
+    monkeypatch.setattr(_tiles, "LABEL_BLOCKS_ABOVE", 0)  # every mask counts as large
+    blocked = segment_tiled(lambda r: image[r], shape, model, tile, min_area)
+    assert calls == [tile]
+    assert blocked.dtype == whole.dtype
+    np.testing.assert_array_equal(blocked, whole)
+    assert int(whole.max()) > 5  # several objects, small ones dropped when min_area > 0
+    if min_area:
+        assert np.bincount(whole.ravel())[1:].min() >= min_area
+
+
+def test_a_large_mask_of_more_objects_than_uint16_holds_is_labelled_once_in_int32(monkeypatch):
+    from noisestat.engine import _tiles, label_mask
+
+    mask = np.zeros((520, 520), dtype=bool)
+    mask[::2, ::2] = True  # 67600 single pixels, none touching
+    expected = label_mask(mask)
+    monkeypatch.setattr(_tiles, "LABEL_BLOCKS_ABOVE", 0)
+    labels = label_mask(mask, block=100)
+    assert labels.dtype == np.int32 and expected.dtype == np.int32
+    assert int(labels.max()) == 260 * 260
+    np.testing.assert_array_equal(labels, expected)

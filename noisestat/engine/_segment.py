@@ -35,7 +35,7 @@ def segment_on(executor, shared_image, shared_model, shape: tuple, model, tile: 
                 timing[key] = timing.get(key, 0) + value
     del results
     start = time.perf_counter()
-    labels = label_mask(mask, min_area)
+    labels = label_mask(mask, min_area, block=tile)
     _tick(timing, "labelling", start)
     return labels
 
