@@ -99,6 +99,29 @@ def test_opposite_angles_sharing_the_work_changes_nothing(center, monkeypatch):
     np.testing.assert_allclose(paired, alone, rtol=0, atol=1e-12 * np.ptp(alone))
 
 
+@pytest.mark.parametrize("width, center", [(24, None), (25, None), (24, 11.5), (25, 13)])
+def test_quarter_turns_sharing_the_weights_change_nothing(width, center, monkeypatch):
+    stack = _stack(48, 3, width, seed=15)
+    geometry = _fbp._geometry(stack.shape, None, center, "ramp", "linear", "p")
+    assert geometry.turned is not None and geometry.primary.size == 12
+    turned = fbp(stack, center=center, dtype=np.float64)
+    monkeypatch.setattr(_fbp, "_quarters", lambda angles, center: None)
+    assert _fbp._geometry(stack.shape, None, center, "ramp", "linear", "p").turned is None
+    alone = fbp(stack, center=center, dtype=np.float64)
+    np.testing.assert_allclose(turned, alone, rtol=0, atol=1e-12 * np.ptp(alone))
+    if center is None:
+        theta = 360.0 * np.arange(48) / 48
+        _close(turned[2], _iradon(stack, 2, theta), 1e-10)
+
+
+def test_quarter_turns_need_every_angle_in_a_group():
+    angles = 360.0 * np.arange(48) / 48
+    assert _fbp._quarters(angles, 12.0) is not None
+    assert _fbp._quarters(np.append(np.delete(angles, 5), 1.0), 12.0) is None  # one angle off the turns
+    assert _fbp._quarters(angles, 12.25) is None
+    assert _fbp._geometry((48, 1, 24), None, None, "ramp", "nearest", "p").turned is None
+
+
 def test_odd_count_of_angles_pairs_none():
     geometry = _fbp._geometry((45, 1, 16), None, None, "ramp", "linear", "p")
     assert geometry.primary.size == 45 and (geometry.partner < 0).all()

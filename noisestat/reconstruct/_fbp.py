@@ -15,7 +15,11 @@ outside the inscribed circle, the same scale pi / (2 n)); only the order of the 
   with linear interpolation and the axis on a pixel or half-pixel position, the second is mirrored
   about the axis and added to the first before the back-projection, which halves its work without
   changing the sum (nearest interpolation rounds a halfway position down, which a mirror would turn
-  up, so it back-projects every angle).
+  up, so it back-projects every angle);
+* when the angles also come in quarter turns (``a, a + 90, a + 180, a + 270``, as 360 k / n with n a
+  multiple of 4), a projection at ``a + 90`` puts onto pixel ``(x, y)`` what one at ``a`` puts onto
+  ``(y, -x)``: one set of weights, for a quarter of the angles, serves all four (the turned pair is a
+  second operand, read back at the turned pixels).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class _Geometry:
     default_angles: bool
     primary: np.ndarray             # angles back-projected
     partner: np.ndarray             # for each primary angle, the index of its opposite or -1
+    turned: np.ndarray | None       # quarter turns: for each primary angle, its +90 and +270 degree angles
     first: int                      # the first filtered column kept (may be negative)
     columns: int                    # how many filtered columns are kept
     size: int                       # FFT length
@@ -115,19 +120,53 @@ def _opposites(angles_deg: np.ndarray, center: float) -> tuple[np.ndarray, np.nd
         if used[i]:
             continue
         used[i] = True
-        found = -1
-        target = (phase[i] + 180.0) % 360.0
-        for guess in (target - 360.0, target, target + 360.0):
-            k = int(np.searchsorted(sorted_phase, guess - OPPOSITE_TOLERANCE_DEG))
-            while found < 0 and k < n and sorted_phase[k] <= guess + OPPOSITE_TOLERANCE_DEG:
-                if not used[order[k]]:
-                    found = int(order[k])
-                k += 1
+        found = _match(sorted_phase, order, used, (phase[i] + 180.0) % 360.0)
         if found >= 0:
             used[found] = True
         primary.append(i)
         partner.append(found)
     return np.array(primary, dtype=np.intp), np.array(partner, dtype=np.intp)
+
+
+def _match(sorted_phase, order, used, target: float) -> int:
+    """An unused angle within the tolerance of ``target`` degrees (modulo 360), or -1."""
+    n = sorted_phase.size
+    for guess in (target - 360.0, target, target + 360.0):
+        k = int(np.searchsorted(sorted_phase, guess - OPPOSITE_TOLERANCE_DEG))
+        while k < n and sorted_phase[k] <= guess + OPPOSITE_TOLERANCE_DEG:
+            if not used[order[k]]:
+                return int(order[k])
+            k += 1
+    return -1
+
+
+def _quarters(angles_deg: np.ndarray, center: float) -> np.ndarray | None:
+    """The angles as groups ``(a, a + 90, a + 180, a + 270)`` when every angle belongs to one and the
+    axis lies on a pixel or half-pixel position; None otherwise.
+
+    A projection at ``a + 90`` back-projects onto pixel ``(x, y)`` what one at ``a`` back-projects
+    onto ``(y, -x)``: one set of weights then serves four angles (two operands, mirrored pairs)."""
+    n = angles_deg.size
+    if n % 4 or abs(2 * center - round(2 * center)) > 1e-9:
+        return None
+    phase = np.mod(angles_deg, 360.0)
+    order = np.argsort(phase, kind="stable")
+    sorted_phase = phase[order]
+    used = np.zeros(n, bool)
+    groups = []
+    for i in order:  # ascending phase: each group starts at its smallest
+        if used[i]:
+            continue
+        used[i] = True
+        group = [int(i)]
+        for quarter in (1, 2, 3):
+            j = _match(sorted_phase, order, used, (phase[i] + 90.0 * quarter) % 360.0)
+            if j < 0:
+                return None
+            used[j] = True
+            group.append(j)
+        groups.append(group)
+    return np.array(groups, dtype=np.intp)
 
 
 def _geometry(shape, angles, center, filter, interpolation, name: str) -> _Geometry:
@@ -139,14 +178,18 @@ def _geometry(shape, angles, center, filter, interpolation, name: str) -> _Geome
                          f"{', '.join(INTERPOLATIONS)}")
     angles_deg, default = _angles(angles, count, name)
     axis = _center(center, width, name)
-    if interpolation == "linear":
+    turned = None
+    quarters = _quarters(angles_deg, axis) if interpolation == "linear" else None
+    if quarters is not None:
+        primary, partner, turned = quarters[:, 0], quarters[:, 2], quarters[:, [1, 3]]
+    elif interpolation == "linear":
         primary, partner = _opposites(angles_deg, axis)
     else:  # nearest: a sample halfway between two pixels rounds down, which a mirror would turn up
         primary, partner = np.arange(count), np.full(count, -1)
     radius = width // 2
     first = math.floor(axis - radius) - 2
     last = math.ceil(axis + radius) + 2  # mirrored about the axis onto [first, last] when 2 * axis is whole
-    return _Geometry(width, angles_deg, axis, default, primary, partner, first, last - first + 1,
+    return _Geometry(width, angles_deg, axis, default, primary, partner, turned, first, last - first + 1,
                      padded_length(width))
 
 
@@ -232,17 +275,34 @@ def _filtered(block: np.ndarray, geometry: _Geometry, filter: str) -> np.ndarray
     if paired.any():
         # column k of the opposite angle samples the mirror position 2c - k: reversed columns
         operand[paired] += out[geometry.partner[paired], ::-1, :]
-    return operand.reshape(-1, rows)
+    if geometry.turned is not None:  # the quarter-turned angles' operand beside it: (.., 2 * rows)
+        turned = out[geometry.turned[:, 0]]
+        turned += out[geometry.turned[:, 1], ::-1, :]
+        operand = np.concatenate([operand, turned], axis=2)
+    return operand.reshape(operand.shape[0] * columns, -1)
 
 
-def _circle(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pixels inside the inscribed circle (flat indices) and their coordinates about the axis:
-    ``x`` along the slice's rows, ``y`` along its columns, as iradon's grid."""
+def _circle(width: int, symmetric: bool):
+    """The pixels back-projected: those of the disc of radius ``width // 2`` about the axis, as iradon's
+    grid (``x`` along the slice's rows, ``y`` along its columns, from ``-width // 2``).
+
+    Returns ``x``, ``y`` (float64), ``flat`` (each kept pixel's flat index in the slice), ``kept``
+    (which of the pixels are in the slice) and ``turn`` (the index of the pixel ``(y, -x)``, or None).
+    With ``symmetric``, the disc is whole, closed under quarter turns (an even width's slice lacks its
+    row and column ``+radius``); otherwise it is the slice's pixels only."""
     radius = width // 2
-    i, j = np.mgrid[:width, :width] - radius
+    side = 2 * radius + 1 if symmetric else width
+    i, j = np.mgrid[:side, :side] - radius
     inside = (i * i + j * j) <= radius * radius
-    flat = np.flatnonzero(inside)
-    return flat, i.ravel()[flat].astype(np.float64), j.ravel()[flat].astype(np.float64)
+    x, y = i[inside], j[inside]
+    kept = (x + radius < width) & (y + radius < width)
+    flat = (x[kept] + radius) * width + (y[kept] + radius)
+    turn = None
+    if symmetric:
+        number = np.full((side, side), -1)
+        number[inside] = np.arange(x.size)
+        turn = number[y + radius, radius - x]
+    return x.astype(np.float64), y.astype(np.float64), flat, kept, turn
 
 
 def _weights(x, y, geometry: _Geometry, interpolation: str, dtype) -> scipy.sparse.csr_matrix:
@@ -324,7 +384,7 @@ def fbp_rows(projections, row_slice, angles=None, center=None, filter: str = "ra
     if maps is not None and tuple(maps.shape) != shape[1:]:
         raise ProfileError(f"{name}: the camera profile's per-pixel maps are {tuple(maps.shape)}; each projection "
                            f"is {shape[1:]} (a crop or binning of the calibrated sensor?)")
-    flat, x, y = _circle(width)
+    x, y, flat, kept, turn = _circle(width, geometry.turned is not None)
     # only the tile's pixels' non-zeros are held at once
     per_pixel = geometry.primary.size * (1 if interpolation == "nearest" else 2)
     pixels_per_tile = max(64, NONZEROS_PER_TILE // per_pixel)
@@ -339,12 +399,14 @@ def fbp_rows(projections, row_slice, angles=None, center=None, filter: str = "ra
             block = _electrons(block, profile, r0, r1)
         operand = _filtered(block, geometry, filter)
         del block
-        values = np.empty((flat.size, r1 - r0), dtype)
-        for p0 in range(0, flat.size, pixels_per_tile):
-            p1 = min(flat.size, p0 + pixels_per_tile)
+        values = np.empty((x.size, operand.shape[1]), dtype)
+        for p0 in range(0, x.size, pixels_per_tile):
+            p1 = min(x.size, p0 + pixels_per_tile)
             weights = _weights(x[p0:p1], y[p0:p1], geometry, interpolation, dtype)
             values[p0:p1] = weights @ operand
-        volume[r0 - start:r1 - start, flat] = values.T
+        if turn is not None:  # the quarter-turned angles' sums, read at the turned pixels
+            values = values[:, :r1 - r0] + values[turn, r1 - r0:]
+        volume[r0 - start:r1 - start, flat] = values[kept].T
         volume[r0 - start:r1 - start] *= scale
     return volume.reshape(stop - start, width, width)
 
