@@ -13,6 +13,7 @@ fixed block) and the forest sums its trees in a fixed order, so every number is 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 
@@ -40,7 +41,7 @@ from .predict._protocol import predictor_kind
 from .predict._training import features_fit, new_forest, train, training_pixels
 from .reconstruct._domain import Reconstructed, check_projections
 from .replicas._draw import MODE as REPLICA_MODE
-from .replicas._draw import replica_seeds
+from .replicas._draw import BlockCache, draw_region, replica_seeds
 from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
 from .results import (Assessment, globals_for, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
@@ -50,6 +51,7 @@ from .score._null import (band_counts, replica_pair_eps, second_acquisition_loss
                           unstable_warning)
 from .score._criteria import eps_scale, keep_for_spread
 from .score._verdict import Margins, judge, parse_primary
+from .score._operators import operator_scores
 from .score._pixels import pixel_eps, pixel_floor, pixel_null, pixel_sigma, pixel_summary
 from .score._tests import codec_statistics, difference_stats, loss_test
 
@@ -129,7 +131,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
            matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
            progress=None, tile: int | None = None, scheduler: str | None = None, notice=None,
            spacing: tuple | None = None, margins=None, primary=None, verdict_anyway: bool = False,
-           reconstruct: dict | None = None) -> Assessment:
+           reconstruct: dict | None = None, operators: bool = False) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -186,6 +188,10 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         the codecs applied on the projections (where the camera noise is and what is stored), and every
         image is reconstructed before the predictor; ``labels`` and ``model`` live in the
         reconstruction's geometry ``(rows, width, width)``, and ``spacing`` is its voxel size.
+    operators : bool, default False
+        Also score the classifier's own training filters per pixel (operator-level eps,
+        :func:`noisestat.score.operator_scores`) on the same replicas and decoded images: on the image or
+        volume, or on the projections (each one a 2D image) and on the reconstruction.
 
     Returns
     -------
@@ -256,6 +262,12 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         codec_seconds = sum(seconds for _, seconds in pending.result())
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
     model, trained, raw = ref.model, ref.trained, ref.raw
+    operator_rows = ()
+    if operators:
+        start = time.perf_counter()
+        operator_rows = operator_level(image, profile, coded, seed=seed, replicas=replicas, spacing=ref.spacing,
+                                       domain=domain if reconstruct is not None else None)
+        ref.timing["operators"] = round(time.perf_counter() - start, 3)
 
     prov = {"noisestat": __version__, "seed": seed, "replica_mode": _replica_mode(image), "model_seeds": model_seeds,
             "noise_model": profile.noise_model, "matching": matching,
@@ -292,7 +304,46 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                       sigma_model=ref.sigma_model, null_fractions=ref.null_fractions,
                       warnings=tuple(warnings) + tuple(w for w in ref.warnings if w not in warnings),
                       sigma_floor=ref.sigma_floor,
-                      replica_status=ref.replica_status, null_loss=ref.null_loss, null_verdict=ref.null_verdict)
+                      replica_status=ref.replica_status, null_loss=ref.null_loss, null_verdict=ref.null_verdict,
+                      operators=tuple(operator_rows))
+
+
+def operator_level(image, profile, coded, *, seed: int, replicas: int, spacing=None, domain=None) -> tuple:
+    """Operator-level eps (:func:`noisestat.score.operator_scores`) of each decoded image, on the replicas
+    and the two null replicas of the assessment itself (the same seeds, drawn again region by region):
+    on the image or volume, or with ``domain`` (a :class:`~noisestat.reconstruct.Reconstructed`) on the
+    projections, each a 2D image, and on their reconstructions."""
+    _, replica_root, _ = _seed_roots(seed)
+    seeds = replica_seeds(replica_root, replicas + 2)
+
+    def drawn(s):
+        blocks = BlockCache()
+        return lambda region: draw_region(image, profile, s, region, blocks)
+
+    decoded = {c.spec: c.decoded for c in coded}
+    if domain is None:
+        name = "image" if image.ndim == 2 else "volume"
+        return operator_scores(image, [drawn(s) for s in seeds[:replicas]], decoded,
+                               [drawn(s) for s in seeds[replicas:]], domain=name,
+                               spacing=spacing if image.ndim == 3 else None)
+
+    def rebuilt(s):
+        # a replica's reconstruction, drawn and reconstructed once, when first needed
+        held = {}
+
+        def get(region):
+            if "volume" not in held:
+                stack = draw_region(image, profile, s, tuple(slice(0, n) for n in image.shape), BlockCache())
+                held["volume"] = domain.of(stack).volume()
+            return held["volume"][region]
+        return get
+
+    rows = operator_scores(image, [drawn(s) for s in seeds[:replicas]], decoded, [drawn(s) for s in seeds[replicas:]],
+                           domain="projections", spacing=(math.inf, 1.0, 1.0))
+    rows += operator_scores(domain.volume(), [rebuilt(s) for s in seeds[:replicas]],
+                            {spec: domain.of(d).volume() for spec, d in decoded.items()},
+                            [rebuilt(s) for s in seeds[replicas:]], domain="reconstruction", spacing=spacing)
+    return rows
 
 
 def unfit_warnings(ref: Reference) -> list[str]:

@@ -158,6 +158,7 @@ class Assessment:
     replica_status: np.ndarray | None = field(default=None, repr=False, compare=False)
     null_loss: dict = field(default_factory=dict, repr=False, compare=False)
     null_verdict: Verdict | None = field(default=None, repr=False, compare=False)
+    operators: tuple = field(default=(), repr=False, compare=False)  # noisestat.score.OperatorScore rows
 
     @property
     def n_replicas(self) -> int:
@@ -263,6 +264,7 @@ class Assessment:
                         "admitted": self.null_verdict.admitted if self.null_verdict is not None else None,
                         "outcomes": ["tolerable", "not tolerable", "inconclusive"]},
             "warnings": list(self.warnings),
+            **({"operators": [o.row() for o in self.operators]} if self.operators else {}),
             "codecs": codecs,
             "provenance": self.provenance,
         }

@@ -210,3 +210,16 @@ def test_operators_figure_files(tmp_path):
     figure = operators_figure(_sample_scores(), vector=False)
     assert "0.52" in figure.caption and "left out" in figure.caption
     assert figure.png == png                            # the same bytes every time
+
+
+def test_an_infinite_spacing_filters_each_plane_as_its_own_image():
+    # a projection stack: its planes are images at different angles, never filtered across
+    from noisestat.score import operator_halo, operator_responses
+
+    stack = np.random.default_rng(4).normal(size=(3, 40, 36))
+    per_plane = operator_responses(stack, spacing=(np.inf, 1.0, 1.0))
+    assert operator_halo(3, spacing=(np.inf, 1.0, 1.0))[0] == 0
+    for k in range(3):
+        alone = operator_responses(stack[k])
+        for key, response in alone.items():
+            np.testing.assert_array_equal(per_plane[key][k], response)

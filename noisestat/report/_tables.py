@@ -209,6 +209,12 @@ def write_assessment(assessment: Assessment, outdir: str | os.PathLike) -> Path:
             from ._html import write_report
 
             write_report(assessment, tmp)
+        if assessment.operators:
+            from ._operators import write_operators_csv, write_operators_figure
+
+            write_operators_csv(assessment.operators, tmp / "operators.csv")
+            (tmp / "figures").mkdir(exist_ok=True)
+            write_operators_figure(assessment.operators, tmp / "figures")
         # summary.json last: its presence marks a complete output.
         write_json_atomic(tmp / "summary.json", assessment.summary())
     return Path(outdir)

@@ -158,6 +158,22 @@ def _check_ndim(ndim) -> int:
     return int(ndim)
 
 
+def _axis_factors(spacing, ndim: int) -> tuple:
+    """Each axis's scale factor (:func:`noisestat.predict._ilastik._factors`); an axis of infinite
+    spacing gets 0: the operators do not reach along it, so each of its planes is filtered as a
+    separate image (the projections of a stack, each at its own angle)."""
+    if spacing is None or not any(math.isinf(float(v)) for v in spacing):
+        return _factors(spacing, ndim)
+    finite = [i for i, v in enumerate(spacing) if not math.isinf(float(v))]
+    if len(tuple(spacing)) != ndim or not finite:
+        raise InputError(f"spacing must be {ndim} positive numbers, infinite only for axes the operators do not "
+                         f"reach along; got {tuple(spacing)}")
+    factors = [0.0] * ndim
+    for i, f in zip(finite, _factors(tuple(spacing[i] for i in finite), len(finite))):
+        factors[i] = f
+    return tuple(factors)
+
+
 def operator_halo(ndim: int, *, sigmas=OPERATOR_SIGMAS, spacing=None) -> tuple[int, ...]:
     """Pixels of context per side, one value per axis, that make a region's operator responses exact
     in its core: along axis a, the largest radius of scipy's sampled Gaussian (``int(4 sd + 0.5)``)
@@ -173,7 +189,7 @@ def operator_halo(ndim: int, *, sigmas=OPERATOR_SIGMAS, spacing=None) -> tuple[i
     (1, 4, 4)
     """
     ndim = _check_ndim(ndim)
-    factors = _factors(spacing, ndim)
+    factors = _axis_factors(spacing, ndim)
     return tuple(max(gaussian_radius(s * f) for s in _check_sigmas(sigmas)) for f in factors)
 
 
@@ -198,12 +214,12 @@ def _responses(image: np.ndarray, operators: tuple, sigmas: tuple, factors: tupl
                 out = smooth[inner] - _filter(image, tuple(DOG_RATIO * d for d in sds), (0,) * ndim)[inner]
             elif op == "laplacian_of_gaussian":
                 out = np.zeros(image[inner].shape)
-                for a in range(ndim):
+                for a in (a for a in range(ndim) if factors[a]):
                     order = tuple(2 if k == a else 0 for k in range(ndim))
                     out += factors[a] ** 2 * _filter(image, sds, order)[inner]
             else:  # gradient_magnitude
                 out = np.zeros(image[inner].shape)
-                for a in range(ndim):
+                for a in (a for a in range(ndim) if factors[a]):
                     order = tuple(1 if k == a else 0 for k in range(ndim))
                     out += (factors[a] * _filter(image, sds, order)[inner]) ** 2
                 np.sqrt(out, out=out)
@@ -223,7 +239,8 @@ def operator_responses(image, *, operators=OPERATORS, sigmas=OPERATOR_SIGMAS, sp
     sigmas : sequence of float
         Scales in pixels (of the finest axis when ``spacing`` is given).
     spacing : sequence of float, optional
-        Physical size of a pixel along each axis.
+        Physical size of a pixel along each axis; ``inf`` along an axis whose planes are separate images
+        (a projection stack's angles).
     core : tuple of slices, optional
         The part of ``image`` whose responses are returned (default: all of it).
 
@@ -242,7 +259,7 @@ def operator_responses(image, *, operators=OPERATORS, sigmas=OPERATOR_SIGMAS, sp
     """
     image = np.asarray(image)
     ndim = _check_ndim(image.ndim)
-    factors = _factors(spacing, ndim)
+    factors = _axis_factors(spacing, ndim)
     inner = tuple(slice(None) for _ in range(ndim)) if core is None else tuple(core)
     return dict(_responses(image, _check_operators(operators), _check_sigmas(sigmas), factors, inner))
 
@@ -282,7 +299,7 @@ def operator_sigma(replicas, *, operators=OPERATORS, sigmas=OPERATOR_SIGMAS, spa
             replica = np.asarray(replica)
             ndim = _check_ndim(replica.ndim)
             inner = tuple(slice(None) for _ in range(ndim)) if core is None else tuple(core)
-            yield _responses(replica, operators, sigmas, _factors(spacing, ndim), inner)
+            yield _responses(replica, operators, sigmas, _axis_factors(spacing, ndim), inner)
 
     return _spread(each())
 
@@ -382,7 +399,7 @@ def operator_scores(raw, replicas, codecs: Mapping, null_pair, *, domain: str = 
         raise InputError(f"raw must be an array (its shape sets the tiles); got {type(raw).__name__}")
     shape = tuple(raw.shape)
     ndim = _check_ndim(len(shape))
-    factors = _factors(spacing, ndim)
+    factors = _axis_factors(spacing, ndim)
     for spec, decoded in codecs.items():
         if not callable(decoded) and tuple(np.shape(decoded)) != shape:
             raise InputError(f"decoded image of codec {spec!r} has shape {tuple(np.shape(decoded))}; "
