@@ -99,6 +99,15 @@ def _dask_task(fn, *args):
         _after_task()
 
 
+def _started(started) -> list:
+    """Call the ``started`` hook of :meth:`Executor.map`; the listeners it returns (none, or one
+    object with ``task_done(done, total)``)."""
+    if started is None:
+        return []
+    listener = started()
+    return [listener] if callable(getattr(listener, "task_done", None)) else []
+
+
 class EngineError(NoisestatError):
     """A cluster that cannot be reached, or whose workers died."""
 
@@ -145,7 +154,9 @@ class Executor:
     def map(self, fn, arguments: list[tuple], names: list[str], progress=None, started=None) -> list:
         """``fn(*args)`` for each of ``arguments``, in that order. ``progress(name, done, total)``
         after each task; ``started()``, once, as soon as the tasks are on their way: work the caller
-        does there (in this process) overlaps theirs."""
+        does there (in this process) overlaps theirs. What ``started()`` returns, if it has a
+        ``task_done(done, total)`` method (the :class:`~noisestat.engine._estimate.EstimateCheck` of
+        the estimate said there), hears of each finished task too."""
         raise NotImplementedError
 
     def start(self, fn, arguments: list[tuple], names: list[str], progress=None) -> Pending:
@@ -217,12 +228,13 @@ class JoblibExecutor(Executor):
         try:
             parallel = Parallel(n_jobs=self.jobs, return_as="generator", prefer="threads" if self.threads else None)
             outputs = parallel(tasks)  # several workers: the first tasks are dispatched when this returns
-            if started is not None:
-                started()
+            listeners = _started(started)
             for i, result in enumerate(outputs):
                 results.append(result)
                 if progress is not None:
                     progress(names[i], i + 1, len(arguments))
+                for listener in listeners:
+                    listener.task_done(i + 1, len(arguments))
         except TerminatedWorkerError as exc:
             running = names[len(results)] if len(results) < len(names) else "a task"
             raise EngineError(f"a worker process died while running {running} or a task after it (killed, or out "
@@ -319,9 +331,16 @@ class DaskExecutor(Executor):
         return kept[1]
 
     def map(self, fn, arguments, names, progress=None, started=None):
-        pending = self.start(fn, arguments, names, progress)
-        if started is not None:
-            started()
+        listeners: list = []
+
+        def heard(name, done, total):
+            if progress is not None:
+                progress(name, done, total)
+            for listener in listeners:
+                listener.task_done(done, total)
+
+        pending = self.start(fn, arguments, names, heard)
+        listeners += _started(started)
         return pending.result()
 
     def start(self, fn, arguments, names, progress=None) -> Pending:

@@ -44,9 +44,9 @@ _CHUNK = 1 << 22  # pixels per pass of the id lookup in filter_small
 # Masks of more pixels than this are labelled block by block (label_blocks): no whole-mask pass of
 # scipy's labelling, which writes uint16 and starts again in int32 when an image holds more than
 # 65535 objects (a second whole-image array); the blocks' count gives the type first. Below it the
-# whole mask is labelled at once, 2 to 3 times faster, and its few arrays are small. 2**25 pixels:
-# a 5792 x 5792 image, a 128 x 512 x 512 volume.
-LABEL_BLOCKS_ABOVE = 1 << 25
+# whole mask is labelled at once, 2 to 3 times faster, and its few arrays are small. 2**24 pixels:
+# a 4096 x 4096 image, a 64 x 512 x 512 volume.
+LABEL_BLOCKS_ABOVE = 1 << 24
 # The block edge when the caller names no tile.
 LABEL_BLOCK = {2: 512, 3: 64}
 # Tile edge when the predictor does not say how much memory a pixel costs.
