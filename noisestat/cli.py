@@ -477,6 +477,19 @@ def _demo(args) -> int:
     return 0
 
 
+class _Unnamed:
+    """A file handle without its name: the atomic writer's handle is named by its descriptor number,
+    which tifffile would take for a path."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def __getattr__(self, attr):
+        if attr == "name":
+            raise AttributeError(attr)
+        return getattr(self._handle, attr)
+
+
 def _reconstruction_angles(args, count: int, source: str):
     """The angles in degrees from --angles FILE or --angles-range START,STOP; None for the default turn."""
     import numpy as np
@@ -511,12 +524,15 @@ def _reconstruction_angles(args, count: int, source: str):
 
 
 def _reconstruct(args) -> int:
+    import json
+
     import numpy as np
+    import tifffile
 
     from .camera._profile import load_profile
     from .engine import make_executor
     from .errors import InputError
-    from .io import prepare_output_file, read_array_info, write_float_map
+    from .io import atomic_file, prepare_output_file, read_array_info
     from .reconstruct import ROWS_PER_BLOCK, describe_fbp, fbp_rows
 
     source = args.projections
@@ -534,13 +550,21 @@ def _reconstruct(args) -> int:
     arguments = [(stack, slice(a, b), angles, args.center, args.filter, args.interpolation, np.float32)
                  for a, b in tiles]
     volume = np.empty((rows, width, width), np.float32)
+    names = [f"rows {a}-{b - 1}" for a, b in tiles]
     with make_executor(args.jobs, threads=True) as executor, _Progress("reconstruct", quiet=args.quiet) as progress:
-        blocks = executor.map(task, arguments, [f"rows {a}-{b - 1}" for a, b in tiles], progress=progress)
-    for (a, b), block in zip(tiles, blocks):
-        volume[a:b] = block
-    del blocks
-    write_float_map(args.output, volume)
+        group = 2 * max(1, executor.workers)  # tiles per round: only a round's results wait to be copied
+        for g in range(0, len(tiles), group):
+            def told(name, done, total, g=g):
+                progress(name, g + done, len(tiles))
+
+            blocks = executor.map(task, arguments[g:g + group], names[g:g + group], progress=told)
+            for (a, b), block in zip(tiles[g:g + group], blocks):
+                volume[a:b] = block
+            del blocks
     values = "electrons above the camera's offset" if camera is not None else "as written (DN)"
+    record = {"noisestat": __version__, "projections": os.path.basename(source), "values": values, **settings}
+    with atomic_file(args.output) as handle:  # streamed from the volume, no copy
+        tifffile.imwrite(_Unnamed(handle), volume, imagej=True, metadata={"axes": "ZYX", "Info": json.dumps(record)})
     print(f"reconstructed {rows} slices of {width} x {width} from {count} projections ({args.filter} filter, "
           f"{args.interpolation} interpolation, axis at column {settings['center_px']:g}, values "
           f"{values})")
