@@ -201,6 +201,8 @@ def _run(*argv):
 
 
 def test_cli_writes_the_float32_volume_of_fbp(tmp_path, capsys):
+    import json
+
     import tifffile
 
     path, stack = _projection_file(tmp_path)
@@ -208,6 +210,9 @@ def test_cli_writes_the_float32_volume_of_fbp(tmp_path, capsys):
     with tifffile.TiffFile(tmp_path / "out" / "rec.tif") as tif:
         assert tif.is_imagej and tif.series[0].axes == "ZYX"
         volume = tif.asarray()
+        record = json.loads(tif.imagej_metadata["Info"])
+    assert record["filter"] == "ramp" and record["interpolation"] == "linear" and record["center_px"] == 12.0
+    assert record["values"] == "as written (DN)" and record["projections"] == "proj.tif"
     assert volume.dtype == np.float32 and volume.shape == (8, 24, 24)
     np.testing.assert_array_equal(volume, fbp(stack))
     theta = 360.0 * np.arange(40) / 40
