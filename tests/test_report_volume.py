@@ -1,6 +1,7 @@
 """The output folder of a 3D volume's assessment: every figure drawn from the volume's projection or
-from what was measured, tables with a volume's own 3D parameters (MorphoLibJ's names), warnings in
-voxels, and the label volumes written."""
+from what was measured, the volume's own figures (orthogonal views, volume differences and their
+table, volume in raw against each codec), how each codec coded the volume, tables with a volume's
+own 3D parameters (MorphoLibJ's names), warnings in voxels, and the label volumes written."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import dataclasses
 import html
 import io
 import re
+import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,9 +22,10 @@ from matplotlib import image as mpimg
 import noisestat
 from noisestat.measure import PARAMETERS
 from noisestat.measure._volume import VOLUME_PARAMETERS, measure_volume_objects
-from noisestat.report import FIGURE_NAMES, render_figures, segmentation_warnings
+from noisestat.report import FIGURE_NAMES, figure_names, render_figures, segmentation_warnings
 from noisestat.report._draw import _pixels
 from noisestat.report._tables import write_assessment
+from noisestat.report._volumes import SECOND_ACQUISITION, _report_orthogonal_views, volume_differences
 from noisestat.score import FAMILIES
 
 from conftest import CAMERA
@@ -32,6 +36,11 @@ _BALLS = 3
 # Figures that draw the image itself: a volume's must say that they show its projection.
 _IMAGE_FIGURES = ("segmentation", "objects_eps", "outside_band")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CODECS = ("lossless", "jpeg:quality=60")
+# The volume's figures, in the page's order: one volume_scatter_NN per codec (NN as in labels/).
+_NAMES = ("segmentation", "orthogonal_views", "volume_difference", "volume_scatter_01", "volume_scatter_02",
+          "globals", "eps_per_parameter", "objects_eps", "outside_band", "ratio_distortion")
+_VOLUME_FIGURES = ("orthogonal_views", "volume_difference", "volume_scatter_01", "volume_scatter_02", "globals")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +51,7 @@ def volume():
 @pytest.fixture(scope="module")
 def assessment(volume):
     image, truth = volume
-    return noisestat.assess(image, CAMERA, ["lossless", "jpeg:quality=60"], labels=_sparse_3d(truth), replicas=3)
+    return noisestat.assess(image, CAMERA, list(_CODECS), labels=_sparse_3d(truth), replicas=3)
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +95,12 @@ def test_the_whole_output_folder_is_written(folder):
     for name in ("summary.json", "summary.txt", "objects.csv", "objects.parquet", "outside_band.csv",
                  "raw_results.csv", "report.html", "imagej/00_raw.csv", "labels/00_raw.tif"):
         assert (folder / name).is_file(), name
-    assert sorted(p.stem for p in (folder / "figures").glob("*.png")) == sorted(FIGURE_NAMES)
+    assert sorted(p.stem for p in (folder / "figures").glob("*.png")) == sorted(_NAMES)
 
 
 def test_report_references_only_figures_that_exist_and_each_is_a_valid_png(folder, page):
     figures = _figures(page)
-    assert list(figures) == [n for n in FIGURE_NAMES if n in figures] and figures
+    assert list(figures) == [n for n in _NAMES if n in figures] and figures
     for name, (png, _) in figures.items():
         path = folder / "figures" / f"{name}.png"
         assert path.is_file(), name
@@ -104,7 +113,7 @@ def test_report_references_only_figures_that_exist_and_each_is_a_valid_png(folde
     for name in re.findall(r"figures/([\w.-]+\.png)", page):
         assert (folder / "figures" / name).is_file(), name
     # a figure left out would have to say so on the page; all are drawn for a volume today
-    assert set(figures) == set(FIGURE_NAMES)
+    assert set(figures) == set(_NAMES)
 
 
 def test_image_figures_say_they_show_the_maximum_intensity_projection(page):
@@ -214,6 +223,132 @@ def test_segmentation_warnings_count_voxels_for_a_volume():
 def test_volume_figures_survive_without_the_image(assessment):
     bare = dataclasses.replace(assessment, image=None, raw_labels=None)
     figures = render_figures(bare)
-    assert [f.name for f in figures] == list(FIGURE_NAMES)
-    objects = figures[FIGURE_NAMES.index("objects_eps")]
+    assert [f.name for f in figures] == list(_NAMES) == list(figure_names(bare))
+    objects = figures[_NAMES.index("objects_eps")]
     assert objects.png.startswith(_PNG_SIGNATURE) and "ball of its volume" in objects.caption
+    views = figures[_NAMES.index("orthogonal_views")]
+    assert views.png.startswith(_PNG_SIGNATURE) and "not in this assessment" in views.caption
+
+
+# --------------------------------------------------------------------------------------------------
+# The volume's own figures (Fig. 3, Table 2), and how each codec coded the volume
+# --------------------------------------------------------------------------------------------------
+
+def test_a_volumes_figure_list_has_its_own_figures_and_an_images_is_unchanged(assessment):
+    assert figure_names(assessment) == _NAMES
+    assert "area_difference" not in _NAMES and set(_NAMES) - set(FIGURE_NAMES) == set(_VOLUME_FIGURES) - {"globals"}
+    image = SimpleNamespace(image=np.zeros((8, 8)), raw_labels=None, provenance={}, codecs=())
+    assert figure_names(image) == FIGURE_NAMES
+
+
+def test_the_volume_figures_are_valid_png_svg_and_pdf_files(folder):
+    for name in _VOLUME_FIGURES:
+        png = (folder / "figures" / f"{name}.png").read_bytes()
+        assert png.startswith(_PNG_SIGNATURE), name
+        pixels = mpimg.imread(io.BytesIO(png), format="png")
+        assert pixels.ndim == 3 and min(pixels.shape[:2]) > 100 and pixels[..., :3].std() > 0.01, name
+        svg = ET.fromstring((folder / "figures" / f"{name}.svg").read_bytes())
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg", name
+        words = " ".join("".join(e.itertext()) for e in svg.iter("{http://www.w3.org/2000/svg}text"))
+        assert len(words) > 20, name
+        pdf = (folder / "figures" / f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF"), name
+
+
+def test_the_volume_figures_appear_on_the_page_with_their_captions(page, folder):
+    figures = _figures(page)
+    for name in _VOLUME_FIGURES:
+        png, caption = figures[name]
+        assert png == (folder / "figures" / f"{name}.png").read_bytes(), name
+        assert len(caption) > 150 and caption.startswith("Figure "), name
+    for i, spec in enumerate(_CODECS, 1):
+        caption = figures[f"volume_scatter_{i:02d}"][1]
+        assert f"decoded from {spec}" in caption and "Voxels column" in caption and "in voxels" in caption
+    difference = figures["volume_difference"][1]
+    assert "disjoint pair of replicas" in difference and "Voxels column" in difference
+    views = figures["orthogonal_views"][1]
+    assert "xy" in views and "xz" in views and "yz" in views and "voxel spacing (z, y, x) = (1, 1, 1)" in views
+    # the existing globals figure shows the volume's three globals: no second globals figure
+    globals_caption = figures["globals"][1]
+    assert "V_tot" in globals_caption and "SA_tot" in globals_caption and not re.search(r"\bA_tot", globals_caption)
+    svg = ET.fromstring((folder / "figures" / "globals.svg").read_bytes())
+    words = " ".join("".join(e.itertext()) for e in svg.iter("{http://www.w3.org/2000/svg}text"))
+    for name in ("N_tot", "V_tot", "SA_tot"):
+        assert f"{name} / {name} of raw" in words, name
+    assert not any(n.startswith("globals_") for n in figures)
+
+
+def test_the_orthogonal_views_cross_at_the_largest_object_at_the_physical_voxel_size(assessment):
+    voxels = assessment.raw.column("Voxels")
+    k = int(np.argmax(voxels))
+    centre = [int(round(assessment.raw.column(f"Centroid.{axis}")[k])) for axis in "ZYX"]  # spacing 1
+    caption = _report_orthogonal_views(assessment).caption
+    assert f"(z, y, x) = ({centre[0]}, {centre[1]}, {centre[2]}) (the centroid of the largest raw object)" in caption
+    assert "The axes are in voxels" in caption
+    # the largest object is cut by all three slices: its own voxel is inside it
+    assert assessment.raw_labels[tuple(centre)] == k + 1
+    # a file's voxel size and unit reach the axes; the centroid (physical units) is divided by it
+    spacing = (2.0, 0.5, 0.25)
+    scaled = dataclasses.replace(assessment, provenance={**assessment.provenance, "spacing": list(spacing),
+                                                         "pixel_size": {"x": 0.25, "y": 0.5, "z": 2.0, "unit": "µm"}})
+    caption = _report_orthogonal_views(scaled).caption
+    assert "The axes are in µm from the voxel spacing (z, y, x) = (2, 0.5, 0.25)" in caption
+    expected = [min(max(round(assessment.raw.column(f"Centroid.{axis}")[k] / s), 0), n - 1)
+                for axis, s, n in zip("ZYX", spacing, _SHAPE)]
+    assert f"(z, y, x) = ({expected[0]}, {expected[1]}, {expected[2]})" in caption
+
+
+def _difference_rows(page: str) -> dict:
+    section = page.split('id="volume-difference-table"', 1)[1]
+    table = _tables(section)[0]
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]:
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        rows[cells[0]] = (int(cells[1]), float(cells[2]), float(cells[3]))
+    return rows
+
+
+def test_table_2_holds_numpys_numbers_on_the_assessments_own_arrays(page, assessment):
+    size = list(assessment.raw.names).index("Voxels")
+    raw = assessment.raw.values[:, size]
+    replicas = assessment.replica_values[:, :, size]
+    half = len(replicas) // 2
+    assert half >= 1
+    expected = {SECOND_ACQUISITION: (replicas[0:2 * half:2] - replicas[1:2 * half:2]).ravel()}
+    for c in assessment.codecs:
+        expected[c.spec] = raw - c.objects.values[:, size]
+    diffs = volume_differences(assessment)
+    assert list(diffs) == list(expected)
+    for source, d in expected.items():
+        np.testing.assert_array_equal(diffs[source], d)
+    rows = _difference_rows(page)
+    assert list(rows) == list(expected)
+    for source, d in expected.items():
+        finite = d[np.isfinite(d)]
+        n, mean, sd = rows[source]
+        assert n == len(finite) > 0, source
+        assert mean == pytest.approx(np.mean(finite), abs=5e-4), source
+        assert sd == pytest.approx(np.std(finite, ddof=1), abs=5e-4), source
+    # the lossless codec leaves every volume as it was; the figure's legend gives the same numbers
+    assert rows["lossless"][1:] == (0.0, 0.0)
+    legend = page.split('id="volume-difference-table"', 1)[1].split("</dl>", 1)[0]
+    assert "mean (voxels)" in legend and "ddof 1" in legend
+
+
+def test_the_page_says_how_each_codec_coded_the_volume(page, assessment):
+    coded = {c.spec: c.info["coded"] for c in assessment.codecs}
+    assert coded == {"lossless": "volume", "jpeg:quality=60": "planes"}
+    verdict = _tables(page.split("<h2>Verdict per codec</h2>", 1)[1])[0]
+    head = [html.unescape(re.sub(r"<[^>]+>", "", h)) for h in re.findall(r"<th>(.*?)</th>", verdict, re.S)]
+    assert head[:3] == ["codec", "compression ratio", "coded"]
+    cells = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", verdict, re.S)[1:]:
+        values = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        cells[values[0]] = values[2]
+    assert cells == {"lossless": "as a volume (one stream)",
+                     "jpeg:quality=60": f"plane by plane ({_SHAPE[0]} planes)"}
+    note = html.unescape(re.sub(r"<[^>]+>", "", page.split('id="volume"', 1)[1].split("</p>", 1)[0]))
+    assert "Coded as a volume (one stream of the whole volume): lossless." in note
+    assert "Coded plane by plane (one 2D stream per z plane, their sizes added): jpeg:quality=60." in note
+    legend = page.split("<h2>Verdict per codec</h2>", 1)[1].split("</dl>", 1)[0]
+    assert "<dt>coded</dt>" in legend

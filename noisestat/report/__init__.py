@@ -11,7 +11,7 @@ from ._operators import (operators_csv, write_operators_csv, operators_figure, w
                          OPERATORS_FIGURE)
 
 # The figures need matplotlib: imported on first use, so that the tables and label images need none.
-_HTML = ("write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY")
+_HTML = ("write_report", "render_figures", "figure_names", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY")
 
 
 def __getattr__(name):
@@ -27,5 +27,5 @@ __all__ = ["write_float_map", "pixels_csv", "write_value_assessment", "PIXELS_CO
            "write_label_image",
            "codec_status", "outside_band", "outside_band_csv", "segmentation_warnings",
            "OUTSIDE_BAND_COLUMNS", "GIANT_IMAGE_FRACTION", "GIANT_MEDIAN_RATIO", "TINY_AREA_PX",
-           "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO", "write_report", "render_figures", "report_html",
-           "ReportFigure", "FIGURE_NAMES", "FAMILY"]
+           "TINY_FRACTION", "TINY_MEDIAN_PX", "COUNT_RATIO", "write_report", "render_figures", "figure_names",
+           "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]

@@ -20,11 +20,17 @@
 ``ratio_distortion.png``
     Compression ratio against distortion (median |eps|, fraction outside the band).
 
-A volume (a 3D image, ``(z, rows, cols)``) is shown as the maximum-intensity projection along z of
-the image and of the label volumes (each line along z shows its largest object id), and every
-caption of such a figure says so; only the parameters measured for volumes
-(:data:`~noisestat.measure.VOLUME_PARAMETERS`) enter the figures of eps. Each figure says in its
-caption what it had to leave out of an assessment that lacks a field.
+A volume (a 3D image, ``(z, rows, cols)``) has its own list (:func:`figure_names`): the area
+difference gives way to the figures of :mod:`noisestat.report._volumes` (Fig. 3 and Table 2),
+drawn from the assessment: ``orthogonal_views`` (xy, xz and yz slices of the raw volume at its
+physical aspect with the raw segmentation's outlines), ``volume_difference`` (histograms of the
+single-object volume difference in voxels of the simulated second acquisitions and of each codec)
+and one ``volume_scatter_NN`` per codec (voxel count in raw against that in the decoded volume);
+the globals figure shows N_tot, V_tot and SA_tot. The other figures that show the image show the
+maximum-intensity projection along z of the image and of the label volumes (each line along z
+shows its largest object id), and every caption of such a figure says so; only the parameters
+measured for volumes (:data:`~noisestat.measure.VOLUME_PARAMETERS`) enter the figures of eps.
+Each figure says in its caption what it had to leave out of an assessment that lacks a field.
 """
 
 from __future__ import annotations
@@ -46,11 +52,11 @@ from ._overlays import _figure_objects, _figure_outside_band, _figure_segmentati
 from ._reading import (_global_names, _size_index, _codec_ratio, _finite, _fmt, _fraction_outside, _mean_sd, _median_abs, _n_replicas,
                        _null_theory, _optional_array, _size_unit)
 
-__all__ = ["render_figures", "FIGURE_NAMES"]
+__all__ = ["render_figures", "figure_names", "FIGURE_NAMES"]
 
 FIGURE_NAMES = ("segmentation", "area_difference", "globals", "eps_per_parameter", "objects_eps", "outside_band",
                 "ratio_distortion")
-"""File stems of the figures, in the order the page shows them."""
+"""File stems of an image's figures, in the order the page shows them (a volume's: :func:`figure_names`)."""
 
 
 _SECOND = "second acquisition (simulated)"
@@ -392,6 +398,44 @@ _DRAWERS = (_figure_segmentation, _figure_area_difference, _figure_globals, _fig
 """The figure functions, in the order of :data:`FIGURE_NAMES`; each returns a :class:`Drawing`."""
 
 
+def _plan(a) -> list[tuple[str, object]]:
+    """(file stem, function of the assessment drawing it) of each figure, in the page's order."""
+    if not _is_volume(a):
+        return list(zip(FIGURE_NAMES, _DRAWERS))
+    # Imported here: the volume figures draw their globals with this module's drawing.
+    from . import _volumes
+
+    scatters = [(f"volume_scatter_{i + 1:02d}", lambda a, i=i: _volumes._report_scatter(a, i))
+                for i in range(len(a.codecs))]
+    return [("segmentation", _figure_segmentation), ("orthogonal_views", _volumes._report_orthogonal_views),
+            ("volume_difference", _volumes._report_difference), *scatters, ("globals", _figure_globals),
+            ("eps_per_parameter", _figure_eps), ("objects_eps", _figure_objects),
+            ("outside_band", _figure_outside_band), ("ratio_distortion", _figure_ratio)]
+
+
+def figure_names(assessment) -> tuple[str, ...]:
+    """The file stems of an assessment's figures, in the order the page shows them.
+
+    An image's are :data:`FIGURE_NAMES`. A volume's replace the area difference by the volume's own
+    figures (Fig. 3 and Table 2 of Pomarico et al. 2022): ``segmentation``, ``orthogonal_views``
+    (xy, xz and yz slices of the raw volume with the raw segmentation), ``volume_difference``
+    (histograms of the single-object volume difference of the replica pairs and of each codec),
+    ``volume_scatter_NN`` (volume in raw against volume in the decoded volume, one per codec, NN its
+    number as in ``labels/``: 01 the first), then ``globals`` (N_tot, V_tot and SA_tot),
+    ``eps_per_parameter``, ``objects_eps``, ``outside_band`` and ``ratio_distortion``.
+
+    Parameters
+    ----------
+    assessment : noisestat.pipeline.Assessment
+
+    Returns
+    -------
+    tuple of str
+        The names :func:`render_figures` gives its figures, in its order.
+    """
+    return tuple(name for name, _ in _plan(assessment))
+
+
 def render_figures(assessment, *, vector: bool = True) -> list[ReportFigure]:
     """Draw the report figures.
 
@@ -405,8 +449,8 @@ def render_figures(assessment, *, vector: bool = True) -> list[ReportFigure]:
     Returns
     -------
     list of ReportFigure
-        In the order of :data:`FIGURE_NAMES`.
+        In the order of :func:`figure_names`: :data:`FIGURE_NAMES` for an image.
     """
     # One figure drawn, saved and let go at a time: the overlays of a large image are large.
-    return [_render(draw(assessment), vector=vector) for draw in _DRAWERS]
+    return [_render(draw(assessment), vector=vector) for _, draw in _plan(assessment)]
 

@@ -14,11 +14,11 @@ from ..io._files import atomic_file, write_text_atomic
 # The definitions the figures and legends read, under the names they have always had here.
 from ..results import GLOBAL_PARAMETERS  # noqa: F401
 from ._draw import ReportFigure
-from ._figures import FIGURE_NAMES, render_figures
+from ._figures import FIGURE_NAMES, figure_names, render_figures
 from ._page import report_html
 from ._reading import FAMILY, _null_theory  # noqa: F401
 
-__all__ = ["write_report", "render_figures", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]
+__all__ = ["write_report", "render_figures", "figure_names", "report_html", "ReportFigure", "FIGURE_NAMES", "FAMILY"]
 
 _FORMATS = ("png", "svg", "pdf")
 
@@ -37,8 +37,8 @@ def write_report(assessment, outdir: str | os.PathLike) -> list[Path]:
     Returns
     -------
     list of Path
-        ``report.html`` first, then the PNG files in the order of :data:`FIGURE_NAMES`, then the SVG
-        files and the PDF files in that order.
+        ``report.html`` first, then the PNG files in the order of :func:`figure_names`
+        (:data:`FIGURE_NAMES` for an image), then the SVG files and the PDF files in that order.
 
     Examples
     --------

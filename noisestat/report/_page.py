@@ -17,8 +17,9 @@ from ..measure._morphometry import PARAMETERS
 from . import _inspection as inspection
 from ._draw import ReportFigure
 from ._inspection import _is_volume, _measured_parameters
-from ._legends import _COLUMN_TITLES, _column_help, _not_measured_note, _volume_help
+from ._legends import _COLUMN_TITLES, _coded_note, _coded_text, _column_help, _not_measured_note, _volume_help
 from ._reading import _codec_ratio, _family_members, _fmt, _matched, _n_replicas
+from ._volumes import volume_difference_table, volume_differences
 
 __all__ = ["report_html"]
 
@@ -253,6 +254,21 @@ def _outside_band_section(a, figures=()) -> str:
     return "".join(parts)
 
 
+_DIFFERENCE_COLUMNS = ("source", "objects", "mean (voxels)", "sd (voxels)")
+
+
+def _volume_difference_section(a) -> str:
+    """Table 2: per source (the simulated second acquisitions, each codec) the number, mean and sd of
+    the single-object volume differences of the volume-difference figure."""
+    rows = volume_difference_table(volume_differences(a))
+    head = "".join(f"<th>{_e(k)}</th>" for k in _DIFFERENCE_COLUMNS)
+    body = "".join(f"<tr><td><code>{_e(source)}</code></td><td class=\"n\">{n}</td>"
+                   f"<td class=\"n\">{_e(_fmt(mean, '+.3f'))}</td><td class=\"n\">{_e(_fmt(sd, '.3f'))}</td></tr>"
+                   for source, n, mean, sd in rows)
+    return ('<h3 id="volume-difference-table">Single-object volume difference (voxels)</h3>'
+            f"<table><tr>{head}</tr>{body}</table>" + _legend(_DIFFERENCE_COLUMNS, volume=True))
+
+
 _SHOWN_REASONS = 4
 
 
@@ -300,8 +316,10 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
     volume = _is_volume(a)
     measured = _measured_parameters(a)
     if volume:
-        out.append(f'<p class="rule" id="volume"><b>Volume.</b> {_e(_not_measured_note(a))} The figures show the '
-                   "volume as its maximum-intensity projection along z.</p>")
+        out.append(f'<p class="rule" id="volume"><b>Volume.</b> {_e(_not_measured_note(a))} The orthogonal views '
+                   "show three slices through the raw volume; the figures of the segmentation and of the objects "
+                   "show the volume as its maximum-intensity projection along z. "
+                   f"{_e(_coded_note(a))}</p>")
     warnings = [str(w) for w in s.get("warnings") or getattr(a, "warnings", ()) or ()]
     if warnings:
         out.append('<div class="warn" id="warnings"><b>Warnings: read these before the verdict.</b><ul>'
@@ -313,7 +331,8 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
                    "The measurements below describe a segmentation that should not be judged.</p>")
     else:
         out.append("<h2>Verdict per codec</h2><table><tr><th>codec</th><th>compression ratio</th>"
-                   "<th>raw objects matched</th><th>verdict</th><th>reasons</th></tr>")
+                   + ("<th>coded</th>" if volume else "")
+                   + "<th>raw objects matched</th><th>verdict</th><th>reasons</th></tr>")
     for c in ([] if withheld else a.codecs):
         matched = int(_matched(c).sum()) if len(a.raw) else 0
         ratio = _codec_ratio(c)
@@ -321,11 +340,13 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
                  '<span class="no">NOT tolerable</span>' if c.outcome == "not tolerable" else
                  '<span class="undecided">inconclusive</span>')
         reasons = _reasons(c.reasons)
-        out.append(f"<tr><td><code>{_e(c.spec)}</code></td><td class=\"n\">{_e(_fmt(ratio, '.1f'))}</td>"
+        coded = f"<td>{_e(_coded_text(c))}</td>" if volume else ""
+        out.append(f"<tr><td><code>{_e(c.spec)}</code></td><td class=\"n\">{_e(_fmt(ratio, '.1f'))}</td>{coded}"
                    f"<td class=\"n\">{matched} / {_e(n_raw)}</td><td>{badge}</td><td>{reasons}</td></tr>")
     if not withheld:
         out.append("</table>")
-        out.append(_legend(["codec", "compression ratio", "raw objects matched", "verdict", "reasons"], volume))
+        out.append(_legend(["codec", "compression ratio", *(["coded"] if volume else []), "raw objects matched",
+                            "verdict", "reasons"], volume))
         admitted = (s.get("verdict") or {}).get("admitted")
         if admitted:
             out.append(f'<p class="rule" id="admitted"><b>What the verdict admits.</b> Tolerable means that every '
@@ -339,6 +360,8 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
         data = base64.b64encode(f.png).decode("ascii")
         out.append(f'<figure id="{_e(f.name)}"><img src="data:image/png;base64,{data}" alt="{_e(f.title)}">'
                    f"<figcaption><b>Figure {i}. {_e(f.title)}.</b> {_e(f.caption)}</figcaption></figure>")
+        if volume and f.name == "volume_difference":
+            out.append(_volume_difference_section(a))
 
     out.append(_outside_band_section(a, figures))
 

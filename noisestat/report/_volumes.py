@@ -35,11 +35,13 @@ from ..errors import InputError
 from ..io._files import atomic_file
 from ._draw import (Drawing, ReportFigure, _FONT_PT, _OUTLINE_COLOUR, _REFERENCE_COLOUR, _WIDTH_IN, _colour,
                     _display, _finish, _new_figure, _no_data, _render, _short, _text)
-from ._figures import _globals_drawing
-from ._reading import _fmt, _mean_sd
+from ._figures import _SECOND as SECOND_ACQUISITION, _globals_drawing
+from ._inspection import _size_index
+from ._reading import _fmt, _mean_sd, _optional_array, _spacing as _assessment_spacing
 
 __all__ = ["volume_scatter_figure", "volume_difference_figure", "volume_difference_table", "globals_figure_3d",
-           "orthogonal_views_figure", "write_figures", "VOLUME_FIGURE_NAMES"]
+           "orthogonal_views_figure", "write_figures", "volume_differences", "VOLUME_FIGURE_NAMES",
+           "SECOND_ACQUISITION"]
 
 VOLUME_FIGURE_NAMES = ("volume_scatter", "volume_difference", "globals_3d", "orthogonal_views")
 """Default file stems of the figures (a scatter per codec takes ``name=`` to tell them apart)."""
@@ -58,8 +60,7 @@ _CAPTIONS = {
         "{left_out}"),
     "volume_difference": (
         "Histograms of the single-object volume difference, the volume in the raw volume minus that in the "
-        "other (Fig. 3 and Table 2 of Pomarico et al. 2022): in grey {reference}, a raw-equivalent Monte-Carlo "
-        "volume drawn from the camera noise model, what camera noise alone changes; in colour each codec's "
+        "other (Fig. 3 and Table 2 of Pomarico et al. 2022): in grey {reference}; in colour each codec's "
         "decoded volume. Each histogram is normalised to its own number of objects. The legend gives per "
         "source the number of objects n and the mean ± sd (ddof 1) of the difference in {unit}; objects "
         "without a partner, or with a NaN difference, are left out.{notes}"),
@@ -246,7 +247,7 @@ def _difference_edges(values: np.ndarray) -> np.ndarray:
     return edges if len(edges) <= _MAX_DIFF_BINS + 1 else np.linspace(lo, hi, _MAX_DIFF_BINS + 1)
 
 
-def _volume_difference(diffs_by_source, unit: str, reference: str, name: str) -> Drawing:
+def _volume_difference(diffs_by_source, unit: str, reference: str, name: str, pairs: bool = False) -> Drawing:
     sources = _sources(diffs_by_source)
     # The reference (the replicas) first and in grey; the codecs in the report's colours, in order.
     order = ([reference] if reference in sources else []) + [s for s in sources if s != reference]
@@ -277,8 +278,12 @@ def _volume_difference(diffs_by_source, unit: str, reference: str, name: str) ->
                                   label=label if n else _text(f"{_short(s, 34)}: no object, n = 0")))
         ax.axvline(0, color="0.4", linewidth=0.8, linestyle="--", zorder=0)
         ax.set_ylabel("objects per bin\n(fraction of the source's objects)")
-    ax.set_xlabel(_text(f"volume in raw − volume in the other ({unit})"))
-    ax.set_title("Single-object volume difference: raw − replica, raw − decoded")
+    if pairs:
+        ax.set_xlabel(_text(f"volume in the first − volume in the second ({unit})"))
+        ax.set_title("Single-object volume difference: raw − decoded, and between simulated acquisitions")
+    else:
+        ax.set_xlabel(_text(f"volume in raw − volume in the other ({unit})"))
+        ax.set_title("Single-object volume difference: raw − replica, raw − decoded")
     if handles:
         # Two columns while the entries are short enough to sit side by side on the page's width.
         ncols = 2 if max(len(h.get_label()) for h in handles) <= 48 else 1
@@ -287,14 +292,21 @@ def _volume_difference(diffs_by_source, unit: str, reference: str, name: str) ->
     empty = [s for s in order if not len(finite[s])]
     if empty:
         notes = " No finite difference (not drawn): " + "; ".join(empty) + "."
-    ref_text = (f"“{reference}”: the raw volume against each replica" if reference in sources else
-                "(none given) the replicas")
+    if reference not in sources:
+        ref_text = "(none given) the replicas"
+    elif pairs:
+        ref_text = (f"“{reference}”: one replica minus the other of each disjoint pair of replicas (raw-equivalent "
+                    "Monte-Carlo volumes drawn from the camera noise model), what re-imaging the sample changes; "
+                    "a replica minus the raw volume would be biased, the replicas being drawn around it")
+    else:
+        ref_text = (f"“{reference}”: the raw volume against each replica, a raw-equivalent Monte-Carlo volume "
+                    "drawn from the camera noise model, what camera noise alone changes")
     caption = _CAPTIONS["volume_difference"].format(reference=ref_text, unit=unit, notes=notes)
     return _finish(name, "Single-object volume difference", caption, fig)
 
 
 def volume_difference_figure(diffs_by_source: Mapping[str, Sequence[float]], unit: str = "voxels", *,
-                             reference: str = "replicas", name: str = "volume_difference",
+                             reference: str = "replicas", pairs: bool = False, name: str = "volume_difference",
                              vector: bool = True) -> ReportFigure:
     """Histograms of single-object volume differences (raw − other), one per source.
 
@@ -311,6 +323,10 @@ def volume_difference_figure(diffs_by_source: Mapping[str, Sequence[float]], uni
         The unit of the differences ("voxels", "µm³").
     reference : str
         The key of the replicas' differences, drawn first and in grey.
+    pairs : bool
+        The reference holds simulated second acquisitions, one replica minus the other of disjoint
+        pairs (what the report draws), rather than the raw volume minus each replica; the caption
+        says which.
     name : str
         File stem of the figure.
     vector : bool
@@ -326,7 +342,7 @@ def volume_difference_figure(diffs_by_source: Mapping[str, Sequence[float]], uni
     >>> "mean ± sd" in f.caption
     True
     """
-    return _render(_volume_difference(diffs_by_source, unit, reference, name), vector=vector)
+    return _render(_volume_difference(diffs_by_source, unit, reference, name, pairs), vector=vector)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -424,8 +440,12 @@ def _outlined(plane: np.ndarray, labels: np.ndarray, stretch) -> np.ndarray:
     return rgb
 
 
-def _orthogonal_views(volume, labels, spacing, position, name: str, unit: str = "µm") -> Drawing:
+def _orthogonal_views(volume, labels, spacing, position, name: str, unit: str = "µm",
+                      where: str | None = None) -> Drawing:
+    """The orthogonal views' drawing; ``where``: the caption's words on the crossing voxel (after its
+    indices, e.g. " (the centre of the largest object)"), by default its own."""
     # Only the three slices are read: a light-sheet volume (a memory map, a zarr or dask array) stays on disk.
+    where_given = where
     if not hasattr(volume, "shape"):
         volume = np.asarray(volume)
     if not hasattr(labels, "shape"):
@@ -459,6 +479,8 @@ def _orthogonal_views(volume, labels, spacing, position, name: str, unit: str = 
         if not (0 <= z0 < nz and 0 <= y0 < ny and 0 <= x0 < nx):
             raise InputError(f"position (z, y, x) = ({z0}, {y0}, {x0}) is outside the volume of shape {shape}")
         where = ""
+    if where_given is not None:
+        where = where_given
     planes = {"xy": np.asarray(volume[z0]), "xz": np.asarray(volume[:, y0, :]), "yz": np.asarray(volume[:, :, x0]).T}
     cuts = {"xy": np.asarray(labels[z0]), "xz": np.asarray(labels[:, y0, :]), "yz": np.asarray(labels[:, :, x0]).T}
     stretch = _stretch(planes.values())
@@ -552,6 +574,122 @@ def orthogonal_views_figure(volume, labels, spacing, position=None, *, unit: str
     b'<?xml'
     """
     return _render(_orthogonal_views(volume, labels, spacing, position, name, unit), vector=vector)
+
+
+# --------------------------------------------------------------------------------------------------
+# A volume's assessment: what the report draws from it
+# --------------------------------------------------------------------------------------------------
+
+def _voxels(a, values) -> np.ndarray:
+    """The Voxels column of a table of object values aligned to the raw objects (NaN: no partner)."""
+    values = np.asarray(values, dtype=float).reshape(len(a.raw), -1)
+    return values[:, _size_index(a)]
+
+
+def volume_differences(assessment) -> dict[str, np.ndarray]:
+    """The single-object volume differences of a volume's assessment, in voxels, per source (Table 2).
+
+    What the report's volume-difference figure and table show: the ``Voxels`` column (the object's
+    voxel count) of each raw object.
+
+    Parameters
+    ----------
+    assessment : noisestat.Assessment
+        The assessment of a 3D volume (its objects measured with
+        :data:`~noisestat.measure.VOLUME_PARAMETERS`).
+
+    Returns
+    -------
+    dict of str to ndarray
+        First, under :data:`SECOND_ACQUISITION`, the simulated second acquisitions: for each disjoint
+        pair of replicas (1st and 2nd, 3rd and 4th, ...), each raw object's voxel count in the first
+        minus that in the second, all pairs in one flat array (absent when the assessment holds no
+        replica values or fewer than 2 replicas). Then per codec spec, each raw object's voxel count
+        in the raw volume minus that of its partner in the decoded volume (NaN: no partner), the sign
+        of ε.
+    """
+    a = assessment
+    out = {}
+    replica_values = _optional_array(a, "replica_values")
+    if replica_values is not None and len(replica_values) >= 2 and replica_values.size:
+        voxels = replica_values[:, :, _size_index(a)].astype(float)
+        half = len(voxels) // 2
+        out[SECOND_ACQUISITION] = (voxels[0:2 * half:2] - voxels[1:2 * half:2]).ravel()
+    raw = _voxels(a, a.raw.values)
+    for c in a.codecs:
+        out[c.spec] = raw - _voxels(a, c.objects.values)
+    return out
+
+
+_VOXEL_NOTE = (" Volumes here are voxel counts (the Voxels column of objects.csv), whatever the voxel size: a codec's "
+               "change is read in whole voxels.")
+
+
+def _report_scatter(a, index: int) -> Drawing:
+    """Fig. 3d,e for the codec ``a.codecs[index]``: ``volume_scatter_NN``, NN its number in labels/."""
+    c = a.codecs[index]
+    drawing = _volume_scatter(_voxels(a, a.raw.values), _voxels(a, c.objects.values), c.spec, "voxels",
+                              f"volume_scatter_{index + 1:02d}")
+    return drawing._replace(title=f"Single-object volume, raw against {c.spec}", caption=drawing.caption + _VOXEL_NOTE)
+
+
+def _report_difference(a) -> Drawing:
+    """Fig. 3 and Table 2: the volume differences of the replica pairs and of each codec."""
+    diffs = volume_differences(a)
+    drawing = _volume_difference(diffs, "voxels", SECOND_ACQUISITION, "volume_difference", pairs=True)
+    caption = drawing.caption + _VOXEL_NOTE + " The table under the figure gives the same numbers."
+    if SECOND_ACQUISITION not in diffs:
+        caption += (" Note: the replicas' single-object values are not in this assessment (or there are fewer than "
+                    "2 replicas), so only the codecs are shown.")
+    return drawing._replace(caption=caption)
+
+
+def _spacing_unit(a) -> str:
+    """The unit of a volume's voxel size: the file's, else "voxels" for the unit spacing the pipeline
+    records when it was given none."""
+    prov = getattr(a, "provenance", None) or {}
+    size = prov.get("pixel_size")
+    if isinstance(size, Mapping) and size.get("unit"):
+        return str(size["unit"])
+    spacing = prov.get("spacing")
+    return "voxels" if not spacing or all(float(v) == 1.0 for v in spacing) else "units of the voxel size"
+
+
+def _crossing(a, shape) -> tuple[tuple[int, int, int] | None, str | None]:
+    """The voxel where the orthogonal views cross: the centroid of the largest raw object (so the views
+    show objects), else None (the volume's centre)."""
+    if not len(a.raw):
+        return None, None
+    try:
+        centres = np.column_stack([np.asarray(a.raw.column(f"Centroid.{axis}"), dtype=float) for axis in "ZYX"])
+    except (KeyError, ValueError):
+        return None, None
+    voxels = _voxels(a, a.raw.values)
+    ok = np.isfinite(centres).all(axis=1) & np.isfinite(voxels)
+    if not ok.any():
+        return None, None
+    largest = int(np.flatnonzero(ok)[np.argmax(voxels[ok])])
+    # The centroid is in physical units, voxel i's centre at i times the spacing.
+    position = tuple(int(min(max(round(v / s), 0), n - 1))
+                     for v, s, n in zip(centres[largest], _assessment_spacing(a), shape))
+    return position, " (the centroid of the largest raw object)"
+
+
+def _report_orthogonal_views(a) -> Drawing:
+    """The orthogonal views of the raw volume with the raw segmentation, at the voxel size recorded."""
+    image, labels = getattr(a, "image", None), getattr(a, "raw_labels", None)
+    if image is None or labels is None or np.ndim(image) != 3:
+        fig = _new_figure(_WIDTH_IN, 2.0)
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        _no_data(ax, "the raw volume or its label volume\nis not in this assessment")
+        caption = ("Orthogonal slices (xy, xz, yz) through the raw volume with the outlines of the raw segmentation: "
+                   "not drawn, as the raw volume or its label volume is not in this assessment; labels/00_raw.tif "
+                   "holds the label volume.")
+        return _finish("orthogonal_views", "Orthogonal views of the raw volume", caption, fig)
+    position, where = _crossing(a, np.shape(image))
+    return _orthogonal_views(image, labels, _assessment_spacing(a), position, "orthogonal_views", _spacing_unit(a),
+                             where)
 
 
 def write_figures(figures: Sequence[ReportFigure], folder: str | os.PathLike) -> list[Path]:
