@@ -349,3 +349,13 @@ def test_volume_figures_fit_a_page_width_with_readable_unclashing_text():
         problems, checked = _layout_problems(drawing)
         assert checked > 5, drawing.name
         assert problems == [], drawing.name
+
+
+def test_a_difference_figure_of_replica_pairs_says_so():
+    diffs = {"second acquisition (simulated)": [1, -1, 0, 2], "8bit": [30, 34, 31]}
+    pairs = _volume_difference(diffs, "voxels", "second acquisition (simulated)", "d", pairs=True)
+    against_raw = _volume_difference(diffs, "voxels", "second acquisition (simulated)", "d")
+    assert "one replica minus the other of each disjoint pair" in pairs.caption
+    assert "against each replica" not in pairs.caption and "against each replica" in against_raw.caption
+    assert pairs.figure.axes[0].get_xlabel().startswith("volume in the first − volume in the second")
+    assert "between simulated acquisitions" in pairs.figure.axes[0].get_title()

@@ -2,7 +2,9 @@
 base64 PNG, no script and nothing fetched from anywhere, so it can be mailed or archived as it is).
 
 Under the figures, the page lists the objects outside the band per codec (the top 20; all of them
-are in ``outside_band.csv``), and explains every column of every table in a legend beneath it.
+are in ``outside_band.csv``), and explains every column of every table in a legend beneath it. A
+volume's page also says how each codec coded it (as a volume or plane by plane) and gives the
+single-object volume differences' numbers (Table 2) under their figure.
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ from plain arrays:
 Each function returns a :class:`~noisestat.report._draw.ReportFigure` (PNG, SVG and PDF bytes, a
 title and a caption); :func:`write_figures` writes them as ``<name>.png``, ``.svg`` and ``.pdf``.
 Input with nothing to show (no objects, only NaN) gives a figure that says so.
+
+A volume's report (:func:`noisestat.report.figure_names`) draws them from its assessment: the
+volumes are the objects' voxel counts (the ``Voxels`` column), the replicas' differences those of
+simulated second acquisitions (:func:`volume_differences`: one replica minus the other of each
+disjoint pair), the orthogonal views cross at the centroid of the largest raw object, at the voxel
+size the pipeline recorded and in the file's unit; the globals are the report's own globals figure.
 """
 
 from __future__ import annotations
