@@ -314,7 +314,7 @@ def demo_opt(outdir: str | os.PathLike = "noisestat-demo-opt", *, jobs: int = 1,
                                _write_stack(tmp / "second.tif", second, (None, voxel, voxel)),
                                _write_stack(tmp / "labels.tif", labels, (voxel, voxel, voxel))))
     result = _assess_opt(out, codecs, parse_reconstruction("fbp"), settings["replicas"], seed, jobs, progress, notice,
-                         (voxel, voxel, voxel))
+                         (voxel, voxel, voxel))  # the reconstruction's voxels: the projections' pixel, isotropic
     return _with_demo(result, demo)
 
 
@@ -356,7 +356,8 @@ def _assess_opt(out: Path, codecs, reconstruct: dict, replicas: int, seed: int, 
               "labels": {"path": str(labels_path), "sha256": file_sha256(labels_path)}}
     prepare_output_dir(out / "assessment", inputs=[v["path"] for v in inputs.values()])
     result = assess(projections, profile, codecs, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
-                    provenance={"inputs": inputs}, progress=progress, notice=notice, spacing=spacing,
+                    provenance={"inputs": inputs, "pixel_size": PixelSize(spacing[2], spacing[1], "µm", z=spacing[0]).to_dict()},
+                    progress=progress, notice=notice, spacing=spacing,
                     reconstruct=reconstruct)
     write_assessment(result, out / "assessment")
     return result

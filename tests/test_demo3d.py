@@ -80,6 +80,8 @@ def _check_demo(out, image_name, codecs, result):
     return s, demo
 
 
+# The quick runs take tens of seconds, most of it the report's figures: marked slow with the full demos.
+@pytest.mark.slow
 def test_volume_demo_quick(tmp_path):
     out = tmp_path / "volume"
     result = demo_volume(out, size="quick", seed=0)
@@ -95,6 +97,7 @@ def test_volume_demo_quick(tmp_path):
     assert demo["command"].startswith(f"noisestat assess {out / 'volume.tif'} --camera ")
 
 
+@pytest.mark.slow
 def test_opt_demo_quick(tmp_path):
     out = tmp_path / "opt"
     result = demo_opt(out, size="quick", seed=0)
@@ -107,6 +110,9 @@ def test_opt_demo_quick(tmp_path):
     rec = s["provenance"]["reconstruction"]
     assert rec["angles"]["count"] == q["angles"] and rec["angles"]["default_360_k_over_n"]
     assert "--reconstruct fbp" in demo["command"]
+    # the label images of the assessment carry the reconstruction's voxel size
+    _, seg = read_array_info(out / "assessment" / "labels" / "00_raw.tif")
+    assert seg.spacing == pytest.approx((q["voxel_um"],) * 3)
 
 
 @pytest.mark.slow
