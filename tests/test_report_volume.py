@@ -25,7 +25,8 @@ from noisestat.measure._volume import VOLUME_PARAMETERS, measure_volume_objects
 from noisestat.report import FIGURE_NAMES, figure_names, render_figures, segmentation_warnings
 from noisestat.report._draw import _pixels
 from noisestat.report._tables import write_assessment
-from noisestat.report._volumes import SECOND_ACQUISITION, _report_orthogonal_views, volume_differences
+from noisestat.report._volumes import (SECOND_ACQUISITION, _report_difference, _report_orthogonal_views,
+                                       _report_scatter, volume_differences)
 from noisestat.score import FAMILIES
 
 from conftest import CAMERA
@@ -352,3 +353,17 @@ def test_the_page_says_how_each_codec_coded_the_volume(page, assessment):
     assert "Coded plane by plane (one 2D stream per z plane, their sizes added): jpeg:quality=60." in note
     legend = page.split("<h2>Verdict per codec</h2>", 1)[1].split("</dl>", 1)[0]
     assert "<dt>coded</dt>" in legend
+
+
+def test_the_volume_figures_of_a_volume_without_objects_say_so(assessment):
+    raw = dataclasses.replace(assessment.raw, values=assessment.raw.values[:0].copy(),
+                              labels=assessment.raw.labels[:0].copy())
+    codecs = tuple(dataclasses.replace(c, objects=dataclasses.replace(c.objects, values=c.objects.values[:0].copy()))
+                   for c in assessment.codecs)
+    empty = dataclasses.replace(assessment, raw=raw, codecs=codecs, replica_values=assessment.replica_values[:, :0])
+    diffs = volume_differences(empty)
+    assert list(diffs) == [SECOND_ACQUISITION, *_CODECS] and all(len(d) == 0 for d in diffs.values())
+    difference = _report_difference(empty)
+    assert f"No finite difference (not drawn): {SECOND_ACQUISITION}; lossless; jpeg:quality=60." in difference.caption
+    assert "0 objects with a volume in both" in _report_scatter(empty, 0).caption
+    assert "(its centre)" in _report_orthogonal_views(empty).caption

@@ -42,7 +42,7 @@ from ..io._files import atomic_file
 from ._draw import (Drawing, ReportFigure, _FONT_PT, _OUTLINE_COLOUR, _REFERENCE_COLOUR, _WIDTH_IN, _colour,
                     _display, _finish, _new_figure, _no_data, _render, _short, _text)
 from ._figures import _SECOND as SECOND_ACQUISITION, _globals_drawing
-from ._inspection import _size_index
+from ._inspection import _measured_parameters, _size_index
 from ._reading import _fmt, _mean_sd, _optional_array, _spacing as _assessment_spacing
 
 __all__ = ["volume_scatter_figure", "volume_difference_figure", "volume_difference_table", "globals_figure_3d",
@@ -588,7 +588,7 @@ def orthogonal_views_figure(volume, labels, spacing, position=None, *, unit: str
 
 def _voxels(a, values) -> np.ndarray:
     """The Voxels column of a table of object values aligned to the raw objects (NaN: no partner)."""
-    values = np.asarray(values, dtype=float).reshape(len(a.raw), -1)
+    values = np.asarray(values, dtype=float).reshape(len(a.raw), len(_measured_parameters(a)))
     return values[:, _size_index(a)]
 
 
@@ -617,7 +617,7 @@ def volume_differences(assessment) -> dict[str, np.ndarray]:
     a = assessment
     out = {}
     replica_values = _optional_array(a, "replica_values")
-    if replica_values is not None and len(replica_values) >= 2 and replica_values.size:
+    if replica_values is not None and replica_values.ndim == 3 and len(replica_values) >= 2:
         voxels = replica_values[:, :, _size_index(a)].astype(float)
         half = len(voxels) // 2
         out[SECOND_ACQUISITION] = (voxels[0:2 * half:2] - voxels[1:2 * half:2]).ravel()
