@@ -223,6 +223,23 @@ def _parser() -> argparse.ArgumentParser:
                    help="codec spec name:key=value,... (repeat; `noisestat codecs` lists them)")
     p.add_argument("--model-seeds", type=int, default=0, metavar="K",
                    help="also retrain the forest with K other seeds and report sigma_model beside sigma_raw")
+    p.add_argument("--threshold", default=None, metavar="CLASS=P,...",
+                   help="the forest's probability threshold per class of object, e.g. 2=0.7,3=0.5 (default 0.5 each)")
+    p.add_argument("--operators", action="store_true",
+                   help="also score the classifier's own filters per pixel (Gaussian, LoG, gradient magnitude, DoG "
+                        "at several scales): operators.csv and its figure")
+    opt = p.add_argument_group("optical projection tomography (the image is a projection stack: angles, rows, width)")
+    opt.add_argument("--reconstruct", choices=("fbp",), default=None,
+                     help="reconstruct every image (raw, replicas, decoded) by filtered back-projection before the "
+                          "model; replicas and codecs act on the projections; labels and models live in the "
+                          "reconstruction (rows, width, width)")
+    turn = opt.add_mutually_exclusive_group()
+    turn.add_argument("--angles", metavar="FILE", help="each projection's angle in degrees, in order (default "
+                                                       "360 k / n)")
+    turn.add_argument("--angles-range", metavar="START,STOP", help="angles evenly spaced from START to STOP degrees")
+    opt.add_argument("--center", type=float, metavar="C", help="the rotation axis's column (default width // 2)")
+    opt.add_argument("--filter", default="ramp", help="ramp (default), shepp-logan, cosine, hamming or hann")
+    opt.add_argument("--interpolation", default="linear", help="linear (default) or nearest")
     p.add_argument("-o", "--output", required=True, help="output folder; " + _FOLDER_RULE)
 
     p = sub.add_parser("tune", help="the strongest setting of a codec that is still tolerable")
@@ -416,10 +433,28 @@ def _assess(args) -> int:
                               matching=args.matching, min_area=args.min_area, model_seeds=args.model_seeds,
                               progress=progress, channel=args.channel, plane=args.plane, tile=args.tile,
                               scheduler=args.scheduler, notice=progress.notice, margins=args.margin,
-                              primary=args.primary, verdict_anyway=args.verdict_anyway)
+                              primary=args.primary, verdict_anyway=args.verdict_anyway,
+                              reconstruct=_reconstruction(args), thresholds=args.threshold,
+                              operators=args.operators)
     print(format_summary(result))
     print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0
+
+
+def _reconstruction(args):
+    """``--reconstruct`` and its settings for :func:`noisestat.pipeline.assess_files` (None without it); the
+    angles as a function of the number of projections, which only the file knows."""
+    if args.reconstruct is None:
+        for flag, value in (("--angles", args.angles), ("--angles-range", args.angles_range),
+                            ("--center", args.center)):
+            if value is not None:
+                from .errors import InputError
+
+                raise InputError(f"{flag} sets up a reconstruction: give --reconstruct fbp with it")
+        return None
+    return {"method": args.reconstruct, "center": args.center, "filter": args.filter,
+            "interpolation": args.interpolation,
+            "angles": functools.partial(_reconstruction_angles, args, source=args.image)}
 
 
 def _tune(args) -> int:
@@ -532,16 +567,13 @@ def _reconstruct(args) -> int:
     from .camera._profile import load_profile
     from .engine import make_executor
     from .errors import InputError
-    from .io import atomic_file, prepare_output_file, read_array_info
+    from .io import atomic_file, prepare_output_file, read_projections
     from .reconstruct import ROWS_PER_BLOCK, describe_fbp, fbp_rows
 
     source = args.projections
     camera = load_profile(args.camera) if args.camera else None
     prepare_output_file(args.output, inputs=[source, args.camera, args.angles])
-    stack = read_array_info(source)[0]  # integers as the camera wrote them, or reals (e.g. flat-fielded)
-    if stack.ndim != 3:
-        raise InputError(f"{source}: expected a stack of projections (angles, rows, width); got one image of shape "
-                         f"{stack.shape}")
+    stack = read_projections(source)[0]  # integers as the camera wrote them, or reals (e.g. flat-fielded)
     count, rows, width = stack.shape
     angles = _reconstruction_angles(args, count, source)
     settings = describe_fbp(stack.shape, angles, args.center, args.filter, args.interpolation, name=source)

@@ -12,6 +12,7 @@ fixed block) and the forest sums its trees in a fixed order, so every number is 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -33,13 +34,14 @@ from .engine._tiles import MIN_TILE, _tick, default_tile, segment_tiled, tile_gr
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
+from .io._projections import read_projections
 from .measure._matching import METHODS, STATUSES, pair_unmatched
 from .measure._morphometry import ANGULAR_PARAMETERS
 from .measure._volume import parameters_for, size_column
-from .predict._forest import THRESHOLD, PixelClassifier, load_model
+from .predict._forest import PixelClassifier, load_model, parse_thresholds
 from .predict._protocol import predictor_kind
 from .predict._training import features_fit, new_forest, train, training_pixels
-from .reconstruct._domain import Reconstructed, check_projections
+from .reconstruct._domain import Reconstructed, check_projections, parse_reconstruction
 from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import BlockCache, draw_region, replica_seeds
 from .report._inspection import segmentation_warnings
@@ -58,6 +60,12 @@ from .score._tests import codec_statistics, difference_stats, loss_test
 __all__ = ["assess", "assess_files", "build_reference", "score_codec", "segment_and_match",
            # result types and writers, importable from here as before
            "Assessment", "CodecScore", "ImageObjects", "Reference", "write_assessment", "format_summary"]
+
+
+def _threshold_record(limits: dict):
+    """The forest's threshold for the provenance: one number for one class of object, else per class."""
+    values = list(limits.values())
+    return values[0] if len(values) == 1 else {str(c): t for c, t in limits.items()}
 
 
 def _angular(names) -> np.ndarray:
@@ -131,7 +139,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
            matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
            progress=None, tile: int | None = None, scheduler: str | None = None, notice=None,
            spacing: tuple | None = None, margins=None, primary=None, verdict_anyway: bool = False,
-           reconstruct: dict | None = None, operators: bool = False) -> Assessment:
+           reconstruct: dict | None = None, operators: bool = False, thresholds=None) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -188,6 +196,10 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         the codecs applied on the projections (where the camera noise is and what is stored), and every
         image is reconstructed before the predictor; ``labels`` and ``model`` live in the
         reconstruction's geometry ``(rows, width, width)``, and ``spacing`` is its voxel size.
+    thresholds : mapping of int to float, optional
+        The forest's probability threshold per class of object (:func:`noisestat.predict.parse_thresholds`;
+        default :data:`~noisestat.predict.THRESHOLD` each); a pixel is of the classes of object
+        together when any passes (the object mask).
     operators : bool, default False
         Also score the classifier's own training filters per pixel (operator-level eps,
         :func:`noisestat.score.operator_scores`) on the same replicas and decoded images: on the image or
@@ -237,6 +249,13 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     parse_primary(primary, parameters_for(image.ndim))
     if model is not None:
         predictor_kind(model)
+        if thresholds is not None and isinstance(model, PixelClassifier):
+            # the caller's model is left as it is: the run uses a copy with these thresholds
+            model = copy.copy(model)
+            model.thresholds = dict(thresholds)
+            model.class_thresholds()  # a class the model lacks is refused here, before any work
+        elif thresholds is not None:
+            raise InputError(f"thresholds apply to noisestat's forest; {type(model).__name__} decides on its own")
     for codec in codecs:
         prepare_image(codec, image, profile)
     with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as executor:
@@ -257,7 +276,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                                              seed=seed, jobs=jobs, matching=matching, min_area=min_area,
                                              model_seeds=model_seeds, extra_images=decoded,
                                              progress=progress, tile=tile, executor=executor, notice=notice,
-                                             spacing=spacing, margins=margins, primary=primary)
+                                             spacing=spacing, margins=margins, primary=primary,
+                                             thresholds=thresholds)
         coded = [c for c, _ in pending.result()]
         codec_seconds = sum(seconds for _, seconds in pending.result())
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
@@ -271,7 +291,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
 
     prov = {"noisestat": __version__, "seed": seed, "replica_mode": _replica_mode(image), "model_seeds": model_seeds,
             "noise_model": profile.noise_model, "matching": matching,
-            "threshold": THRESHOLD if isinstance(model, PixelClassifier) else None,
+            "threshold": (_threshold_record(model.class_thresholds()) if isinstance(model, PixelClassifier)
+                          else None),
             "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
             "reconstruction": None if reconstruct is None else domain.describe(),
             "spacing": list(ref.spacing) if ref.spacing is not None else None,
@@ -354,7 +375,7 @@ def unfit_warnings(ref: Reference) -> list[str]:
 
 def build_reference(image, profile, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
                     min_area=0, model_seeds=0, extra_images=(), progress=None, tile=None, scheduler=None,
-                    executor=None, notice=None, spacing=None, margins=None, primary=None):
+                    executor=None, notice=None, spacing=None, margins=None, primary=None, thresholds=None):
     """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
     parallel batch); returns the :class:`Reference` and the extra images' aligned objects.
     ``extra_images`` is a sequence of images or a callable that returns one: it is called once the
@@ -370,7 +391,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
             return build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed,
                                    jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
                                    extra_images=extra_images, progress=progress, tile=tile, executor=own,
-                                   notice=notice, spacing=spacing, margins=margins, primary=primary)
+                                   notice=notice, spacing=spacing, margins=margins, primary=primary,
+                                   thresholds=thresholds)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
     started = time.perf_counter()
     timing: dict = {}
@@ -396,7 +418,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     raw_features = None
     if trained:
         # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
-        model = new_forest(forest_seed, image.ndim, jobs if local else -1, spacing)
+        model = new_forest(forest_seed, image.ndim, jobs if local else -1, spacing, thresholds)
         tile = tile or default_tile(model, image.ndim)
         kept = features_fit(image, model)
         raw_here = raw_here or (kept and executor.workers <= (os.cpu_count() or 1))
@@ -719,16 +741,34 @@ def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image")
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
                  seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None, channel=None,
                  plane=None, tile=None, scheduler=None, notice=None, margins=None, primary=None,
-                 verdict_anyway=False) -> Assessment:
+                 verdict_anyway=False, reconstruct=None, thresholds=None, operators=False) -> Assessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``.
 
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
     (:func:`noisestat.io.read_image_info`); they and the file's pixel size are kept in the provenance.
+    ``reconstruct``: the image is a projection stack (:func:`assess`); its ``angles`` may be a function
+    of the number of projections. ``thresholds``: the forest's per-class thresholds, as text
+    ("2=0.7,3=0.5") or a mapping.
     """
     parse_scheduler(scheduler)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
-    image, info = read_image_info(image_path, channel=channel, plane=plane)
-    parse_primary(primary, parameters_for(image.ndim))
+    if reconstruct is None:
+        image, info = read_image_info(image_path, channel=channel, plane=plane)
+        shape, spacing = image.shape, info.spacing if image.ndim == 3 else None
+    else:
+        # a projection stack as the camera wrote it: its rows may be fewer than a volume's minimum
+        image, info = read_projections(image_path, channel=channel)
+        check_projections(image, name=str(image_path))
+        angles = reconstruct.get("angles")
+        angles = angles(image.shape[0]) if callable(angles) else angles
+        reconstruct = parse_reconstruction(reconstruct.get("method", "fbp"), angles=angles,
+                                           center=reconstruct.get("center"), filter=reconstruct.get("filter", "ramp"),
+                                           interpolation=reconstruct.get("interpolation", "linear"))
+        shape = Reconstructed(image, reconstruct).shape
+        # the reconstruction's voxel: a projection's pixel along the axis (rows) and across it (columns)
+        size = info.pixel_size
+        spacing = None if size is None else (float(size.y), float(size.x), float(size.x))
+    parse_primary(primary, parameters_for(len(shape)))
     profile = load_profile(camera_path)
     if (model_path is None) == (labels_path is None):
         raise InputError("give exactly one of --model or --labels")
@@ -741,8 +781,11 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
         model = load_model(model_path)
         inputs["model"] = {"path": str(model_path), "sha256": file_sha256(model_path)}
     else:
-        labels = read_labels(labels_path, shape=image.shape)
+        labels = read_labels(labels_path, shape=shape)
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
+    if isinstance(thresholds, str):
+        classes = model.classes_ if model is not None else np.unique(labels[labels > 0])
+        thresholds = parse_thresholds(thresholds, classes)
     # The output rules (no input inside it, not someone else's folder, writable) before the work.
     # A folder holding the camera profile also holds its pixel-map TIFF, which must lie beside it.
     prepare_output_dir(outdir, inputs=[*(v["path"] for v in inputs.values()), *codec_input_files(codecs)])
@@ -751,7 +794,8 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                     provenance={"inputs": inputs,
                                 "pixel_size": None if info.pixel_size is None else info.pixel_size.to_dict()},
                     progress=progress, tile=tile, scheduler=scheduler, notice=notice,
-                    spacing=info.spacing if image.ndim == 3 else None, margins=margins, primary=primary,
-                    verdict_anyway=verdict_anyway)
+                    spacing=spacing, margins=margins, primary=primary,
+                    verdict_anyway=verdict_anyway, reconstruct=reconstruct, thresholds=thresholds,
+                    operators=operators)
     write_assessment(result, outdir)
     return result

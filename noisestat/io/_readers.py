@@ -135,7 +135,8 @@ VOLUME_AXES = "ZIQ"
 MIN_EXTENT = 8
 
 
-def _layout(axes: str, shape: tuple[int, ...], name: str, channel, plane) -> tuple[tuple, tuple[int, ...]]:
+def _layout(axes: str, shape: tuple[int, ...], name: str, channel, plane,
+            min_extent: int = MIN_EXTENT) -> tuple[tuple, tuple[int, ...]]:
     """Which index each stored axis takes (None: kept) and the kept axes in output order.
 
     ``channel`` indexes the C and S axes, ``plane`` every other axis (Z, T, ...), each flattened in
@@ -166,9 +167,9 @@ def _layout(axes: str, shape: tuple[int, ...], name: str, channel, plane) -> tup
         index[i] = int(k)
     if volume:
         index[rest[0]] = None
-        if min(shape[rest[0]], *(shape[i] for i in yx)) < MIN_EXTENT:
+        if min(shape[rest[0]], *(shape[i] for i in yx)) < min_extent:
             raise InputError(f"{name}: the volume of shape {(shape[rest[0]], shape[yx[0]], shape[yx[1]])} "
-                             f"(axes {axes}) is too small (at least {MIN_EXTENT} along each axis); read one 2D "
+                             f"(axes {axes}) is too small (at least {min_extent} along each axis); read one 2D "
                              f"plane with --plane N (0 to {n_plane - 1})")
         return tuple(index), (rest[0], *yx)
     p = _pick(name, plane, n_plane, "plane")
@@ -189,11 +190,12 @@ def _check_kind(shape: tuple[int, ...], dtype, name: str) -> None:
         raise InputError(f"{name}: {what} of shape {tuple(shape)} is too small (at least {size})")
 
 
-def _open(path, channel, plane, *, lazy: bool, raw: bool = True) -> tuple[ImageView, ImageInfo]:
+def _open(path, channel, plane, *, lazy: bool, raw: bool = True,
+          min_extent: int = MIN_EXTENT) -> tuple[ImageView, ImageInfo]:
     path = Path(path)
     source, axes, pixel_size = _stored(path, lazy=lazy)
     shape = tuple(int(n) for n in source.shape)
-    index, out = _layout(axes, shape, str(path), channel, plane)
+    index, out = _layout(axes, shape, str(path), channel, plane, min_extent)
     view = ImageView(source, index, out, str(path))
     if raw:
         _check_kind(view.shape, view.dtype, str(path))

@@ -163,14 +163,15 @@ class Margins:
     def to_dict(self) -> dict:
         return {key: getattr(self, attr) for key, attr in self._KEYS.items()}
 
-    def admitted(self, n_replicas: int) -> str:
-        """What the rule admits, in words."""
+    def admitted(self, n_replicas: int, globals_=("the global parameters",)) -> str:
+        """What the rule admits, in words (``globals_``: the global parameters' names)."""
         keep = keep_for_spread(self.spread, n_replicas)
         return (f"a systematic shift under {self.shift:g} sigma_raw, a per-object error spread under "
                 f"{self.spread:g} x a second acquisition's (share of |eps| < 1 above {keep:.2f} x a second "
                 f"acquisition's), raw objects lost, split or merged, and objects measured beyond a second "
                 f"acquisition's 99th percentile, each under {self.loss:g} x a second acquisition's rate + "
-                f"{self.loss_floor:.0%} of the objects, and N_tot and A_tot changed by under {self.global_:g} sigma_raw")
+                f"{self.loss_floor:.0%} of the objects, and {_and(globals_)} changed by under {self.global_:g} "
+                f"sigma_raw")
 
 
 def parse_primary(text, available) -> tuple:
@@ -355,8 +356,9 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
             if c["decision"] == "undecided" and c.get("needed"):
                 for k, v in c["needed"].items():
                     needed[k] = max(needed.get(k, 0), v)
-    return Verdict(outcome, tuple(reasons), tuple(criteria), rule_text(margins, n_replicas, reps),
-                   margins.admitted(n_replicas), margins.to_dict(), tuple(reps), needed)
+    names = tuple(global_eps) or ("the global parameters",)
+    return Verdict(outcome, tuple(reasons), tuple(criteria), rule_text(margins, n_replicas, reps, names),
+                   margins.admitted(n_replicas, names), margins.to_dict(), tuple(reps), needed)
 
 
 def _reference_blocks(eps0: np.ndarray, n_objects: int) -> np.ndarray | None:
@@ -512,8 +514,14 @@ def _family_sentence() -> str:
     return "; ".join(f"{words(members)} are one family, tested through {rep}" for rep, members in FAMILIES.values())
 
 
-def rule_text(margins: Margins, n_replicas: int, primary) -> str:
-    """The rule in words, with its numbers (built from the constants it names, so that it cannot drift)."""
+def _and(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def rule_text(margins: Margins, n_replicas: int, primary, globals_=("the global parameters",)) -> str:
+    """The rule in words, with its numbers (built from the constants it names, so that it cannot drift);
+    ``globals_``: the global parameters' names."""
     from ._tests import TRIM
 
     return (f"tolerable when every criterion is shown within its margin (each one-sided test at p < "
@@ -530,7 +538,7 @@ def rule_text(margins: Margins, n_replicas: int, primary) -> str:
             f"own second acquisitions); (3) raw objects lost, split or merged below {margins.loss:g} x the rate "
             f"between second acquisitions + {margins.loss_floor:.0%} (score test); (4) objects with a primary |eps| "
             "beyond the 99th percentile of a second acquisition's objects below "
-            f"{margins.loss:g} x a second acquisition's share + {margins.loss_floor:.0%}; (5) |eps| of N_tot and "
-            f"A_tot below {margins.global_:g}, sigma_raw known from {n_replicas} replicas (chi-square bound). "
-            f"It admits {margins.admitted(n_replicas)}. sigma_raw is floored at the parameter's resolution "
+            f"{margins.loss:g} x a second acquisition's share + {margins.loss_floor:.0%}; (5) |eps| of "
+            f"{_and(globals_)} below {margins.global_:g}, sigma_raw known from {n_replicas} replicas (chi-square "
+            f"bound). It admits {margins.admitted(n_replicas, globals_)}. sigma_raw is floored at the parameter's resolution "
             f"h / sqrt(12) (h its smallest observed change, 1 for counts)")
