@@ -92,3 +92,32 @@ def test_notice_estimate_returns_the_check_an_executor_feeds():
     assert said[0][0].startswith("estimated time: 20 s for 5 images") and said[0][1] == pytest.approx(20.0)
     _run_batch(check, clock, 5, 20.0)  # each image took 20 s, not 4
     assert [m for m, _ in said[1:]] == ["revised estimate: about 2 min (the first image took 20 s, not 4 s)"]
+
+
+def _identity(i):
+    return i
+
+
+@pytest.mark.slow
+@pytest.mark.process
+def test_a_dask_batch_feeds_the_check_its_started_hook_returns():
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    from noisestat.engine import DaskExecutor
+
+    class Ticking:
+        """Each reading is 50 s after the last: tasks "take" 50 s where 10 s were estimated."""
+
+        def __init__(self):
+            self.now = 0.0
+
+        def __call__(self):
+            self.now += 50.0
+            return self.now
+
+    said = []
+    check = EstimateCheck(lambda m, s: said.append(m), 40.0, 4, 1, clock=Ticking())
+    with DaskExecutor("local:1") as executor:
+        out = executor.map(_identity, [(i,) for i in range(4)], [f"image {i + 1}" for i in range(4)],
+                           started=lambda: check)
+    assert out == [0, 1, 2, 3]
+    assert len(said) == 1 and said[0].startswith("revised estimate: about ")
