@@ -276,13 +276,14 @@ def demo_opt(outdir: str | os.PathLike = "noisestat-demo-opt", *, jobs: int = 1,
     plus a dim background), and each projection is one camera frame. Writes ``outdir/projections.tif``
     (uint16, angles x rows x width), ``outdir/second.tif`` (a second acquisition), ``outdir/labels.tif``
     (sparse labels in the reconstruction's geometry rows x width x width: 1 background, 2 plaque),
-    ``camera.json``, ``ptc.png`` and ``demo.json``, then assesses with ``reconstruct`` =
-    ``parse_reconstruction("fbp")``: replicas and codecs act on the projections, every image is
-    reconstructed before the forest. The assessment goes to ``outdir/assessment``.
+    ``camera.json``, ``ptc.png`` and ``demo.json``, then :func:`noisestat.pipeline.assess_files` with
+    ``reconstruct=parse_reconstruction("fbp")`` writes ``outdir/assessment``: replicas and codecs act on
+    the projections, every image is reconstructed before the forest.
 
     Parameters and return as :func:`demo_volume` (``size`` from :data:`OPT_SIZES`).
     """
     from .demo import calibrate_demo_camera, demo_camera
+    from .pipeline import assess_files
     from .reconstruct._domain import parse_reconstruction
 
     settings = _size(OPT_SIZES, size)
@@ -313,8 +314,10 @@ def demo_opt(outdir: str | os.PathLike = "noisestat-demo-opt", *, jobs: int = 1,
                   lambda tmp: (_write_stack(tmp / "projections.tif", projections, (None, voxel, voxel)),
                                _write_stack(tmp / "second.tif", second, (None, voxel, voxel)),
                                _write_stack(tmp / "labels.tif", labels, (voxel, voxel, voxel))))
-    result = _assess_opt(out, codecs, parse_reconstruction("fbp"), settings["replicas"], seed, jobs, progress, notice,
-                         (voxel, voxel, voxel))  # the reconstruction's voxels: the projections' pixel, isotropic
+    # the reconstruction's voxels are the projections' pixels (isotropic), read from projections.tif
+    result = assess_files(out / "projections.tif", out / "camera.json", codecs, out / "assessment",
+                          labels_path=out / "labels.tif", replicas=settings["replicas"], seed=seed, jobs=jobs,
+                          progress=progress, notice=notice, reconstruct=parse_reconstruction("fbp"))
     return _with_demo(result, demo)
 
 
@@ -335,32 +338,6 @@ def _project(density: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
     for r in range(rows):
         out[:, r, :] = radon(density[r], theta=angles_deg, circle=True).T
     return np.maximum(out, 0.0)
-
-
-def _assess_opt(out: Path, codecs, reconstruct: dict, replicas: int, seed: int, jobs: int, progress, notice,
-                spacing):
-    """Assess the OPT inputs from their files as ``assess_files`` does for an image, with a reconstruction."""
-    from .camera._profile import load_profile
-    from .io import read_image_info, read_labels
-    from .io._hashing import file_sha256
-    from .pipeline import assess, write_assessment
-
-    image_path, camera_path, labels_path = out / "projections.tif", out / "camera.json", out / "labels.tif"
-    projections, info = read_image_info(image_path)
-    _, rows, width = projections.shape
-    profile = load_profile(camera_path)
-    labels = read_labels(labels_path, shape=(rows, width, width))
-    inputs = {"image": {"path": str(image_path), "sha256": file_sha256(image_path), "axes": info.axes,
-                        "shape": list(info.shape), "channel": None, "plane": None},
-              "camera": {"path": str(camera_path), "sha256": file_sha256(camera_path)},
-              "labels": {"path": str(labels_path), "sha256": file_sha256(labels_path)}}
-    prepare_output_dir(out / "assessment", inputs=[v["path"] for v in inputs.values()])
-    result = assess(projections, profile, codecs, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
-                    provenance={"inputs": inputs, "pixel_size": PixelSize(spacing[2], spacing[1], "µm", z=spacing[0]).to_dict()},
-                    progress=progress, notice=notice, spacing=spacing,
-                    reconstruct=reconstruct)
-    write_assessment(result, out / "assessment")
-    return result
 
 
 def _write_inputs(out: Path, profile, calibration, demo: dict, write_images) -> None:
