@@ -6,8 +6,8 @@ second acquisition, sparse labels, ``camera.json``), then assesses them as ``noi
 writes the assessment into ``outdir/assessment``.
 
 * :func:`demo_volume`: nuclei in an anisotropic fluorescence volume (24 x 128 x 128 voxels of
-  2 x 0.5 x 0.5 um), scored with lossless, the second acquisition (``file:``), SZ3 with an error bound of one noise sigma
-  and JPEG plane by plane at a ratio.
+  2 x 0.5 x 0.5 um), scored with lossless, the second acquisition (``file:``), SZ3 with an error bound
+  of one noise sigma and JPEG plane by plane at a ratio.
 * :func:`demo_opt`: emission projections (360 k / n degrees) of an organ-like body holding small bright
   plaques; the replicas are drawn and the codecs applied on the projections, every image reconstructed by
   filtered back-projection before the forest; scored with lossless, the second acquisition, SZ3 with an
