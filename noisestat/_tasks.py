@@ -15,7 +15,9 @@ import time
 import numpy as np
 
 from .camera._profile import CameraProfile
-from .engine._tiles import _tick, label_mask, predict_tile, segment_tiled, values_tile
+from scipy import ndimage
+
+from .engine._tiles import _tick, label_mask, object_classes, predict_tile, segment_tiled, values_tile
 from .measure._matching import STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import measure_objects
 from .measure._volume import centre_columns, measure_volume_objects, parameters_for, size_column
@@ -25,9 +27,11 @@ from .results import ImageObjects, PackedLabels
 
 
 def match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,
-                   timing: dict | None = None, table=None, intensity=None, spacing=None) -> ImageObjects:
+                   timing: dict | None = None, table=None, intensity=None, spacing=None, classes=None) -> ImageObjects:
     """Measure one image's objects (unless their ``table`` is known; ``intensity`` its values in
-    electrons; a volume's in the units of ``spacing``) and align them to the raw ones."""
+    electrons; a volume's in the units of ``spacing``) and align them to the raw ones. ``classes``:
+    :class:`Classes` when the model tells several classes of object apart (an object matches a raw
+    object of its own class only)."""
     start = time.perf_counter()
     if table is None:
         table = measure(labels, intensity, spacing)
@@ -37,6 +41,10 @@ def match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray
         m = match_iou(raw_labels, labels)
     else:
         m = match_centroids(raw_xy, centres(table), max_distance=centre_distance(labels.ndim, spacing))
+    if classes is not None and table.classes is not None:
+        # a raw object whose partner is of another class is not found in this image
+        other = (m.partner >= 0) & (table.classes[np.maximum(m.partner, 0)] != classes.raw)
+        m = dataclasses.replace(m, partner=np.where(other, -1, m.partner))
     values = np.full((n_raw, len(table.names)), np.nan)
     partner = np.zeros(n_raw, dtype=np.int64)
     status = classify_objects(raw_labels, labels, m.partner)
@@ -45,21 +53,76 @@ def match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray
     values[hit] = table.values[m.partner[hit]]
     partner[hit] = table.labels[m.partner[hit]]
     area = int(table.column(size_column(labels.ndim)).sum()) if len(table) else 0
-    totals = None if labels.ndim == 2 else tuple(float(table.column(c).sum()) if len(table) else 0.0
-                                                  for c in ("Volume", "SurfaceArea"))
+    totals = global_totals(table, labels, classes.objects if classes is not None else None)
     counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
     _tick(timing, "matching", start)
     return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=compact(labels),
                         status=status, totals=totals)
 
 
-def measure(labels: np.ndarray, intensity=None, spacing=None):
+@dataclasses.dataclass(frozen=True)
+class Classes:
+    """A run whose model tells several classes of object apart: its classes of object (2, 3, ...) and
+    the raw objects' classes, row by row."""
+
+    objects: tuple
+    raw: np.ndarray
+
+
+def measure(labels: np.ndarray, intensity=None, spacing=None, classes=None):
     """The ImageJ parameters of a 2D image's objects (shape, and intensity from ``intensity``); a
     volume's 3D parameters in the units of ``spacing`` and intensities
-    (:func:`noisestat.measure.measure_volume_objects`)."""
-    if labels.ndim == 2:
-        return measure_objects(labels, intensity)
-    return measure_volume_objects(labels, intensity, spacing)
+    (:func:`noisestat.measure.measure_volume_objects`). ``classes``: each id's class
+    (:func:`noisestat.engine.object_classes`), kept row by row."""
+    table = measure_objects(labels, intensity) if labels.ndim == 2 else measure_volume_objects(labels, intensity,
+                                                                                                spacing)
+    if classes is not None:
+        table = dataclasses.replace(table, classes=np.asarray(classes)[table.labels].astype(np.uint8))
+    return table
+
+
+def global_totals(table, labels: np.ndarray, object_classes=None) -> dict | None:
+    """The global parameters after N_tot (:attr:`noisestat.results.ImageObjects.totals`): a volume's
+    V_tot and SA_tot; with several ``object_classes``, each class's N_tot[c] and size (A_tot[c] in
+    pixels, or V_tot[c] and SA_tot[c]) and, for each class c after the first (2), its load on it:
+    load[c] = size of the class-c objects that touch a class-2 object / (size of the class-2 objects +
+    that size) -- the share of an organ (class 2) that its plaques (class c) take, a plaque counted when
+    it lies against or within the organ. None for an image of one class of object."""
+    volume = labels.ndim == 3
+    if not volume and object_classes is None:
+        return None
+    size = "Volume" if volume else "Area"
+    totals = {}
+    if volume:
+        totals = {"V_tot": _sum(table, "Volume"), "SA_tot": _sum(table, "SurfaceArea")}
+    if object_classes is None:
+        return totals
+    if not volume:
+        totals["A_tot"] = _sum(table, "Area")
+    row_class = table.classes if table.classes is not None else np.zeros(len(table), np.uint8)
+    for c in object_classes:
+        rows = row_class == c
+        totals[f"N_tot[{c}]"] = float(rows.sum())
+        totals[f"{'V' if volume else 'A'}_tot[{c}]"] = _sum(table, size, rows)
+        if volume:
+            totals[f"SA_tot[{c}]"] = _sum(table, "SurfaceArea", rows)
+    container = object_classes[0]
+    held = np.isin(labels, table.labels[row_class == container]) if len(table) else np.zeros(labels.shape, bool)
+    near = ndimage.binary_dilation(held, structure=ndimage.generate_binary_structure(labels.ndim, labels.ndim))
+    touching = set(np.unique(labels[near & (labels > 0)]).tolist())
+    for c in object_classes[1:]:
+        rows = (row_class == c) & np.isin(table.labels, list(touching))
+        inside = _sum(table, size, rows)
+        whole = _sum(table, size, row_class == container) + inside
+        totals[f"load[{c}]"] = inside / whole if whole > 0 else 0.0
+    return totals
+
+
+def _sum(table, name: str, rows=None) -> float:
+    if not len(table):
+        return 0.0
+    column = table.column(name)
+    return float(column[rows].sum() if rows is not None else column.sum())
 
 
 def centres(table) -> np.ndarray:
@@ -109,15 +172,18 @@ def compact(labels: np.ndarray) -> np.ndarray:
 
 
 def image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None, units=None,
-               spacing=None):
+               spacing=None, classes=None):
     """One image's aligned objects (segmented here unless its ``labels`` are known; intensities in
     electrons of the camera ``units``) and its timing."""
     timing = {}
+    ids = None
     if labels is None:
-        labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=timing,
-                               threads=threads)
+        labels, ids = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=timing,
+                                    threads=threads, with_classes=True)
     values = intensity(image, image[whole(image.shape)], units)
-    return match_objects(labels, raw_labels, raw_xy, matching, timing, intensity=values, spacing=spacing), timing
+    table = measure(labels, values, spacing, ids)
+    return match_objects(labels, raw_labels, raw_xy, matching, timing, table=table, spacing=spacing,
+                         classes=classes), timing
 
 
 def pixels_of(image, profile, seed):
@@ -142,37 +208,41 @@ def objects_task(image, model, tile, threads, min_area, profile=None, seed=None,
     timing = {}
     get, blocks = pixels_of(image, profile, seed)
     # the drawn blocks are dropped once the mask is predicted: labelling is the task's peak
-    labels = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
-                           predicted=blocks.clear)
+    labels, ids = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
+                                predicted=blocks.clear, with_classes=True)
     start = time.perf_counter()
-    table = measure(labels, intensity(image, get(whole(image.shape)), units), spacing)
+    table = measure(labels, intensity(image, get(whole(image.shape)), units), spacing, ids)
     _tick(timing, "measuring", start)
     return PackedLabels.pack(compact(labels)), table, timing
 
 
-def match_task(packed, table, raw_labels, raw_xy, matching, keep_packed, spacing=None):
+def match_task(packed, table, raw_labels, raw_xy, matching, keep_packed, spacing=None, classes=None):
     """One segmented image's objects aligned to the raw ones (a task)."""
     timing = {}
-    objects = match_objects(packed.unpack(), raw_labels, raw_xy, matching, timing, table=table, spacing=spacing)
+    objects = match_objects(packed.unpack(), raw_labels, raw_xy, matching, timing, table=table, spacing=spacing,
+                            classes=classes)
     return (dataclasses.replace(objects, labels=packed) if keep_packed else objects), timing
 
 
 def mask_task(image, model, tiles, threads, profile=None, seed=None):
     """The predictor's mask on the cores of ``tiles`` (a task: part of one image, or with ``seed``
     part of a replica, drawn region by region with its noise blocks kept for the next tiles), the
-    cores' pixels in tile order packed to bits."""
+    cores' pixels in tile order packed to bits (a class map's, one byte each: ``{"classes": ...}``)."""
     timing = {}
     get = pixels_of(image, profile, seed)[0]
-    cores = [predict_tile(get, model, t, timing=timing, threads=threads).reshape(-1) for t in tiles]
-    return np.packbits(np.concatenate(cores)), timing
+    cores = np.concatenate([predict_tile(get, model, t, timing=timing, threads=threads).reshape(-1) for t in tiles])
+    if cores.dtype != bool:
+        return {"classes": cores}, timing
+    return np.packbits(cores), timing
 
 
 def assemble_mask(shape, tiles, parts) -> np.ndarray:
-    """An image's mask from its :func:`mask_task` results (``parts``: one per group of ``tiles``)."""
-    mask = np.empty(shape, dtype=bool)
+    """An image's mask (a class map) from its :func:`mask_task` results (``parts``: one per group of
+    ``tiles``)."""
+    mask = np.empty(shape, dtype=np.uint8 if isinstance(parts[0], dict) else bool)
     for group, packed in zip(tiles, parts):
         sizes = [math.prod(c.stop - c.start for c in t.core) for t in group]
-        bits = np.unpackbits(packed, count=sum(sizes)).view(bool)
+        bits = packed["classes"] if isinstance(packed, dict) else np.unpackbits(packed, count=sum(sizes)).view(bool)
         for t, start, n in zip(group, np.cumsum([0, *sizes[:-1]]), sizes):
             mask[t.core] = bits[start:start + n].reshape(tuple(c.stop - c.start for c in t.core))
     return mask
@@ -182,23 +252,28 @@ def label_measure(shape, tiles, parts, min_area, timing, pixels=None, spacing=No
     """Labels and measurements of an image whose mask came in parts; ``pixels``: ``(image, profile,
     seed, units)`` for the intensities (the image, or with ``seed`` its replica drawn again)."""
     start = time.perf_counter()
-    labels = label_mask(assemble_mask(shape, tiles, parts), min_area)
+    mask = assemble_mask(shape, tiles, parts)
+    labels = label_mask(mask, min_area)
+    ids = object_classes(labels, mask) if mask.dtype != bool else None
+    del mask
     start = _tick(timing, "labelling", start)
     values = None
     if pixels is not None:
         image, profile, seed, units = pixels
         values = intensity(image, pixels_of(image, profile, seed)[0](whole(shape)), units)
-    table = measure(labels, values, spacing)
+    table = measure(labels, values, spacing, ids)
     _tick(timing, "measuring", start)
     return labels, table
 
 
-def finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed, pixels=None, spacing=None):
+def finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed, pixels=None, spacing=None,
+                classes=None):
     """One image's objects from its mask's parts: labelled, measured (intensities from ``pixels``, see
     :func:`label_measure`) and aligned to the raw objects (a task); a replica's labels packed."""
     timing = {}
     labels, table = label_measure(shape, tiles, parts, min_area, timing, pixels, spacing)
-    objects = match_objects(labels, raw_labels, raw_xy, matching, timing, table=table, spacing=spacing)
+    objects = match_objects(labels, raw_labels, raw_xy, matching, timing, table=table, spacing=spacing,
+                            classes=classes)
     if keep_packed:
         objects = dataclasses.replace(objects, labels=PackedLabels.pack(objects.labels))
     return objects, timing

@@ -21,7 +21,8 @@ import time
 import numpy as np
 
 from . import __version__
-from ._tasks import (assemble_values, call, centre_distance, centres, compact, finish_task, image_task, intensity,
+from ._tasks import (Classes, assemble_values, call, centre_distance, centres, compact, finish_task, global_totals,
+                     image_task, intensity,
                      label_measure, mask_task, match_task, measure, merge_timing, objects_task, pair_args,
                      parts_per_image, same_image,
                      tile_groups, values_task)
@@ -30,7 +31,7 @@ from .codecs import CodecResult, parse_spec
 from .codecs._base import code_image, prepare_image
 from .engine._estimate import notice_estimate
 from .engine._executors import JoblibExecutor, Pending, make_executor, parse_scheduler
-from .engine._tiles import MIN_TILE, _tick, default_tile, segment_tiled, tile_grid
+from .engine._tiles import MIN_TILE, _tick, default_tile, multi_class, segment_tiled, tile_grid
 from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
@@ -46,9 +47,9 @@ from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import BlockCache, draw_region, replica_seeds
 from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
-from .results import (Assessment, globals_for, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
+from .results import (Assessment, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
                       ValueScore)
-from .score._eps import GLOBAL_FLOOR, angular_mask, epsilon, floored, replica_spread, resolution_floor, summarise_eps
+from .score._eps import angular_mask, global_floors, epsilon, floored, replica_spread, resolution_floor, summarise_eps
 from .score._null import (band_counts, replica_pair_eps, second_acquisition_losses, unchanged_warning,
                           unstable_warning)
 from .score._criteria import eps_scale, keep_for_spread
@@ -82,7 +83,7 @@ def _replica_mode(image: np.ndarray) -> str:
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     """Objects of another image of the same scene as ``ref``'s raw image, aligned to the raw objects."""
     return image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area,
-                       units=ref.profile, spacing=ref.spacing)[0]
+                       units=ref.profile, spacing=ref.spacing, classes=ref.classes)[0]
 
 
 def _in_threads(model, labels) -> bool:
@@ -431,10 +432,12 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     raw_timing: dict = {}
     raw_threads = os.cpu_count() or 1
     if raw_here:
-        raw_labels = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=raw_timing,
-                                   features=raw_features, threads=raw_threads)
+        raw_labels, raw_ids = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area,
+                                            timing=raw_timing, features=raw_features, threads=raw_threads,
+                                            with_classes=True)
         start = time.perf_counter()
-        raw = measure(raw_labels, intensity(image, image[tuple(slice(None) for _ in image.shape)], profile), spacing)
+        raw = measure(raw_labels, intensity(image, image[tuple(slice(None) for _ in image.shape)], profile), spacing,
+                      raw_ids)
         _tick(raw_timing, "measuring", start)
     del raw_features
     if callable(extra_images):
@@ -497,7 +500,10 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     del images
     merge_timing(timing, raw_timing)
     raw_xy = centres(raw)
-    totals = None if image.ndim == 2 else tuple(float(raw.column(c).sum()) for c in ("Volume", "SurfaceArea"))
+    # several classes of object: each object matches its own class only, and each class has its globals
+    classes = (Classes(tuple(int(c) for c in model.classes_ if int(c) != 1), np.asarray(raw.classes))
+               if multi_class(model) and raw.classes is not None else None)
+    totals = global_totals(raw, raw_labels, classes.objects if classes is not None else None)
     raw_objects = ImageObjects(raw.values, raw.labels.astype(np.int64), len(raw),
                                int(raw.column(size_column(image.ndim)).sum()) if len(raw) else 0, {},
                                np.asarray(raw.values), labels=raw_labels,
@@ -510,15 +516,16 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     for i in range(replicas + 2 + len(extra_images)):
         keep_packed = i < replicas + 2
         if not keep_packed and same[i - replicas - 2]:
-            tasks.append((match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False, spacing)))
+            tasks.append((match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False, spacing, classes)))
         elif kind == "mask":
             # the intensities: a replica drawn again from its seed (exactly as its mask saw it), or the image
             pixels = ((shared_image, profile, seeds[i], profile) if keep_packed
                       else (extra_images[i - replicas - 2], None, None, profile))
             tasks.append((finish_task, (image.shape, groups, next(parts), min_area, shared_labels, raw_xy, matching,
-                                         keep_packed, pixels, spacing)))
+                                         keep_packed, pixels, spacing, classes)))
         else:
-            tasks.append((match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed, spacing)))
+            tasks.append((match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed, spacing,
+                                       classes)))
     del segmented, parts
     names = ([f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
              + [f"codec image {i + 1}" for i in range(len(extra_images))])
@@ -536,7 +543,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     floor = resolution_floor(raw.values, stack, angular)
     sigma_used = floored(sigma, floor[None])
     replica_globals = np.stack([r.globals for r in replica_objects])
-    sigma_global = floored(replica_globals.std(axis=0, ddof=1), GLOBAL_FLOOR)
+    sigma_global = floored(replica_globals.std(axis=0, ddof=1), global_floors(raw_objects.global_names, spacing))
 
     null_eps = epsilon(null_pair[0].values, null_pair[1].values, sigma_used, angular)
     null_globals = epsilon(null_pair[0].globals, null_pair[1].globals, sigma_global,
@@ -557,7 +564,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     pairs_loss, null_loss = second_acquisition_losses(pair_counts, null_pair_counts, matching)
     primary = parse_primary(primary, columns)
     null_verdict = judge(null_stats, null_eps, columns, pairs_eps if len(pairs_eps) else None,
-                         dict(zip(globals_for(columns), null_globals)), replicas,
+                         dict(zip(raw_objects.global_names, null_globals)), replicas,
                          loss={"n_unmatched": null_pair_counts[0], "n_raw": null_pair_counts[1],
                                "null_unmatched": pairs_loss["unmatched"], "null_n": pairs_loss["n"]},
                          margins=margins, primary=primary,
@@ -577,7 +584,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                    for s in model_root.spawn(model_seeds)]
         del rows, targets
         others = executor.map(image_task, [(shared_image, f, tile, threads, shared_labels, raw_xy, matching,
-                                             min_area, None, profile, spacing) for f in forests],
+                                             min_area, None, profile, spacing, classes) for f in forests],
                               [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
         for _, t in others:
             merge_timing(timing, t)
@@ -593,7 +600,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     null_globals, null_stats, null_fractions, (null_verdict.tolerable, null_verdict.reasons),
                     null_verdict.rule, sigma_model, tuple(warnings), floor, replica_status, null_loss, tile, timing,
                     margins=margins, primary=primary, null_verdict=null_verdict, pooled_null_eps=pooled_eps,
-                    unstable=unstable, image=image, spacing=spacing)
+                    unstable=unstable, image=image, spacing=spacing, classes=classes)
     return ref, extra_objects
 
 

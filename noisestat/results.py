@@ -16,7 +16,7 @@ from . import __version__
 from .camera._profile import CameraProfile
 from .measure._morphometry import PARAMETERS, ObjectMeasurements
 from .predict._forest import PixelClassifier
-from .score._eps import GLOBAL_FLOOR, floored, null_reference, summarise_eps
+from .score._eps import floored, global_floors, null_reference, summarise_eps
 from .score._tests import difference_stats
 from .score._verdict import Margins, Verdict
 
@@ -79,8 +79,11 @@ class ImageObjects:
         replica's is kept packed (:class:`PackedLabels`).
     status : ndarray of str, shape (n_raw_objects,), optional
         What happened to each raw object in this image: matched, lost, split or merged.
-    totals : tuple of float, optional
-        A volume's V_tot and SA_tot (physical units); None for an image.
+    totals : dict, optional
+        The global parameters after N_tot, by name: a volume's V_tot and SA_tot (physical units); with
+        several classes of object, also each class's count and size (``N_tot[c]``, ``A_tot[c]`` or
+        ``V_tot[c]``, ``SA_tot[c]``) and each further class's load on class 2 (``load[c]``). None for an
+        image of one class of object (A_tot is ``area_total``).
     """
 
     values: np.ndarray
@@ -91,15 +94,20 @@ class ImageObjects:
     table: np.ndarray | None = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False, compare=False)
     status: np.ndarray | None = field(default=None, repr=False, compare=False)
-    totals: tuple | None = None
+    totals: dict | None = None
+
+    @property
+    def global_names(self) -> tuple:
+        """The names of :attr:`globals`: N_tot, A_tot (an image); N_tot, V_tot, SA_tot (a volume); then
+        the per-class ones (several classes of object)."""
+        return GLOBAL_PARAMETERS if self.totals is None else ("N_tot", *self.totals)
 
     @property
     def globals(self) -> np.ndarray:
-        """The global parameters in :func:`globals_for` order: N_tot, A_tot (an image); N_tot, V_tot, SA_tot
-        (a volume)."""
+        """The global parameters, in :attr:`global_names` order."""
         if self.totals is None:
             return np.array([self.n_objects, self.area_total], dtype=float)
-        return np.array([self.n_objects, *self.totals], dtype=float)
+        return np.array([self.n_objects, *self.totals.values()], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -171,8 +179,8 @@ class Assessment:
 
     @property
     def global_names(self) -> tuple:
-        """The global parameters (:func:`globals_for`)."""
-        return globals_for(self.raw.names)
+        """The global parameters: the raw objects' (:attr:`ImageObjects.global_names`)."""
+        return self.raw_objects.global_names
 
     @property
     def sigma_used(self) -> np.ndarray:
@@ -276,9 +284,11 @@ class Assessment:
             below = self.sigma_raw < self.sigma_floor[None]
         n_sigma = np.isfinite(self.sigma_raw).sum(axis=0)
         return {"rule": "sigma used = max(sigma_raw, h / sqrt(12)), h the parameter's smallest observed change "
-                        "(median over objects), 1 for the global parameters (noisestat.score)",
+                        "(median over objects); for a global its lattice step: 1 for counts, a voxel for V_tot, a "
+                        "face for SA_tot, 0 for a load (noisestat.score.global_floors)",
                 "parameters": {p: float(self.sigma_floor[j]) for j, p in enumerate(self.parameters)},
-                "global": dict.fromkeys(self.global_names, GLOBAL_FLOOR),
+                "global": dict(zip(self.global_names,
+                                   global_floors(self.global_names, self.provenance.get("spacing")).tolist())),
                 "floored_fraction": {p: float(below[:, j].sum() / n_sigma[j]) if n_sigma[j] else None
                                      for j, p in enumerate(self.parameters)}}
 
@@ -334,6 +344,7 @@ class Reference:
     unstable: str | None = None
     image: np.ndarray | None = field(default=None, repr=False)  # the raw image (not a copy)
     spacing: tuple | None = None  # a volume's voxel size (z, y, x): the units of its objects' parameters
+    classes: object = None  # noisestat._tasks.Classes when the model tells several classes of object apart
 
     @property
     def n_replicas(self) -> int:
@@ -346,8 +357,8 @@ class Reference:
 
     @property
     def global_names(self) -> tuple:
-        """The global parameters (:func:`globals_for`)."""
-        return globals_for(self.raw.names)
+        """The global parameters: the raw objects' (:attr:`ImageObjects.global_names`)."""
+        return self.raw_objects.global_names
 
     @property
     def sigma_global(self) -> np.ndarray:
@@ -356,8 +367,9 @@ class Reference:
 
     @property
     def sigma_global_used(self) -> np.ndarray:
-        """The global spread eps divides by: floored at :data:`noisestat.score.GLOBAL_FLOOR`."""
-        return floored(self.sigma_global, GLOBAL_FLOOR)
+        """The global spread eps divides by: floored at each global's lattice step
+        (:func:`noisestat.score.global_floors`)."""
+        return floored(self.sigma_global, global_floors(self.global_names, self.spacing))
 
     @property
     def sigma_used(self) -> np.ndarray:

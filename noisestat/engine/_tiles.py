@@ -29,6 +29,7 @@ from ..predict._protocol import check_predictor_output, predictor_kind
 from ._label import label_blocks
 
 __all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "predict_tile", "segment_tiled", "label_mask",
+           "multi_class", "object_classes",
            "values_tile", "predict_values_tiled",
            "FEATURE_BUDGET_BYTES", "MIN_TILE", "LABEL_BLOCKS_ABOVE"]
 
@@ -127,7 +128,7 @@ def predict_mask_tiled(get_region, shape: tuple, model, tile: int, *, timing: di
     tile index to its core's precomputed features (the raw image's, kept from training).
     ``timing`` accumulates seconds of "pixels" (getting regions), "features" and "trees".
     """
-    mask = np.empty(shape, dtype=bool)
+    mask = np.empty(shape, dtype=np.uint8 if multi_class(model) else bool)
     for t in tile_grid(shape, tile, tuple(model.halo(len(shape)))):
         mask[t.core] = predict_tile(get_region, model, t, timing=timing,
                                     features=None if features is None else features.get(t.index), threads=threads)
@@ -153,8 +154,12 @@ def predict_tile(get_region, model, t: Tile, *, timing: dict | None = None, feat
     start = _tick(timing, "features", start)
     counts = {} if timing is not None else None
     core = region[t.inner]
-    out = check_predictor_output(model, model.predict_mask(core, features=features, counts=counts,
-                                                           threads=threads), core.shape, "mask")
+    if multi_class(model):
+        # a class map: 0 background, c for a pixel of class c (the model's per-class thresholds)
+        out = model.predict_classes(core, features=features, counts=counts, threads=threads)
+    else:
+        out = check_predictor_output(model, model.predict_mask(core, features=features, counts=counts,
+                                                               threads=threads), core.shape, "mask")
     if counts:
         timing["tree_evaluations"] = timing.get("tree_evaluations", 0) + counts.get("tree_evaluations", 0)
         timing["pixels_predicted"] = timing.get("pixels_predicted", 0) + counts.get("pixels", 0)
@@ -190,15 +195,41 @@ def predict_values_tiled(get_region, shape: tuple, model, tile: int | None = Non
     return out
 
 
+def multi_class(model) -> bool:
+    """Whether ``model`` tells more than one class of object apart (noisestat's forest trained on classes
+    1..C, C > 2): its tiles give a class map, each class's objects labelled on their own."""
+    classes = getattr(model, "classes_", None)
+    return callable(getattr(model, "predict_classes", None)) and classes is not None and len(classes) > 2
+
+
+def object_classes(labels: np.ndarray, class_map: np.ndarray) -> np.ndarray:
+    """The class of each object id 0..max (index = id; 0 for the background) from the class map its
+    labels came from (:func:`label_mask` of a class map)."""
+    n = int(labels.max()) + 1 if labels.size else 1
+    out = np.zeros(n, dtype=np.uint8)
+    flat, classes = np.asarray(labels).reshape(-1), np.asarray(class_map).reshape(-1)
+    for start in range(0, flat.size, _CHUNK):  # every pixel of an object has its class: any one tells
+        ids = flat[start:start + _CHUNK]
+        out[ids] = classes[start:start + _CHUNK]
+    out[0] = 0
+    return out
+
+
 def label_mask(mask: np.ndarray, min_area: int = 0, *, block: int | None = None) -> np.ndarray:
     """Objects of a mask: fully connected components (8 in 2D, 26 in 3D) of at least ``min_area``
     pixels (ImageJ's Analyze Particles size filter), labelled 1..n in raster order of first pixel.
+
+    A class map (uint8: 0 background, c a class of object) is labelled class by class, ascending,
+    each class's ids after the previous class's: an object is one class's connected component
+    (:func:`object_classes` gives each id's class).
 
     A mask of more than :data:`LABEL_BLOCKS_ABOVE` pixels is labelled block by block
     (:func:`~noisestat.engine.label_blocks`, blocks of ``block`` pixels a side: the tile edge; by
     default :data:`LABEL_BLOCK`), with the same ids; the labels are then uint16, int32 or int64,
     the smallest that holds the count."""
     mask = np.asarray(mask)
+    if mask.dtype != bool:
+        return _label_classes(mask, min_area, block)
     if mask.size > LABEL_BLOCKS_ABOVE:
         edge = block or LABEL_BLOCK.get(mask.ndim, 64)
         labels, _ = label_blocks(mask, edge, connectivity=mask.ndim)
@@ -212,6 +243,22 @@ def label_mask(mask: np.ndarray, min_area: int = 0, *, block: int | None = None)
     except RuntimeError:  # more objects than uint16 holds
         labels, _ = ndimage.label(mask, structure=structure, output=np.int32)
     return filter_small(labels, min_area)
+
+
+def _label_classes(class_map: np.ndarray, min_area: int, block) -> np.ndarray:
+    """:func:`label_mask` of a class map: each class's components, the classes one after another."""
+    total = None
+    for c in (int(v) for v in np.unique(class_map) if v > 0):
+        labels = label_mask(class_map == c, min_area, block=block)
+        n = int(labels.max()) if labels.size else 0
+        if total is None:
+            total = np.zeros(class_map.shape, dtype=np.int32)
+        if n:
+            where = labels > 0
+            total[where] = labels[where].astype(np.int32) + int(total.max())
+    if total is None:
+        return np.zeros(class_map.shape, dtype=np.uint16)
+    return total.astype(np.uint16) if total.max() < 2 ** 16 else total
 
 
 def filter_small(labels: np.ndarray, min_area: int) -> np.ndarray:
@@ -233,10 +280,12 @@ def filter_small(labels: np.ndarray, min_area: int) -> np.ndarray:
 
 def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: int = 0, *,
                   timing: dict | None = None, features: dict | None = None, threads: int = 1,
-                  predicted=None) -> np.ndarray:
+                  predicted=None, with_classes: bool = False):
     """Label image of one image: a :class:`~noisestat.predict.MaskPredictor` tile by tile, labelled
     here; a :class:`~noisestat.predict.LabelPredictor` on the whole image. ``predicted()``, optional,
-    is called once the predictor is done, before labelling (to free what only prediction needed)."""
+    is called once the predictor is done, before labelling (to free what only prediction needed).
+    ``with_classes``: return ``(labels, classes)``, ``classes`` the class of each id
+    (:func:`object_classes`) for a model of several classes of object, else None."""
     kind = predictor_kind(model)
     if kind == "values":
         raise InputError(f"{type(model).__name__} gives a value per pixel, not objects: assess it with "
@@ -249,7 +298,8 @@ def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: i
         _tick(timing, "predictor", start)
         if predicted is not None:
             predicted()
-        return filter_small(labels, min_area)
+        labels = filter_small(labels, min_area)
+        return (labels, None) if with_classes else labels
     tile = tile or default_tile(model, len(shape))
     mask = predict_mask_tiled(get_region, shape, model, tile, timing=timing, features=features, threads=threads)
     if predicted is not None:
@@ -257,4 +307,6 @@ def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: i
     start = time.perf_counter()
     labels = label_mask(mask, min_area, block=tile)
     _tick(timing, "labelling", start)
-    return labels
+    if not with_classes:
+        return labels
+    return labels, (object_classes(labels, mask) if mask.dtype != bool else None)

@@ -332,7 +332,8 @@ def check_raw_image(image: np.ndarray, *, name: str = "image") -> None:
 
 
 def read_labels(path: str | os.PathLike, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Read a sparse label image or volume: 0 unlabelled, 1 background, 2 object.
+    """Read a sparse label image or volume: 0 unlabelled, 1 background, 2 object (or classes of object 2, 3,
+    ...).
 
     A TIFF, PNG or OME-Zarr folder; axes of length 1 are dropped, so a ``(z, rows, cols)`` volume
     or a ``(rows, cols)`` image remains.
@@ -350,7 +351,9 @@ def read_labels(path: str | os.PathLike, shape: tuple[int, ...] | None = None) -
 
 
 def check_labels(labels: np.ndarray, *, shape: tuple[int, ...] | None = None, name: str = "labels") -> None:
-    """Raise InputError unless ``labels`` is a valid sparse two-class label image (2D) or volume (3D)."""
+    """Raise InputError unless ``labels`` is a valid sparse label image (2D) or volume (3D): 0 unlabelled,
+    1 background, 2 object, or several classes of object 2, 3, ... (up to 255), with at least one pixel
+    of the background and one of a class of object."""
     if labels.ndim not in (2, 3):
         raise InputError(f"{name}: expected a 2D label image or a 3D label volume; got shape {labels.shape}")
     if shape is not None and labels.shape != tuple(shape):
@@ -358,9 +361,11 @@ def check_labels(labels: np.ndarray, *, shape: tuple[int, ...] | None = None, na
     if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
         raise InputError(f"{name}: labels must be integers (0 unlabelled, 1 background, 2 object); got dtype {labels.dtype}")
     values = np.unique(labels)
-    extra = [int(v) for v in values if v not in (0, 1, 2)]
+    extra = [int(v) for v in values if not 0 <= v <= 255]
     if extra:
-        raise InputError(f"{name}: labels must be 0 (unlabelled), 1 (background) or 2 (object); found {extra[:5]}")
-    for cls, what in ((1, "background"), (2, "object")):
-        if cls not in values:
-            raise InputError(f"{name}: no pixel is labelled {cls} ({what}); the classifier needs both classes")
+        raise InputError(f"{name}: labels must be 0 (unlabelled), 1 (background) or 2..255 (classes of object); "
+                         f"found {extra[:5]}")
+    if 1 not in values:
+        raise InputError(f"{name}: no pixel is labelled 1 (background); the classifier needs both classes")
+    if not (values >= 2).any():
+        raise InputError(f"{name}: no pixel is labelled 2 (object); the classifier needs both classes")

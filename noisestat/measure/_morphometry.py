@@ -104,6 +104,9 @@ class ObjectMeasurements:
     names : tuple of str
         The columns: :data:`PARAMETERS` for an image's objects, a volume's own set
         (:data:`~noisestat.measure.VOLUME_PARAMETERS`) for a volume's.
+    classes : numpy.ndarray, optional
+        ``(n_objects,)`` uint8: each object's class (2, 3, ...) when the model tells several classes of
+        object apart; None otherwise.
 
     Notes
     -----
@@ -115,10 +118,13 @@ class ObjectMeasurements:
     labels: np.ndarray
     values: np.ndarray
     names: tuple = PARAMETERS
+    classes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.labels.setflags(write=False)
         self.values.setflags(write=False)
+        if self.classes is not None:
+            self.classes.setflags(write=False)
 
     def column(self, name: str) -> np.ndarray:
         """Return one parameter for all objects.

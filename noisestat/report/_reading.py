@@ -108,7 +108,10 @@ def _project(array) -> np.ndarray:
 
 def _global_names(a) -> tuple:
     """The assessment's global parameters: N_tot, A_tot for an image; N_tot, V_tot, SA_tot for a volume."""
-    return globals_for(_measured_parameters(a))
+    names = getattr(a, "global_names", None)
+    if names is None or getattr(a, "raw_objects", None) is None:
+        return globals_for(_measured_parameters(a))
+    return tuple(names)
 
 
 def _spacing(a) -> tuple:

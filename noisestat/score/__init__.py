@@ -5,7 +5,8 @@ predictor and for the image filters a classifier sees (operator-level eps; descr
 A whole volume's globals estimated from a random sample of its tiles (``--sample``).
 """
 
-from ._eps import (angular_mask, deviation, replica_spread, resolution_floor, floored, GLOBAL_FLOOR, epsilon,
+from ._eps import (angular_mask, deviation, replica_spread, resolution_floor, floored, GLOBAL_FLOOR, global_floors,
+                   epsilon,
                    summarise_eps, null_reference)
 from ._pixels import pixel_sigma, pixel_floor, pixel_eps, pixel_null, pixel_summary
 from ._operators import (OPERATORS, OPERATOR_SIGMAS, OPERATOR_COLUMNS, OPERATOR_TILE, OperatorScore, operator_halo,
@@ -19,7 +20,7 @@ from ._null import UNSTABLE_FRACTION, band_counts, replica_pair_eps, second_acqu
 from ._tests import (FAMILIES, TRIM, MARGIN, ALPHA, KEEP, location_tests, band_fraction, band_noninferiority,
                      loss_test, codec_statistics, difference_stats)
 
-__all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR",
+__all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR", "global_floors",
            "epsilon", "summarise_eps", "null_reference", "FAMILIES", "TRIM",
            "MARGIN", "ALPHA", "KEEP", "location_tests", "band_fraction", "band_noninferiority", "loss_test",
            "codec_statistics", "difference_stats", "pixel_sigma", "pixel_floor", "pixel_eps", "pixel_null",

@@ -48,7 +48,7 @@ import numpy as np
 from scipy import stats
 
 
-__all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR",
+__all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "floored", "GLOBAL_FLOOR", "global_floors",
            "epsilon", "summarise_eps", "null_reference"]
 
 
@@ -125,6 +125,15 @@ def _circular_deviation(dev: np.ndarray) -> np.ndarray:
 
 # N_tot (objects) and A_tot (pixels) are counts: lattice step 1, floor 1 / sqrt(12).
 GLOBAL_FLOOR = 1.0 / math.sqrt(12.0)
+
+
+def global_floors(names, spacing=None) -> np.ndarray:
+    """The floor of each global's sigma_raw, its lattice step h / sqrt(12): counts (N_tot, A_tot in pixels,
+    per class too) step by 1; a volume's V_tot by one voxel's volume and SA_tot by its smallest face (in
+    the units of ``spacing``, z y x); a load (a share) has no lattice: floor 0."""
+    z, y, x = (1.0, 1.0, 1.0) if spacing is None else (float(v) for v in spacing)
+    steps = {"V_tot": z * y * x, "SA_tot": min(z * y, z * x, y * x), "load": 0.0}
+    return np.array([steps.get(name.split("[")[0], 1.0) / math.sqrt(12.0) for name in names])
 
 
 def resolution_floor(raw: np.ndarray, replicas: np.ndarray, angular: np.ndarray) -> np.ndarray:
