@@ -183,7 +183,7 @@ def _scene_arguments(p) -> None:
     p.add_argument("--camera", required=True, help="camera profile JSON (see calibration/README.md)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
-    source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object")
+    source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object (or classes of object 2, 3, ...)")
     p.add_argument("--replicas", type=_positive_int, default=10, help="Monte-Carlo replicas (default 10)")
     p.add_argument("--seed", type=_seed, default=0, help="the seed of every random choice (default 0)")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
@@ -252,7 +252,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a pixel classifier from sparse labels")
     p.add_argument("image")
-    p.add_argument("--labels", required=True, help="sparse labels: 0 unlabelled, 1 background, 2 object")
+    p.add_argument("--labels", required=True, help="sparse labels: 0 unlabelled, 1 background, 2 object (or classes of object 2, 3, ...)")
     p.add_argument("--seed", type=_seed, default=0, help="forest seed (default 0)")
     p.add_argument("--trees", type=_positive_int, default=200, help="number of trees (default 200)")
     p.add_argument("--jobs", type=_jobs, default=1)

@@ -113,3 +113,12 @@ def test_labels_of_several_classes_are_accepted_and_others_refused():
     big[1, 1] = 300
     with pytest.raises(InputError, match="2..255"):
         check_labels(big)
+
+
+def test_the_raw_results_table_says_each_objects_class(assessment, tmp_path):
+    from noisestat.report._tables import raw_results_csv
+
+    a, _ = assessment
+    rows = raw_results_csv(a).splitlines()
+    assert rows[0].split(",")[-1] == "Class"
+    assert sorted(int(r.split(",")[-1]) for r in rows[1:]) == [2] * 4 + [3] * 8

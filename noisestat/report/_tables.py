@@ -93,22 +93,25 @@ def write_objects_parquet(assessment: Assessment, path) -> None:
     pq.write_table(table, path)
 
 
-def results_table_csv(values: np.ndarray, parameters=PARAMETERS) -> str:
+def results_table_csv(values: np.ndarray, parameters=PARAMETERS, classes=None) -> str:
     """An ImageJ Results table (ImageJ's column names, rows numbered from 1) of one image's objects:
     ``values``' columns are ``parameters`` (an image's :data:`PARAMETERS` unless told; a volume's
-    :data:`~noisestat.measure.VOLUME_PARAMETERS`, MorphoLibJ's names)."""
+    :data:`~noisestat.measure.VOLUME_PARAMETERS`, MorphoLibJ's names); with ``classes`` (each
+    object's class, several classes of object) a last column ``Class``."""
     columns = range(len(parameters))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow((" ",) + tuple(parameters))
+    writer.writerow((" ",) + tuple(parameters) + (("Class",) if classes is not None else ()))
     for i, row in enumerate(values):
-        writer.writerow((i + 1,) + tuple(_fmt(row[j]) for j in columns))
+        writer.writerow((i + 1,) + tuple(_fmt(row[j]) for j in columns)
+                        + ((int(classes[i]),) if classes is not None else ()))
     return buffer.getvalue()
 
 
 def raw_results_csv(assessment: Assessment) -> str:
     """ImageJ-style Results table of the raw image's objects (of a volume: its 3D parameters)."""
-    return results_table_csv(assessment.raw.values, _measured_parameters(assessment))
+    return results_table_csv(assessment.raw.values, _measured_parameters(assessment),
+                             getattr(assessment.raw, "classes", None))
 
 
 def _safe_name(spec: str) -> str:
