@@ -264,6 +264,12 @@ def _parser() -> argparse.ArgumentParser:
                    + _FOLDER_RULE)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--jobs", type=_jobs, default=1)
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--volume", action="store_true",
+                      help="a 3D volume of nuclei (anisotropic voxels) and its second acquisition")
+    kind.add_argument("--opt", action="store_true",
+                      help="optical projection tomography: projections of an organ with plaques, reconstructed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (volume and OPT demos)")
 
     p = sub.add_parser("calibrate", help="camera profile from a flat-field series or one image")
     source = p.add_mutually_exclusive_group(required=True)
@@ -500,10 +506,15 @@ def _train(args) -> int:
 
 
 def _demo(args) -> int:
-    from .demo import run_demo
+    from .demo import demo_opt, demo_volume, run_demo
     from .pipeline import format_summary
 
-    result = run_demo(args.output, seed=args.seed, jobs=args.jobs)
+    if args.volume or args.opt:
+        run = demo_volume if args.volume else demo_opt
+        with _Progress("demo", quiet=args.quiet) as progress:
+            result = run(args.output, jobs=args.jobs, seed=args.seed, progress=progress, notice=progress.notice)
+    else:
+        result = run_demo(args.output, seed=args.seed, jobs=args.jobs)
     demo = result.provenance["demo"]
     print(f"calibrated the simulated camera: K = {demo['calibrated_gain_dn_per_e']:.4f} DN/e- "
           f"(true {demo['true_gain_dn_per_e']}); profile in {args.output}/camera.json, plot in {args.output}/ptc.png")

@@ -776,6 +776,11 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
         size = info.pixel_size
         spacing = None if size is None else (float(size.y), float(size.x), float(size.x))
     parse_primary(primary, parameters_for(len(shape)))
+    pixel_size = None if info.pixel_size is None else info.pixel_size.to_dict()
+    if reconstruct is not None and info.pixel_size is not None:
+        # the reconstruction's voxel: a frame's row pitch along the axis (z), its column pitch across it
+        size = info.pixel_size
+        pixel_size = {"x": float(size.x), "y": float(size.x), "unit": size.unit, "z": float(size.y)}
     profile = load_profile(camera_path)
     if (model_path is None) == (labels_path is None):
         raise InputError("give exactly one of --model or --labels")
@@ -799,7 +804,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     result = assess(image, profile, codecs, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
                     matching=matching, min_area=min_area, model_seeds=model_seeds,
                     provenance={"inputs": inputs,
-                                "pixel_size": None if info.pixel_size is None else info.pixel_size.to_dict()},
+                                "pixel_size": pixel_size},
                     progress=progress, tile=tile, scheduler=scheduler, notice=notice,
                     spacing=spacing, margins=margins, primary=primary,
                     verdict_anyway=verdict_anyway, reconstruct=reconstruct, thresholds=thresholds,

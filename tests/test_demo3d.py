@@ -146,3 +146,16 @@ def test_opt_demo_full(tmp_path):
     f = OPT_SIZES["full"]
     assert s["provenance"]["image_shape"] == [f["angles"], f["rows"], f["width"]]
     assert s["n_objects_raw"] >= demo["true_objects"] // 2
+
+
+@pytest.mark.slow
+def test_the_opt_demo_runs_from_the_command_line(tmp_path, capsys):
+    from noisestat.cli import main
+
+    assert main(["demo", "--opt", "--quiet", "-o", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert "lossless" in out and (tmp_path / "d" / "assessment" / "summary.json").is_file()
+    summary = json.loads((tmp_path / "d" / "assessment" / "summary.json").read_text())
+    assert summary["provenance"]["reconstruction"]["filter"] == "ramp"
+    # the labels of the reconstruction carry its voxel size, z included
+    assert summary["provenance"]["pixel_size"]["z"] is not None
