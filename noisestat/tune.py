@@ -18,6 +18,7 @@ import numpy as np
 
 from . import __version__
 from .codecs import REGISTRY, parse_spec
+from .codecs._base import code_image, prepare_image
 from .errors import CodecError, InputError
 from .pipeline import build_reference, score_codec, segment_and_match, unfit_warnings
 
@@ -60,10 +61,10 @@ def _format(value, integer):
 
 def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
          min_area=0, max_evaluations=8, progress=None, tile=None, scheduler=None, notice=None, margins=None,
-         primary=None, verdict_anyway=False) -> TuneResult:
+         primary=None, verdict_anyway=False, spacing=None) -> TuneResult:
     """Find the strongest tolerable setting of ``codec`` (a codec name, optionally with fixed keys,
-    e.g. ``"avif:bits=12"``). ``tile``, ``scheduler``, ``margins`` and ``primary`` as for
-    :func:`noisestat.assess`. Only a setting whose verdict is *tolerable* (every criterion shown within
+    e.g. ``"avif:bits=12"``). ``tile``, ``scheduler``, ``margins``, ``primary`` and a volume's voxel
+    ``spacing`` as for :func:`noisestat.assess`; a volume is coded as :func:`noisestat.assess` codes it. Only a setting whose verdict is *tolerable* (every criterion shown within
     its margin) is accepted: an inconclusive one counts as not tolerable, so the search cannot profit
     from a criterion the data could not decide. A raw segmentation unfit to be judged (giant,
     fragmented, unstable) is refused unless ``verdict_anyway``."""
@@ -81,11 +82,11 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
 
     # checks of the settings before the long part
     for v in (weak, strong):
-        parse_spec(spec_for(v)).prepare(image, profile)
+        prepare_image(parse_spec(spec_for(v)), image, profile)
     started = time.time()
     ref, _ = build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
                              matching=matching, min_area=min_area, progress=progress, tile=tile,
-                             scheduler=scheduler, notice=notice, margins=margins, primary=primary)
+                             scheduler=scheduler, notice=notice, margins=margins, primary=primary, spacing=spacing)
     unfit = unfit_warnings(ref)
     if unfit and not verdict_anyway:
         raise InputError(f"no verdict to tune on: {unfit[0]} (fix the labels or the model, or give --verdict-anyway)")
@@ -94,7 +95,7 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
     def evaluate(value):
         value = int(round(value)) if integer else float(value)
         spec = spec_for(value)
-        coded = parse_spec(spec).apply(image, profile)
+        coded = code_image(parse_spec(spec), image, profile)  # a volume as a volume or plane by plane
         score = score_codec(ref, coded, segment_and_match(ref, coded.decoded))
         tm = {p: abs(s["trimmed_mean"]) for p, s in score.statistics.items() if np.isfinite(s["trimmed_mean"])}
         worst = score.reasons[0] if score.reasons else (max(tm, key=tm.get) if tm else None)

@@ -70,3 +70,17 @@ def test_cli(capsys, tmp_path, scene_files):
     assert code == 0, err
     assert "bitdepth:mode=minmax,bits=" in out and (tmp_path / "t" / "tune.json").exists()
     assert err == ""  # not a terminal: no progress bar
+
+
+@pytest.mark.slow
+def test_a_volume_is_tuned_with_its_voxel_size_and_coded_as_assess_codes_it():
+    from test_engine import _sparse_3d, _volume
+
+    image, truth = _volume(shape=(10, 40, 40), n=3, seed=0)
+    from noisestat.codecs import code_image, parse_spec
+
+    result = tune(image, CAMERA, "jpeg", labels=_sparse_3d(truth), replicas=3, max_evaluations=2,
+                  spacing=(2.0, 0.5, 0.5))
+    first = result.evaluations[0]
+    # the gentlest setting, coded plane by plane over the whole volume exactly as assess codes it
+    assert first["compression_ratio"] == code_image(parse_spec(first["spec"]), image, CAMERA).compression_ratio
