@@ -18,12 +18,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 
 import numpy as np
-import tifffile
 
-from ..io._files import atomic_file
+from ..io._hyperstacks import write_float_map, write_label_image
 from ..measure._morphometry import PARAMETERS
 from ..measure._volume import parameters_for, size_column
 from ..score._eps import floored
@@ -55,75 +53,8 @@ def _size_index(assessment) -> int:
     """The column of an object's size in pixels (``Area``) or voxels (``Voxels``)."""
     return _measured_parameters(assessment).index(size_column(3 if _is_volume(assessment) else 2))
 
-# --------------------------------------------------------------------------------------------------
-# Label images
-# --------------------------------------------------------------------------------------------------
-
-
-def _imagej_metadata(ndim: int, pixel_size) -> tuple[dict, dict]:
-    """tifffile's ``metadata`` and extra arguments for an ImageJ TIFF of ``ndim`` axes with the
-    physical ``pixel_size`` (a PixelSize, its dict, or None)."""
-    metadata, extra = {"axes": "YX" if ndim == 2 else "ZYX"}, {}
-    if pixel_size is not None:
-        size = pixel_size if isinstance(pixel_size, dict) else pixel_size.to_dict()
-        extra["resolution"] = (1.0 / float(size["x"]), 1.0 / float(size["y"]))  # pixels per unit
-        # ImageJ's header is ASCII; Fiji itself writes the micro sign as this escape.
-        metadata["unit"] = str(size["unit"]).replace("µ", "\\u00B5")
-        if ndim == 3 and size.get("z") is not None:
-            metadata["spacing"] = float(size["z"])
-    return metadata, extra
-
-
-def write_float_map(path: str | os.PathLike, values: np.ndarray, *, pixel_size=None) -> None:
-    """Write a map of values (2D, or 3D ``(z, rows, cols)``) as a float32 ImageJ TIFF, atomically,
-    with the pixel size as :func:`write_label_image` writes it (Fiji and napari open it as a
-    32-bit image or stack; infinite values stay infinite)."""
-    values = np.asarray(values)
-    if values.ndim not in (2, 3):
-        raise ValueError(f"value map must be 2D or 3D; got shape {values.shape}")
-    buffer = io.BytesIO()
-    metadata, extra = _imagej_metadata(values.ndim, pixel_size)
-    tifffile.imwrite(buffer, values.astype(np.float32), imagej=True, metadata=metadata, **extra)
-    with atomic_file(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-
-
-def write_label_image(path: str | os.PathLike, labels: np.ndarray, *, pixel_size=None) -> None:
-    """Write a label image (2D) or label volume (3D, ``(z, rows, cols)``) as TIFF, atomically
-    (temporary file, then rename).
-
-    ``pixel_size`` (a :class:`noisestat.io.PixelSize` or a dict with ``x``, ``y``, ``unit`` and,
-    for a volume, ``z``), when given, is written as the resolution tags and, in the ImageJ file, as
-    ImageJ's ``unit`` and, for a volume, ``spacing`` (the slice distance), so Fiji shows calibrated
-    lengths and volumes.
-
-    uint16 when every id fits (written as an ImageJ hyperstack, ``imagej=True``, axes ``YX`` or
-    ``ZYX``, which Fiji opens as a 16-bit image or stack and napari as labels), uint32 otherwise (a
-    plain TIFF with the same axes, unit and spacing in its description: ImageJ's format has no
-    32-bit integer type, Fiji opens it through Bio-Formats). Ids are written unchanged.
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, tifffile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "labels.tif")
-    >>> write_label_image(path, np.array([[0, 1], [2, 2]]))
-    >>> tifffile.imread(path).dtype, tifffile.imread(path).tolist()
-    (dtype('uint16'), [[0, 1], [2, 2]])
-    """
-    labels = np.asarray(labels)
-    if labels.ndim not in (2, 3):
-        raise ValueError(f"label image must be 2D or 3D; got shape {labels.shape}")
-    top = int(labels.max()) if labels.size else 0
-    # Encoded in memory, then written through the one atomic writer: tifffile cannot take the
-    # descriptor-backed handle atomic_file yields (it reads the handle's name as a path).
-    buffer = io.BytesIO()
-    metadata, extra = _imagej_metadata(labels.ndim, pixel_size)
-    if top <= np.iinfo(np.uint16).max:
-        tifffile.imwrite(buffer, labels.astype(np.uint16), imagej=True, metadata=metadata, **extra)
-    else:
-        tifffile.imwrite(buffer, labels.astype(np.uint32), metadata=metadata, **extra)
-    with atomic_file(path, "wb") as handle:
-        handle.write(buffer.getvalue())
+# Label images and value maps are written by noisestat.io (calibrated ImageJ hyperstacks); the report
+# names them here, where it always has.
 
 
 # --------------------------------------------------------------------------------------------------
