@@ -9,6 +9,7 @@ executor (:mod:`noisestat.engine`); :mod:`noisestat.pipeline` decides which task
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 
@@ -17,21 +18,188 @@ import numpy as np
 from .camera._profile import CameraProfile
 from scipy import ndimage
 
-from .engine._tiles import _tick, label_mask, object_classes, predict_tile, segment_tiled, values_tile
+from .engine._tiles import (_tick, filter_small, label_mask, multi_class, object_classes, predict_tile,
+                            segment_tiled, tile_grid, values_tile)
+from .errors import InputError
 from .measure._matching import STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import measure_objects
 from .measure._volume import centre_columns, measure_volume_objects, parameters_for, size_column
 from .reconstruct._domain import Reconstructed
 from .replicas._draw import BlockCache, draw_region
 from .results import ImageObjects, PackedLabels
+from .score._sampling import extrapolate_global, extrapolate_ratio, kept_probability, sample_tiles, tile_totals
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Sample:
+    """The tiles a ``--sample`` run judges: a seeded simple random sample of ``fraction`` of the tiles of a
+    grid of ``tile`` voxels a side over an image of ``shape`` (:func:`noisestat.engine.tile_grid`'s grid),
+    each segmented in engine tiles of ``engine_tile`` (which divides ``tile``), with the predictor's halo.
+
+    Every image of a run (raw, replicas, decoded) is segmented on the sampled tiles only and labelled
+    with zeros elsewhere; an object touching a sampled tile's first or last layer where another tile
+    lies beyond is dropped (:meth:`whole`), so each kept object lies wholly inside one tile and is the
+    object the whole image's segmentation has there.
+    """
+
+    fraction: float
+    tile: int
+    engine_tile: int
+    shape: tuple
+    indices: np.ndarray
+    n_tiles: int
+
+    @classmethod
+    def draw(cls, shape, fraction, tile: int, engine_tile: int, seed) -> "Sample":
+        """The sample of ``fraction`` of the tiles (:func:`noisestat.score.sample_tiles` from ``seed``)."""
+        check_fraction(fraction)
+        if tile % engine_tile:
+            raise InputError(f"--sample: the sampling tile ({tile}) must be a multiple of the engine's tile "
+                             f"({engine_tile})")
+        n_tiles = len(tile_grid(tuple(shape), tile, (0,) * len(shape)))
+        return cls(float(fraction), int(tile), int(engine_tile), tuple(int(n) for n in shape),
+                   sample_tiles(n_tiles, float(fraction), seed), n_tiles)
+
+    @property
+    def per_axis(self) -> tuple:
+        return tuple(-(-n // self.tile) for n in self.shape)
+
+    def cores(self) -> list:
+        """The sampled tiles' cores (slices), in the order of :attr:`indices`."""
+        out = []
+        for multi in zip(*np.unravel_index(self.indices, self.per_axis)):
+            out.append(tuple(slice(int(i) * self.tile, min((int(i) + 1) * self.tile, n))
+                             for i, n in zip(multi, self.shape)))
+        return out
+
+    def engine_tiles(self, halo) -> list:
+        """The engine's tiles (core and region with ``halo``) that make up the sampled tiles, raster order."""
+        k = self.tile // self.engine_tile
+        chosen = set(self.indices.tolist())
+        return [t for t in tile_grid(self.shape, self.engine_tile, tuple(halo))
+                if int(np.ravel_multi_index(tuple(i // k for i in t.index), self.per_axis)) in chosen]
+
+    def whole(self, labels: np.ndarray) -> np.ndarray:
+        """``labels`` without the objects that touch a sampled tile's face towards another tile,
+        renumbered 1..n in label order (the kept objects' order is the labelling's)."""
+        touched = set()
+        for core in self.cores():
+            for axis, (c, n) in enumerate(zip(core, self.shape)):
+                for at in ([c.start] if c.start > 0 else []) + ([c.stop - 1] if c.stop < n else []):
+                    face = tuple(slice(at, at + 1) if a == axis else s for a, s in enumerate(core))
+                    touched.update(np.unique(labels[face]).tolist())
+        touched.discard(0)
+        if not touched:
+            return labels
+        keep = np.ones(int(labels.max()) + 1, dtype=bool)
+        keep[list(touched)] = False
+        keep[0] = False
+        lut = np.zeros(len(keep), dtype=labels.dtype)
+        lut[keep] = np.arange(1, int(keep.sum()) + 1)
+        return lut[labels]
+
+    def tile_of(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The tile (raster index) holding each object wholly (bounding boxes ``lo``, ``hi``)."""
+        lo = np.asarray(lo, dtype=np.int64).reshape(-1, len(self.shape))
+        first = lo // self.tile
+        return (np.ravel_multi_index(tuple(first.T), self.per_axis).astype(np.int64) if len(lo)
+                else np.empty(0, np.int64))
+
+    def describe(self, seed) -> dict:
+        """The provenance: fraction, tile, the sampled tiles (indices, their count and hash), the seed."""
+        indices = self.indices.astype("<i8")
+        return {"fraction": self.fraction, "tile": self.tile, "engine_tile": self.engine_tile,
+                "grid": list(self.per_axis), "n_tiles": self.n_tiles, "n_sampled": int(len(indices)),
+                "indices": indices.tolist() if len(indices) <= 1000 else None,
+                "indices_sha256": hashlib.sha256(indices.tobytes()).hexdigest(), "seed": seed,
+                "seed_stream": "the third child of numpy.random.SeedSequence(seed).spawn(4)"}
+
+
+def check_fraction(fraction) -> float:
+    """``--sample``'s fraction as a float in (0, 1], or InputError naming the value."""
+    try:
+        value = float(fraction)
+    except (TypeError, ValueError):
+        raise InputError(f"--sample must be a fraction of the tiles in (0, 1]; got {fraction!r}") from None
+    if isinstance(fraction, bool) or not 0 < value <= 1:  # NaN fails the comparison too
+        raise InputError(f"--sample must be a fraction of the tiles in (0, 1]; got {fraction!r}")
+    return value
+
+
+def object_contributions(table, labels: np.ndarray, names) -> dict:
+    """Each object's share of each global of ``names`` (those of :func:`global_totals`, N_tot first):
+    a sum's per-object values, or for ``load[c]`` its numerator's and denominator's ``(num, den)``."""
+    n = len(table)
+    ndim = labels.ndim
+    size = "Volume" if ndim == 3 else "Area"
+    row_class = table.classes if table.classes is not None else np.zeros(n, np.uint8)
+    column = (lambda name: np.asarray(table.column(name), dtype=np.float64)) if n else (lambda name: np.zeros(0))
+    out = {}
+    loads = [name for name in names if name.startswith("load[")]
+    touching = None
+    if loads:
+        container = int(min(int(name[name.index("[") + 1:-1]) for name in names if name.startswith("N_tot[")))
+        held = np.isin(labels, table.labels[row_class == container]) if n else np.zeros(labels.shape, bool)
+        near = ndimage.binary_dilation(held, structure=ndimage.generate_binary_structure(ndim, ndim))
+        touching = np.isin(table.labels, np.unique(labels[near & (labels > 0)]))
+    for name in names:
+        base, _, cls = name.partition("[")
+        rows = np.ones(n, bool) if not cls else row_class == int(cls[:-1])
+        if base == "N_tot":
+            out[name] = rows.astype(np.float64)
+        elif base in ("A_tot", "V_tot"):
+            out[name] = np.where(rows, column(size), 0.0)
+        elif base == "SA_tot":
+            out[name] = np.where(rows, column("SurfaceArea"), 0.0)
+        elif base == "load":
+            inside = np.where(rows & touching, column(size), 0.0)
+            out[name] = (inside, np.where(row_class == container, column(size), 0.0) + inside)
+        else:
+            raise InputError(f"no sampled estimate for the global {name!r}")
+    return out
+
+
+def sampled_globals(table, labels: np.ndarray, names, sample: Sample) -> dict:
+    """One image's globals ``names`` extrapolated from the objects of the sampled tiles
+    (:mod:`noisestat.score._sampling`): each object weighted by the inverse of its probability of being
+    kept (:func:`noisestat.score.kept_probability`), a sum's total ``N * mean`` of the tiles' weighted
+    totals with its standard error (simple random sampling of tiles, plus the weights' own variance), a
+    load the ratio of the weighted sums (delta-method error). Returns ``value``, ``se`` (arrays in
+    ``names`` order) and ``tile_totals`` (sampled tiles x globals; NaN for a load) for paired differences."""
+    boxes = ndimage.find_objects(labels) if len(table) else []
+    ids = np.asarray(table.labels, dtype=np.int64) if len(table) else np.zeros(0, np.int64)
+    lo = np.array([[s.start for s in boxes[i - 1]] for i in ids], dtype=np.int64).reshape(-1, labels.ndim)
+    hi = np.array([[s.stop for s in boxes[i - 1]] for i in ids], dtype=np.int64).reshape(-1, labels.ndim)
+    weight = 1.0 / kept_probability(lo, hi, sample.shape, sample.tile) if len(ids) else np.zeros(0)
+    where = sample.tile_of(lo, hi)
+    shares = object_contributions(table, labels, names)
+    value, se = np.zeros(len(names)), np.zeros(len(names))
+    totals = np.full((len(sample.indices), len(names)), np.nan)
+    for j, name in enumerate(names):
+        share = shares[name]
+        if isinstance(share, tuple):
+            num, den = (tile_totals(weight * s, where, sample.indices) for s in share)
+            if den.sum() > 0:
+                est = extrapolate_ratio(num, den, sample.n_tiles)
+                value[j], se[j] = est.value, est.se
+            else:
+                value[j], se[j] = 0.0, np.nan
+            continue
+        totals[:, j] = tile_totals(weight * share, where, sample.indices)
+        edge = tile_totals(share ** 2 * weight * (weight - 1), where, sample.indices)
+        est = extrapolate_global(totals[:, j], sample.n_tiles, edge_variance=edge)
+        value[j], se[j] = est.value, est.se
+    return {"value": value, "se": se, "tile_totals": totals}
 
 
 def match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,
-                   timing: dict | None = None, table=None, intensity=None, spacing=None, classes=None) -> ImageObjects:
+                   timing: dict | None = None, table=None, intensity=None, spacing=None, classes=None,
+                   sample=None) -> ImageObjects:
     """Measure one image's objects (unless their ``table`` is known; ``intensity`` its values in
     electrons; a volume's in the units of ``spacing``) and align them to the raw ones. ``classes``:
     :class:`Classes` when the model tells several classes of object apart (an object matches a raw
-    object of its own class only)."""
+    object of its own class only). ``sample``: the run's :class:`Sample`; the globals are then
+    extrapolated from the sampled tiles (:func:`sampled_globals`)."""
     start = time.perf_counter()
     if table is None:
         table = measure(labels, intensity, spacing)
@@ -56,8 +224,11 @@ def match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray
     totals = global_totals(table, labels, classes.objects if classes is not None else None)
     counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
     _tick(timing, "matching", start)
-    return ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=compact(labels),
-                        status=status, totals=totals)
+    objects = ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=compact(labels),
+                           status=status, totals=totals)
+    if sample is not None:
+        objects = dataclasses.replace(objects, sampled=sampled_globals(table, labels, objects.global_names, sample))
+    return objects
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,18 +343,52 @@ def compact(labels: np.ndarray) -> np.ndarray:
 
 
 def image_task(image, model, tile, threads, raw_labels, raw_xy, matching, min_area, labels=None, units=None,
-               spacing=None, classes=None):
+               spacing=None, classes=None, sample=None):
     """One image's aligned objects (segmented here unless its ``labels`` are known; intensities in
-    electrons of the camera ``units``) and its timing."""
+    electrons of the camera ``units``; with ``sample`` on its sampled tiles only) and its timing."""
     timing = {}
     ids = None
-    if labels is None:
-        labels, ids = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area, timing=timing,
+    get = lambda r: image[r]  # noqa: E731
+    if labels is None and sample is not None:
+        labels, ids = segment_sample(get, image.shape, model, sample, min_area, timing=timing, threads=threads)
+    elif labels is None:
+        labels, ids = segment_tiled(get, image.shape, model, tile, min_area, timing=timing,
                                     threads=threads, with_classes=True)
-    values = intensity(image, image[whole(image.shape)], units)
+    values = intensity(image, sampled_pixels(get, image.shape, sample), units)
     table = measure(labels, values, spacing, ids)
     return match_objects(labels, raw_labels, raw_xy, matching, timing, table=table, spacing=spacing,
-                         classes=classes), timing
+                         classes=classes, sample=sample), timing
+
+
+def segment_sample(get_region, shape, model, sample: Sample, min_area: int = 0, *, timing=None, features=None,
+                   threads: int = 1):
+    """Label image of one image on ``sample``'s tiles only (zeros elsewhere), the objects touching a
+    sampled tile's inner faces dropped (:meth:`Sample.whole`), and each id's class (or None): what
+    :func:`noisestat.engine.segment_tiled` gives, on the sampled tiles. ``features``: precomputed
+    features per engine tile index (the raw image's, kept from training)."""
+    tiles = sample.engine_tiles(model.halo(len(shape)))
+    mask = np.zeros(shape, dtype=np.uint8 if multi_class(model) else bool)
+    for t in tiles:
+        mask[t.core] = predict_tile(get_region, model, t, timing=timing, threads=threads,
+                                    features=None if features is None else features.get(t.index))
+    start = time.perf_counter()
+    labels = sample.whole(label_mask(mask, min_area, block=sample.engine_tile))
+    _tick(timing, "labelling", start)
+    return labels, (object_classes(labels, mask) if mask.dtype != bool else None)
+
+
+def sampled_pixels(get, shape, sample):
+    """An image's pixels (``get(region)``): the whole image, or with ``sample`` its sampled tiles only
+    (zeros elsewhere; a replica is drawn there only)."""
+    if sample is None:
+        return get(whole(shape))
+    out = None
+    for core in sample.cores():
+        part = np.asarray(get(core))
+        if out is None:
+            out = np.zeros(shape, dtype=part.dtype)
+        out[core] = part
+    return out
 
 
 def pixels_of(image, profile, seed):
@@ -216,11 +421,11 @@ def objects_task(image, model, tile, threads, min_area, profile=None, seed=None,
     return PackedLabels.pack(compact(labels)), table, timing
 
 
-def match_task(packed, table, raw_labels, raw_xy, matching, keep_packed, spacing=None, classes=None):
+def match_task(packed, table, raw_labels, raw_xy, matching, keep_packed, spacing=None, classes=None, sample=None):
     """One segmented image's objects aligned to the raw ones (a task)."""
     timing = {}
     objects = match_objects(packed.unpack(), raw_labels, raw_xy, matching, timing, table=table, spacing=spacing,
-                            classes=classes)
+                            classes=classes, sample=sample)
     return (dataclasses.replace(objects, labels=packed) if keep_packed else objects), timing
 
 
@@ -236,10 +441,11 @@ def mask_task(image, model, tiles, threads, profile=None, seed=None):
     return np.packbits(cores), timing
 
 
-def assemble_mask(shape, tiles, parts) -> np.ndarray:
+def assemble_mask(shape, tiles, parts, *, sampled: bool = False) -> np.ndarray:
     """An image's mask (a class map) from its :func:`mask_task` results (``parts``: one per group of
-    ``tiles``)."""
-    mask = np.empty(shape, dtype=np.uint8 if isinstance(parts[0], dict) else bool)
+    ``tiles``); ``sampled``: the tiles are a sample's, the mask is background elsewhere."""
+    make = np.zeros if sampled else np.empty
+    mask = make(shape, dtype=np.uint8 if isinstance(parts[0], dict) else bool)
     for group, packed in zip(tiles, parts):
         sizes = [math.prod(c.stop - c.start for c in t.core) for t in group]
         bits = packed["classes"] if isinstance(packed, dict) else np.unpackbits(packed, count=sum(sizes)).view(bool)
@@ -248,32 +454,36 @@ def assemble_mask(shape, tiles, parts) -> np.ndarray:
     return mask
 
 
-def label_measure(shape, tiles, parts, min_area, timing, pixels=None, spacing=None):
+def label_measure(shape, tiles, parts, min_area, timing, pixels=None, spacing=None, sample=None):
     """Labels and measurements of an image whose mask came in parts; ``pixels``: ``(image, profile,
-    seed, units)`` for the intensities (the image, or with ``seed`` its replica drawn again)."""
+    seed, units)`` for the intensities (the image, or with ``seed`` its replica drawn again; with
+    ``sample`` on its sampled tiles only, where the objects touching a tile's inner faces are dropped)."""
     start = time.perf_counter()
-    mask = assemble_mask(shape, tiles, parts)
+    mask = assemble_mask(shape, tiles, parts, sampled=sample is not None)
     labels = label_mask(mask, min_area)
+    if sample is not None:
+        labels = sample.whole(labels)
     ids = object_classes(labels, mask) if mask.dtype != bool else None
     del mask
     start = _tick(timing, "labelling", start)
     values = None
     if pixels is not None:
         image, profile, seed, units = pixels
-        values = intensity(image, pixels_of(image, profile, seed)[0](whole(shape)), units)
+        values = intensity(image, sampled_pixels(pixels_of(image, profile, seed)[0], shape, sample), units)
     table = measure(labels, values, spacing, ids)
     _tick(timing, "measuring", start)
     return labels, table
 
 
 def finish_task(shape, tiles, parts, min_area, raw_labels, raw_xy, matching, keep_packed, pixels=None, spacing=None,
-                classes=None):
+                classes=None, sample=None):
     """One image's objects from its mask's parts: labelled, measured (intensities from ``pixels``, see
-    :func:`label_measure`) and aligned to the raw objects (a task); a replica's labels packed."""
+    :func:`label_measure`) and aligned to the raw objects (a task); a replica's labels packed. ``sample``:
+    the run's :class:`Sample` (the tiles are its tiles)."""
     timing = {}
-    labels, table = label_measure(shape, tiles, parts, min_area, timing, pixels, spacing)
+    labels, table = label_measure(shape, tiles, parts, min_area, timing, pixels, spacing, sample)
     objects = match_objects(labels, raw_labels, raw_xy, matching, timing, table=table, spacing=spacing,
-                            classes=classes)
+                            classes=classes, sample=sample)
     if keep_packed:
         objects = dataclasses.replace(objects, labels=PackedLabels.pack(objects.labels))
     return objects, timing

@@ -225,6 +225,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="also retrain the forest with K other seeds and report sigma_model beside sigma_raw")
     p.add_argument("--threshold", default=None, metavar="CLASS=P,...",
                    help="the forest's probability threshold per class of object, e.g. 2=0.7,3=0.5 (default 0.5 each)")
+    p.add_argument("--sample", default=None, metavar="F",
+                   help="judge a seeded random fraction F in (0, 1] of the tiles of a --tile grid (default: twice "
+                        "the engine's tile); globals are extrapolated to the whole image with their sampling error "
+                        "(docs/scaling.md)")
     p.add_argument("--operators", action="store_true",
                    help="also score the classifier's own filters per pixel (Gaussian, LoG, gradient magnitude, DoG "
                         "at several scales): operators.csv and its figure")
@@ -441,7 +445,7 @@ def _assess(args) -> int:
                               scheduler=args.scheduler, notice=progress.notice, margins=args.margin,
                               primary=args.primary, verdict_anyway=args.verdict_anyway,
                               reconstruct=_reconstruction(args), thresholds=args.threshold,
-                              operators=args.operators)
+                              operators=args.operators, sample=args.sample)
     print(format_summary(result))
     print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0

@@ -21,7 +21,8 @@ import time
 import numpy as np
 
 from . import __version__
-from ._tasks import (Classes, assemble_values, call, centre_distance, centres, compact, finish_task, global_totals,
+from ._tasks import (Classes, Sample, assemble_values, call, centre_distance, centres, check_fraction, compact,
+                     finish_task, global_totals, sampled_globals, sampled_pixels, segment_sample,
                      image_task, intensity,
                      label_measure, mask_task, match_task, measure, merge_timing, objects_task, pair_args,
                      parts_per_image, same_image,
@@ -49,6 +50,7 @@ from .report._inspection import segmentation_warnings
 from .report._tables import format_summary, write_assessment
 from .results import (Assessment, CodecScore, ImageObjects, PackedLabels, Reference, ValueAssessment,
                       ValueScore)
+from .score._sampling import extrapolate_global
 from .score._eps import angular_mask, global_floors, epsilon, floored, replica_spread, resolution_floor, summarise_eps
 from .score._null import (band_counts, replica_pair_eps, second_acquisition_losses, unchanged_warning,
                           unstable_warning)
@@ -83,7 +85,7 @@ def _replica_mode(image: np.ndarray) -> str:
 def segment_and_match(ref: Reference, image: np.ndarray) -> ImageObjects:
     """Objects of another image of the same scene as ``ref``'s raw image, aligned to the raw objects."""
     return image_task(image, ref.model, ref.tile, 1, ref.raw_labels, ref.raw_xy, ref.matching, ref.min_area,
-                       units=ref.profile, spacing=ref.spacing, classes=ref.classes)[0]
+                       units=ref.profile, spacing=ref.spacing, classes=ref.classes, sample=ref.sample)[0]
 
 
 def _in_threads(model, labels) -> bool:
@@ -140,7 +142,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
            matching: str = "iou", min_area: int = 0, model_seeds: int = 0, provenance: dict | None = None,
            progress=None, tile: int | None = None, scheduler: str | None = None, notice=None,
            spacing: tuple | None = None, margins=None, primary=None, verdict_anyway: bool = False,
-           reconstruct: dict | None = None, operators: bool = False, thresholds=None) -> Assessment:
+           reconstruct: dict | None = None, operators: bool = False, thresholds=None,
+           sample: float | None = None) -> Assessment:
     """Score codecs against the camera noise of one raw image.
 
     Parameters
@@ -205,6 +208,13 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         Also score the classifier's own training filters per pixel (operator-level eps,
         :func:`noisestat.score.operator_scores`) on the same replicas and decoded images: on the image or
         volume, or on the projections (each one a 2D image) and on the reconstruction.
+    sample : float, optional
+        Judge a seeded random fraction (0, 1] of the tiles of a grid only (docs/scaling.md): the tiles
+        of ``tile`` pixels a side, or by default of twice the engine's default tile, each segmented in
+        engine tiles. Every image (raw, replicas drawn there only, decoded) is segmented on those tiles;
+        the objects wholly inside a tile, not touching its faces towards other tiles, are scored as
+        usual; the globals are extrapolated to the whole image with their sampling standard error
+        (``summary()["raw"][name]["sampling_se"]``). The tiles are drawn from ``seed``.
 
     Returns
     -------
@@ -238,6 +248,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
         raise InputError(f"min_area must be >= 0 pixels; got {min_area}")
     if jobs == 0:
         raise InputError("jobs must be a positive number of workers (or negative: all cores but |jobs|-1)")
+    if sample is not None:
+        sample = check_fraction(sample)
     # an OPT stack is seen by the predictor through its reconstruction (noisestat.reconstruct)
     domain = image if reconstruct is None else Reconstructed(image, reconstruct, profile)
     if labels is not None:
@@ -278,7 +290,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                                              model_seeds=model_seeds, extra_images=decoded,
                                              progress=progress, tile=tile, executor=executor, notice=notice,
                                              spacing=spacing, margins=margins, primary=primary,
-                                             thresholds=thresholds)
+                                             thresholds=thresholds, sample=sample)
         coded = [c for c, _ in pending.result()]
         codec_seconds = sum(seconds for _, seconds in pending.result())
     scores = [score_codec(ref, c, objects) for c, objects in zip(coded, codec_objects)]
@@ -299,6 +311,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             "spacing": list(ref.spacing) if ref.spacing is not None else None,
             "classifier": model.describe(), "classifier_trained_here": trained, "jobs": jobs,
             "tile": ref.tile, "engine": executor.description,
+            "sample": None if ref.sample is None else ref.sample.describe(seed),
             "timing": {**ref.timing, "codecs": round(codec_seconds, 3), "codecs_wait": round(codec_wait, 3),
                        "wall": round(time.time() - started, 3)},
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
@@ -376,7 +389,8 @@ def unfit_warnings(ref: Reference) -> list[str]:
 
 def build_reference(image, profile, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
                     min_area=0, model_seeds=0, extra_images=(), progress=None, tile=None, scheduler=None,
-                    executor=None, notice=None, spacing=None, margins=None, primary=None, thresholds=None):
+                    executor=None, notice=None, spacing=None, margins=None, primary=None, thresholds=None,
+                    sample=None):
     """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
     parallel batch); returns the :class:`Reference` and the extra images' aligned objects.
     ``extra_images`` is a sequence of images or a callable that returns one: it is called once the
@@ -386,6 +400,9 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     (:func:`noisestat.score.resolution_floor`), the fraction |eps| < 1 and the rate of raw-object
     losses of simulated second acquisitions (pairs of replicas), and warns when the replicas
     themselves lose many raw objects (:data:`noisestat.score.UNSTABLE_FRACTION`).
+
+    ``sample``: the fraction of tiles to judge (:func:`assess`); the reference then holds its
+    :class:`~noisestat._tasks.Sample` and every image's globals are extrapolated from those tiles.
     """
     if executor is None:
         with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as own:
@@ -393,7 +410,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                                    jobs=jobs, matching=matching, min_area=min_area, model_seeds=model_seeds,
                                    extra_images=extra_images, progress=progress, tile=tile, executor=own,
                                    notice=notice, spacing=spacing, margins=margins, primary=primary,
-                                   thresholds=thresholds)
+                                   thresholds=thresholds, sample=sample)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
     started = time.perf_counter()
     timing: dict = {}
@@ -425,19 +442,30 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         raw_here = raw_here or (kept and executor.workers <= (os.cpu_count() or 1))
         # training runs here while the workers wait: its features take every core of this machine
         raw_features = train(model, image, labels, tile, os.cpu_count() or 1, timing, keep=raw_here)
+    sampling_tile = tile
     tile = tile or default_tile(model, image.ndim)
+    kind = predictor_kind(model)
+    if sample is not None:
+        if kind != "mask":
+            raise InputError(f"--sample needs a predictor that works tile by tile (a mask predictor); "
+                             f"{type(model).__name__} segments the whole image")
+        # the sampling tile: --tile, or twice the engine's tile (objects well under a tile are rarely cut)
+        sample = Sample.draw(image.shape, sample, sampling_tile or 2 * tile, tile, _sample_root(seed))
 
     shared_image, shared_model = executor.share(image), executor.share(model)
-    kind = predictor_kind(model)
     raw_timing: dict = {}
     raw_threads = os.cpu_count() or 1
     if raw_here:
-        raw_labels, raw_ids = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area,
-                                            timing=raw_timing, features=raw_features, threads=raw_threads,
-                                            with_classes=True)
+        if sample is not None:
+            raw_labels, raw_ids = segment_sample(lambda r: image[r], image.shape, model, sample, min_area,
+                                                 timing=raw_timing, features=raw_features, threads=raw_threads)
+        else:
+            raw_labels, raw_ids = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area,
+                                                timing=raw_timing, features=raw_features, threads=raw_threads,
+                                                with_classes=True)
         start = time.perf_counter()
-        raw = measure(raw_labels, intensity(image, image[tuple(slice(None) for _ in image.shape)], profile), spacing,
-                      raw_ids)
+        raw = measure(raw_labels, intensity(image, sampled_pixels(lambda r: image[r], image.shape, sample), profile),
+                      spacing, raw_ids)
         _tick(raw_timing, "measuring", start)
     del raw_features
     if callable(extra_images):
@@ -470,7 +498,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     if kind == "mask":
         # each image's tiles in a few parts when that evens out the rounds of the batch (7 images on
         # 2 workers: 14 half images); the masks are labelled, measured and matched in the second batch
-        tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
+        halo = tuple(model.halo(image.ndim))
+        tiles = sample.engine_tiles(halo) if sample is not None else tile_grid(image.shape, tile, halo)
         groups = tile_groups(tiles, parts_per_image(len(images), executor.workers, len(tiles)))
         tasks = [(im, shared_model, g, threads, prof, sd) for _, im, prof, sd in images for g in groups]
         names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
@@ -483,7 +512,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         del masks
         if not raw_here:
             raw_labels, raw = label_measure(image.shape, groups, segmented.pop(0), min_area, raw_timing,
-                                             (image, None, None, profile), spacing)
+                                             (image, None, None, profile), spacing, sample)
     else:
         common = (shared_model, tile, threads, min_area)
         segmented = executor.map(objects_task, [(im, *common, prof, sd, profile, spacing)
@@ -508,6 +537,9 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                                int(raw.column(size_column(image.ndim)).sum()) if len(raw) else 0, {},
                                np.asarray(raw.values), labels=raw_labels,
                                status=np.full(len(raw), "matched", dtype="<U7"), totals=totals)
+    if sample is not None:
+        raw_objects = dataclasses.replace(raw_objects, sampled=sampled_globals(raw, raw_labels,
+                                                                               raw_objects.global_names, sample))
 
     shared_labels = executor.share(raw_labels)
     raw_packed = PackedLabels.pack(compact(raw_labels)) if any(same) else None
@@ -516,13 +548,14 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     for i in range(replicas + 2 + len(extra_images)):
         keep_packed = i < replicas + 2
         if not keep_packed and same[i - replicas - 2]:
-            tasks.append((match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False, spacing, classes)))
+            tasks.append((match_task, (raw_packed, raw, shared_labels, raw_xy, matching, False, spacing, classes,
+                                       sample)))
         elif kind == "mask":
             # the intensities: a replica drawn again from its seed (exactly as its mask saw it), or the image
             pixels = ((shared_image, profile, seeds[i], profile) if keep_packed
                       else (extra_images[i - replicas - 2], None, None, profile))
             tasks.append((finish_task, (image.shape, groups, next(parts), min_area, shared_labels, raw_xy, matching,
-                                         keep_packed, pixels, spacing, classes)))
+                                         keep_packed, pixels, spacing, classes, sample)))
         else:
             tasks.append((match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed, spacing,
                                        classes)))
@@ -584,7 +617,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                    for s in model_root.spawn(model_seeds)]
         del rows, targets
         others = executor.map(image_task, [(shared_image, f, tile, threads, shared_labels, raw_xy, matching,
-                                             min_area, None, profile, spacing, classes) for f in forests],
+                                             min_area, None, profile, spacing, classes, sample) for f in forests],
                               [f"forest seed {i + 1}" for i in range(model_seeds)], progress)
         for _, t in others:
             merge_timing(timing, t)
@@ -600,7 +633,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     null_globals, null_stats, null_fractions, (null_verdict.tolerable, null_verdict.reasons),
                     null_verdict.rule, sigma_model, tuple(warnings), floor, replica_status, null_loss, tile, timing,
                     margins=margins, primary=primary, null_verdict=null_verdict, pooled_null_eps=pooled_eps,
-                    unstable=unstable, image=image, spacing=spacing, classes=classes)
+                    unstable=unstable, image=image, spacing=spacing, classes=classes, sample=sample)
     return ref, extra_objects
 
 
@@ -609,6 +642,11 @@ def _seed_roots(seed: int) -> tuple:
     (the third of four children is unused, kept so that these stay what they have been)."""
     forest, replicas, _, models = np.random.SeedSequence(seed).spawn(4)
     return forest, replicas, models
+
+
+def _sample_root(seed: int) -> np.random.Generator:
+    """The generator ``--sample``'s tiles are drawn from: the one seed's third child (unused otherwise)."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[2])
 
 
 def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> CodecScore:
@@ -626,6 +664,9 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
                             "sigma_used": float(sigma_used[i]), "codec": float(objects.globals[i]),
                             "eps": float(global_eps[i])}
                      for i, name in enumerate(ref.global_names)}
+    if ref.sample is not None:
+        for name, extra in zip(ref.global_names, sampled_difference(ref, objects)):
+            global_scores[name].update(extra)
     status = objects.status if objects.status is not None else np.where(np.isnan(objects.values[:, 0]), "lost",
                                                                         "matched")
     loss = {**loss_test(int((status != "matched").sum()), len(raw), ref.null_loss.get("unmatched", 0),
@@ -638,6 +679,20 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
     area = difference_stats(objects.values[:, size] - raw.values[:, size])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,
                       global_scores, result.tolerable, result.reasons, statistics, area, loss, verdict=result)
+
+
+def sampled_difference(ref: Reference, objects: ImageObjects) -> list[dict]:
+    """A ``--sample`` run's sampling standard errors of one image's globals against the raw ones, per
+    global: ``sampling_se`` (the codec's extrapolated total) and ``difference_sampling_se``, the error of
+    the extrapolated raw - codec difference from the sampled tiles' paired differences (both images
+    judged on the same tiles: the tiles' own variation cancels; NaN for a load, a ratio)."""
+    raw, other, sample = ref.raw_objects.sampled, objects.sampled, ref.sample
+    out = []
+    for j in range(len(ref.global_names)):
+        d = raw["tile_totals"][:, j] - other["tile_totals"][:, j]
+        se = extrapolate_global(d, sample.n_tiles).se if np.all(np.isfinite(d)) else math.nan
+        out.append({"sampling_se": float(other["se"][j]), "difference_sampling_se": float(se)})
+    return out
 
 
 def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, replicas: int = 10, seed: int = 0,
@@ -748,17 +803,19 @@ def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image")
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
                  seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None, channel=None,
                  plane=None, tile=None, scheduler=None, notice=None, margins=None, primary=None,
-                 verdict_anyway=False, reconstruct=None, thresholds=None, operators=False) -> Assessment:
+                 verdict_anyway=False, reconstruct=None, thresholds=None, operators=False, sample=None) -> Assessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``.
 
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
     (:func:`noisestat.io.read_image_info`); they and the file's pixel size are kept in the provenance.
     ``reconstruct``: the image is a projection stack (:func:`assess`); its ``angles`` may be a function
     of the number of projections. ``thresholds``: the forest's per-class thresholds, as text
-    ("2=0.7,3=0.5") or a mapping.
+    ("2=0.7,3=0.5") or a mapping. ``sample``: judge that fraction of the tiles (:func:`assess`).
     """
     parse_scheduler(scheduler)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
+    if sample is not None:
+        check_fraction(sample)
     if reconstruct is None:
         image, info = read_image_info(image_path, channel=channel, plane=plane)
         shape, spacing = image.shape, info.spacing if image.ndim == 3 else None
@@ -808,6 +865,6 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                     progress=progress, tile=tile, scheduler=scheduler, notice=notice,
                     spacing=spacing, margins=margins, primary=primary,
                     verdict_anyway=verdict_anyway, reconstruct=reconstruct, thresholds=thresholds,
-                    operators=operators)
+                    operators=operators, sample=sample)
     write_assessment(result, outdir)
     return result

@@ -35,6 +35,13 @@ def globals_for(parameters) -> tuple:
     return GLOBAL_PARAMETERS if tuple(parameters) == PARAMETERS else VOLUME_GLOBALS
 
 SUMMARY_SCHEMA = 1
+SAMPLE_NOTE = ("a --sample run: only the sampled tiles were segmented; objects touching a tile's face towards "
+               "another tile are dropped in every image; each global (raw, replicas, codecs) is extrapolated to the "
+               "whole image from the same tiles, each object weighted by 1 / its probability of being kept, with "
+               "sampling_se its standard error (tiles sampled without replacement, plus the weights' variance); "
+               "sigma_raw and eps of a global compare images on the same tiles, so sampling_se is not part of "
+               "them: a codec's difference_sampling_se is the error of raw - codec from the tiles' paired "
+               "differences")
 
 @dataclass(frozen=True)
 class PackedLabels:
@@ -84,6 +91,11 @@ class ImageObjects:
         several classes of object, also each class's count and size (``N_tot[c]``, ``A_tot[c]`` or
         ``V_tot[c]``, ``SA_tot[c]``) and each further class's load on class 2 (``load[c]``). None for an
         image of one class of object (A_tot is ``area_total``).
+    sampled : dict, optional
+        A ``--sample`` run's globals extrapolated to the whole image from the sampled tiles
+        (:func:`noisestat._tasks.sampled_globals`): ``value`` and ``se`` (the sampling standard error) in
+        :attr:`global_names` order, and ``tile_totals`` (sampled tiles x globals). :attr:`globals` are then
+        the extrapolated values; ``n_objects``, ``area_total`` and ``totals`` stay those of the sampled tiles.
     """
 
     values: np.ndarray
@@ -95,6 +107,7 @@ class ImageObjects:
     labels: np.ndarray | None = field(default=None, repr=False, compare=False)
     status: np.ndarray | None = field(default=None, repr=False, compare=False)
     totals: dict | None = None
+    sampled: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def global_names(self) -> tuple:
@@ -104,7 +117,10 @@ class ImageObjects:
 
     @property
     def globals(self) -> np.ndarray:
-        """The global parameters, in :attr:`global_names` order."""
+        """The global parameters, in :attr:`global_names` order (a ``--sample`` run's: extrapolated to
+        the whole image)."""
+        if self.sampled is not None:
+            return np.asarray(self.sampled["value"], dtype=float)
         if self.totals is None:
             return np.array([self.n_objects, self.area_total], dtype=float)
         return np.array([self.n_objects, *self.totals.values()], dtype=float)
@@ -204,6 +220,7 @@ class Assessment:
             entry["statistics"] = c.statistics
             entry["area_difference"] = c.area_difference
         raw_globals = self.raw_objects.globals
+        sampled = self.raw_objects.sampled
         null = null_reference(self.n_replicas)
         if self.null_eps is not None:
             null["simulated"] = {
@@ -251,8 +268,10 @@ class Assessment:
             "seed": self.provenance.get("seed"),
             "n_objects_raw": len(self.raw),
             "raw": {name: {"value": float(raw_globals[i]), "sigma_raw": float(sigma_global[i]),
-                           "replica_mean": float(self.replica_globals[:, i].mean())}
+                           "replica_mean": float(self.replica_globals[:, i].mean()),
+                           **({"sampling_se": float(sampled["se"][i])} if sampled is not None else {})}
                     for i, name in enumerate(self.global_names)},
+            **({"sample": {**self.provenance.get("sample", {}), "note": SAMPLE_NOTE}} if sampled is not None else {}),
             "replica_matching": {
                 "unmatched_raw_mean": float(np.mean([m["unmatched_reference"] for m in self.replica_matching])),
                 "unmatched_replica_mean": float(np.mean([m["unmatched_other"] for m in self.replica_matching])),
@@ -345,6 +364,7 @@ class Reference:
     image: np.ndarray | None = field(default=None, repr=False)  # the raw image (not a copy)
     spacing: tuple | None = None  # a volume's voxel size (z, y, x): the units of its objects' parameters
     classes: object = None  # noisestat._tasks.Classes when the model tells several classes of object apart
+    sample: object = None  # noisestat._tasks.Sample: a --sample run's tiles (None: the whole image)
 
     @property
     def n_replicas(self) -> int:

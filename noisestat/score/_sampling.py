@@ -37,7 +37,7 @@ from scipy import ndimage
 from ..errors import InputError
 
 __all__ = ["SampledEstimate", "sample_tiles", "objects_in_core", "objects_inside", "tile_of_objects",
-           "whole_weights", "tile_totals", "extrapolate_global", "extrapolate_ratio"]
+           "whole_weights", "kept_probability", "tile_totals", "extrapolate_global", "extrapolate_ratio"]
 
 
 @dataclass(frozen=True)
@@ -227,3 +227,34 @@ def extrapolate_ratio(numerator_per_sampled_tile, denominator_per_sampled_tile,
         d = y - ratio * x
         se = float(np.sqrt((1 - n / total) / n * d.var(ddof=1)) / x.mean())
     return SampledEstimate(ratio, se, n, total)
+
+
+def kept_probability(lo: np.ndarray, hi: np.ndarray, shape: tuple, tile) -> np.ndarray:
+    """The probability that an object of each bounding box's extent (``lo`` inclusive, ``hi``
+    exclusive, one row per object), placed uniformly at random in a volume of ``shape``, is kept by
+    the rule of ``--sample``: it lies inside one tile of :func:`noisestat.engine.tile_grid`'s grid
+    (``tile`` voxels a side, the last tiles shorter) without touching that tile's first or last
+    layer where a neighbouring tile lies beyond (a face on the volume's edge may be touched).
+
+    Per axis the count of kept starting positions is summed over the tiles, over the ``n - e + 1``
+    positions an object of extent ``e`` may take; the axes multiply. The inverse is the object's
+    minus-sampling weight: unlike :func:`whole_weights` it counts the volume's edges and the shorter
+    last tiles exactly, which matters when a tile is a sizeable share of the volume.
+
+    Examples
+    --------
+    >>> float(kept_probability([[0]], [[1]], (8,), 4)[0])  # a voxel: kept unless on one of the 2 faces
+    0.75
+    """
+    lo, hi = np.atleast_2d(np.asarray(lo, dtype=np.int64)), np.atleast_2d(np.asarray(hi, dtype=np.int64))
+    extent = hi - lo
+    p = np.ones(len(lo))
+    for axis, n in enumerate(shape):
+        starts = np.arange(0, n, int(tile))
+        stops = np.minimum(starts + int(tile), n)
+        first = np.where(starts == 0, starts, starts + 1)  # the first voxel a kept object may hold
+        last = np.where(stops == n, stops - 1, stops - 2)  # and the last
+        e = extent[:, axis][:, None]
+        kept = np.clip(last[None] - first[None] - e + 2, 0, None).sum(axis=1)
+        p *= kept / np.maximum(n - extent[:, axis] + 1, 1)
+    return p
