@@ -165,12 +165,14 @@ def sampled_globals(table, labels: np.ndarray, names, sample: Sample) -> dict:
     kept (:func:`noisestat.score.kept_probability`), a sum's total ``N * mean`` of the tiles' weighted
     totals with its standard error (simple random sampling of tiles, plus the weights' own variance), a
     load the ratio of the weighted sums (delta-method error). Returns ``value``, ``se`` (arrays in
-    ``names`` order) and ``tile_totals`` (sampled tiles x globals; NaN for a load) for paired differences."""
+    ``names`` order), ``tile_totals`` (sampled tiles x globals; NaN for a load) for paired differences and
+    each object's ``kept_probability``."""
     boxes = ndimage.find_objects(labels) if len(table) else []
     ids = np.asarray(table.labels, dtype=np.int64) if len(table) else np.zeros(0, np.int64)
     lo = np.array([[s.start for s in boxes[i - 1]] for i in ids], dtype=np.int64).reshape(-1, labels.ndim)
     hi = np.array([[s.stop for s in boxes[i - 1]] for i in ids], dtype=np.int64).reshape(-1, labels.ndim)
-    weight = 1.0 / kept_probability(lo, hi, sample.shape, sample.tile) if len(ids) else np.zeros(0)
+    kept = kept_probability(lo, hi, sample.shape, sample.tile) if len(ids) else np.zeros(0)
+    weight = 1.0 / kept
     where = sample.tile_of(lo, hi)
     shares = object_contributions(table, labels, names)
     value, se = np.zeros(len(names)), np.zeros(len(names))
@@ -189,7 +191,7 @@ def sampled_globals(table, labels: np.ndarray, names, sample: Sample) -> dict:
         edge = tile_totals(share ** 2 * weight * (weight - 1), where, sample.indices)
         est = extrapolate_global(totals[:, j], sample.n_tiles, edge_variance=edge)
         value[j], se[j] = est.value, est.se
-    return {"value": value, "se": se, "tile_totals": totals}
+    return {"value": value, "se": se, "tile_totals": totals, "kept_probability": kept}
 
 
 def match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray, matching: str,

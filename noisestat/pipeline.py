@@ -540,6 +540,18 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     if sample is not None:
         raw_objects = dataclasses.replace(raw_objects, sampled=sampled_globals(raw, raw_labels,
                                                                                raw_objects.global_names, sample))
+        kept = raw_objects.sampled["kept_probability"]
+        if len(kept) and float(np.median(kept)) < 0.5:
+            warnings_sample = (f"--sample: the objects are large for tiles of {sample.tile} px: the median raw object "
+                               f"is kept with probability {float(np.median(kept)):.2f} (it must not touch a face "
+                               f"between two tiles), so the totals rest on few objects with large weights and objects "
+                               f"longer than a tile are never seen; give a larger --tile")
+        elif not len(kept):
+            warnings_sample = (f"--sample: no object lies wholly inside a sampled tile of {sample.tile} px (one that "
+                               f"touches a face between two tiles is dropped): the totals are 0; give a larger "
+                               f"--tile or fraction")
+        else:
+            warnings_sample = None
 
     shared_labels = executor.share(raw_labels)
     raw_packed = PackedLabels.pack(compact(raw_labels)) if any(same) else None
@@ -607,7 +619,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                       else np.empty((replicas, 0), dtype="<U7"))
     unstable = unstable_warning(replica_status, n_matched, STATUSES)
     unchanged = unchanged_warning(floor, sigma, columns) if len(raw) else None
-    warnings = [w for w in (unstable, unchanged) if w]
+    warnings = [w for w in (unstable, unchanged, warnings_sample if sample is not None else None) if w]
 
     sigma_model = None
     if model_seeds:

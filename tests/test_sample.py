@@ -220,3 +220,25 @@ def test_sample_whole_drops_objects_on_inner_faces_only():
     kept = sample.whole(labels)
     assert sorted(np.unique(kept).tolist()) == [0, 1, 2]
     assert kept[0, 30, 30] == 2 and kept[0, 15, 3] == 0
+
+
+def test_a_tile_too_small_for_the_objects_is_warned(interior):
+    small, large = run(interior, tile=16, sample=1.0), run(interior, tile=48, sample=1.0)
+    # every ball sits on a face between two 16-voxel tiles
+    assert len(small.raw) == 0
+    assert any(w.startswith("--sample: no object lies wholly inside a sampled tile of 16 px") for w in small.warnings)
+    assert not any(w.startswith("--sample") for w in large.warnings)
+    raw = nuclei(random_centres(30, 3.5, 2), 3.5, 3)
+    warned = run(raw, tile=16, sample=1.0)
+    assert len(warned.raw) > 0
+    assert any(w.startswith("--sample: the objects are large for tiles of 16 px") for w in warned.warnings)
+
+
+def test_the_printed_summary_shows_the_extrapolated_totals_with_their_sampling_se(interior):
+    from noisestat.report._tables import format_summary
+
+    result = run(interior, sample=0.5)
+    line = next(x for x in format_summary(result).splitlines() if x.startswith("sample: "))
+    n_tot = result.summary()["raw"]["N_tot"]
+    assert f"N_tot {n_tot['value']:.4g} +/- {n_tot['sampling_se']:.3g} (sampling SE" in line
+    assert not any(x.startswith("sample: ") for x in format_summary(run(interior)).splitlines())

@@ -128,6 +128,13 @@ def format_summary(assessment: Assessment) -> str:
     names = assessment.global_names
     lines.append(f"raw: {s['n_objects_raw']} objects, {s['replicas']} replicas (seed {s['seed']}), "
                  + ", ".join(f"{g} sigma_raw {s['raw'][g]['sigma_raw']:.3g}" for g in names))
+    if s.get("sample"):
+        # a --sample run: the globals are extrapolated from the sampled tiles, with their sampling error
+        sample = s["sample"]
+        lines.append(f"sample: {sample['n_sampled']} of {sample['n_tiles']} tiles of {sample['tile']} px "
+                     f"(fraction {sample['fraction']:g}, seed {sample['seed']}); whole-image estimates "
+                     + ", ".join(f"{g} {s['raw'][g]['value']:.4g} +/- {s['raw'][g]['sampling_se']:.3g} (sampling SE; "
+                                 f"sigma_raw {s['raw'][g]['sigma_raw']:.3g})" for g in names))
     if volume:
         unit = ((assessment.provenance or {}).get("pixel_size") or {}).get("unit") or "units of the voxel size"
         lines.append(f"volume: per object {len(assessment.parameters)} parameters in 3D (MorphoLibJ's names), "
