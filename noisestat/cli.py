@@ -468,12 +468,12 @@ def _reconstruction(args):
 
 
 def _tune(args) -> int:
-    from .io._files import prepare_output_dir, read_image, read_labels
+    from .io._files import prepare_output_dir, read_image_info, read_labels
     from .camera._profile import load_profile
     from .predict._forest import load_model
     from .tune import format_tune, tune, write_tune
 
-    image = read_image(args.image, channel=args.channel, plane=args.plane)
+    image, info = read_image_info(args.image, channel=args.channel, plane=args.plane)
     profile = load_profile(args.camera)
     model = load_model(args.model) if args.model else None
     labels = read_labels(args.labels, shape=image.shape) if args.labels else None
@@ -483,7 +483,7 @@ def _tune(args) -> int:
                       jobs=args.jobs, matching=args.matching, min_area=args.min_area,
                       max_evaluations=args.max_evaluations, progress=progress, tile=args.tile,
                       scheduler=args.scheduler, notice=progress.notice, margins=args.margin, primary=args.primary,
-                      verdict_anyway=args.verdict_anyway)
+                      verdict_anyway=args.verdict_anyway, spacing=info.spacing if image.ndim == 3 else None)
     write_tune(result, args.output)
     print(format_tune(result))
     print(f"wrote {args.output}/tune.json, tune.csv, tune.png")
