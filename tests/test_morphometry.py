@@ -393,7 +393,7 @@ def test_a_volumes_intensity_parameters_are_those_of_its_voxels():
     table = measure_volume_objects(volume, image)
     assert set(INTENSITY_PARAMETERS) <= set(VOLUME_PARAMETERS)
     for region in regionprops(volume, intensity_image=image):
-        got = dict(zip(PARAMETERS, table.values[list(table.labels).index(region.label)]))
+        got = dict(zip(table.names, table.values[list(table.labels).index(region.label)]))
         voxels = image[volume == region.label]
         assert got["Mean"] == pytest.approx(voxels.mean(), rel=1e-12)
         assert got["Median"] == pytest.approx(np.median(voxels), rel=1e-12)
