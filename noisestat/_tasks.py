@@ -227,7 +227,7 @@ def match_objects(labels: np.ndarray, raw_labels: np.ndarray, raw_xy: np.ndarray
     counts = {**m.counts(), **{k: int((status == k).sum()) for k in STATUSES[1:]}, "n_reference": n_raw}
     _tick(timing, "matching", start)
     objects = ImageObjects(values, partner, len(table), area, counts, np.asarray(table.values), labels=compact(labels),
-                           status=status, totals=totals)
+                           status=status, totals=totals, table_classes=table.classes)
     if sample is not None:
         objects = dataclasses.replace(objects, sampled=sampled_globals(table, labels, objects.global_names, sample))
     return objects
@@ -289,6 +289,29 @@ def global_totals(table, labels: np.ndarray, object_classes=None) -> dict | None
         whole = _sum(table, size, row_class == container) + inside
         totals[f"load[{c}]"] = inside / whole if whole > 0 else 0.0
     return totals
+
+
+def global_steps(table, object_classes=None) -> dict:
+    """One object's step of each class's size and load (:func:`noisestat.score.global_floors`): the
+    smallest raw object of the class (of any class when the class has none) in Area or Volume and in
+    SurfaceArea, and that object's share of the organ (class 2) with it. Empty with one class of object."""
+    if object_classes is None or not len(table):
+        return {}
+    volume = "Volume" in table.names
+    size = "Volume" if volume else "Area"
+    row_class = table.classes if table.classes is not None else np.zeros(len(table), np.uint8)
+    organ = _sum(table, size, row_class == object_classes[0])
+    steps = {}
+    for c in object_classes:
+        rows = row_class == c
+        rows = rows if rows.any() else np.ones(len(table), bool)
+        smallest = float(np.nanmin(table.column(size)[rows]))
+        steps[f"{'V' if volume else 'A'}_tot[{c}]"] = smallest
+        if volume:
+            steps[f"SA_tot[{c}]"] = float(np.nanmin(table.column("SurfaceArea")[rows]))
+        if c != object_classes[0]:
+            steps[f"load[{c}]"] = smallest / (organ + smallest) if organ + smallest > 0 else 0.0
+    return steps
 
 
 def _sum(table, name: str, rows=None) -> float:
@@ -528,6 +551,14 @@ def same_image(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two images hold the same values (two reconstructions: the same projections)."""
     a, b = (x.projections if isinstance(x, Reconstructed) else x for x in (a, b))
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def pair_classes(a: ImageObjects, b: ImageObjects) -> dict:
+    """Two simulated acquisitions' objects' classes, for :func:`noisestat.measure.pair_unmatched` (empty
+    with one class of object)."""
+    if a.table_classes is None or b.table_classes is None:
+        return {}
+    return {"a_classes": a.table_classes, "b_classes": b.table_classes}
 
 
 def pair_args(a: ImageObjects, b: ImageObjects) -> tuple:

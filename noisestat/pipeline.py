@@ -22,9 +22,9 @@ import numpy as np
 
 from . import __version__
 from ._tasks import (Classes, Sample, assemble_values, call, centre_distance, centres, check_fraction, compact,
-                     finish_task, global_totals, sampled_globals, sampled_pixels, segment_sample,
+                     finish_task, global_steps, global_totals, sampled_globals, sampled_pixels, segment_sample,
                      image_task, intensity,
-                     label_measure, mask_task, match_task, measure, merge_timing, objects_task, pair_args,
+                     label_measure, mask_task, match_task, measure, merge_timing, objects_task, pair_args, pair_classes,
                      parts_per_image, same_image,
                      tile_groups, values_task)
 from .camera._profile import CameraProfile, load_profile
@@ -55,6 +55,7 @@ from .score._eps import angular_mask, global_floors, epsilon, floored, replica_s
 from .score._null import (band_counts, replica_pair_eps, second_acquisition_losses, unchanged_warning,
                           unstable_warning)
 from .score._criteria import eps_scale, keep_for_spread
+from .score._classes import class_blocks, judge_classes
 from .score._verdict import Margins, judge, parse_primary
 from .score._operators import operator_scores
 from .score._pixels import pixel_eps, pixel_floor, pixel_null, pixel_sigma, pixel_summary
@@ -340,7 +341,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
                       warnings=tuple(warnings) + tuple(w for w in ref.warnings if w not in warnings),
                       sigma_floor=ref.sigma_floor,
                       replica_status=ref.replica_status, null_loss=ref.null_loss, null_verdict=ref.null_verdict,
-                      operators=tuple(operator_rows))
+                      operators=tuple(operator_rows), global_floor=ref.global_floor)
 
 
 def operator_level(image, profile, coded, *, seed: int, replicas: int, spacing=None, domain=None) -> tuple:
@@ -588,7 +589,13 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     floor = resolution_floor(raw.values, stack, angular)
     sigma_used = floored(sigma, floor[None])
     replica_globals = np.stack([r.globals for r in replica_objects])
-    sigma_global = floored(replica_globals.std(axis=0, ddof=1), global_floors(raw_objects.global_names, spacing))
+    # a global the replicas never moved is floored at the step of one object where it moves by objects
+    # (a class's size and load): the lattice step alone would make one object more a proof of a change
+    spread = replica_globals.std(axis=0, ddof=1)
+    global_floor = np.where(spread > 0, global_floors(raw_objects.global_names, spacing),
+                            global_floors(raw_objects.global_names, spacing,
+                                          global_steps(raw, classes.objects if classes is not None else None)))
+    sigma_global = floored(spread, global_floor)
 
     null_eps = epsilon(null_pair[0].values, null_pair[1].values, sigma_used, angular)
     null_globals = epsilon(null_pair[0].globals, null_pair[1].globals, sigma_global,
@@ -603,17 +610,33 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                                   keep=keep_for_spread(margins.spread, replicas, reference="pairs"),
                                   beyond_margin=margins.shift * eps_scale(replicas))
     reach = centre_distance(image.ndim, spacing)
-    pair_counts = [pair_unmatched(*pair_args(replica_objects[2 * k], replica_objects[2 * k + 1]), matching, reach)
+    pair_counts = [pair_unmatched(*pair_args(replica_objects[2 * k], replica_objects[2 * k + 1]), matching, reach,
+                                  **pair_classes(replica_objects[2 * k], replica_objects[2 * k + 1]))
                    for k in range(replicas // 2)]
-    null_pair_counts = pair_unmatched(*pair_args(null_pair[0], null_pair[1]), matching, reach)
+    null_pair_counts = pair_unmatched(*pair_args(null_pair[0], null_pair[1]), matching, reach,
+                                      **pair_classes(null_pair[0], null_pair[1]))
     pairs_loss, null_loss = second_acquisition_losses(pair_counts, null_pair_counts, matching)
     primary = parse_primary(primary, columns)
-    null_verdict = judge(null_stats, null_eps, columns, pairs_eps if len(pairs_eps) else None,
-                         dict(zip(raw_objects.global_names, null_globals)), replicas,
-                         loss={"n_unmatched": null_pair_counts[0], "n_raw": null_pair_counts[1],
-                               "null_unmatched": pairs_loss["unmatched"], "null_n": pairs_loss["n"]},
-                         margins=margins, primary=primary,
-                         reference="pairs" if len(pairs_eps) else "pooled")
+    null_loss_counts = {"n_unmatched": null_pair_counts[0], "n_raw": null_pair_counts[1],
+                        "null_unmatched": pairs_loss["unmatched"], "null_n": pairs_loss["n"]}
+    null_globals_eps = dict(zip(raw_objects.global_names, null_globals))
+    if classes is None:
+        null_verdict = judge(null_stats, null_eps, columns, pairs_eps if len(pairs_eps) else None, null_globals_eps,
+                             replicas, loss=null_loss_counts, margins=margins, primary=primary,
+                             reference="pairs" if len(pairs_eps) else "pooled")
+    else:
+        def null_class(rows, class_margins):
+            # the extra pair's objects of one class against the replica pairs' objects of that class
+            pairs = pairs_eps[class_blocks(rows, len(pairs_eps))] if len(pairs_eps) else pairs_eps
+            stats = codec_statistics(null_eps[rows], columns, band_counts(pairs, columns) if len(pairs) else None,
+                                     margin=class_margins.shift,
+                                     keep=keep_for_spread(class_margins.spread, replicas, reference="pairs"),
+                                     beyond_margin=class_margins.shift * eps_scale(replicas))
+            return judge(stats, null_eps[rows], columns, pairs if len(pairs) else None, null_globals_eps, replicas,
+                         loss=null_loss_counts, margins=class_margins, primary=primary,
+                         reference="pairs" if len(pairs) else "pooled")
+
+        null_verdict = judge_classes(null_class, classes.raw, classes.objects, margins)
 
     replica_status = (np.stack([r.status for r in replica_objects]) if len(raw)
                       else np.empty((replicas, 0), dtype="<U7"))
@@ -645,7 +668,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     null_globals, null_stats, null_fractions, (null_verdict.tolerable, null_verdict.reasons),
                     null_verdict.rule, sigma_model, tuple(warnings), floor, replica_status, null_loss, tile, timing,
                     margins=margins, primary=primary, null_verdict=null_verdict, pooled_null_eps=pooled_eps,
-                    unstable=unstable, image=image, spacing=spacing, classes=classes, sample=sample)
+                    unstable=unstable, image=image, spacing=spacing, classes=classes, global_floor=global_floor, sample=sample)
     return ref, extra_objects
 
 
@@ -684,9 +707,24 @@ def score_codec(ref: Reference, coded: CodecResult, objects: ImageObjects) -> Co
     loss = {**loss_test(int((status != "matched").sum()), len(raw), ref.null_loss.get("unmatched", 0),
                         ref.null_loss.get("n", 0)),
             **{k: int((status == k).sum()) for k in STATUSES[1:]}}
-    result = judge(statistics, eps, columns, ref.pooled_null_eps, {k: v["eps"] for k, v in global_scores.items()},
-                   ref.n_replicas, loss=loss, margins=ref.margins, primary=ref.primary,
-                   identical=ref.image is not None and same_image(coded.decoded, ref.image))
+    identical = ref.image is not None and same_image(coded.decoded, ref.image)
+    global_eps = {k: v["eps"] for k, v in global_scores.items()}
+    if ref.classes is None:
+        result = judge(statistics, eps, columns, ref.pooled_null_eps, global_eps, ref.n_replicas, loss=loss,
+                       margins=ref.margins, primary=ref.primary, identical=identical)
+    else:
+        def one_class(rows, margins):
+            # the class's own objects against their own second acquisitions (noisestat.score._classes)
+            pooled = ref.pooled_null_eps[class_blocks(rows, len(ref.pooled_null_eps))]
+            stats = codec_statistics(eps[rows], columns, band_counts(pooled, columns), margin=margins.shift,
+                                     keep=keep_for_spread(margins.spread, ref.n_replicas),
+                                     beyond_margin=margins.shift * eps_scale(ref.n_replicas))
+            lost = loss_test(int((status[rows] != "matched").sum()), int(rows.sum()),
+                             ref.null_loss.get("unmatched", 0), ref.null_loss.get("n", 0))
+            return judge(stats, eps[rows], columns, pooled, global_eps, ref.n_replicas, loss=lost, margins=margins,
+                         primary=ref.primary, identical=identical)
+
+        result = judge_classes(one_class, ref.classes.raw, ref.classes.objects, ref.margins)
     size = columns.index(size_column(ref.raw_labels.ndim))
     area = difference_stats(objects.values[:, size] - raw.values[:, size])
     return CodecScore(coded.spec, coded.compression_ratio, coded.n_bytes, coded.info, objects, eps, parameters,

@@ -107,6 +107,7 @@ class ImageObjects:
     labels: np.ndarray | None = field(default=None, repr=False, compare=False)
     status: np.ndarray | None = field(default=None, repr=False, compare=False)
     totals: dict | None = None
+    table_classes: np.ndarray | None = field(default=None, repr=False, compare=False)  # ``table``'s rows' classes
     sampled: dict | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -183,6 +184,7 @@ class Assessment:
     null_loss: dict = field(default_factory=dict, repr=False, compare=False)
     null_verdict: Verdict | None = field(default=None, repr=False, compare=False)
     operators: tuple = field(default=(), repr=False, compare=False)  # noisestat.score.OperatorScore rows
+    global_floor: np.ndarray | None = field(default=None, repr=False, compare=False)  # each global's sigma floor
 
     @property
     def n_replicas(self) -> int:
@@ -304,10 +306,12 @@ class Assessment:
         n_sigma = np.isfinite(self.sigma_raw).sum(axis=0)
         return {"rule": "sigma used = max(sigma_raw, h / sqrt(12)), h the parameter's smallest observed change "
                         "(median over objects); for a global its lattice step: 1 for counts, a voxel for V_tot, a "
-                        "face for SA_tot, 0 for a load (noisestat.score.global_floors)",
+                        "face for SA_tot; a class's size and load, where the replicas never moved them, one object's "
+                        "step (noisestat.score.global_floors)",
                 "parameters": {p: float(self.sigma_floor[j]) for j, p in enumerate(self.parameters)},
-                "global": dict(zip(self.global_names,
-                                   global_floors(self.global_names, self.provenance.get("spacing")).tolist())),
+                "global": dict(zip(self.global_names, (self.global_floor if self.global_floor is not None else
+                                                       global_floors(self.global_names,
+                                                                     self.provenance.get("spacing"))).tolist())),
                 "floored_fraction": {p: float(below[:, j].sum() / n_sigma[j]) if n_sigma[j] else None
                                      for j, p in enumerate(self.parameters)}}
 
@@ -364,6 +368,7 @@ class Reference:
     image: np.ndarray | None = field(default=None, repr=False)  # the raw image (not a copy)
     spacing: tuple | None = None  # a volume's voxel size (z, y, x): the units of its objects' parameters
     classes: object = None  # noisestat._tasks.Classes when the model tells several classes of object apart
+    global_floor: np.ndarray | None = field(default=None, repr=False)  # each global's sigma floor
     sample: object = None  # noisestat._tasks.Sample: a --sample run's tiles (None: the whole image)
 
     @property
@@ -389,7 +394,8 @@ class Reference:
     def sigma_global_used(self) -> np.ndarray:
         """The global spread eps divides by: floored at each global's lattice step
         (:func:`noisestat.score.global_floors`)."""
-        return floored(self.sigma_global, global_floors(self.global_names, self.spacing))
+        floor = self.global_floor if self.global_floor is not None else global_floors(self.global_names, self.spacing)
+        return floored(self.sigma_global, floor)
 
     @property
     def sigma_used(self) -> np.ndarray:

@@ -122,3 +122,59 @@ def test_the_raw_results_table_says_each_objects_class(assessment, tmp_path):
     rows = raw_results_csv(a).splitlines()
     assert rows[0].split(",")[-1] == "Class"
     assert sorted(int(r.split(",")[-1]) for r in rows[1:]) == [2] * 4 + [3] * 8
+
+
+def _class_verdict(eps, null, raw_classes, rng):
+    """The verdict of several classes of object as the pipeline forms it (noisestat.score._classes)."""
+    from noisestat.score import VOLUME_PRIMARY, Margins, codec_statistics, eps_scale, judge, keep_for_spread
+    from noisestat.score._classes import class_blocks, judge_classes
+    from noisestat.score._null import band_counts
+
+    columns = list(VOLUME_PRIMARY)
+    g = {k: float(np.sqrt(2) * rng.standard_normal()) for k in ("N_tot", "V_tot", "SA_tot")}
+
+    def one(rows, margins):
+        pooled = null[class_blocks(rows, len(null))]
+        stats = codec_statistics(eps[rows], columns, band_counts(pooled, columns), margin=margins.shift,
+                                 keep=keep_for_spread(margins.spread, 10), beyond_margin=margins.shift * eps_scale(10))
+        return judge(stats, eps[rows], columns, pooled, g, 10, margins=margins,
+                     loss={"n_unmatched": 0, "n_raw": int(rows.sum()), "null_unmatched": 0,
+                           "null_n": 6 * int(rows.sum())})
+
+    return judge_classes(one, raw_classes, (2, 3), Margins())
+
+
+def test_a_codec_that_ruins_a_small_class_is_not_tolerable_though_pooled_it_would_pass():
+    # 200 organs as a second acquisition would leave them; the 20 plaques' Mean and centroid moved far:
+    # pooled over classes the plaques are 9 % of the objects and pass; judged per class they do not
+    from noisestat.score import VOLUME_PRIMARY
+
+    rng = np.random.default_rng(0)
+    columns = list(VOLUME_PRIMARY)
+    n2, n3 = 200, 20
+    raw_classes = np.array([2] * n2 + [3] * n3)
+
+    def second(n, dof):
+        return np.sqrt(2) * rng.standard_t(dof, size=(n, len(columns)))
+
+    null = np.concatenate([second(n2 + n3, 7) for _ in range(5)] + [second(n2 + n3, 9)])
+    eps = second(n2 + n3, 9)
+    eps[n2:, [columns.index(p) for p in ("Mean", "Centroid.X", "Centroid.Y", "Centroid.Z")]] += 20
+    verdict = _class_verdict(eps, null, raw_classes, rng)
+    assert verdict.outcome == "not tolerable"
+    assert all(r.startswith("class 3:") for r in verdict.reasons)
+    assert {c["class"] for c in verdict.criteria} == {2, 3}
+    # the same scene without the damage: no class is shown beyond
+    clean = second(n2 + n3, 9)
+    assert _class_verdict(clean, null, raw_classes, rng).outcome != "not tolerable"
+
+
+def test_a_second_acquisitions_class_change_counts_as_a_loss_as_a_codecs_does():
+    from noisestat.measure import pair_unmatched
+
+    a = np.zeros((10, 20), np.int32)
+    a[1:4, 1:4], a[1:4, 10:13] = 1, 2
+    # the same objects; the second one's class flips from 2 to 3
+    assert pair_unmatched(a, a, None, None, "iou", a_classes=[2, 2], b_classes=[2, 3]) == (1, 2)
+    assert pair_unmatched(a, a, None, None, "iou", a_classes=[2, 2], b_classes=[2, 2]) == (0, 2)
+    assert pair_unmatched(a, a, None, None, "iou") == (0, 2)

@@ -247,10 +247,12 @@ def match_centroids(reference_xy: np.ndarray, other_xy: np.ndarray, *, max_dista
 
 
 def pair_unmatched(a_labels: np.ndarray, b_labels: np.ndarray, a_xy: np.ndarray, b_xy: np.ndarray,
-                   method: str, max_distance: float = 3.0) -> tuple[int, int]:
+                   method: str, max_distance: float = 3.0, a_classes=None, b_classes=None) -> tuple[int, int]:
     """Objects of image ``a`` without a one-to-one partner in image ``b`` under ``method``, and ``a``'s
     object count: the losses between two acquisitions. Under the centroid rule, objects of ``a`` that
-    share their partner count as without one (a merge), as :func:`classify_objects` says.
+    share their partner count as without one (a merge), as :func:`classify_objects` says. With each
+    object's class (``a_classes``, ``b_classes``: one per object in label order, several classes of
+    object), a partner of another class is no partner, as for a codec's objects.
 
     Examples
     --------
@@ -258,10 +260,14 @@ def pair_unmatched(a_labels: np.ndarray, b_labels: np.ndarray, a_xy: np.ndarray,
     >>> pair_unmatched(a, a, None, None, "iou")
     (0, 3)
     """
+    m = match_iou(a_labels, b_labels) if method == "iou" else match_centroids(a_xy, b_xy, max_distance=max_distance)
+    partner = m.partner
+    if a_classes is not None and b_classes is not None and len(partner):
+        other = (partner >= 0) & (np.asarray(b_classes)[np.maximum(partner, 0)] != np.asarray(a_classes))
+        partner = np.where(other, -1, partner)
+    unmatched = int((partner < 0).sum())
     if method == "iou":
-        m = match_iou(a_labels, b_labels)
-        return m.n_unmatched_reference, m.n_reference
-    m = match_centroids(a_xy, b_xy, max_distance=max_distance)
-    taken = m.partner[m.partner >= 0]
+        return unmatched, m.n_reference
+    taken = partner[partner >= 0]
     shared = int((np.bincount(taken)[taken] >= 2).sum()) if taken.size else 0
-    return m.n_unmatched_reference + shared, m.n_reference
+    return unmatched + shared, m.n_reference

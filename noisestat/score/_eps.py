@@ -127,13 +127,18 @@ def _circular_deviation(dev: np.ndarray) -> np.ndarray:
 GLOBAL_FLOOR = 1.0 / math.sqrt(12.0)
 
 
-def global_floors(names, spacing=None) -> np.ndarray:
-    """The floor of each global's sigma_raw, its lattice step h / sqrt(12): counts (N_tot, A_tot in pixels,
-    per class too) step by 1; a volume's V_tot by one voxel's volume and SA_tot by its smallest face (in
-    the units of ``spacing``, z y x); a load (a share) has no lattice: floor 0."""
+def global_floors(names, spacing=None, steps=None) -> np.ndarray:
+    """The floor of each global's sigma_raw, its step h / sqrt(12): counts (N_tot, A_tot in pixels) step
+    by 1; a volume's V_tot by one voxel's volume and SA_tot by its smallest face (in the units of
+    ``spacing``, z y x); a load (a share) has no lattice of its own: floor 0. ``steps`` (name -> h)
+    overrides: a class's size and load move by whole objects when the replicas never moved them (one
+    object more is then a discrete event, as it is for a count), so the pipeline gives them one object's
+    step there (:func:`noisestat._tasks.global_steps`)."""
     z, y, x = (1.0, 1.0, 1.0) if spacing is None else (float(v) for v in spacing)
-    steps = {"V_tot": z * y * x, "SA_tot": min(z * y, z * x, y * x), "load": 0.0}
-    return np.array([steps.get(name.split("[")[0], 1.0) / math.sqrt(12.0) for name in names])
+    lattice = {"V_tot": z * y * x, "SA_tot": min(z * y, z * x, y * x), "load": 0.0}
+    steps = steps or {}
+    return np.array([max(lattice.get(name.split("[")[0], 1.0), steps.get(name, 0.0)) / math.sqrt(12.0)
+                     for name in names])
 
 
 def resolution_floor(raw: np.ndarray, replicas: np.ndarray, angular: np.ndarray) -> np.ndarray:
