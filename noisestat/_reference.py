@@ -155,12 +155,13 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     def estimate():
         # From the raw image's time, before the batch; when the raw image is in the batch, from one
         # tile measured here once the workers have their tasks (this process only waits for them).
+        # (it returns the check that says a revised estimate once the first images took more than twice
+        # as long as said, or less than half)
         if notice is not None:
-            notice_estimate(notice, image, model, tile, threads, (raw_timing, raw_threads) if raw_here else None,
-                             timing if trained else {}, n_images, executor.workers)
-
-    if raw_here:
-        estimate()
+            return notice_estimate(notice, image, model, tile, threads,
+                                   (raw_timing, raw_threads) if raw_here else None, timing if trained else {},
+                                   n_images, executor.workers)
+        return None
 
     # N replicas estimate sigma_raw; two more, independent of them, simulate a second raw acquisition
     # (their difference over sigma_raw is the null distribution of eps). The images of the batch:
@@ -180,7 +181,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         tasks = [(im, shared_model, g, threads, prof, sd) for _, im, prof, sd in images for g in groups]
         names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
                  for name, *_ in images for k in range(len(groups))]
-        masks = executor.map(mask_task, tasks, names, progress, started=None if raw_here else estimate)
+        masks = executor.map(mask_task, tasks, names, progress, started=estimate)
         batch_wall = time.perf_counter() - batch_start
         for _, t in masks:
             merge_timing(timing, t)
@@ -193,7 +194,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         common = (shared_model, tile, threads, min_area)
         segmented = executor.map(objects_task, [(im, *common, prof, sd, profile, spacing)
                                                 for _, im, prof, sd in images],
-                                 [name for name, *_ in images], progress, started=None if raw_here else estimate)
+                                 [name for name, *_ in images], progress, started=estimate)
         batch_wall = time.perf_counter() - batch_start
         for *_, t in segmented:
             merge_timing(timing, t)

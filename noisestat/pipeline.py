@@ -367,7 +367,8 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
 
         def estimate():  # from one tile measured here once the workers have their tasks
             if notice is not None:
-                notice_estimate(notice, image, model, tile, 1, None, {}, len(images), executor.workers)
+                return notice_estimate(notice, image, model, tile, 1, None, {}, len(images), executor.workers)
+            return None
 
         tasks = [(im, shared_model, g, prof, sd) for _, im, prof, sd in images for g in groups]
         parts = executor.map(values_task, tasks, names, progress, started=estimate)

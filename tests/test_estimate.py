@@ -121,3 +121,26 @@ def test_a_dask_batch_feeds_the_check_its_started_hook_returns():
                            started=lambda: check)
     assert out == [0, 1, 2, 3]
     assert len(said) == 1 and said[0].startswith("revised estimate: about ")
+
+
+def test_an_assessment_hands_its_batch_to_the_estimates_check(monkeypatch):
+    # the estimate said before the batch comes with the check that may revise it: every finished image
+    # of the batch reaches it
+    import noisestat
+    from noisestat import _reference
+    from noisestat.simulate import acquire, simulate_scene, sparse_labels
+
+    from conftest import CAMERA
+
+    seen = []
+
+    class Recorder:
+        def task_done(self, done, total):
+            seen.append((done, total))
+
+    monkeypatch.setattr(_reference, "notice_estimate", lambda *args, **kwargs: Recorder())
+    electrons, truth = simulate_scene((96, 96), n_objects=8, radius=(3.0, 6.0), rng=2)
+    raw = acquire(electrons, CAMERA, 3)
+    noisestat.assess(raw, CAMERA, ["lossless"], labels=sparse_labels(truth, rng=4), replicas=2,
+                     notice=lambda message, seconds: None)
+    assert seen and seen[-1][0] == seen[-1][1] == len(seen)
