@@ -192,8 +192,10 @@ def test_timing_and_estimate_are_reported(scene):
     assert timing["codecs"] > 0  # the codecs' own seconds, even when nothing waited for them
     # trees: 200 per pixel for sklearn; the early decision needs just over half for clear pixels
     assert 0.5 < timing["trees_evaluated_fraction"] < 0.8
-    (message, seconds), = said
+    (message, seconds), *revised = said
     assert message.startswith("estimated time:") and seconds > 0
+    # said once more when the first images took more than twice as long as said, or less than half
+    assert len(revised) <= 1 and all(m.startswith("revised estimate: about ") for m, _ in revised)
 
 
 # -- 3D --------------------------------------------------------------------------------------------

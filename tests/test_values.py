@@ -242,8 +242,10 @@ def test_assess_refuses_a_value_predictor_and_assess_values_takes_it(scene):
     said = []
     a = assess_values(raw[:48, :48], CAMERA, ["lossless"], Smooth(), replicas=2, notice=lambda m, s: said.append((m, s)))
     assert isinstance(a, noisestat.ValueAssessment)
-    (message, seconds), = said
+    (message, seconds), *revised = said
     assert message.startswith("estimated time:") and "for 5 images" in message and seconds >= 0
+    # said once more when the first images took more than twice as long as said, or less than half
+    assert len(revised) <= 1 and all(m.startswith("revised estimate: about ") for m, _ in revised)
 
 
 def test_output_folder(reference, tmp_path):
