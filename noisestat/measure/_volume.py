@@ -72,7 +72,8 @@ def measure_volume_objects(label_volume: np.ndarray, intensity: np.ndarray | Non
         values[:, VOLUME_PARAMETERS.index(name)] = columns[name]
     if len(ids) and intensity is not None:
         # ids made consecutive (1..n) for the intensity columns' bincounts
-        lookup = np.zeros(int(ids.max()) + 1, dtype=np.int64)
+        # the smallest type that holds the count: the compacted labels are a volume-sized array
+        lookup = np.zeros(int(ids.max()) + 1, dtype=np.uint16 if len(ids) < 2 ** 16 else np.uint32)
         lookup[ids] = np.arange(1, len(ids) + 1)
         for name, column in intensity_columns(lookup[labels], len(ids), intensity).items():
             values[:, VOLUME_PARAMETERS.index(name)] = column
