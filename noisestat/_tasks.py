@@ -18,8 +18,8 @@ import numpy as np
 from .camera._profile import CameraProfile
 from scipy import ndimage
 
-from .engine._tiles import (_tick, filter_small, label_mask, multi_class, object_classes, predict_tile,
-                            segment_tiled, tile_grid, values_tile)
+from .engine._tiles import (_tick, label_mask, multi_class, object_classes, predict_tile, segment_tiled, tile_grid,
+                            values_tile)
 from .errors import InputError
 from .measure._matching import STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import measure_objects
