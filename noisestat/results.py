@@ -155,8 +155,26 @@ class CodecScore:
         return self.verdict.outcome
 
 
+class _RawColumns:
+    """What an assessment and its reference read alike from their raw objects and replicas."""
+
+    @property
+    def n_replicas(self) -> int:
+        return len(self.replica_globals)
+
+    @property
+    def parameters(self) -> tuple:
+        """The per-object columns: :data:`PARAMETERS` for an image, a volume's own set."""
+        return self.raw.names
+
+    @property
+    def global_names(self) -> tuple:
+        """The global parameters: the raw objects' (:attr:`ImageObjects.global_names`)."""
+        return self.raw_objects.global_names
+
+
 @dataclass(frozen=True)
-class Assessment:
+class Assessment(_RawColumns):
     """Everything an assessment measured, with its provenance."""
 
     raw: ObjectMeasurements
@@ -185,20 +203,6 @@ class Assessment:
     null_verdict: Verdict | None = field(default=None, repr=False, compare=False)
     operators: tuple = field(default=(), repr=False, compare=False)  # noisestat.score.OperatorScore rows
     global_floor: np.ndarray | None = field(default=None, repr=False, compare=False)  # each global's sigma floor
-
-    @property
-    def n_replicas(self) -> int:
-        return len(self.replica_globals)
-
-    @property
-    def parameters(self) -> tuple:
-        """The per-object columns: :data:`PARAMETERS` for an image, a volume's own set."""
-        return self.raw.names
-
-    @property
-    def global_names(self) -> tuple:
-        """The global parameters: the raw objects' (:attr:`ImageObjects.global_names`)."""
-        return self.raw_objects.global_names
 
     @property
     def sigma_used(self) -> np.ndarray:
@@ -328,7 +332,7 @@ def _verdict_json(verdict: Verdict, withheld: str | None) -> dict:
 
 
 @dataclass(frozen=True)
-class Reference:
+class Reference(_RawColumns):
     """Everything an assessment measures that does not depend on the codecs: the raw objects,
     sigma_raw from the replicas, the simulated second acquisition, sigma_model."""
 
@@ -370,20 +374,6 @@ class Reference:
     classes: object = None  # noisestat._tasks.Classes when the model tells several classes of object apart
     global_floor: np.ndarray | None = field(default=None, repr=False)  # each global's sigma floor
     sample: object = None  # noisestat._tasks.Sample: a --sample run's tiles (None: the whole image)
-
-    @property
-    def n_replicas(self) -> int:
-        return len(self.replica_globals)
-
-    @property
-    def parameters(self) -> tuple:
-        """The per-object columns: :data:`PARAMETERS` for an image, a volume's own set."""
-        return self.raw.names
-
-    @property
-    def global_names(self) -> tuple:
-        """The global parameters: the raw objects' (:attr:`ImageObjects.global_names`)."""
-        return self.raw_objects.global_names
 
     @property
     def sigma_global(self) -> np.ndarray:
