@@ -184,6 +184,16 @@ def _scene_arguments(p) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
     source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object (or classes of object 2, 3, ...)")
+    source.add_argument("--predictor-command", metavar="TEMPLATE",
+                        help="any tool run on each image: {input} and {output} (or {input_dir} and {output_dir} for "
+                             "a batch) are TIFF paths noisestat fills in; docs/predictors.md")
+    source.add_argument("--predictor-python", metavar="MODULE:FUNCTION",
+                        help="a Python callable (MODULE:FUNCTION or path/to/file.py:FUNCTION) returning a predictor "
+                             "or mapping an image to an array; docs/predictors.md")
+    p.add_argument("--predictor-output", choices=("labels", "mask", "values"), default="labels",
+                   help="what --predictor-command writes or --predictor-python returns (default labels)")
+    p.add_argument("--predictor-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up on --predictor-command after this long per call (default: no limit)")
     p.add_argument("--replicas", type=_positive_int, default=10, help="Monte-Carlo replicas (default 10)")
     p.add_argument("--seed", type=_seed, default=0, help="the seed of every random choice (default 0)")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
@@ -445,7 +455,9 @@ def _assess(args) -> int:
                               scheduler=args.scheduler, notice=progress.notice, margins=args.margin,
                               primary=args.primary, verdict_anyway=args.verdict_anyway,
                               reconstruct=_reconstruction(args), thresholds=args.threshold,
-                              operators=args.operators, sample=args.sample)
+                              operators=args.operators, sample=args.sample,
+                              predictor_command=args.predictor_command, predictor_python=args.predictor_python,
+                              predictor_output=args.predictor_output, predictor_timeout=args.predictor_timeout)
     print(format_summary(result))
     print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0

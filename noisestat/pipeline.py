@@ -35,6 +35,7 @@ from .measure._matching import METHODS
 from .measure._volume import parameters_for
 from .predict._forest import PixelClassifier, load_model, parse_thresholds
 from .predict._protocol import predictor_kind
+from .predict._choose import predictor_from_options
 from .reconstruct._domain import Reconstructed, check_projections, parse_reconstruction
 from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import replica_seeds
@@ -419,7 +420,9 @@ def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image")
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
                  seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None, channel=None,
                  plane=None, tile=None, scheduler=None, notice=None, margins=None, primary=None,
-                 verdict_anyway=False, reconstruct=None, thresholds=None, operators=False, sample=None) -> Assessment:
+                 verdict_anyway=False, reconstruct=None, thresholds=None, operators=False, sample=None,
+                 predictor_command=None, predictor_python=None, predictor_output="labels",
+                 predictor_timeout=None) -> Assessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``.
 
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
@@ -427,6 +430,9 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     ``reconstruct``: the image is a projection stack (:func:`assess`); its ``angles`` may be a function
     of the number of projections. ``thresholds``: the forest's per-class thresholds, as text
     ("2=0.7,3=0.5") or a mapping. ``sample``: judge that fraction of the tiles (:func:`assess`).
+    ``predictor_command`` / ``predictor_python``: the model is a user's tool or Python callable
+    (:func:`noisestat.predict.predictor_from_options`), instead of ``model_path`` or ``labels_path``;
+    ``predictor_output`` says what it gives, ``predictor_timeout`` bounds a command's calls.
     """
     parse_scheduler(scheduler)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
@@ -455,8 +461,9 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
         size = info.pixel_size
         pixel_size = {"x": float(size.x), "y": float(size.x), "unit": size.unit, "z": float(size.y)}
     profile = load_profile(camera_path)
-    if (model_path is None) == (labels_path is None):
-        raise InputError("give exactly one of --model or --labels")
+    given = [model_path, labels_path, predictor_command, predictor_python]
+    if sum(g is not None for g in given) != 1:
+        raise InputError("give exactly one of --model, --labels, --predictor-command or --predictor-python")
     codecs = [parse_spec(c) for c in codecs]
     inputs = {"image": {"path": str(image_path), "sha256": file_sha256(image_path), "axes": info.axes,
                         "shape": list(info.shape), "channel": channel, "plane": plane},
@@ -465,6 +472,9 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     if model_path is not None:
         model = load_model(model_path)
         inputs["model"] = {"path": str(model_path), "sha256": file_sha256(model_path)}
+    elif predictor_command is not None or predictor_python is not None:
+        model, inputs["predictor"] = predictor_from_options(command=predictor_command, python=predictor_python,
+                                                            output=predictor_output, timeout=predictor_timeout)
     else:
         labels = read_labels(labels_path, shape=shape)
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
