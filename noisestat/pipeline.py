@@ -346,6 +346,8 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     codecs = _parse_codecs(codecs)
     for codec in codecs:
         prepare_image(codec, image, profile)
+    if getattr(model, "whole_image", False):
+        tile = max(*image.shape, MIN_TILE)  # one tile: the predictor sees the whole image at once
     tile = tile or default_tile(model, image.ndim)
     tiles = tile_grid(image.shape, tile, tuple(model.halo(image.ndim)))
     timing: dict = {}

@@ -296,3 +296,27 @@ def test_a_change_where_the_replicas_saw_none_is_infinite_and_written(scene, tmp
     assert json.loads(text)["codecs"][0]["max_abs_eps"] == "inf"
     eps_map, = (out / "maps").glob("01_*_eps.tif")
     assert np.isinf(tifffile.imread(eps_map)).sum() == 40
+
+
+class WholeImageMean:
+    """A value that depends on every pixel (the image's mean added to each pixel): exact only when the
+    predictor sees the whole image at once, as ``whole_image = True`` asks."""
+
+    whole_image = True
+
+    def halo(self, ndim):
+        return (0,) * ndim
+
+    def predict_values(self, region):
+        region = np.asarray(region, float)
+        return region + region.mean()
+
+    def describe(self):
+        return {"name": "whole-image mean"}
+
+
+def test_a_whole_image_predictor_sees_the_whole_image(scene):
+    _, raw = scene
+    result = assess_values(raw, CAMERA, ["lossless"], WholeImageMean(), replicas=2, seed=1, tile=32)
+    expected = raw.astype(float) + raw.astype(float).mean()
+    np.testing.assert_allclose(result.raw_values, expected)

@@ -14,6 +14,10 @@ measured and matched, values compared pixel by pixel. Three shapes of predictor 
   regression) that needs only a bounded neighbourhood, run per tile like a mask. Its assessment is
   per pixel (:func:`noisestat.assess_values`): sigma_raw and eps maps instead of objects.
 
+A value predictor that must see the whole image at once (a network with pooling, an external tool)
+sets the attribute ``whole_image = True`` and ``halo`` of zeros: it then runs as one tile, whatever
+``tile`` says.
+
 A predictor is a plain object with these methods; it need not inherit from anything. It must be
 deterministic (the same input gives the same output) and picklable (it travels to workers). The
 built-in :class:`noisestat.predict.PixelClassifier` is a :class:`MaskPredictor`.
