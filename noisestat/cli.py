@@ -458,6 +458,15 @@ def _assess(args) -> int:
                               operators=args.operators, sample=args.sample,
                               predictor_command=args.predictor_command, predictor_python=args.predictor_python,
                               predictor_output=args.predictor_output, predictor_timeout=args.predictor_timeout)
+    from .results import ValueAssessment
+
+    if isinstance(result, ValueAssessment):  # a value per pixel (--predictor-output values, a network)
+        from .report._values import format_value_summary
+
+        print(format_value_summary(result))
+        print(f"wrote {args.output}/report.html, summary.json, pixels.csv and maps/ (sigma_raw, values and eps "
+              f"per codec)")
+        return 0
     print(format_summary(result))
     print(f"wrote {args.output}/report.html, summary.json, objects.csv and objects.parquet")
     return 0

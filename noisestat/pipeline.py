@@ -419,12 +419,28 @@ def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image")
     return profile.fit_warnings(image, name)
 
 
+def _refuse_object_options(model, **options) -> None:
+    """One line naming every option of an object assessment given for a value predictor ``model``
+    (an option at its default is not given); nothing when there is none."""
+    defaults = {"matching": ("--matching", "iou"), "min_area": ("--min-area", 0), "model_seeds": ("--model-seeds", 0),
+                "margins": ("--margin", Margins()), "primary": ("--primary", None),
+                "verdict_anyway": ("--verdict-anyway", False), "thresholds": ("--threshold", None),
+                "operators": ("--operators", False), "sample": ("--sample", None),
+                "reconstruct": ("--reconstruct", None)}
+    given = [flag for name, (flag, default) in defaults.items() if options[name] != default]
+    if given:
+        names = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+        raise InputError(f"{names} {'applies' if len(given) == 1 else 'apply'} to objects; "
+                         f"{type(model).__name__} gives a value per pixel (scored pixel by pixel): leave "
+                         f"{'it' if len(given) == 1 else 'them'} out")
+
+
 def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, labels_path=None, replicas=10,
                  seed=0, jobs=1, matching="iou", min_area=0, model_seeds=0, progress=None, channel=None,
                  plane=None, tile=None, scheduler=None, notice=None, margins=None, primary=None,
                  verdict_anyway=False, reconstruct=None, thresholds=None, operators=False, sample=None,
                  predictor_command=None, predictor_python=None, predictor_output="labels",
-                 predictor_timeout=None) -> Assessment:
+                 predictor_timeout=None) -> Assessment | ValueAssessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``.
 
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
@@ -435,6 +451,14 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     ``predictor_command`` / ``predictor_python``: the model is a user's tool or Python callable
     (:func:`noisestat.predict.predictor_from_options`), instead of ``model_path`` or ``labels_path``;
     ``predictor_output`` says what it gives, ``predictor_timeout`` bounds a command's calls.
+
+    A model that gives a value per pixel (a :class:`~noisestat.predict.ValuePredictor`, from any of
+    these sources) is assessed by :func:`assess_values` and its folder written by
+    :func:`noisestat.report.write_value_assessment` (``pixels.csv``, ``maps/``, ``report.html``,
+    the summary), under the same output rules; the :class:`ValueAssessment` is returned. The options
+    of objects (``matching``, ``min_area``, ``model_seeds``, ``margins``, ``primary``,
+    ``verdict_anyway``, ``thresholds``, ``operators``, ``sample``, ``reconstruct``) are then refused,
+    in one line naming them, unless left at their defaults.
     """
     parse_scheduler(scheduler)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
@@ -480,6 +504,18 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     else:
         labels = read_labels(labels_path, shape=shape)
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
+    if model is not None and predictor_kind(model) == "values":
+        # a value per pixel: its own assessment and folder (pixels.csv, maps/, report.html)
+        _refuse_object_options(model, matching=matching, min_area=min_area, model_seeds=model_seeds,
+                               margins=margins, primary=primary, verdict_anyway=verdict_anyway,
+                               thresholds=thresholds, operators=operators, sample=sample, reconstruct=reconstruct)
+        prepare_output_dir(outdir, inputs=[*(v["path"] for v in inputs.values() if "path" in v),
+                                           *codec_input_files(codecs)])
+        result = assess_values(image, profile, codecs, model, replicas=replicas, seed=seed, jobs=jobs, tile=tile,
+                               scheduler=scheduler, progress=progress, notice=notice,
+                               provenance={"inputs": inputs, "pixel_size": pixel_size})
+        write_assessment(result, outdir)
+        return result
     if isinstance(thresholds, str):
         classes = model.classes_ if model is not None else np.unique(labels[labels > 0])
         thresholds = parse_thresholds(thresholds, classes)

@@ -66,7 +66,7 @@ def write_value_assessment(a: ValueAssessment, outdir: str | os.PathLike) -> Pat
     ``summary.json`` last. Built under a temporary name and moved into place at the end, as every
     noisestat output (an existing folder is replaced only when noisestat wrote it)."""
     with staged_directory(outdir, command="assess-values",
-                          inputs=[i["path"] for i in a.provenance.get("inputs", {}).values()]) as tmp:
+                          inputs=[i["path"] for i in a.provenance.get("inputs", {}).values() if "path" in i]) as tmp:
         write_text_atomic(tmp / "pixels.csv", pixels_csv(a))
         write_text_atomic(tmp / "summary.txt", format_value_summary(a) + "\n")
         maps = tmp / "maps"

@@ -1,0 +1,195 @@
+"""A value predictor (a value per pixel) through `noisestat assess`: its folder (pixels.csv, maps/,
+summary, report.html with its figures), lossless scoring eps 0 exactly, the options of objects refused
+in one line before any work, and nothing left behind by a run that fails."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+
+import noisestat.pipeline
+from noisestat.cli import main
+from noisestat.simulate import acquire, simulate_scene
+
+from conftest import CAMERA
+
+PREDICTOR = '''
+import numpy as np
+from scipy import ndimage as ndi
+
+
+class Smooth:
+    """The image smoothed by a Gaussian of 1 pixel: a value per pixel."""
+
+    def halo(self, ndim):
+        return (4,) * ndim
+
+    def predict_values(self, region):
+        return ndi.gaussian_filter(np.asarray(region, dtype=np.float64), 1.0, truncate=4.0).astype(np.float32)
+
+    def describe(self):
+        return {"predictor": "gaussian smoothing", "sigma": 1.0}
+
+
+def smooth():
+    return Smooth()
+'''
+
+
+class _Smooth:
+    """The same predictor as PREDICTOR's, for a run that gives the object itself."""
+
+    def halo(self, ndim):
+        return (4,) * ndim
+
+    def predict_values(self, region):
+        return ndi.gaussian_filter(np.asarray(region, dtype=np.float64), 1.0, truncate=4.0).astype(np.float32)
+
+    def describe(self):
+        return {"predictor": "gaussian smoothing", "sigma": 1.0}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("values_cli")
+    electrons, _ = simulate_scene((64, 64), background_e=30.0, object_e=800.0, rng=5)
+    tifffile.imwrite(d / "raw.tif", acquire(electrons, CAMERA, 6))
+    (d / "camera.json").write_text(json.dumps({"gain_dn_per_e": CAMERA.gain_dn_per_e, "offset_dn": CAMERA.offset_dn,
+                                              "read_noise_dn": CAMERA.read_noise_dn, "bit_depth": CAMERA.bit_depth}))
+    (d / "smooth.py").write_text(PREDICTOR)
+    return d
+
+
+def _has_callable_loader() -> bool:
+    return importlib.util.find_spec("noisestat.predict._callable") is not None
+
+
+@pytest.fixture
+def python_route(monkeypatch):
+    """--predictor-python FILE:FUNCTION as the pipeline resolves it (the callable's loader, where
+    noisestat has it; else the predictor the file's function returns)."""
+    if not _has_callable_loader():
+        def from_options(*, command=None, python=None, output="labels", timeout=None):
+            assert command is None and output == "values" and python.endswith("smooth.py:smooth")
+            return _Smooth(), {"python": python, "path": python.rsplit(":", 1)[0]}
+
+        monkeypatch.setattr(noisestat.pipeline, "predictor_from_options", from_options)
+
+
+def _assess(capsys, files, out, *extra):
+    code = main(["assess", str(files / "raw.tif"), "--camera", str(files / "camera.json"),
+                 "--predictor-python", f"{files / 'smooth.py'}:smooth", "--predictor-output", "values",
+                 "--codec", "lossless", "--codec", "bitdepth:bits=6,mode=minmax", "--replicas", "3",
+                 "--seed", "2", "--quiet", "-o", str(out), *map(str, extra)])
+    stdout, stderr = capsys.readouterr()
+    return code, stdout, stderr
+
+
+@pytest.fixture(scope="module")
+def run(files, tmp_path_factory):
+    """One run through the command line, shared by the checks of its folder."""
+    out = tmp_path_factory.mktemp("values_out") / "assessment"
+    mp = pytest.MonkeyPatch()
+    if not _has_callable_loader():
+        mp.setattr(noisestat.pipeline, "predictor_from_options",
+                   lambda **kw: (_Smooth(), {"python": kw["python"], "path": str(files / "smooth.py")}))
+    capture = _Capture()
+    try:
+        code, stdout, stderr = _assess(capture, files, out)
+    finally:
+        mp.undo()
+    return code, stdout, stderr, out
+
+
+class _Capture:
+    """capsys for a module-scoped fixture: stdout and stderr of the run, read once."""
+
+    def __init__(self):
+        import contextlib
+        import io
+
+        self.out, self.err = io.StringIO(), io.StringIO()
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(contextlib.redirect_stdout(self.out))
+        self._stack.enter_context(contextlib.redirect_stderr(self.err))
+
+    def readouterr(self):
+        self._stack.close()
+        return self.out.getvalue(), self.err.getvalue()
+
+
+def test_assess_writes_a_value_folder_and_says_so(run):
+    code, stdout, stderr, out = run
+    assert code == 0, stderr
+    assert "per-pixel values" in stdout and "lossless" in stdout and "bitdepth:bits=6,mode=minmax" in stdout
+    assert "pixels.csv" in stdout and "report.html" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kind"] == "values" and summary["replicas"] == 3 and summary["seed"] == 2
+    assert summary["provenance"]["inputs"]["image"]["path"].endswith("raw.tif")
+    assert [c["spec"] for c in summary["codecs"]] == ["lossless", "bitdepth:bits=6,mode=minmax"]
+    rows = (out / "pixels.csv").read_text().splitlines()
+    assert rows[0].startswith("codec,") and len(rows) == 3
+    assert not (out / "objects.csv").exists()
+
+
+def test_lossless_scores_eps_exactly_zero_and_the_maps_are_named_per_codec(run):
+    out = run[3]
+    maps = sorted(p.name for p in (out / "maps").iterdir())
+    assert maps == ["00_raw_values.tif", "00_sigma_raw.tif", "01_lossless_eps.tif", "01_lossless_values.tif",
+                    "02_bitdepth_bits=6_mode=minmax_eps.tif", "02_bitdepth_bits=6_mode=minmax_values.tif"]
+    lossless = tifffile.imread(out / "maps" / "01_lossless_eps.tif")
+    assert lossless.shape == (64, 64) and not lossless.any()
+    coarse = tifffile.imread(out / "maps" / "02_bitdepth_bits=6_mode=minmax_eps.tif")
+    assert np.abs(coarse).max() > 1  # 6 bits of a 16-bit range move the smoothed values beyond the noise
+    assert tifffile.imread(out / "maps" / "01_lossless_values.tif").tolist() == \
+        tifffile.imread(out / "maps" / "00_raw_values.tif").tolist()
+
+
+@pytest.mark.parametrize("option, flag", [
+    (("--matching", "centroid"), "--matching"), (("--min-area", "5"), "--min-area"),
+    (("--model-seeds", "2"), "--model-seeds"), (("--margin", "shift=0.5"), "--margin"),
+    (("--primary", "Area"), "--primary"), (("--verdict-anyway",), "--verdict-anyway"),
+    (("--threshold", "2=0.7"), "--threshold"), (("--operators",), "--operators"),
+    (("--sample", "0.5"), "--sample"),
+])
+def test_options_of_objects_are_refused_in_one_line_before_any_work(capsys, files, tmp_path, python_route, option,
+                                                                    flag):
+    code, stdout, stderr = _assess(capsys, files, tmp_path / "out", *option)
+    assert code == 1 and stdout == ""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0] and "value per pixel" in lines[0], stderr
+    assert list(tmp_path.iterdir()) == []  # no folder, no temporary one
+
+
+def test_several_refused_options_are_named_in_the_one_line(capsys, files, tmp_path, python_route):
+    code, _, stderr = _assess(capsys, files, tmp_path / "out", "--operators", "--min-area", "3")
+    assert code == 1 and len(stderr.strip().splitlines()) == 1
+    assert "--min-area and --operators apply to objects" in stderr
+
+
+def test_a_failing_run_leaves_the_previous_folder_as_it_was(capsys, files, tmp_path, python_route, monkeypatch):
+    out = tmp_path / "out"
+    code, _, stderr = _assess(capsys, files, out)
+    assert code == 0, stderr
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("noisestat.report._values.write_float_map", broken)
+    code, stdout, stderr = _assess(capsys, files, out)
+    assert code == 1 and len(stderr.strip().splitlines()) == 1 and str(out) in stderr
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder beside it
+
+
+def test_assess_files_returns_the_value_assessment(files, tmp_path, monkeypatch):
+    monkeypatch.setattr(noisestat.pipeline, "predictor_from_options", lambda **kw: (_Smooth(), {"python": "x"}))
+    a = noisestat.pipeline.assess_files(files / "raw.tif", files / "camera.json", ["lossless"], tmp_path / "o",
+                                        predictor_python="x.py:f", predictor_output="values", replicas=2, seed=1)
+    assert type(a).__name__ == "ValueAssessment" and not a.codecs[0].eps.any()
+    assert (tmp_path / "o" / "summary.json").exists()
