@@ -1,5 +1,5 @@
 """Reading and writing: images and volumes (TIFF, OME-TIFF, OME-Zarr, PNG; one plane or volume of a multi-channel
-file or stack, lazily with open_image), projection stacks, sparse labels, JSON, and outputs (the folder marker, staged folders, the
+file or stack, lazily with open_image), projection stacks, sparse labels, JSON, a dataset's CSV of fields, and outputs (the folder marker, staged folders, the
 one atomic writer every file goes through), and label images and value maps as calibrated ImageJ hyperstacks.
 """
 
@@ -9,6 +9,7 @@ from ._hashing import file_sha256, array_sha256
 from ._atomic import write_json_atomic, write_text_atomic, json_text, atomic_file
 from ._hyperstacks import write_label_image, write_float_map
 from ._projections import read_projections
+from ._dataset import DATASET_COLUMNS, DatasetField, read_dataset, field_names, prepare_dataset_dir
 from ._outputs import (staged_directory, OUTPUT_MARKER, check_output_dir, check_output_file, prepare_output_dir,
                        prepare_output_file, clean_stale, is_noisestat_output, codec_input_files)
 
@@ -16,4 +17,5 @@ __all__ = ["read_image", "read_image_info", "read_array_info", "open_image", "Im
            "read_labels", "file_sha256", "array_sha256", "write_json_atomic", "write_text_atomic", "json_text", "atomic_file",
            "staged_directory", "OUTPUT_MARKER", "check_output_dir", "check_output_file", "prepare_output_dir",
            "prepare_output_file", "clean_stale", "is_noisestat_output", "codec_input_files", "write_label_image",
-           "write_float_map", "read_projections"]
+           "write_float_map", "read_projections", "DATASET_COLUMNS", "DatasetField", "read_dataset", "field_names",
+           "prepare_dataset_dir"]

@@ -1,5 +1,6 @@
 """Scoring: eps = (chi_raw - chi_codec) / sigma_raw, sigma_raw and its resolution floor, the null
-distribution of a second acquisition, the statistical tests and the verdict; per pixel for a value
+distribution of a second acquisition, the statistical tests and the verdict (of one image, and pooled over
+the fields of a dataset); per pixel for a value
 predictor and for the image filters a classifier sees (operator-level eps; descriptive, no verdict).
 
 A whole volume's globals estimated from a random sample of its tiles (``--sample``).
@@ -17,6 +18,7 @@ from ._verdict import Margins, PRIMARY, VOLUME_PRIMARY, Verdict, default_primary
 from ._sampling import (SampledEstimate, sample_tiles, objects_in_core, objects_inside, tile_of_objects,
                         whole_weights, tile_totals, extrapolate_global, extrapolate_ratio)
 from ._null import UNSTABLE_FRACTION, band_counts, replica_pair_eps, second_acquisition_losses
+from ._dataset import MIN_FIELDS, fields_criterion, judge_dataset, pooled_shift
 from ._tests import (FAMILIES, TRIM, MARGIN, ALPHA, KEEP, location_tests, band_fraction, band_noninferiority,
                      loss_test, codec_statistics, difference_stats)
 
@@ -29,4 +31,5 @@ __all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "f
            "proportion_margin_test", "clustered_margin_test", "global_test", "parse_primary", "rule_text",
            "object_shares", "UNSTABLE_FRACTION", "band_counts", "replica_pair_eps", "second_acquisition_losses",
            "SampledEstimate", "sample_tiles", "objects_in_core", "objects_inside", "tile_of_objects", "whole_weights",
-           "tile_totals", "extrapolate_global", "extrapolate_ratio"]
+           "tile_totals", "extrapolate_global", "extrapolate_ratio", "MIN_FIELDS", "pooled_shift", "fields_criterion",
+           "judge_dataset"]
