@@ -44,6 +44,7 @@ from .report._tables import format_summary, write_assessment
 from .results import Assessment, CodecScore, ImageObjects, Reference, ValueAssessment, ValueScore
 from .score._verdict import Margins, parse_primary
 from .score._pixels import pixel_eps, pixel_floor, pixel_null, pixel_sigma, pixel_summary
+from .score._values import check_regions, check_target, judge_values, value_reference
 from ._reference import _in_threads, _seed_roots, build_reference, segment_and_match, unfit_warnings
 from ._scoring import operator_level, score_codec
 
@@ -313,7 +314,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
 
 def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, replicas: int = 10, seed: int = 0,
                   jobs: int = 1, tile: int | None = None, scheduler: str | None = None, progress=None, notice=None,
-                  provenance: dict | None = None) -> ValueAssessment:
+                  provenance: dict | None = None, regions=None, target=None, margins=None) -> ValueAssessment:
     """Score codecs against the camera noise of one raw image, pixel by pixel, for a
     :class:`~noisestat.predict.ValuePredictor` ``model`` (a probability map, a restored image: a
     value per pixel from a bounded neighbourhood).
@@ -322,8 +323,12 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     replicas and two more (the null: a simulated second acquisition) and on each decoded image, in
     one batch of tasks on the engine of :func:`assess` (``jobs``, ``scheduler``; the same numbers on
     every path, for any ``tile``). sigma_raw, eps and the summaries are those of
-    :mod:`noisestat.score._pixels`; there is no verdict (that module says why). A decoded image
-    identical to the raw one has the raw values (the predictor must be deterministic).
+    :mod:`noisestat.score._pixels` (descriptive: that module says why). The verdict judges region
+    means, image-level quantities and, with ``target``, metrics against it
+    (:mod:`noisestat.score._values`) by the objects' rule and ``margins``: the regions are
+    ``regions`` (a label image of the image's shape, every label > 0 a region) or a grid of blocks
+    several correlation lengths of the predictor's noise wide. A decoded image identical to the raw
+    one has the raw values (the predictor must be deterministic).
 
     Returns
     -------
@@ -344,6 +349,14 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
         raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
     parse_scheduler(scheduler)
     codecs = _parse_codecs(codecs)
+    margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
+    given = (provenance or {}).get("inputs", {})
+    regions_name = given.get("regions", {}).get("path", "regions")
+    target_name = given.get("target", {}).get("path", "target")
+    if regions is not None:
+        regions = check_regions(regions, image.shape, regions_name)
+    if target is not None:
+        target = check_target(target, image.shape, target_name)
     for codec in codecs:
         prepare_image(codec, image, profile)
     if getattr(model, "whole_image", False):
@@ -391,11 +404,14 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
             "pixels_pooled": int(null_abs.size), "pairs": 1 + (replicas // 2 if replicas >= 4 else 0),
             "null_pair": null_summary}
     scores = []
+    judged = value_reference(raw_values, replica_maps, null_pair, regions=regions, target=target, margins=margins,
+                             regions_name=regions_name, target_name=target_name)
     for c, s in zip(coded, same):
         values = raw_values if s else next(decoded)
         eps = pixel_eps(raw_values, values, sigma, floor)
         scores.append(ValueScore(c.spec, c.compression_ratio, c.n_bytes, c.info, values, eps,
-                                 pixel_summary(eps, null_abs)))
+        verdict, quantities = judge_values(judged, values, identical=s)
+                                 pixel_summary(eps, null_abs), verdict=verdict, quantities=quantities))
     del null_abs
     _tick(timing, "scoring", start)
     if floor == 0 and not (sigma > 0).any():
@@ -409,7 +425,8 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),
             "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
     prov.update(provenance or {})
-    return ValueAssessment(raw_values, sigma, floor, replicas, null, tuple(scores), prov, model, tuple(warnings))
+    return ValueAssessment(raw_values, sigma, floor, replicas, null, tuple(scores), prov, model, tuple(warnings),
+                           judged=judged.describe(), region_labels=judged.labels)
 
 
 def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image") -> list[str]:

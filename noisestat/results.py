@@ -404,13 +404,27 @@ class ValueScore:
     values: np.ndarray = field(repr=False)
     eps: np.ndarray = field(repr=False)
     summary: dict = field(default_factory=dict)
+    verdict: object = None  # noisestat.score.Verdict of the region means and image-level quantities
+    quantities: dict = field(default_factory=dict)  # regions' eps, globals, metrics (score._values.judge_values)
+
+    @property
+    def outcome(self) -> str | None:
+        """tolerable, not tolerable or inconclusive (None without a verdict)."""
+        return None if self.verdict is None else self.verdict.outcome
+
+    @property
+    def tolerable(self) -> bool:
+        return self.outcome == "tolerable"
 
 
 @dataclass(frozen=True)
 class ValueAssessment:
     """A value predictor's assessment (:func:`noisestat.assess_values`): the raw image's values,
-    sigma_raw and the null per pixel, and per codec its values, eps map and summary. Descriptive
-    only: no verdict (:mod:`noisestat.score._pixels` says why)."""
+    sigma_raw and the null per pixel, and per codec its values, eps map and summary (descriptive:
+    :mod:`noisestat.score._pixels` says why), and its verdict on the region means, the image-level
+    quantities and, with a target, the metrics (:mod:`noisestat.score._values`); ``judged``
+    describes the regions (``region_labels``), the quantities and the simulated second
+    acquisition's verdict."""
 
     raw_values: np.ndarray = field(repr=False)
     sigma_raw: np.ndarray = field(repr=False)
@@ -421,6 +435,8 @@ class ValueAssessment:
     provenance: dict = field(default_factory=dict)
     model: object = field(default=None, repr=False, compare=False)
     warnings: tuple = ()
+    judged: dict = field(default_factory=dict)
+    region_labels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict:
         """The JSON summary (``summary.json`` of :func:`noisestat.write_assessment`)."""
@@ -437,12 +453,25 @@ class ValueAssessment:
                           "floor_rule": "sigma used = max(sigma_raw, h / sqrt(12)), h the median over pixels of the "
                                         "smallest non-zero change a replica made (0: no replica changed any pixel)"},
             "null_reference": self.null,
-            "verdict": None,
-            "verdict_note": "per-pixel values have no verdict: neighbouring pixels share the predictor's "
+            "verdict": self.judged or None,
+            "verdict_note": "the verdict judges region means and image-level quantities (and metrics against a "
+                            "target); per-pixel eps is descriptive: neighbouring pixels share the predictor's "
                             "neighbourhood, so their eps are not independent; compare frac_abs_eps_lt_1 with the "
                             "null's and beyond_null_q99 with 0.01",
             "warnings": list(self.warnings),
             "codecs": [{"spec": c.spec, "compression_ratio": c.compression_ratio, "n_bytes": c.n_bytes,
-                        "info": c.info, **c.summary} for c in self.codecs],
+                        "info": c.info, **c.summary, **_value_verdict(c)} for c in self.codecs],
             "provenance": self.provenance,
         }
+
+
+def _value_verdict(c: ValueScore) -> dict:
+    """A value predictor's codec entry: outcome, tolerable, the verdict's criteria, the quantities
+    (and ``metrics`` when a target was given)."""
+    if c.verdict is None:
+        return {}
+    quantities = {k: v for k, v in c.quantities.items() if k != "metrics"}
+    out = {"outcome": c.outcome, "tolerable": c.tolerable, "verdict": c.verdict.to_dict(), "quantities": quantities}
+    if "metrics" in c.quantities:
+        out["metrics"] = c.quantities["metrics"]
+    return out

@@ -4,6 +4,7 @@ in one line before any work, and nothing left behind by a run that fails."""
 
 import importlib.util
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -170,10 +171,9 @@ def test_several_refused_options_are_named_in_the_one_line(capsys, files, tmp_pa
     assert "--min-area and --operators apply to objects" in stderr
 
 
-def test_a_failing_run_leaves_the_previous_folder_as_it_was(capsys, files, tmp_path, python_route, monkeypatch):
+def test_a_failing_run_leaves_the_previous_folder_as_it_was(capsys, files, tmp_path, python_route, monkeypatch, run):
     out = tmp_path / "out"
-    code, _, stderr = _assess(capsys, files, out)
-    assert code == 0, stderr
+    shutil.copytree(run[3], out)  # a finished folder of noisestat's, which a new run may replace
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def broken(*args, **kwargs):
@@ -189,7 +189,37 @@ def test_a_failing_run_leaves_the_previous_folder_as_it_was(capsys, files, tmp_p
 
 def test_assess_files_returns_the_value_assessment(files, tmp_path, monkeypatch):
     monkeypatch.setattr(noisestat.pipeline, "predictor_from_options", lambda **kw: (_Smooth(), {"python": "x"}))
+    monkeypatch.setattr("noisestat.report._values_page.write_value_report", lambda a, tmp: [])  # figures: above
     a = noisestat.pipeline.assess_files(files / "raw.tif", files / "camera.json", ["lossless"], tmp_path / "o",
                                         predictor_python="x.py:f", predictor_output="values", replicas=2, seed=1)
     assert type(a).__name__ == "ValueAssessment" and not a.codecs[0].eps.any()
-    assert (tmp_path / "o" / "summary.json").exists()
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["kind"] == "values"
+
+
+def test_report_embeds_the_maps_and_the_tables(run):
+    out = run[3]
+    page = (out / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # self-contained
+    embedded = page.count('src="data:image/png;base64,')
+    assert embedded == 4  # raw + sigma_raw, one per codec, the per-pixel summary
+    for name in ("00_raw", "01_lossless", "02_bitdepth_bits=6_mode=minmax", "eps_summary"):
+        assert f'<figure id="{name}">' in page
+        for fmt in ("png", "svg", "pdf"):
+            assert (out / "figures" / f"{name}.{fmt}").stat().st_size > 0
+    assert "second acquisition (simulated null pair)" in page and "beyond_<wbr>null_<wbr>q99" in page
+    assert "Provenance" in page and "raw.tif" in page
+
+
+def test_eps_figure_has_fixed_symmetric_limits_and_a_colour_bar(files):
+    from noisestat import assess_values
+    from noisestat.report._values_page import EPS_LIMIT, _codec_figure, value_figure_names
+
+    raw = tifffile.imread(files / "raw.tif")
+    a = assess_values(raw, CAMERA, ["lossless", "bitdepth:bits=6,mode=minmax"], _Smooth(), replicas=3, seed=1)
+    drawing = _codec_figure(a, 2, a.codecs[1], (-1.0, 1.0))
+    eps_axes = [ax for ax in drawing.figure.axes if ax.get_title().startswith("ε")]
+    assert len(eps_axes) == 1
+    image = eps_axes[0].get_images()[0]
+    assert image.get_clim() == (-EPS_LIMIT, EPS_LIMIT) and image.colorbar is not None
+    assert image.get_cmap().name == "RdBu_r"
+    assert value_figure_names(a) == ["00_raw", "01_lossless", "02_bitdepth_bits=6_mode=minmax", "eps_summary"]
