@@ -182,7 +182,8 @@ def _scene_arguments(p) -> None:
     p.add_argument("image", help="raw image or volume (TIFF, OME-TIFF, PNG, OME-Zarr)")
     p.add_argument("--camera", required=True, help="camera profile JSON (see calibration/README.md)")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="pixel classifier saved by `noisestat train`")
+    source.add_argument("--model", help="pixel classifier saved by `noisestat train`; assess also takes a label-free "
+                                        "model saved by `noisestat train-labelfree` (scored pixel by pixel)")
     source.add_argument("--labels", help="sparse labels: 0 unlabelled, 1 background, 2 object (or classes of object 2, 3, ...)")
     source.add_argument("--predictor-command", metavar="TEMPLATE",
                         help="any tool run on each image: {input} and {output} (or {input_dir} and {output_dir} for "
@@ -194,6 +195,11 @@ def _scene_arguments(p) -> None:
                    help="what --predictor-command writes or --predictor-python returns (default labels)")
     p.add_argument("--predictor-timeout", type=float, default=None, metavar="SECONDS",
                    help="give up on --predictor-command after this long per call (default: no limit)")
+    _run_arguments(p)
+
+
+def _run_arguments(p) -> None:
+    """The arguments `assess`, `tune` and `assess-dataset` share: replicas, seed, engine, matching, verdict, plane."""
     p.add_argument("--replicas", type=_positive_int, default=10, help="Monte-Carlo replicas (default 10)")
     p.add_argument("--seed", type=_seed, default=0, help="the seed of every random choice (default 0)")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers; results do not depend on it")
@@ -256,6 +262,9 @@ def _parser() -> argparse.ArgumentParser:
     opt.add_argument("--interpolation", default="linear", help="linear (default) or nearest")
     p.add_argument("-o", "--output", required=True, help="output folder; " + _FOLDER_RULE)
 
+    p = sub.add_parser("assess-dataset", help="score codecs on every field of a dataset and pool the verdicts")
+    _dataset_arguments(p)
+
     p = sub.add_parser("tune", help="the strongest setting of a codec that is still tolerable")
     _scene_arguments(p)
     p.add_argument("--codec", required=True, metavar="NAME[:KEY=VALUE,...]",
@@ -272,6 +281,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_jobs, default=1)
     _plane_arguments(p)
     p.add_argument("-o", "--output", required=True, help="model file (.npz)")
+
+    p = sub.add_parser("train-labelfree", help="train a label-free model (a small U-Net) to predict one image from "
+                                               "another, on CPU")
+    p.add_argument("--input", nargs="+", required=True, metavar="IMAGE",
+                   help="input images or volumes (camera images, e.g. bright field); volumes' planes are images")
+    p.add_argument("--target", nargs="+", required=True, metavar="IMAGE",
+                   help="the images to predict (e.g. a fluorescence channel), one per --input, same order and shape")
+    p.add_argument("--steps", type=_positive_int, default=400, help="optimiser steps (default 400)")
+    p.add_argument("--seed", type=_seed, default=0, help="seeds the weights and the patches (default 0)")
+    p.add_argument("--train-codec", metavar="SPEC",
+                   help="train on the inputs coded and decoded by this codec instead of the raw inputs")
+    p.add_argument("--camera", metavar="PROFILE.json", help="camera profile, for a --train-codec that needs one")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.pt", help="checkpoint file to write")
 
     p = sub.add_parser("demo", help="simulate a camera and a scene and run a whole assessment")
     p.add_argument("-o", "--output", default="noisestat-demo", help="output folder (default noisestat-demo); "
@@ -472,6 +494,69 @@ def _assess(args) -> int:
     return 0
 
 
+def _dataset_arguments(p) -> None:
+    """`assess-dataset`: the dataset CSV, the defaults of its empty cells, the codecs, and what `assess` runs with."""
+    p.add_argument("dataset", help="CSV with a header: image (required), camera, labels, model, target; one row per "
+                                   "field, paths relative to the CSV's folder (docs/datasets.md)")
+    p.add_argument("--camera", help="camera profile JSON for rows whose camera cell is empty")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", help="pixel classifier for rows whose model and labels cells are empty")
+    source.add_argument("--labels", help="sparse labels for rows whose model and labels cells are empty")
+    source.add_argument("--predictor-command", metavar="TEMPLATE",
+                        help="a tool run on each image, for rows whose model and labels cells are empty "
+                             "(docs/predictors.md)")
+    source.add_argument("--predictor-python", metavar="MODULE:FUNCTION",
+                        help="a Python callable, for rows whose model and labels cells are empty (docs/predictors.md)")
+    p.add_argument("--target", help="target image for rows whose target cell is empty")
+    p.add_argument("--predictor-output", choices=("labels", "mask"), default="labels",
+                   help="what --predictor-command writes or --predictor-python returns (default labels)")
+    p.add_argument("--predictor-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up on --predictor-command after this long per call (default: no limit)")
+    _run_arguments(p)
+    p.add_argument("--codec", action="append", required=True, metavar="SPEC",
+                   help="codec spec name:key=value,... (repeat; `noisestat codecs` lists them)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output folder: one folder per field, summary.json, fields.csv, report.html; rerun the same "
+                        "command to resume (finished fields are kept)")
+
+
+def _assess_dataset(args) -> int:
+    from .dataset import assess_dataset
+
+    finished = []
+    with _Progress("field", quiet=args.quiet) as progress:
+        def on_field(name, number, total, state):
+            if state not in ("running", "reused"):
+                finished.append(name)
+            what = {"running": "running", "reused": "finished earlier with the same inputs and settings: kept"}
+            progress.notice(f"field {number}/{total} {name}: {what.get(state, state)}")
+
+        try:
+            result = assess_dataset(args.dataset, args.codec, args.output, camera=args.camera, labels=args.labels,
+                                    model=args.model, target=args.target, predictor_command=args.predictor_command,
+                                    predictor_python=args.predictor_python, predictor_output=args.predictor_output,
+                                    predictor_timeout=args.predictor_timeout, replicas=args.replicas, seed=args.seed,
+                                    jobs=args.jobs, scheduler=args.scheduler, matching=args.matching,
+                                    min_area=args.min_area, margins=args.margin, primary=args.primary,
+                                    verdict_anyway=args.verdict_anyway, tile=args.tile, channel=args.channel,
+                                    plane=args.plane, progress=progress, notice=progress.notice, on_field=on_field)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, _Terminated) or not finished:
+                raise
+            print(f"\nnoisestat: interrupted; the {len(finished)} field(s) finished in this run are kept in "
+                  f"{args.output}: run the same command again to resume", file=sys.stderr)
+            return 130
+    for c in result.summary["codecs"]:
+        fr = c["fraction_tolerable"]
+        print(f"{c['spec']}: {c['outcome'].upper()} over {c['fields']} fields (tolerable in {fr['tolerable_fields']}, "
+              f"their simulated second acquisitions in {fr['null_tolerable_fields']})")
+        for reason in c["reasons"]:
+            print(f"  {reason}")
+    print(f"wrote {args.output}/summary.json, fields.csv, report.html and one folder per field "
+          f"({len(result.ran)} run, {len(result.reused)} kept from an earlier run)")
+    return 0
+
+
 def _reconstruction(args):
     """``--reconstruct`` and its settings for :func:`noisestat.pipeline.assess_files` (None without it); the
     angles as a function of the number of projections, which only the file knows."""
@@ -526,6 +611,21 @@ def _train(args) -> int:
     d = model.describe()
     print(f"trained {d['n_estimators']} trees on {d['training_pixels']['background']} background and "
           f"{d['training_pixels']['object']} object pixels, {d['n_features']} features, forest seed {d['seed']}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _train_labelfree(args) -> int:
+    from .predict._labelfree import train_labelfree_files
+
+    model, warnings = train_labelfree_files(args.input, args.target, args.output, steps=args.steps, seed=args.seed,
+                                            codec=args.train_codec, camera=args.camera)
+    for warning in warnings:
+        print(f"noisestat: warning: {warning}", file=sys.stderr)
+    t, arch = model.header["training"], model.header["arch"]
+    coded = f" coded by {t['codec']}" if t["codec"] else ""
+    print(f"trained a U-Net (depth {arch['depth']}, width {arch['width']}) for {t['steps']} steps on {t['planes']} "
+          f"plane(s){coded} in {t['seconds']:.1f} s; final loss {t['loss']:.4g} (MSE over the target's variance)")
     print(f"wrote {args.output}")
     return 0
 
@@ -679,7 +779,8 @@ def main(argv=None) -> int:
             args.jobs = _usable_jobs(args.jobs)
         handler = {"assess": _assess, "train": _train, "demo": _demo, "codecs": _codecs, "calibrate": _calibrate,
                    "compress-bench": _compress_bench, "codec-train": _codec_train, "tune": _tune,
-                   "reconstruct": _reconstruct}[args.command]
+                   "train-labelfree": _train_labelfree,
+                   "reconstruct": _reconstruct, "assess-dataset": _assess_dataset}[args.command]
         from .engine._executors import watch_workers
 
         watch_workers()

@@ -33,9 +33,9 @@ from .io._files import (array_sha256, check_labels, check_raw_image, codec_input
 from .io._projections import read_projections
 from .measure._matching import METHODS
 from .measure._volume import parameters_for
-from .predict._forest import PixelClassifier, load_model, parse_thresholds
+from .predict._forest import PixelClassifier, parse_thresholds
 from .predict._protocol import predictor_kind
-from .predict._choose import predictor_from_options
+from .predict._choose import load_predictor, predictor_from_options
 from .reconstruct._domain import Reconstructed, check_projections, parse_reconstruction
 from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import replica_seeds
@@ -278,7 +278,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             "connectivity": 8 if image.ndim == 2 else 26, "min_area": min_area,
             "reconstruction": None if reconstruct is None else domain.describe(),
             "spacing": list(ref.spacing) if ref.spacing is not None else None,
-            "classifier": model.describe(), "classifier_trained_here": trained, "jobs": jobs,
+            "classifier": model.describe(), "classifier_trained_here": trained, "deterministic": ref.deterministic,
+            "jobs": jobs,
             "tile": ref.tile, "engine": executor.description,
             "sample": None if ref.sample is None else ref.sample.describe(seed),
             "timing": {**ref.timing, "codecs": round(codec_seconds, 3), "codecs_wait": round(codec_wait, 3),
@@ -348,7 +349,6 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     if tile is not None and (int(tile) != tile or tile < MIN_TILE):
         raise InputError(f"tile must be a whole number of pixels >= {MIN_TILE}; got {tile}")
     parse_scheduler(scheduler)
-    codecs = _parse_codecs(codecs)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
     given = (provenance or {}).get("inputs", {})
     regions_name = given.get("regions", {}).get("path", "regions")
@@ -357,6 +357,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
         regions = check_regions(regions, image.shape, regions_name)
     if target is not None:
         target = check_target(target, image.shape, target_name)
+    codecs = _parse_codecs(codecs)
     for codec in codecs:
         prepare_image(codec, image, profile)
     if getattr(model, "whole_image", False):
@@ -403,14 +404,14 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     null = {"frac_abs_eps_lt_1": float((null_abs < 1).mean()), "q99_abs_eps": null_summary["null_q99_abs_eps"],
             "pixels_pooled": int(null_abs.size), "pairs": 1 + (replicas // 2 if replicas >= 4 else 0),
             "null_pair": null_summary}
-    scores = []
     judged = value_reference(raw_values, replica_maps, null_pair, regions=regions, target=target, margins=margins,
                              regions_name=regions_name, target_name=target_name)
+    scores = []
     for c, s in zip(coded, same):
         values = raw_values if s else next(decoded)
         eps = pixel_eps(raw_values, values, sigma, floor)
-        scores.append(ValueScore(c.spec, c.compression_ratio, c.n_bytes, c.info, values, eps,
         verdict, quantities = judge_values(judged, values, identical=s)
+        scores.append(ValueScore(c.spec, c.compression_ratio, c.n_bytes, c.info, values, eps,
                                  pixel_summary(eps, null_abs), verdict=verdict, quantities=quantities))
     del null_abs
     _tick(timing, "scoring", start)
@@ -457,7 +458,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                  plane=None, tile=None, scheduler=None, notice=None, margins=None, primary=None,
                  verdict_anyway=False, reconstruct=None, thresholds=None, operators=False, sample=None,
                  predictor_command=None, predictor_python=None, predictor_output="labels",
-                 predictor_timeout=None) -> Assessment | ValueAssessment:
+                 predictor_timeout=None, provenance=None) -> Assessment | ValueAssessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``.
 
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
@@ -468,6 +469,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     ``predictor_command`` / ``predictor_python``: the model is a user's tool or Python callable
     (:func:`noisestat.predict.predictor_from_options`), instead of ``model_path`` or ``labels_path``;
     ``predictor_output`` says what it gives, ``predictor_timeout`` bounds a command's calls.
+    ``provenance``: more entries for the provenance (a dataset's field records its place there).
 
     A model that gives a value per pixel (a :class:`~noisestat.predict.ValuePredictor`, from any of
     these sources) is assessed by :func:`assess_values` and its folder written by
@@ -513,11 +515,13 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
               "camera": {"path": str(camera_path), "sha256": file_sha256(camera_path)}}
     model = labels = None
     if model_path is not None:
-        model = load_model(model_path)
+        model = load_predictor(model_path)
         inputs["model"] = {"path": str(model_path), "sha256": file_sha256(model_path)}
     elif predictor_command is not None or predictor_python is not None:
         model, inputs["predictor"] = predictor_from_options(command=predictor_command, python=predictor_python,
                                                             output=predictor_output, timeout=predictor_timeout)
+        if hasattr(model, "pixel_size"):  # a tool's input files carry the raw file's pixel or voxel size
+            model.pixel_size = pixel_size
     else:
         labels = read_labels(labels_path, shape=shape)
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
@@ -530,7 +534,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                                            *codec_input_files(codecs)])
         result = assess_values(image, profile, codecs, model, replicas=replicas, seed=seed, jobs=jobs, tile=tile,
                                scheduler=scheduler, progress=progress, notice=notice,
-                               provenance={"inputs": inputs, "pixel_size": pixel_size})
+                               provenance={"inputs": inputs, "pixel_size": pixel_size, **(provenance or {})})
         write_assessment(result, outdir)
         return result
     if isinstance(thresholds, str):
@@ -542,7 +546,7 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     result = assess(image, profile, codecs, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
                     matching=matching, min_area=min_area, model_seeds=model_seeds,
                     provenance={"inputs": inputs,
-                                "pixel_size": pixel_size},
+                                "pixel_size": pixel_size, **(provenance or {})},
                     progress=progress, tile=tile, scheduler=scheduler, notice=notice,
                     spacing=spacing, margins=margins, primary=primary,
                     verdict_anyway=verdict_anyway, reconstruct=reconstruct, thresholds=thresholds,

@@ -234,7 +234,8 @@ class Assessment(_RawColumns):
                           "independent draws over sigma from the N replicas, as for a second raw acquisition",
                 "parameters": {p: {**summarise_eps(self.null_eps[:, j]),
                                    "trimmed_mean": self.null_statistics.get(p, {}).get("trimmed_mean"),
-                                   "p_equivalent": self.null_statistics.get(p, {}).get("p_equivalent")}
+                                   "p_equivalent": self.null_statistics.get(p, {}).get("p_equivalent"),
+                                   "se_trimmed": self.null_statistics.get(p, {}).get("se_trimmed")}
                                for j, p in enumerate(self.parameters)},
                 "pooled_frac_abs_eps_lt_1": {p: v["fraction"] if isinstance(v, dict) else v
                                              for p, v in self.null_fractions.items()},
@@ -261,12 +262,16 @@ class Assessment(_RawColumns):
         if self.sigma_model is not None:
             with np.errstate(divide="ignore", invalid="ignore"):  # sigma_raw may be 0: ratio inf/nan, dropped below
                 ratio = self.sigma_model / self.sigma_raw
-            model = {"seeds": self.provenance.get("model_seeds"),
+            runs = self.provenance.get("deterministic") is False  # a predictor's own spread over two runs
+            model = {"seeds": None if runs else self.provenance.get("model_seeds"),
+                     **({"runs": 2} if runs else {}),
                      "median_sigma_model_over_sigma_raw": {
                          p: float(np.nanmedian(np.where(np.isfinite(ratio[:, j]), ratio[:, j], np.nan)))
                          if np.isfinite(ratio[:, j]).any() else None for j, p in enumerate(self.parameters)},
-                     "note": "spread of each parameter over forests retrained with other seeds; reported beside "
-                             "sigma_raw, never added to it"}
+                     "note": ("spread of each parameter over two runs of the predictor on the raw image (it is not "
+                              "deterministic); reported beside sigma_raw, never added to it" if runs else
+                              "spread of each parameter over forests retrained with other seeds; reported beside "
+                              "sigma_raw, never added to it")}
         return {
             "schema_version": SUMMARY_SCHEMA,
             "noisestat": __version__,
@@ -374,6 +379,7 @@ class Reference(_RawColumns):
     classes: object = None  # noisestat._tasks.Classes when the model tells several classes of object apart
     global_floor: np.ndarray | None = field(default=None, repr=False)  # each global's sigma floor
     sample: object = None  # noisestat._tasks.Sample: a --sample run's tiles (None: the whole image)
+    deterministic: bool | None = None  # the raw image's two runs agreed (None: noisestat's forest, not checked)
 
     @property
     def sigma_global(self) -> np.ndarray:
