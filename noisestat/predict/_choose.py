@@ -1,12 +1,13 @@
-"""The model of a command line that names no model file: a user's tool (``--predictor-command``) or
-a Python callable (``--predictor-python``), as a predictor of the protocol
-(:mod:`noisestat.predict._protocol`) and the record of it for the provenance."""
+"""The model a command line names: a model file (:func:`load_predictor`: a forest or a label-free
+network), or, with no model file, a user's tool (``--predictor-command``) or a Python callable
+(``--predictor-python``), as a predictor of the protocol (:mod:`noisestat.predict._protocol`) and the
+record of it for the provenance."""
 
 from __future__ import annotations
 
 from ..errors import InputError
 
-__all__ = ["predictor_from_options", "OUTPUTS"]
+__all__ = ["predictor_from_options", "load_predictor", "OUTPUTS"]
 
 OUTPUTS = ("labels", "mask", "values")
 
@@ -30,3 +31,17 @@ def predictor_from_options(*, command: str | None = None, python: str | None = N
     from ._callable import callable_predictor
 
     return callable_predictor(python, output=output)
+
+
+def load_predictor(path):
+    """The model in the file ``path``: a label-free network's checkpoint (a PyTorch file,
+    :func:`noisestat.predict.load_labelfree`) or a forest's model file (:func:`noisestat.predict.load_model`).
+
+    Which one is decided from the file's content (a torch archive, or a .pt/.pth/.ckpt file that is
+    no archive, is a checkpoint), so a forest model file keeps loading whatever its name; each loader
+    then refuses what it cannot read in one line naming the file. Only a checkpoint imports torch.
+    """
+    from ._forest import load_model
+    from ._labelfree import is_labelfree_file, load_labelfree
+
+    return load_labelfree(path) if is_labelfree_file(path) else load_model(path)
