@@ -251,7 +251,7 @@ def _needed_replicas(eps: float, margin: float, alpha: float, within: bool, n_re
 
 def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | None, global_eps: dict,
           n_replicas: int, *, loss: dict | None = None, margins: Margins | None = None, primary=None,
-          judged=None, identical: bool = False, reference: str = "pooled") -> Verdict:
+          judged=None, identical: bool = False, reference: str = "pooled", losses: bool = True) -> Verdict:
     """The verdict of one codec (module docstring).
 
     Parameters
@@ -283,6 +283,9 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
         The decoded image is the raw image, value for value: a deterministic model measures exactly what
         it measured on the raw image, every effect is exactly zero and every criterion is within its
         margin without a test (whatever the number of objects).
+    losses : bool, default True
+        Whether objects can be lost at all. Fixed regions (a value predictor's region means,
+        :mod:`noisestat.score._values`) cannot: without loss counts they are still judged in full.
     """
     from ._tests import FAMILIES, family_of
 
@@ -329,7 +332,7 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
         criteria.append({"criterion": "global", "parameter": name, "estimate": float(e), "margin": margins.global_,
                          "units": "sigma_raw", "n": n_replicas, "p_within": p_within, "p_beyond": p_beyond})
     outcome = decide(criteria, alpha)
-    missing = [k for k, present in (("shift", reps), ("spread and outliers", cols), ("losses", loss is not None))
+    missing = [k for k, present in (("shift", reps), ("spread and outliers", cols), ("losses", loss is not None or not losses))
                if not present]
     if identical:
         for c in criteria:
