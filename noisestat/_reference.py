@@ -146,11 +146,14 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     del raw_features
     if callable(extra_images):
         extra_images = extra_images()
+    # A predictor that is not noisestat's forest is checked for determinism: the raw image runs once
+    # more, as one more image of the batch, and its labels must be the raw image's (check_determinism)
+    again = not isinstance(model, PixelClassifier)
     seeds = replica_seeds(replica_root, replicas + 2)
     # A decoded image identical to the raw one (a lossless codec) has the raw segmentation: the forest
     # is deterministic, so it is not run again.
     same = [same_image(extra, image) for extra in extra_images]
-    n_images = replicas + 2 + sum(not s for s in same) + model_seeds + (not raw_here)  # the raw one when in the batch
+    n_images = replicas + 2 + sum(not s for s in same) + model_seeds + (not raw_here) + again  # the raw one when in the batch
 
     def estimate():
         # From the raw image's time, before the batch; when the raw image is in the batch, from one
@@ -169,6 +172,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
               for i, s in enumerate(seeds)]
     images += [(f"codec image {i + 1}", extra, None, None) for i, (extra, s) in enumerate(zip(extra_images, same))
                if not s]
+    if again:
+        images.append(("raw image again", shared_image, None, None))
     if not raw_here:
         images.insert(0, ("raw image", shared_image, None, None))
     batch_start = time.perf_counter()  # wall time of the batches: the part the workers share
@@ -248,9 +253,14 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         else:
             tasks.append((match_task, (*next(parts), shared_labels, raw_xy, matching, keep_packed, spacing,
                                        classes)))
+    if again:  # the raw image's second run, its labels kept to compare with the first's
+        tasks.append((finish_task, (image.shape, groups, next(parts), min_area, shared_labels, raw_xy, matching, True,
+                                    (shared_image, None, None, profile), spacing, classes, sample))
+                     if kind == "mask" else
+                     (match_task, (*next(parts), shared_labels, raw_xy, matching, True, spacing, classes)))
     del segmented, parts
     names = ([f"replica {i + 1}" for i in range(replicas)] + ["null pair 1", "null pair 2"]
-             + [f"codec image {i + 1}" for i in range(len(extra_images))])
+             + [f"codec image {i + 1}" for i in range(len(extra_images))] + ["raw image again"] * again)
     start = time.perf_counter()
     results = executor.map(call, tasks, [f"objects of {n}" for n in names])
     timing["batch_wall"] = batch_wall + time.perf_counter() - start
@@ -258,7 +268,10 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     for _, t in results:
         merge_timing(timing, t)
     results = [r for r, _ in results]
-    replica_objects, null_pair, extra_objects = results[:replicas], results[replicas:replicas + 2], results[replicas + 2:]
+    replica_objects, null_pair = results[:replicas], results[replicas:replicas + 2]
+    extra_objects = results[replicas + 2:replicas + 2 + len(extra_images)]
+    deterministic, sigma_runs, warning_runs = (check_determinism(model, raw, raw_labels, results[-1], angular)
+                                               if again else (None, None, None))
 
     stack = np.stack([r.values for r in replica_objects]) if len(raw) else np.empty((replicas, 0, len(columns)))
     sigma, n_matched = replica_spread(raw.values, stack, angular)
@@ -318,7 +331,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                       else np.empty((replicas, 0), dtype="<U7"))
     unstable = unstable_warning(replica_status, n_matched, STATUSES)
     unchanged = unchanged_warning(floor, sigma, columns) if len(raw) else None
-    warnings = [w for w in (unstable, unchanged, warnings_sample if sample is not None else None) if w]
+    warnings = [w for w in (unstable, unchanged, warnings_sample if sample is not None else None, warning_runs)
+                if w]
 
     sigma_model = None
     if model_seeds:
@@ -333,6 +347,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         for _, t in others:
             merge_timing(timing, t)
         sigma_model, _ = replica_spread(raw.values, np.stack([o.values for o, _ in others]), angular)
+    elif sigma_runs is not None:
+        sigma_model = sigma_runs
     timing = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timing.items()}
     if timing.get("pixels_predicted"):
         n_trees = len(model.forest_.estimators_)
@@ -344,8 +360,29 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
                     null_globals, null_stats, null_fractions, (null_verdict.tolerable, null_verdict.reasons),
                     null_verdict.rule, sigma_model, tuple(warnings), floor, replica_status, null_loss, tile, timing,
                     margins=margins, primary=primary, null_verdict=null_verdict, pooled_null_eps=pooled_eps,
-                    unstable=unstable, image=image, spacing=spacing, classes=classes, global_floor=global_floor, sample=sample)
+                    unstable=unstable, image=image, spacing=spacing, classes=classes, global_floor=global_floor, sample=sample,
+                    deterministic=deterministic)
     return ref, extra_objects
+
+
+def check_determinism(model, raw, raw_labels: np.ndarray, again: ImageObjects, angular: np.ndarray):
+    """``(deterministic, sigma_model, warning)`` from the raw image segmented twice: ``again`` is the
+    second run's objects aligned to the first's (``raw``, ``raw_labels``). A predictor whose two runs
+    give the same labels is deterministic (sigma_model and the warning None); otherwise its own spread
+    is the sample standard deviation (ddof 1) of each parameter over the two runs, the smallest
+    number of runs a spread has, reported as sigma_model beside sigma_raw."""
+    if np.array_equal(again.labels.unpack(), raw_labels):
+        return True, None, None
+    runs = np.stack([raw.values, again.values])
+    sigma_model, _ = replica_spread(raw.values, runs, angular)
+    same = (again.values == raw.values) | (np.isnan(again.values) & np.isnan(raw.values))
+    moved = int((~same.all(axis=1)).sum()) if len(raw) else 0
+    name = getattr(model, "shown", None) or type(model).__name__  # a --predictor-python function: its spec
+    warning = (f"the predictor {name} is not deterministic: the raw image segmented twice gave "
+               f"different labels ({moved} of {len(raw)} raw objects measured differently, "
+               f"{again.n_objects} objects against {len(raw)}); its numbers differ from run to run, and its own "
+               f"spread over the two runs is reported as sigma_model beside sigma_raw")
+    return False, sigma_model, warning
 
 
 def _seed_roots(seed: int) -> tuple:

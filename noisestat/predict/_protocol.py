@@ -98,33 +98,36 @@ def predictor_kind(model) -> str:
     return kind
 
 
-def check_predictor_output(model, result, shape: tuple, kind: str) -> np.ndarray:
+def check_predictor_output(model, result, shape: tuple, kind: str, *, name: str | None = None) -> np.ndarray:
     """The predictor's answer, checked: a boolean mask (``kind="mask"``), an integer label image
     (``kind="labels"``) or real, finite values (``kind="values"``, returned as float32 when they are
     float32 or narrower integers, float64 otherwise) of ``shape``; a one-line
-    :class:`~noisestat.errors.ModelError` otherwise."""
-    name = type(model).__name__
+    :class:`~noisestat.errors.ModelError` otherwise. ``name``: what the messages call the one that
+    answered (default: the model's class and its method, ``FloatMask.predict_mask``)."""
+    method = {"mask": "predict_mask", "values": "predict_values"}.get(kind, "segment")
+    who = name or f"{type(model).__name__}.{method}"
+    name = name or type(model).__name__
     result = np.asarray(result)
     if result.shape != tuple(shape):
         raise ModelError(f"{name} returned an array of shape {result.shape} for an input of shape {tuple(shape)}")
     if kind == "mask":
         if result.dtype != bool:
-            raise ModelError(f"{name}.predict_mask must return a boolean mask; got dtype {result.dtype}")
+            raise ModelError(f"{who} must return a boolean mask; got dtype {result.dtype}")
         return result
     if kind == "values":
         if result.dtype == bool or not (np.issubdtype(result.dtype, np.floating)
                                         or np.issubdtype(result.dtype, np.integer)):
-            raise ModelError(f"{name}.predict_values must return real numbers; got dtype {result.dtype}")
+            raise ModelError(f"{who} must return real numbers; got dtype {result.dtype}")
         narrow = result.dtype == np.float32 or (np.issubdtype(result.dtype, np.integer) and result.dtype.itemsize <= 2)
         result = result.astype(np.float32 if narrow else np.float64, copy=False)
         bad = ~np.isfinite(result)
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ModelError(f"{name}.predict_values returned {int(bad.sum())} non-finite values (NaN or inf; the "
+            raise ModelError(f"{who} returned {int(bad.sum())} non-finite values (NaN or inf; the "
                              f"first at {where} of its region)")
         return result
     if not np.issubdtype(result.dtype, np.integer):
-        raise ModelError(f"{name}.segment must return integer labels; got dtype {result.dtype}")
+        raise ModelError(f"{who} must return integer labels; got dtype {result.dtype}")
     if result.size and result.min() < 0:
-        raise ModelError(f"{name}.segment returned negative label ids (min {result.min()})")
+        raise ModelError(f"{who} returned negative label ids (min {result.min()})")
     return result
