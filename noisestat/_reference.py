@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from ._tasks import (Classes, Sample, call, centre_distance, centres, compact, finish_task, global_steps, global_totals,
-                     sampled_globals, sampled_pixels, segment_sample, image_task, intensity, label_measure, mask_task,
-                     match_task, measure, merge_timing, objects_task, pair_args, pair_classes, parts_per_image,
-                     same_image, tile_groups)
+from ._tasks import (Classes, Sample, batches, call, centre_distance, centres, compact, finish_task, global_steps,
+                     global_totals, sampled_globals, sampled_pixels, segment_sample, image_task, intensity,
+                     label_measure, mask_task, match_task, measure, merge_timing, named, objects_batch_task,
+                     objects_task, pair_args, pair_classes, parts_per_image, same_image, tile_groups)
 from .engine._estimate import notice_estimate
 from .engine._executors import JoblibExecutor, make_executor
 from .engine._tiles import _tick, default_tile, multi_class, segment_tiled, tile_grid
@@ -108,7 +108,10 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     # estimate. Otherwise it is one more image of the batch (its features computed again there, in
     # parallel: less wall time than a serial pass here while the workers wait), and one tile
     # measured here gives the estimate.
-    raw_here = executor.workers == 1 or (not trained and predictor_kind(model) == "labels")
+    # a predictor that segments a batch of images in one call (a tool that loads its model each call)
+    # gets the raw image in the batch too: one call per worker
+    batched = not trained and predictor_kind(model) == "labels" and callable(getattr(model, "segment_batch", None))
+    raw_here = not batched and (executor.workers == 1 or (not trained and predictor_kind(model) == "labels"))
     raw_features = None
     if trained:
         # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
@@ -136,9 +139,10 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
             raw_labels, raw_ids = segment_sample(lambda r: image[r], image.shape, model, sample, min_area,
                                                  timing=raw_timing, features=raw_features, threads=raw_threads)
         else:
-            raw_labels, raw_ids = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area,
-                                                timing=raw_timing, features=raw_features, threads=raw_threads,
-                                                with_classes=True)
+            with named("raw image"):
+                raw_labels, raw_ids = segment_tiled(lambda r: image[r], image.shape, model, tile, min_area,
+                                                    timing=raw_timing, features=raw_features, threads=raw_threads,
+                                                    with_classes=True)
         start = time.perf_counter()
         raw = measure(raw_labels, intensity(image, sampled_pixels(lambda r: image[r], image.shape, sample), profile),
                       spacing, raw_ids)
@@ -195,10 +199,26 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
         if not raw_here:
             raw_labels, raw = label_measure(image.shape, groups, segmented.pop(0), min_area, raw_timing,
                                              (image, None, None, profile), spacing, sample)
+    elif batched:
+        # one segment_batch call per worker, its images consecutive; no estimate (it would cost a call)
+        runs = batches(len(images), executor.workers)
+        names = [[images[i][0] for i in run] for run in runs]
+        parts = executor.map(objects_batch_task, [([images[i][1:] for i in run], shared_model, min_area, profile,
+                                                   spacing, n) for run, n in zip(runs, names)],
+                             [n[0] if len(n) == 1 else f"{n[0]} to {n[-1]}" for n in names], progress)
+        batch_wall = time.perf_counter() - batch_start
+        for _, t in parts:
+            merge_timing(timing, t)
+        segmented = [item for part, _ in parts for item in part]
+        del parts
+        if not raw_here:
+            packed, raw = segmented.pop(0)
+            raw_labels = packed.unpack()
+            del packed
     else:
         common = (shared_model, tile, threads, min_area)
-        segmented = executor.map(objects_task, [(im, *common, prof, sd, profile, spacing)
-                                                for _, im, prof, sd in images],
+        segmented = executor.map(objects_task, [(im, *common, prof, sd, profile, spacing, name)
+                                                for name, im, prof, sd in images],
                                  [name for name, *_ in images], progress, started=estimate)
         batch_wall = time.perf_counter() - batch_start
         for *_, t in segmented:

@@ -8,6 +8,7 @@ executor (:mod:`noisestat.engine`); :mod:`noisestat.pipeline` decides which task
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
@@ -18,9 +19,9 @@ import numpy as np
 from .camera._profile import CameraProfile
 from scipy import ndimage
 
-from .engine._tiles import (_tick, label_mask, multi_class, object_classes, predict_tile, segment_tiled, tile_grid,
-                            values_tile)
-from .errors import InputError
+from .engine._tiles import (_tick, checked_labels, filter_small, label_mask, multi_class, object_classes, predict_tile,
+                            segment_tiled, tile_grid, values_tile)
+from .errors import InputError, ModelError
 from .measure._matching import STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import measure_objects
 from .measure._volume import centre_columns, measure_volume_objects, parameters_for, size_column
@@ -430,20 +431,81 @@ def pixels_of(image, profile, seed):
     return (lambda region: draw_region(image, profile, seed, region, blocks)), blocks
 
 
-def objects_task(image, model, tile, threads, min_area, profile=None, seed=None, units=None, spacing=None):
+@contextlib.contextmanager
+def named(names):
+    """Put the image's name (``names``: one name, or the names of a batch's images) in front of a
+    :class:`~noisestat.errors.ModelError` raised inside: the image the predictor failed on, or
+    the batch's images where no one image is at fault (an error without an ``index``)."""
+    try:
+        yield
+    except ModelError as exc:
+        if names is None:
+            raise
+        if isinstance(names, str):
+            where = names
+        elif getattr(exc, "index", None) is not None and exc.index < len(names):
+            where = names[exc.index]
+        else:
+            where = names[0] if len(names) == 1 else f"the batch of {', '.join(names)}"
+        raise ModelError(f"{where}: {exc}") from None
+
+
+def objects_task(image, model, tile, threads, min_area, profile=None, seed=None, units=None, spacing=None,
+                 name=None):
     """One image segmented by a :class:`~noisestat.predict.LabelPredictor` and measured, its labels
     packed for the way back (a task): the raw image, a codec's, or with ``seed`` a replica. Needs
     nothing of the raw image's objects, so the raw image runs in the same batch. (A mask
-    predictor's images go through :func:`mask_task` and :func:`finish_task`.)"""
+    predictor's images go through :func:`mask_task` and :func:`finish_task`.) ``name``: the image's,
+    put in front of the predictor's errors."""
     timing = {}
     get, blocks = pixels_of(image, profile, seed)
     # the drawn blocks are dropped once the mask is predicted: labelling is the task's peak
-    labels, ids = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
-                                predicted=blocks.clear, with_classes=True)
+    with named(name):
+        labels, ids = segment_tiled(get, image.shape, model, tile, min_area, timing=timing, threads=threads,
+                                    predicted=blocks.clear, with_classes=True)
     start = time.perf_counter()
     table = measure(labels, intensity(image, get(whole(image.shape)), units), spacing, ids)
     _tick(timing, "measuring", start)
     return PackedLabels.pack(compact(labels)), table, timing
+
+
+def objects_batch_task(images, model, min_area, units=None, spacing=None, names=None):
+    """:func:`objects_task` for a batch of ``images`` (each ``(image, profile, seed)``: an image, or
+    with ``seed`` a replica drawn whole) segmented by one call of the predictor's
+    ``segment_batch(images)`` (a tool that loads its model once per call); the same labels as one
+    :func:`objects_task` per image. ``names``: the images', put in front of the predictor's errors."""
+    timing = {}
+    start = time.perf_counter()
+    pixels = [pixels_of(image, profile, seed)[0](whole(image.shape)) for image, profile, seed in images]
+    start = _tick(timing, "pixels", start)
+    with named(names):
+        results = list(model.segment_batch([np.asarray(p) for p in pixels]))
+        if len(results) != len(images):
+            raise ModelError(f"{type(model).__name__}.segment_batch returned {len(results)} label images for "
+                             f"{len(images)} images")
+        labelled = []
+        for k, result in enumerate(results):
+            try:
+                labelled.append(checked_labels(model, result, images[k][0].shape))
+            except ModelError as exc:
+                exc.index = k
+                raise
+    start = _tick(timing, "predictor", start)
+    out = []
+    for (image, _, _), labels, p in zip(images, labelled, pixels):
+        labels = filter_small(labels, min_area)
+        table = measure(labels, intensity(image, p, units), spacing)
+        out.append((PackedLabels.pack(compact(labels)), table))
+    _tick(timing, "measuring", start)
+    return out, timing
+
+
+def batches(n_items: int, workers: int) -> list[range]:
+    """``n_items`` cut into one run of consecutive items per worker (fewer when items are fewer), of
+    sizes differing by one at most."""
+    n = max(1, min(workers, n_items))
+    cuts = [n_items * k // n for k in range(n + 1)]
+    return [range(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
 def match_task(packed, table, raw_labels, raw_xy, matching, keep_packed, spacing=None, classes=None, sample=None):

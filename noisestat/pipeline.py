@@ -522,6 +522,8 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                                                             output=predictor_output, timeout=predictor_timeout)
         if hasattr(model, "pixel_size"):  # a tool's input files carry the raw file's pixel or voxel size
             model.pixel_size = pixel_size
+        if hasattr(model, "pixel_size"):  # a tool's input files carry the raw file's pixel or voxel size
+            model.pixel_size = pixel_size
     else:
         labels = read_labels(labels_path, shape=shape)
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}

@@ -278,6 +278,13 @@ def filter_small(labels: np.ndarray, min_area: int) -> np.ndarray:
     return labels
 
 
+def checked_labels(model, result, shape: tuple) -> np.ndarray:
+    """A :class:`~noisestat.predict.LabelPredictor`'s label image of an image of ``shape``, checked
+    (:func:`~noisestat.predict.check_predictor_output`) and renumbered 1..n in order (int32)."""
+    labels = check_predictor_output(model, result, shape, "labels").astype(np.int32, copy=True)
+    return relabel_sequential(labels)[0].astype(np.int32)
+
+
 def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: int = 0, *,
                   timing: dict | None = None, features: dict | None = None, threads: int = 1,
                   predicted=None, with_classes: bool = False):
@@ -293,8 +300,7 @@ def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: i
     if kind == "labels":
         start = time.perf_counter()
         image = np.asarray(get_region(tuple(slice(0, n) for n in shape)))
-        labels = check_predictor_output(model, model.segment(image), shape, "labels").astype(np.int32, copy=True)
-        labels = relabel_sequential(labels)[0].astype(np.int32)
+        labels = checked_labels(model, model.segment(image), shape)
         _tick(timing, "predictor", start)
         if predicted is not None:
             predicted()
