@@ -151,7 +151,7 @@ def read_dataset(path, *, camera=None, labels=None, model=None, target=None, pre
                 file = file if file.is_absolute() else folder / file
                 if not file.exists():
                     raise InputError(f"{where}, column {column}: no such file: {cell} (looked for {file})")
-                values[column] = str(file)
+                values[column] = os.path.abspath(file)
         if cells.get("labels") and cells.get("model"):
             raise InputError(f"{where}, columns labels and model: give one of them per field, not both")
         if "camera" not in values:

@@ -24,7 +24,8 @@ when one is shown beyond after Holm's correction, inconclusive otherwise):
     same fields. Beyond when the codec's share is shown below it (exact binomial test, level alpha);
     otherwise within. This criterion cannot *show* a share of fields at a handful of fields (five fields
     all tolerable bound the share above 0.55 only); it catches a codec that ruins some fields while
-    the pooled shift stays small, and the burden of proof stays with the pooled shift.
+    the pooled shift stays small, and the burden of proof stays with the pooled shift. Not tested below
+    :data:`MIN_FIELDS` fields.
 
 The same rule applied to the fields' simulated second acquisitions (their trimmed means, their null
 verdicts against themselves) is the dataset's null outcome, reported beside every codec.
@@ -127,7 +128,7 @@ def fields_criterion(tolerable: int, n: int, null_tolerable: int, *, alpha: floa
     """
     share = tolerable / n if n else math.nan
     threshold = null_tolerable / n if n else math.nan
-    if n:
+    if n >= MIN_FIELDS:
         lo, hi = proportion_confint(tolerable, n, alpha=2 * alpha, method="beta")
         interval = [float(lo), float(hi)]
         p_beyond = float(stats.binom.cdf(tolerable, n, threshold)) if threshold > 0 else 1.0
@@ -138,7 +139,7 @@ def fields_criterion(tolerable: int, n: int, null_tolerable: int, *, alpha: floa
             "reference": threshold, "tolerable_fields": tolerable, "null_tolerable_fields": null_tolerable,
             "n": n, "units": "share of fields", "p_beyond": p_beyond,
             # not shown below the second acquisitions' share: the burden of proof is the pooled shift's
-            "p_within": 0.0 if n and p_beyond >= alpha else math.nan}
+            "p_within": 0.0 if n >= MIN_FIELDS and p_beyond >= alpha else math.nan}
 
 
 def judge_dataset(fields: list, margins: Margins, n_replicas: int, primary) -> dict:
@@ -177,8 +178,8 @@ def judge_dataset(fields: list, margins: Margins, n_replicas: int, primary) -> d
         null_tolerable = sum(f[null_key] == "tolerable" for f in fields)
         criteria.append(fields_criterion(tolerable, n, null_tolerable, alpha=alpha))
         outcome = decide(criteria, alpha)
-        if outcome == "tolerable" and (n < MIN_FIELDS or not primary):
-            outcome = "inconclusive"
+        if n < MIN_FIELDS or (outcome == "tolerable" and not primary):
+            outcome = "inconclusive"  # one field is no campaign: its own verdict is in its folder
         reasons = []
         for c in criteria:
             if outcome == "not tolerable" and c["decision"] == "beyond":
@@ -204,6 +205,6 @@ def _describe(c: dict, how: str) -> str:
     est, (lo, hi) = c["estimate"], c["interval"]
     if not np.isfinite(est):
         return f"{c['parameter']}: pooled shift not estimable over {c['fields']} field(s), {how} the margin"
-    p = c["p_beyond_holm"] if how == "shown beyond" else min(c["p_within"], c.get("p_beyond_holm", math.nan))
+    p = c["p_beyond_holm"] if how == "shown beyond" else np.nanmin([c["p_within"], c["p_beyond_holm"], 1.0])
     return (f"{c['parameter']}: pooled shift {est:+.2f} sigma_raw (interval {lo:+.2f} to {hi:+.2f}, {c['fields']} "
             f"fields), {how} the margin +-{c['margin']:g} (p = {p:.2g})")

@@ -1,0 +1,237 @@
+"""noisestat assess-dataset: the dataset CSV, the fields' folders, resuming, and the pooled verdict."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tifffile
+
+from conftest import CAMERA
+from noisestat.cli import main
+from noisestat.errors import InputError, OutputError
+from noisestat.io import read_dataset
+from noisestat.score import Margins, fields_criterion, judge_dataset, pooled_shift
+from noisestat.simulate import acquire, simulate_scene, sparse_labels
+
+PRIMARY = ["Area", "Mean"]
+
+
+# --- the pooled statistics, on field-level numbers with a known answer -------------------------------
+
+def _fields(shifts, ses, outcome="tolerable", null_shifts=None, null_outcome="tolerable"):
+    null_shifts = shifts if null_shifts is None else null_shifts
+    return [{"outcome": outcome, "null_outcome": null_outcome,
+             "shift": {p: (s, e) for p in PRIMARY}, "null_shift": {p: (n, e) for p in PRIMARY}}
+            for s, e, n in zip(shifts, ses, null_shifts)]
+
+
+def test_fields_of_true_second_acquisitions_are_tolerable():
+    rng = np.random.default_rng(1)
+    se = np.full(8, 0.15)
+    fields = _fields(rng.normal(0, se), se, null_shifts=rng.normal(0, se))
+    v = judge_dataset(fields, Margins(), 10, PRIMARY)
+    assert v["outcome"] == "tolerable" and v["tolerable"] is True
+    shift = v["criteria"][0]
+    assert shift["criterion"] == "shift" and -1 < shift["interval"][0] < shift["interval"][1] < 1
+    assert v["null"]["outcome"] == "tolerable"
+
+
+def test_a_destructive_codec_is_not_tolerable():
+    rng = np.random.default_rng(2)
+    se = np.full(6, 0.3)
+    fields = _fields(rng.normal(4.0, 0.5, 6), se, outcome="not tolerable", null_shifts=rng.normal(0, se))
+    v = judge_dataset(fields, Margins(), 10, PRIMARY)
+    assert v["outcome"] == "not tolerable" and v["tolerable"] is False
+    assert any(r.startswith("Area: pooled shift +3.98") and "shown beyond" in r for r in v["reasons"])
+
+
+def test_one_field_is_inconclusive_whatever_it_shows():
+    for shift, outcome in ((0.0, "tolerable"), (5.0, "not tolerable")):
+        v = judge_dataset(_fields([shift], [0.1], outcome=outcome), Margins(), 10, PRIMARY)
+        assert v["outcome"] == "inconclusive" and v["tolerable"] is None
+        assert "at least 2 fields" in v["reasons"][0]
+
+
+def test_few_fields_with_a_small_shift_are_inconclusive_not_tolerable():
+    # two fields agreeing on 0.5 sigma_raw: Student's t on one degree of freedom cannot show |shift| < 1
+    v = judge_dataset(_fields([0.45, 0.55], [0.2, 0.2]), Margins(), 10, PRIMARY)
+    assert v["outcome"] == "inconclusive"
+
+
+def test_heterogeneous_fields_widen_the_pooled_interval():
+    same = pooled_shift([0.3] * 6, [0.1] * 6, margin=1, beyond_margin=1.09, alpha=0.05)
+    spread = pooled_shift([0.3, -0.9, 1.5, 0.2, -0.6, 1.3], [0.1] * 6, margin=1, beyond_margin=1.09, alpha=0.05)
+    assert same["p_within"] < 0.05 and same["tau2"] == 0
+    assert spread["tau2"] > 0.3 and spread["p_within"] > 0.05
+    assert spread["interval"][1] - spread["interval"][0] > 3 * (same["interval"][1] - same["interval"][0])
+
+
+def test_identical_fields_are_within_exactly():
+    r = pooled_shift([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], margin=1, beyond_margin=1.09, alpha=0.05)
+    assert r["p_within"] == 0 and r["interval"] == [0.0, 0.0]
+
+
+def test_share_of_fields_tolerable_against_the_second_acquisitions():
+    ruined = fields_criterion(1, 10, 8, alpha=0.05)
+    assert ruined["p_beyond"] < 0.05 and ruined["interval"][1] < 0.8
+    assert np.isnan(ruined["p_within"])
+    like = fields_criterion(6, 10, 7, alpha=0.05)
+    assert like["p_beyond"] > 0.05 and like["p_within"] == 0
+    # a codec ruining half the fields while the pooled shift stays small is not tolerable
+    rng = np.random.default_rng(3)
+    fields = _fields(rng.normal(0, 0.1, 12), np.full(12, 0.1))
+    for f in fields[:9]:
+        f["outcome"] = "not tolerable"
+    v = judge_dataset(fields, Margins(), 10, PRIMARY)
+    assert v["outcome"] == "not tolerable" and v["reasons"][0].startswith("fields: tolerable in 3 of 12")
+
+
+# --- the dataset CSV ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def files(tmp_path):
+    for name in ("a.tif", "b.tif", "a_labels.tif", "b_labels.tif", "camera.json", "model.npz"):
+        (tmp_path / name).write_bytes(b"x")
+    return tmp_path
+
+
+def _csv(folder, text, name="dataset.csv"):
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_rows_resolve_against_the_csv_folder_and_take_the_defaults(files):
+    sub = files / "sub"
+    sub.mkdir()
+    path = _csv(sub, "image,labels\n../a.tif,../a_labels.tif\n../b.tif,\n")
+    fields = read_dataset(path, camera=files / "camera.json", model=files / "model.npz")
+    assert [f.name for f in fields] == ["a", "b"] and [f.row for f in fields] == [2, 3]
+    assert fields[0].labels == str(files / "a_labels.tif") and fields[0].model is None
+    assert fields[1].model == str(files / "model.npz") and fields[1].labels is None
+    assert fields[0].camera == str(files / "camera.json")
+
+
+def test_field_names_are_unique_and_safe(files):
+    (files / "x y.tif").write_bytes(b"x")
+    (files / "other").mkdir()
+    (files / "other" / "x y.tif").write_bytes(b"x")
+    path = _csv(files, "image,camera,labels\nx y.tif,camera.json,a_labels.tif\nother/x y.tif,camera.json,a_labels.tif\n")
+    assert [f.name for f in read_dataset(path)] == ["x_y", "x_y-2"]
+
+
+@pytest.mark.parametrize("text, defaults, expected", [
+    ("image,labels\nmissing.tif,a_labels.tif\n", {"camera": "camera.json"},
+     "dataset.csv row 2, column image: no such file: missing.tif"),
+    ("image,labels\na.tif,a_labels.tif\nb.tif,nolabels.tif\n", {"camera": "camera.json"},
+     "dataset.csv row 3, column labels: no such file: nolabels.tif"),
+    ("image,colour\na.tif,red\n", {}, "dataset.csv row 1: unknown column 'colour'"),
+    ("camera,labels\ncamera.json,a_labels.tif\n", {}, "dataset.csv row 1: no 'image' column"),
+    ("image,labels\n,a_labels.tif\n", {"camera": "camera.json"}, "dataset.csv row 2, column image: empty"),
+    ("image,camera\na.tif,camera.json\n", {}, "dataset.csv row 2, columns model and labels: both empty"),
+    ("image,labels\na.tif,a_labels.tif\n", {}, "dataset.csv row 2, column camera: empty and no --camera"),
+    ("image,labels,model\na.tif,a_labels.tif,model.npz\n", {"camera": "camera.json"},
+     "dataset.csv row 2, columns labels and model: give one"),
+    ("image,labels\na.tif,a_labels.tif\nb.tif,b_labels.tif\n./a.tif,a_labels.tif\n", {"camera": "camera.json"},
+     "dataset.csv row 4, column image: ./a.tif is the image of row 2 already"),
+    ("image\n", {"camera": "camera.json"}, "dataset.csv: no field listed"),
+])
+def test_bad_csv_is_one_line_naming_row_and_column(files, text, defaults, expected):
+    path = _csv(files, text)
+    defaults = {k: str(files / v) for k, v in defaults.items()}
+    with pytest.raises(InputError) as info:
+        read_dataset(path, **defaults)
+    message = str(info.value)
+    assert "\n" not in message and expected in message.replace(str(files) + os.sep, "")
+
+
+def test_bad_csv_on_the_command_line_is_one_line_and_writes_nothing(files, capsys):
+    path = _csv(files, "image,labels\na.tif,a_labels.tif\nb.tif,\n")
+    out = files / "out"
+    code = main(["assess-dataset", str(path), "--camera", str(files / "camera.json"), "--codec", "lossless",
+                 "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "row 3, columns model and labels" in err and not out.exists()
+
+
+def test_a_folder_of_the_users_files_is_refused_and_kept(files, capsys):
+    path = _csv(files, "image,camera,labels\na.tif,camera.json,a_labels.tif\n")
+    out = files / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    code = main(["assess-dataset", str(path), "--codec", "lossless", "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "noisestat did not write" in err
+    assert (out / "notes.txt").read_text() == "keep me" and sorted(os.listdir(out)) == ["notes.txt"]
+
+
+# --- a simulated dataset end to end -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """Three small simulated fields (96 x 96) with their labels, one camera, and the dataset CSV."""
+    d = tmp_path_factory.mktemp("dataset")
+    rows = ["image,camera,labels"]
+    for i in range(3):
+        electrons, truth = simulate_scene((96, 96), n_objects=14, radius=(3.0, 6.0), rng=40 + i)
+        tifffile.imwrite(d / f"field{i}.tif", acquire(electrons, CAMERA, 50 + i))
+        tifffile.imwrite(d / f"field{i}_labels.tif", sparse_labels(truth, rng=60 + i))
+        rows.append(f"field{i}.tif,camera.json,field{i}_labels.tif")
+    (d / "camera.json").write_text(json.dumps({"gain_dn_per_e": CAMERA.gain_dn_per_e, "offset_dn": CAMERA.offset_dn,
+                                               "read_noise_dn": CAMERA.read_noise_dn, "bit_depth": CAMERA.bit_depth}))
+    (d / "dataset.csv").write_text("\n".join(rows) + "\n")
+    return d
+
+
+def _run(d, out, capsys):
+    code = main(["assess-dataset", str(d / "dataset.csv"), "--codec", "lossless", "--replicas", "3", "--quiet",
+                 "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out
+
+
+@pytest.mark.slow
+def test_dataset_runs_resumes_and_reruns_only_a_changed_field(dataset, tmp_path, capsys):
+    out = tmp_path / "ds"
+    printed = _run(dataset, out, capsys)
+    assert "lossless: TOLERABLE over 3 fields" in printed and "(3 run, 0 kept" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    first = (out / "summary.json").read_bytes()
+    # per-field folders, each a complete assessment; the pooled outputs beside them
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["field0", "field1", "field2"]
+    for name in ("field0", "field1", "field2"):
+        assert (out / name / "summary.json").exists() and (out / name / "report.html").exists()
+    assert (out / "fields.csv").read_text().count("\n") == 1 + 3 * 2
+    assert "<img src=\"data:image/png;base64," in (out / "report.html").read_text()
+    (codec,) = summary["codecs"]
+    assert codec["spec"] == "lossless" and codec["outcome"] == "tolerable" and codec["tolerable"] is True
+    assert codec["fields"] == 3 and set(codec["pooled_shift"]) == set(summary["primary"])
+    assert all(s["margin"] == 1.0 and s["decision"] == "within" for s in codec["pooled_shift"].values())
+    assert codec["fraction_tolerable"]["tolerable_fields"] == 3 and "outcome" in codec["null"]
+    seeds = [f["seed"] for f in summary["fields"]]
+    assert len(set(seeds)) == 3 and [f["row"] for f in summary["fields"]] == [2, 3, 4]
+    assert "timing" not in (out / "summary.json").read_text()
+
+    # an interrupted run: one field's folder gone, a killed run's staging folder beside it
+    shutil.rmtree(out / "field1")
+    stale = out / ".field1.999999999-deadbeef.partial"
+    stale.mkdir()
+    (stale / ".noisestat-output").write_text(json.dumps({"noisestat": "x", "command": "assess"}))
+    kept = (out / "field0" / "summary.json").stat().st_mtime_ns
+    printed = _run(dataset, out, capsys)
+    assert "(1 run, 2 kept" in printed and not stale.exists()
+    assert (out / "summary.json").read_bytes() == first
+    assert (out / "field0" / "summary.json").stat().st_mtime_ns == kept
+
+    # a changed input reruns that field only
+    electrons, truth = simulate_scene((96, 96), n_objects=14, radius=(3.0, 6.0), rng=42)
+    tifffile.imwrite(dataset / "field2_labels.tif", sparse_labels(truth, rng=99))
+    printed = _run(dataset, out, capsys)
+    assert "(1 run, 2 kept" in printed
+    again = json.loads((out / "summary.json").read_text())
+    assert again["fields"][2]["inputs"]["labels"]["sha256"] != summary["fields"][2]["inputs"]["labels"]["sha256"]
+    assert again["fields"][:2] == summary["fields"][:2]
