@@ -248,6 +248,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--operators", action="store_true",
                    help="also score the classifier's own filters per pixel (Gaussian, LoG, gradient magnitude, DoG "
                         "at several scales): operators.csv and its figure")
+    p.add_argument("--regions", metavar="LABELS", default=None,
+                   help="a value predictor's verdict on its mean over these regions (a label image of the image's "
+                        "shape, every label > 0 a region; default: blocks several correlation lengths of its noise "
+                        "wide)")
+    p.add_argument("--target", metavar="IMAGE", default=None,
+                   help="the image a value predictor should match: MSE, SSIM, PSNR and Pearson r against it on raw, "
+                        "replicas and codecs, judged")
     opt = p.add_argument_group("optical projection tomography (the image is a projection stack: angles, rows, width)")
     opt.add_argument("--reconstruct", choices=("fbp",), default=None,
                      help="reconstruct every image (raw, replicas, decoded) by filtered back-projection before the "
@@ -479,7 +486,8 @@ def _assess(args) -> int:
                               reconstruct=_reconstruction(args), thresholds=args.threshold,
                               operators=args.operators, sample=args.sample,
                               predictor_command=args.predictor_command, predictor_python=args.predictor_python,
-                              predictor_output=args.predictor_output, predictor_timeout=args.predictor_timeout)
+                              predictor_output=args.predictor_output, predictor_timeout=args.predictor_timeout,
+                              regions_path=args.regions, target_path=args.target)
     from .results import ValueAssessment
 
     if isinstance(result, ValueAssessment):  # a value per pixel (--predictor-output values, a network)

@@ -31,6 +31,7 @@ from .errors import InputError
 from .io._files import (array_sha256, check_labels, check_raw_image, codec_input_files, file_sha256,
                         prepare_output_dir, read_image_info, read_labels)
 from .io._projections import read_projections
+from .io._readers import read_array_info
 from .measure._matching import METHODS
 from .measure._volume import parameters_for
 from .predict._forest import PixelClassifier, parse_thresholds
@@ -458,7 +459,8 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                  plane=None, tile=None, scheduler=None, notice=None, margins=None, primary=None,
                  verdict_anyway=False, reconstruct=None, thresholds=None, operators=False, sample=None,
                  predictor_command=None, predictor_python=None, predictor_output="labels",
-                 predictor_timeout=None, provenance=None) -> Assessment | ValueAssessment:
+                 predictor_timeout=None, provenance=None, regions_path=None,
+                 target_path=None) -> Assessment | ValueAssessment:
     """Read the inputs, validate them all before any work, assess, write ``outdir``.
 
     ``channel`` and ``plane`` choose the 2D plane of a multi-channel file or stack
@@ -474,10 +476,12 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     A model that gives a value per pixel (a :class:`~noisestat.predict.ValuePredictor`, from any of
     these sources) is assessed by :func:`assess_values` and its folder written by
     :func:`noisestat.report.write_value_assessment` (``pixels.csv``, ``maps/``, ``report.html``,
-    the summary), under the same output rules; the :class:`ValueAssessment` is returned. The options
-    of objects (``matching``, ``min_area``, ``model_seeds``, ``margins``, ``primary``,
-    ``verdict_anyway``, ``thresholds``, ``operators``, ``sample``, ``reconstruct``) are then refused,
-    in one line naming them, unless left at their defaults.
+    the summary), under the same output rules, ``margins`` its verdict's; the :class:`ValueAssessment`
+    is returned. The options of objects only (``matching``, ``min_area``, ``model_seeds``,
+    ``primary``, ``verdict_anyway``, ``thresholds``, ``operators``, ``sample``, ``reconstruct``) are
+    then refused, in one line naming them, unless left at their defaults. ``regions_path`` (a label
+    image: every label > 0 a region) and ``target_path`` (the image the prediction should match) are
+    read for such a model only, and passed to :func:`assess_values` as ``regions`` and ``target``.
     """
     parse_scheduler(scheduler)
     margins = margins if isinstance(margins, Margins) else Margins.parse(margins)
@@ -527,7 +531,17 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     else:
         labels = read_labels(labels_path, shape=shape)
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
-    if model is not None and predictor_kind(model) == "values":
+    values = model is not None and predictor_kind(model) == "values"
+    if not values and (regions_path is not None or target_path is not None):
+        raise InputError("--regions and --target apply to a predictor that gives a value per pixel; this one gives "
+                         "objects: leave them out")
+    regions = target = None
+    for key, path in (("regions", regions_path), ("target", target_path)):
+        if values and path is not None:
+            array, _ = read_array_info(path)
+            inputs[key] = {"path": str(path), "sha256": file_sha256(path)}
+            regions, target = (array, target) if key == "regions" else (regions, array)
+    if values:
         # a value per pixel: its own assessment and folder (pixels.csv, maps/, report.html)
         _refuse_object_options(model, matching=matching, min_area=min_area, model_seeds=model_seeds,
                                margins=margins, primary=primary, verdict_anyway=verdict_anyway,
@@ -535,8 +549,8 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
         prepare_output_dir(outdir, inputs=[*(v["path"] for v in inputs.values() if "path" in v),
                                            *codec_input_files(codecs)])
         result = assess_values(image, profile, codecs, model, replicas=replicas, seed=seed, jobs=jobs, tile=tile,
-                               scheduler=scheduler, progress=progress, notice=notice,
-                               provenance={"inputs": inputs, "pixel_size": pixel_size, **(provenance or {})})
+                               scheduler=scheduler, progress=progress, notice=notice, margins=margins,
+                               regions=regions, target=target, provenance={"inputs": inputs, "pixel_size": pixel_size, **(provenance or {})})
         write_assessment(result, outdir)
         return result
     if isinstance(thresholds, str):

@@ -9,10 +9,12 @@ import json
 
 import numpy as np
 import pytest
+import tifffile
 from scipy import ndimage as ndi
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from noisestat import assess_values, write_assessment
+from noisestat.cli import main
 from noisestat.codecs._base import Codec
 from noisestat.errors import InputError
 from noisestat.score._values import (LENGTHS_PER_EDGE, MIN_EDGE, REGION_PARAMETER, block_edge, block_regions,
@@ -189,3 +191,77 @@ def test_blocks_cover_the_image_once():
     assert labels.shape == (23, 17, 9) and labels.min() == 1
     assert np.array_equal(np.unique(labels), np.arange(1, 2 * 2 * 1 + 1))
     assert (labels == 1).sum() == 8 * 8 * 9  # an axis shorter than the edge is one block
+
+
+PREDICTOR = '''
+import numpy as np
+from scipy import ndimage as ndi
+
+
+class Smooth:
+    def halo(self, ndim):
+        return (6,) * ndim
+
+    def predict_values(self, region):
+        return ndi.gaussian_filter(np.asarray(region, dtype=np.float64), 1.5, truncate=4.0)
+
+    def describe(self):
+        return {"predictor": "smooth"}
+
+
+def smooth():
+    return Smooth()
+'''
+
+
+@pytest.fixture(scope="module")
+def files(scene, target, tmp_path_factory):
+    d = tmp_path_factory.mktemp("value_verdict_cli")
+    small = (slice(0, 48), slice(0, 48))
+    tifffile.imwrite(d / "raw.tif", scene[2][small])
+    regions = np.zeros((48, 48), np.uint16)
+    regions[:24], regions[24:] = 1, 2
+    tifffile.imwrite(d / "regions.tif", regions)
+    tifffile.imwrite(d / "truth.tif", target[small].astype(np.float32))
+    tifffile.imwrite(d / "wrong.tif", regions[:20])
+    (d / "camera.json").write_text(json.dumps({"gain_dn_per_e": CAMERA.gain_dn_per_e, "offset_dn": CAMERA.offset_dn,
+                                              "read_noise_dn": CAMERA.read_noise_dn, "bit_depth": CAMERA.bit_depth}))
+    (d / "smooth.py").write_text(PREDICTOR)
+    return d
+
+
+def _cli(files, out, *extra):
+    return main(["assess", str(files / "raw.tif"), "--camera", str(files / "camera.json"),
+                 "--predictor-python", f"{files / 'smooth.py'}:smooth", "--predictor-output", "values",
+                 "--codec", "lossless", "--replicas", "4", "--quiet", "-o", str(out), *extra])
+
+
+def test_assess_takes_regions_and_a_target(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _cli(files, out, "--regions", str(files / "regions.tif"), "--target", str(files / "truth.tif")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verdict"]["regions"]["source"] == "user" and summary["verdict"]["regions"]["n_regions"] == 2
+    assert summary["codecs"][0]["outcome"] == "tolerable" and set(summary["codecs"][0]["metrics"]) == {
+        "MSE", "PSNR", "SSIM", "r"}
+    inputs = summary["provenance"]["inputs"]
+    assert inputs["regions"]["path"].endswith("regions.tif") and len(inputs["target"]["sha256"]) == 64
+    assert "metrics against the target" in capsys.readouterr().out
+
+
+def test_regions_of_another_shape_are_one_line_naming_the_file(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _cli(files, out, "--regions", str(files / "wrong.tif")) == 1
+    err = capsys.readouterr().err.strip()
+    assert "wrong.tif must have the image's shape (48, 48); got (20, 48)" in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_regions_are_refused_for_objects(files, tmp_path, capsys):
+    labels = np.zeros((48, 48), np.uint8)
+    labels[:4, :4], labels[20:24, 20:24] = 1, 2
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    code = main(["assess", str(files / "raw.tif"), "--camera", str(files / "camera.json"), "--labels",
+                 str(tmp_path / "labels.tif"), "--codec", "lossless", "--replicas", "2", "--quiet", "--target",
+                 str(files / "truth.tif"), "-o", str(tmp_path / "out")])
+    assert code == 1
+    assert "--regions and --target apply to a predictor that gives a value per pixel" in capsys.readouterr().err
