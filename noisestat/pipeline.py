@@ -442,7 +442,7 @@ def _refuse_object_options(model, **options) -> None:
     """One line naming every option of an object assessment given for a value predictor ``model``
     (an option at its default is not given); nothing when there is none."""
     defaults = {"matching": ("--matching", "iou"), "min_area": ("--min-area", 0), "model_seeds": ("--model-seeds", 0),
-                "margins": ("--margin", Margins()), "primary": ("--primary", None),
+                "primary": ("--primary", None),
                 "verdict_anyway": ("--verdict-anyway", False), "thresholds": ("--threshold", None),
                 "operators": ("--operators", False), "sample": ("--sample", None),
                 "reconstruct": ("--reconstruct", None)}
@@ -526,8 +526,6 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
                                                             output=predictor_output, timeout=predictor_timeout)
         if hasattr(model, "pixel_size"):  # a tool's input files carry the raw file's pixel or voxel size
             model.pixel_size = pixel_size
-        if hasattr(model, "pixel_size"):  # a tool's input files carry the raw file's pixel or voxel size
-            model.pixel_size = pixel_size
     else:
         labels = read_labels(labels_path, shape=shape)
         inputs["labels"] = {"path": str(labels_path), "sha256": file_sha256(labels_path)}
@@ -544,8 +542,8 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
     if values:
         # a value per pixel: its own assessment and folder (pixels.csv, maps/, report.html)
         _refuse_object_options(model, matching=matching, min_area=min_area, model_seeds=model_seeds,
-                               margins=margins, primary=primary, verdict_anyway=verdict_anyway,
-                               thresholds=thresholds, operators=operators, sample=sample, reconstruct=reconstruct)
+                               primary=primary, verdict_anyway=verdict_anyway, thresholds=thresholds,
+                               operators=operators, sample=sample, reconstruct=reconstruct)
         prepare_output_dir(outdir, inputs=[*(v["path"] for v in inputs.values() if "path" in v),
                                            *codec_input_files(codecs)])
         result = assess_values(image, profile, codecs, model, replicas=replicas, seed=seed, jobs=jobs, tile=tile,

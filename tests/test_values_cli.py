@@ -151,7 +151,7 @@ def test_lossless_scores_eps_exactly_zero_and_the_maps_are_named_per_codec(run):
 
 @pytest.mark.parametrize("option, flag", [
     (("--matching", "centroid"), "--matching"), (("--min-area", "5"), "--min-area"),
-    (("--model-seeds", "2"), "--model-seeds"), (("--margin", "shift=0.5"), "--margin"),
+    (("--model-seeds", "2"), "--model-seeds"),
     (("--primary", "Area"), "--primary"), (("--verdict-anyway",), "--verdict-anyway"),
     (("--threshold", "2=0.7"), "--threshold"), (("--operators",), "--operators"),
     (("--sample", "0.5"), "--sample"),
@@ -163,6 +163,17 @@ def test_options_of_objects_are_refused_in_one_line_before_any_work(capsys, file
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0] and "value per pixel" in lines[0], stderr
     assert list(tmp_path.iterdir()) == []  # no folder, no temporary one
+
+
+def test_a_reconstruction_is_refused_for_a_value_predictor(capsys, files, tmp_path, python_route):
+    stack = tmp_path / "projections.tif"
+    tifffile.imwrite(stack, np.full((12, 4, 16), 300, dtype=np.uint16))  # angles, rows, width
+    code = main(["assess", str(stack), "--camera", str(files / "camera.json"), "--predictor-python",
+                 f"{files / 'smooth.py'}:smooth", "--predictor-output", "values", "--codec", "lossless",
+                 "--reconstruct", "fbp", "-o", str(tmp_path / "out")])
+    _, stderr = capsys.readouterr()
+    assert code == 1 and len(stderr.strip().splitlines()) == 1
+    assert "--reconstruct applies to objects" in stderr and not (tmp_path / "out").exists()
 
 
 def test_several_refused_options_are_named_in_the_one_line(capsys, files, tmp_path, python_route):
@@ -187,12 +198,14 @@ def test_a_failing_run_leaves_the_previous_folder_as_it_was(capsys, files, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder beside it
 
 
-def test_assess_files_returns_the_value_assessment(files, tmp_path, monkeypatch):
+def test_assess_files_returns_the_value_assessment_judged_with_the_margins(files, tmp_path, monkeypatch):
     monkeypatch.setattr(noisestat.pipeline, "predictor_from_options", lambda **kw: (_Smooth(), {"python": "x"}))
     monkeypatch.setattr("noisestat.report._values_page.write_value_report", lambda a, tmp: [])  # figures: above
     a = noisestat.pipeline.assess_files(files / "raw.tif", files / "camera.json", ["lossless"], tmp_path / "o",
-                                        predictor_python="x.py:f", predictor_output="values", replicas=2, seed=1)
+                                        predictor_python="x.py:f", predictor_output="values", replicas=2, seed=1,
+                                        margins="shift=0.5,global=3")
     assert type(a).__name__ == "ValueAssessment" and not a.codecs[0].eps.any()
+    assert a.codecs[0].verdict.margins["shift"] == 0.5 and a.codecs[0].verdict.margins["global"] == 3
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["kind"] == "values"
 
 
