@@ -236,3 +236,21 @@ def test_eps_figure_has_fixed_symmetric_limits_and_a_colour_bar(files):
     assert image.get_clim() == (-EPS_LIMIT, EPS_LIMIT) and image.colorbar is not None
     assert image.get_cmap().name == "RdBu_r"
     assert value_figure_names(a) == ["00_raw", "01_lossless", "02_bitdepth_bits=6_mode=minmax", "eps_summary"]
+
+
+def test_report_shows_the_verdict_and_the_metrics_against_a_target(files):
+    from noisestat import assess_values
+    from noisestat.report._values_page import value_report_html
+
+    raw = tifffile.imread(files / "raw.tif")
+    target = ndi.gaussian_filter(raw.astype(np.float64), 2.0)  # a truth the prediction nearly matches
+    a = assess_values(raw, CAMERA, ["lossless", "bitdepth:bits=6,mode=minmax"], _Smooth(), replicas=3, seed=1,
+                      target=target)
+    page = value_report_html(a, [])
+    assert '<h2 id="verdict">' in page and '<span class="ok">tolerable</span>' in page  # lossless
+    metrics = page[page.index('<h2 id="metrics">'):page.index('<h2 id="globals">')]
+    assert metrics.count("<h3>") == 2
+    for name in ("MSE", "PSNR", "SSIM"):
+        assert f"<td>{name}</td>" in metrics
+    assert "second acquisition (simulated)" in page and "What was judged" in page
+    assert "Verdict rule." in page and a.codecs[1].outcome in page.replace("NOT tolerable", "not tolerable")

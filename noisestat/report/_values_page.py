@@ -190,6 +190,10 @@ def _verdict_section(a) -> str:
                     f"</td><td class=\"n\">{_e(_fmt(regions.get('n'), 'g'))}</td>"
                     f"<td>{_badge(getattr(verdict, 'outcome', None))}</td>"
                     f"<td>{_reasons(getattr(verdict, 'reasons', ()) or ())}</td></tr>")
+    null = (getattr(a, "judged", None) or {}).get("null_verdict")
+    if isinstance(null, dict):  # the same rule on a simulated second acquisition: what noise alone is called
+        rows.append(f"<tr><td>second acquisition (simulated)</td><td class=\"n\">–</td><td class=\"n\">–</td>"
+                    f"<td>{_badge(null.get('outcome'))}</td><td>{_reasons(null.get('reasons') or ())}</td></tr>")
     first = judged[0].verdict
     out = ['<h2 id="verdict">Verdict per codec</h2><table><tr><th>codec</th><th>compression ratio</th>'
            "<th>regions</th><th>verdict</th><th>reasons</th></tr>", *rows, "</table>"]
@@ -198,7 +202,15 @@ def _verdict_section(a) -> str:
                    f"criterion was shown within its margin: {_e(first.admitted)}.</p>")
     if getattr(first, "rule", ""):
         out.append(f'<p class="rule"><b>Verdict rule.</b> {_e(first.rule)}</p>')
+    judged_on = [(k, v if len(str(v)) <= _SHOWN_CHARS else str(v)[:_SHOWN_CHARS] + " … (summary.json)")
+                 for k, v in _flatten({k: v for k, v in (getattr(a, "judged", None) or {}).items()
+                                       if k not in ("rule", "null_verdict")})]
+    if judged_on:
+        out.append("<h3>What was judged</h3>" + _kv_table(judged_on))
     return "".join(out)
+
+
+_SHOWN_CHARS = 300  # a longer value (a list per region) is cut on the page; summary.json has it whole
 
 
 def _quantity_tables(a, key: str, title: str, anchor: str) -> str:
