@@ -239,12 +239,14 @@ def dataset_summary(fields, records, scores, specs, margins: Margins, replicas: 
         codecs.append({"spec": spec, "outcome": v["outcome"], "tolerable": v["tolerable"], "fields": v["fields"],
                        "pooled_shift": {c["parameter"]: _criterion(c) for c in v["criteria"]
                                         if c["criterion"] == "shift"},
-                       "fraction_tolerable": _criterion(v["criteria"][-1]),
+                       "fraction_tolerable": _criterion(_named(v["criteria"], "fields")),
+                       "fields_not_tolerable": _criterion(_named(v["criteria"], "harm")),
                        "reasons": v["reasons"],
                        "null": {"outcome": v["null"]["outcome"],
                                 "pooled_shift": {c["parameter"]: _criterion(c) for c in v["null"]["criteria"]
                                                  if c["criterion"] == "shift"},
-                                "fraction_tolerable": _criterion(v["null"]["criteria"][-1])}})
+                                "fraction_tolerable": _criterion(_named(v["null"]["criteria"], "fields")),
+                                "fields_not_tolerable": _criterion(_named(v["null"]["criteria"], "harm"))}})
     rows = []
     for f, record, s in zip(fields, records, scores):
         rows.append({"name": f.name, "folder": f.name, "row": f.row, "position": record["position"],
@@ -259,7 +261,9 @@ def dataset_summary(fields, records, scores, specs, margins: Margins, replicas: 
             f"within when its {1 - 2 * margins.alpha:.0%} interval lies inside +-{margins.shift:g} sigma_raw, "
             f"beyond when |pooled shift| is shown above {margins.shift:g} sigma_raw (one-sided t); (2) the share "
             f"of fields tolerable (Clopper-Pearson interval) against the share of the fields' simulated second "
-            f"acquisitions tolerable: beyond when shown below it (exact binomial test). Tolerable when every "
+            f"acquisitions tolerable: beyond when shown below it (exact binomial test); (3) the fields not "
+            f"tolerable: beyond when shown more than {margins.alpha:g} of the fields (exact binomial test), the most a "
+            f"codec within every margin is called not tolerable per field. Tolerable when every "
             f"criterion is within, not tolerable when one is beyond (Holm over the criteria, alpha "
             f"{margins.alpha:g}), inconclusive otherwise, and always with fewer than {MIN_FIELDS} fields")
     return {"schema_version": DATASET_SCHEMA, "noisestat": __version__, "dataset": os.fspath(csv_path),
@@ -267,9 +271,14 @@ def dataset_summary(fields, records, scores, specs, margins: Margins, replicas: 
             "settings": settings, "primary": primary, "rule": rule, "codecs": codecs, "fields": rows}
 
 
+def _named(criteria, name: str) -> dict:
+    return next(c for c in criteria if c["criterion"] == name)
+
+
 def _criterion(c: dict) -> dict:
     keep = ("estimate", "interval", "interval_method", "margin", "beyond_margin", "threshold", "se", "df", "tau2",
-            "fields", "left_out", "tolerable_fields", "null_tolerable_fields", "n", "p_within", "p_beyond",
+            "fields", "left_out", "tolerable_fields", "null_tolerable_fields", "not_tolerable_fields", "n",
+            "p_within", "p_beyond",
             "p_beyond_holm", "decision", "exact")
     return {k: c[k] for k in keep if k in c}
 

@@ -235,3 +235,12 @@ def test_dataset_runs_resumes_and_reruns_only_a_changed_field(dataset, tmp_path,
     again = json.loads((out / "summary.json").read_text())
     assert again["fields"][2]["inputs"]["labels"]["sha256"] != summary["fields"][2]["inputs"]["labels"]["sha256"]
     assert again["fields"][:2] == summary["fields"][:2]
+
+
+def test_a_codec_not_tolerable_in_every_field_is_not_tolerable_with_two_fields():
+    # two fields disagreeing on the shift leave it undecided; both shown beyond a margin is beyond
+    # what a codec within every margin gives (at most alpha of fields each)
+    fields = _fields([0.5, 6.0], [0.2, 0.2], outcome="not tolerable", null_outcome="inconclusive")
+    v = judge_dataset(fields, Margins(), 10, PRIMARY)
+    assert v["outcome"] == "not tolerable"
+    assert [c["decision"] for c in v["criteria"] if c["criterion"] == "harm"] == ["beyond"]

@@ -26,6 +26,11 @@ when one is shown beyond after Holm's correction, inconclusive otherwise):
     all tolerable bound the share above 0.55 only); it catches a codec that ruins some fields while
     the pooled shift stays small, and the burden of proof stays with the pooled shift. Not tested below
     :data:`MIN_FIELDS` fields.
+``harm`` (one)
+    the fields where the codec is not tolerable: a codec within every margin is not tolerable in a field
+    with probability at most alpha (the per-field verdict's level), so beyond when the exact binomial
+    test shows more such fields than binomial(fields, alpha) gives; otherwise within. It does not lean
+    on the second acquisitions' verdicts, which are often inconclusive at ordinary object counts.
 
 The same rule applied to the fields' simulated second acquisitions (their trimmed means, their null
 verdicts against themselves) is the dataset's null outcome, reported beside every codec.
@@ -44,7 +49,7 @@ from statsmodels.stats.proportion import proportion_confint
 from ._criteria import eps_scale
 from ._verdict import Margins, decide
 
-__all__ = ["MIN_FIELDS", "pooled_shift", "fields_criterion", "judge_dataset"]
+__all__ = ["MIN_FIELDS", "pooled_shift", "fields_criterion", "harm_criterion", "judge_dataset"]
 
 #: Fields below which the pooled shift is not tested (one field has no between-field variance).
 MIN_FIELDS = 2
@@ -142,6 +147,24 @@ def fields_criterion(tolerable: int, n: int, null_tolerable: int, *, alpha: floa
             "p_within": 0.0 if n >= MIN_FIELDS and p_beyond >= alpha else math.nan}
 
 
+def harm_criterion(not_tolerable: int, n: int, *, alpha: float) -> dict:
+    """The fields where the codec is *not tolerable* (shown beyond a margin there). A codec within every
+    margin is called not tolerable in a field with probability at most ``alpha`` (the per-field verdict's
+    level), so its count of such fields is at most binomial(n, alpha): beyond when the exact test shows
+    more (P(X >= not_tolerable) < alpha); otherwise within. Two fields of two not tolerable is beyond
+    (p = 0.0025), one of two is not (p = 0.098).
+
+    Examples
+    --------
+    >>> harm_criterion(2, 2, alpha=0.05)["p_beyond"] < 0.05, harm_criterion(1, 2, alpha=0.05)["p_beyond"] < 0.05
+    (True, False)
+    """
+    p_beyond = float(stats.binom.sf(not_tolerable - 1, n, alpha)) if n >= MIN_FIELDS else math.nan
+    return {"criterion": "harm", "parameter": "fields not tolerable", "estimate": not_tolerable / n if n else math.nan,
+            "not_tolerable_fields": not_tolerable, "n": n, "threshold": alpha, "units": "share of fields",
+            "p_beyond": p_beyond, "p_within": 0.0 if n >= MIN_FIELDS and p_beyond >= alpha else math.nan}
+
+
 def judge_dataset(fields: list, margins: Margins, n_replicas: int, primary) -> dict:
     """The pooled verdict of one codec over ``fields``.
 
@@ -177,6 +200,7 @@ def judge_dataset(fields: list, margins: Margins, n_replicas: int, primary) -> d
         tolerable = sum(f[outcome_key] == "tolerable" for f in fields)
         null_tolerable = sum(f[null_key] == "tolerable" for f in fields)
         criteria.append(fields_criterion(tolerable, n, null_tolerable, alpha=alpha))
+        criteria.append(harm_criterion(sum(f[outcome_key] == "not tolerable" for f in fields), n, alpha=alpha))
         outcome = decide(criteria, alpha)
         if n < MIN_FIELDS or (outcome == "tolerable" and not primary):
             outcome = "inconclusive"  # one field is no campaign: its own verdict is in its folder
@@ -198,6 +222,9 @@ def judge_dataset(fields: list, margins: Margins, n_replicas: int, primary) -> d
 
 
 def _describe(c: dict, how: str) -> str:
+    if c["criterion"] == "harm":
+        return (f"fields: not tolerable in {c['not_tolerable_fields']} of {c['n']} fields, more than a codec within "
+                f"every margin is (at most {c['threshold']:g} of fields), {how} (p = {c['p_beyond']:.2g})")
     if c["criterion"] == "fields":
         return (f"fields: tolerable in {c['tolerable_fields']} of {c['n']} fields (interval {c['interval'][0]:.2f}"
                 f"-{c['interval'][1]:.2f}) against {c['threshold']:.0%} for their simulated second acquisitions, "
