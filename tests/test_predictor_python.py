@@ -188,7 +188,7 @@ def test_factory_in_two_worker_processes_equals_the_function(capsys, inputs, tmp
     one = assess(capsys, d, "raw.tif", f"{d / 'models.py'}:cells", tmp_path / "one")
     two = assess(capsys, d, "raw.tif", f"{d / 'models.py'}:Cells", tmp_path / "two", "--jobs", 2)
     assert two["provenance"]["inputs"]["predictor"]["form"] == "factory"
-    assert two["provenance"]["jobs"] == 2 and two["provenance"]["engine"]["workers"] == 2
+    assert two["provenance"]["jobs"] == 2 and two["provenance"]["engine"]["workers_are"] == "processes"
     assert two["raw"] == one["raw"] and two["n_objects_raw"] == one["n_objects_raw"]
     assert (tmp_path / "two" / "objects.csv").read_text() == (tmp_path / "one" / "objects.csv").read_text()
 
@@ -353,6 +353,8 @@ def _runnable(text):
     return files, [line for block in commands for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_docs_runnable_example_runs(capsys, tmp_path, monkeypatch):
     """The command-line example of docs/predictors.md, run as written: its files written, its
     ``python`` commands run in this interpreter, its ``noisestat`` commands through noisestat.cli."""
