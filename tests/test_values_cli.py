@@ -1,8 +1,8 @@
-"""A value predictor (a value per pixel) through `noisestat assess`: its folder (pixels.csv, maps/,
-summary, report.html with its figures), lossless scoring eps 0 exactly, the options of objects refused
-in one line before any work, and nothing left behind by a run that fails."""
+"""A value predictor (a value per pixel) through `noisestat assess --predictor-python FILE.py:FUNCTION
+--predictor-output values`: its folder (pixels.csv, maps/, summary, report.html with its figures),
+lossless scoring eps 0 exactly, the options of objects refused in one line before any work, and
+nothing left behind by a run that fails."""
 
-import importlib.util
 import json
 import shutil
 
@@ -64,22 +64,6 @@ def files(tmp_path_factory):
     return d
 
 
-def _has_callable_loader() -> bool:
-    return importlib.util.find_spec("noisestat.predict._callable") is not None
-
-
-@pytest.fixture
-def python_route(monkeypatch):
-    """--predictor-python FILE:FUNCTION as the pipeline resolves it (the callable's loader, where
-    noisestat has it; else the predictor the file's function returns)."""
-    if not _has_callable_loader():
-        def from_options(*, command=None, python=None, output="labels", timeout=None):
-            assert command is None and output == "values" and python.endswith("smooth.py:smooth")
-            return _Smooth(), {"python": python, "path": python.rsplit(":", 1)[0]}
-
-        monkeypatch.setattr(noisestat.pipeline, "predictor_from_options", from_options)
-
-
 def _assess(capsys, files, out, *extra):
     code = main(["assess", str(files / "raw.tif"), "--camera", str(files / "camera.json"),
                  "--predictor-python", f"{files / 'smooth.py'}:smooth", "--predictor-output", "values",
@@ -93,15 +77,7 @@ def _assess(capsys, files, out, *extra):
 def run(files, tmp_path_factory):
     """One run through the command line, shared by the checks of its folder."""
     out = tmp_path_factory.mktemp("values_out") / "assessment"
-    mp = pytest.MonkeyPatch()
-    if not _has_callable_loader():
-        mp.setattr(noisestat.pipeline, "predictor_from_options",
-                   lambda **kw: (_Smooth(), {"python": kw["python"], "path": str(files / "smooth.py")}))
-    capture = _Capture()
-    try:
-        code, stdout, stderr = _assess(capture, files, out)
-    finally:
-        mp.undo()
+    code, stdout, stderr = _assess(_Capture(), files, out)
     return code, stdout, stderr, out
 
 
@@ -130,6 +106,8 @@ def test_assess_writes_a_value_folder_and_says_so(run):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["kind"] == "values" and summary["replicas"] == 3 and summary["seed"] == 2
     assert summary["provenance"]["inputs"]["image"]["path"].endswith("raw.tif")
+    predictor = summary["provenance"]["inputs"]["predictor"]  # the real --predictor-python route
+    assert predictor["output"] == "values" and predictor["path"].endswith("smooth.py") and predictor["sha256"]
     assert [c["spec"] for c in summary["codecs"]] == ["lossless", "bitdepth:bits=6,mode=minmax"]
     rows = (out / "pixels.csv").read_text().splitlines()
     assert rows[0].startswith("codec,") and len(rows) == 3
@@ -156,7 +134,7 @@ def test_lossless_scores_eps_exactly_zero_and_the_maps_are_named_per_codec(run):
     (("--threshold", "2=0.7"), "--threshold"), (("--operators",), "--operators"),
     (("--sample", "0.5"), "--sample"),
 ])
-def test_options_of_objects_are_refused_in_one_line_before_any_work(capsys, files, tmp_path, python_route, option,
+def test_options_of_objects_are_refused_in_one_line_before_any_work(capsys, files, tmp_path, option,
                                                                     flag):
     code, stdout, stderr = _assess(capsys, files, tmp_path / "out", *option)
     assert code == 1 and stdout == ""
@@ -165,7 +143,7 @@ def test_options_of_objects_are_refused_in_one_line_before_any_work(capsys, file
     assert list(tmp_path.iterdir()) == []  # no folder, no temporary one
 
 
-def test_a_reconstruction_is_refused_for_a_value_predictor(capsys, files, tmp_path, python_route):
+def test_a_reconstruction_is_refused_for_a_value_predictor(capsys, files, tmp_path):
     stack = tmp_path / "projections.tif"
     tifffile.imwrite(stack, np.full((12, 4, 16), 300, dtype=np.uint16))  # angles, rows, width
     code = main(["assess", str(stack), "--camera", str(files / "camera.json"), "--predictor-python",
@@ -176,13 +154,13 @@ def test_a_reconstruction_is_refused_for_a_value_predictor(capsys, files, tmp_pa
     assert "--reconstruct applies to objects" in stderr and not (tmp_path / "out").exists()
 
 
-def test_several_refused_options_are_named_in_the_one_line(capsys, files, tmp_path, python_route):
+def test_several_refused_options_are_named_in_the_one_line(capsys, files, tmp_path):
     code, _, stderr = _assess(capsys, files, tmp_path / "out", "--operators", "--min-area", "3")
     assert code == 1 and len(stderr.strip().splitlines()) == 1
     assert "--min-area and --operators apply to objects" in stderr
 
 
-def test_a_failing_run_leaves_the_previous_folder_as_it_was(capsys, files, tmp_path, python_route, monkeypatch, run):
+def test_a_failing_run_leaves_the_previous_folder_as_it_was(capsys, files, tmp_path, monkeypatch, run):
     out = tmp_path / "out"
     shutil.copytree(run[3], out)  # a finished folder of noisestat's, which a new run may replace
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -199,10 +177,10 @@ def test_a_failing_run_leaves_the_previous_folder_as_it_was(capsys, files, tmp_p
 
 
 def test_assess_files_returns_the_value_assessment_judged_with_the_margins(files, tmp_path, monkeypatch):
-    monkeypatch.setattr(noisestat.pipeline, "predictor_from_options", lambda **kw: (_Smooth(), {"python": "x"}))
     monkeypatch.setattr("noisestat.report._values_page.write_value_report", lambda a, tmp: [])  # figures: above
     a = noisestat.pipeline.assess_files(files / "raw.tif", files / "camera.json", ["lossless"], tmp_path / "o",
-                                        predictor_python="x.py:f", predictor_output="values", replicas=2, seed=1,
+                                        predictor_python=f"{files / 'smooth.py'}:smooth", predictor_output="values",
+                                        replicas=2, seed=1,
                                         margins="shift=0.5,global=3")
     assert type(a).__name__ == "ValueAssessment" and not a.codecs[0].eps.any()
     assert a.codecs[0].verdict.margins["shift"] == 0.5 and a.codecs[0].verdict.margins["global"] == 3
