@@ -295,7 +295,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="input images or volumes (camera images, e.g. bright field); volumes' planes are images")
     p.add_argument("--target", nargs="+", required=True, metavar="IMAGE",
                    help="the images to predict (e.g. a fluorescence channel), one per --input, same order and shape")
-    p.add_argument("--steps", type=_positive_int, default=400, help="optimiser steps (default 400)")
+    p.add_argument("--steps", type=_positive_int, default=1000, help="optimiser steps (default 1000)")
     p.add_argument("--seed", type=_seed, default=0, help="seeds the weights and the patches (default 0)")
     p.add_argument("--train-codec", metavar="SPEC",
                    help="train on the inputs coded and decoded by this codec instead of the raw inputs")

@@ -378,6 +378,8 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
                    for i, s in enumerate(seeds)]
         images += [(f"codec image {i + 1}", c.decoded, None, None) for i, (c, s) in enumerate(zip(coded, same))
                    if not s]
+        # the determinism check (every predictor but the forest, which gives no values): the raw image again
+        images.append(("raw image again", shared_image, None, None))
         groups = tile_groups(tiles, parts_per_image(len(images), executor.workers, len(tiles)))
         names = [name if len(groups) == 1 else f"{name} part {k + 1}/{len(groups)}"
                  for name, *_ in images for k in range(len(groups))]
@@ -395,6 +397,13 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     maps = [assemble_values(image.shape, groups, [p for p, _ in parts[i * len(groups):(i + 1) * len(groups)]])
             for i in range(len(images))]
     del parts
+    deterministic, again = True, maps.pop()
+    if not np.array_equal(again, maps[0]):
+        deterministic, moved = False, again != maps[0]
+        warnings.append(f"the predictor {getattr(model, 'shown', None) or type(model).__name__} is not deterministic: "
+                        f"the raw image run twice gave different values at {int(moved.sum())} of {moved.size} pixels "
+                        f"(by up to {float(np.abs(again - maps[0]).max()):.3g}); its numbers differ from run to run")
+    del again
     raw_values, replica_maps, null_pair = maps[0], maps[1:replicas + 1], maps[replicas + 1:replicas + 3]
     decoded = iter(maps[replicas + 3:])
     start = time.perf_counter()
@@ -421,6 +430,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
                         "change by a codec scores an infinite eps")
     prov = {"noisestat": __version__, "seed": seed, "replica_mode": _replica_mode(image), "predictor_kind": "values",
             "predictor": type(model).__name__, "noise_model": profile.noise_model, "classifier": model.describe(),
+            "deterministic": deterministic,
             "jobs": jobs, "tile": tile, "engine": executor.description,
             "timing": {**{k: round(v, 3) for k, v in timing.items()}, "codecs": round(codec_seconds, 3),
                        "wall": round(time.time() - started, 3)},

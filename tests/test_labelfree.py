@@ -62,7 +62,7 @@ def test_training_is_deterministic_and_leaves_torch_as_it_was(small):
 def test_header_records_the_training(small):
     x, y, model = small
     h = model.header
-    assert h["format"] == labelfree.FORMAT and h["arch"] == {"depth": 2, "width": 4}
+    assert h["format"] == labelfree.CHECKPOINT_FORMAT and h["arch"] == {"depth": 2, "width": 4}
     assert h["normalisation"]["input_mean"] == pytest.approx(x.mean())
     assert h["normalisation"]["target_std"] == pytest.approx(y.std())
     t = h["training"]
@@ -312,7 +312,7 @@ def test_the_model_learns_the_mapping():
     """Trained on one simulated pair, on a held-out pair its MSE against the target is far below that
     of the input itself mapped to the target's units by the best affine fit."""
     x, y = pair((128, 128), seed=1)
-    model = train_labelfree(x, y, steps=150, seed=0, width=8, batch=4, patch=48)
+    model = train_labelfree(x, y, steps=300, seed=0, width=8, batch=4, patch=48)
     held_x, held_y = pair((128, 128), seed=21)
     mse = float(np.mean((model.predict_values(held_x) - held_y) ** 2))
     design = np.c_[held_x.ravel().astype(float), np.ones(held_x.size)]

@@ -87,6 +87,12 @@ def shaky(image):
     return ndi.label(smooth(image) > THRESHOLD_DN + 20.0 * RUNS[0])[0]
 
 
+def drifting(image):
+    # values that are not deterministic: every call adds a little more
+    RUNS[0] += 1
+    return (smooth(image) + 0.5 * RUNS[0]).astype(np.float32)
+
+
 def not_a_predictor():
     return 3
 
@@ -209,6 +215,16 @@ def test_values_function_is_a_whole_image_value_predictor(inputs):
     assert predictor.whole_image and predictor.halo(2) == (0, 0)
     result = noisestat.assess_values(image, CAMERA, ["lossless"], predictor, replicas=3, seed=0)
     assert np.all(result.codecs[0].eps == 0)
+    assert result.provenance["deterministic"] is True and not any("deterministic" in w for w in result.warnings)
+
+
+def test_values_that_differ_between_runs_are_warned(inputs):
+    image = tifffile.imread(inputs / "small.tif")
+    predictor, _ = callable_predictor(f"{inputs / 'models.py'}:drifting", output="values")
+    result = noisestat.assess_values(image, CAMERA, ["lossless"], predictor, replicas=3, seed=0)
+    assert result.provenance["deterministic"] is False
+    assert any("models.py:drifting is not deterministic" in w and f"of {image.size} pixels" in w
+               for w in result.warnings)
 
 
 def test_pickles_as_its_spec_and_is_loaded_once_per_process(inputs):

@@ -6,7 +6,7 @@ one atomic writer every file goes through), and label images and value maps as c
 from ._readers import read_image, read_image_info, read_array_info, open_image, ImageView, read_labels
 from ._metadata import spacing, ImageInfo, PixelSize
 from ._hashing import file_sha256, array_sha256
-from ._atomic import write_json_atomic, write_text_atomic, json_text, atomic_file
+from ._atomic import write_json_atomic, write_text_atomic, json_text, atomic_file, scratch_directory
 from ._hyperstacks import write_label_image, write_float_map
 from ._projections import read_projections
 from ._dataset import DATASET_COLUMNS, DatasetField, read_dataset, field_names, prepare_dataset_dir
@@ -14,7 +14,7 @@ from ._outputs import (staged_directory, OUTPUT_MARKER, check_output_dir, check_
                        prepare_output_file, clean_stale, is_noisestat_output, codec_input_files)
 
 __all__ = ["read_image", "read_image_info", "read_array_info", "open_image", "ImageView", "spacing", "ImageInfo", "PixelSize",
-           "read_labels", "file_sha256", "array_sha256", "write_json_atomic", "write_text_atomic", "json_text", "atomic_file",
+           "read_labels", "file_sha256", "array_sha256", "write_json_atomic", "write_text_atomic", "json_text", "atomic_file", "scratch_directory",
            "staged_directory", "OUTPUT_MARKER", "check_output_dir", "check_output_file", "prepare_output_dir",
            "prepare_output_file", "clean_stale", "is_noisestat_output", "codec_input_files", "write_label_image",
            "write_float_map", "read_projections", "DATASET_COLUMNS", "DatasetField", "read_dataset", "field_names",

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..errors import OutputError
 
-__all__ = ["atomic_file", "write_text_atomic", "write_json_atomic", "json_text"]
+__all__ = ["atomic_file", "write_text_atomic", "write_json_atomic", "json_text", "scratch_directory"]
 
 
 def _current_umask() -> int:
@@ -145,3 +146,17 @@ def _json_safe(obj):
     if isinstance(obj, float) and not np.isfinite(obj):
         return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
     return obj
+
+
+@contextlib.contextmanager
+def scratch_directory(prefix: str = "noisestat-"):
+    """A private folder (mode 0700) in the system's temporary place for files nothing else reads,
+    removed with everything in it when the block ends, however it ends."""
+    try:
+        folder = tempfile.mkdtemp(prefix=prefix)
+    except OSError as exc:
+        raise OutputError(f"{tempfile.gettempdir()}: cannot create a temporary folder: {_reason(exc)}") from None
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -24,20 +24,20 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 
 import numpy as np
 import tifffile
 
-from ..errors import InputError, ModelError
+from ..errors import InputError, ModelError, OutputError
+from ..io._atomic import scratch_directory
 from ..io._hashing import file_sha256
 from ..io._hyperstacks import _imagej_arguments, _size_dict
 
 __all__ = ["command_predictor", "CommandPredictor", "CommandLabelPredictor", "CommandBatchPredictor",
            "CommandValuePredictor", "parse_template"]
 
-SINGLE = ("{input}", "{output}")
-BATCH = ("{input_dir}", "{output_dir}")
+SINGLE_PLACEHOLDERS = ("{input}", "{output}")
+BATCH_PLACEHOLDERS = ("{input_dir}", "{output_dir}")
 #: Executables that run a script named by their first argument: the script is hashed, and they are
 #: not asked for ``--version`` (their version is not the tool's).
 INTERPRETER = re.compile(r"^(python[0-9.]*|pythonw|pypy[0-9.]*|bash|sh|dash|zsh|perl|ruby|node|Rscript|julia)"
@@ -60,19 +60,19 @@ def parse_template(template: str) -> tuple[list[str], str]:
         raise InputError("--predictor-command is empty: give the tool to run, e.g. "
                          "'mytool --in {input} --out {output}'")
     text = " ".join(words)
-    single = [p for p in SINGLE if p in text]
-    batch = [p for p in BATCH if p in text]
+    single = [p for p in SINGLE_PLACEHOLDERS if p in text]
+    batch = [p for p in BATCH_PLACEHOLDERS if p in text]
     if single and batch:
         raise InputError(f"--predictor-command mixes {' and '.join(single)} (one image a call) with "
                          f"{' and '.join(batch)} (a batch a call): use {{input}} and {{output}}, or "
                          f"{{input_dir}} and {{output_dir}}; got {template!r}")
-    for form, found, pair in (("single", single, SINGLE), ("batch", batch, BATCH)):
+    for form, found, pair in (("single", single, SINGLE_PLACEHOLDERS), ("batch", batch, BATCH_PLACEHOLDERS)):
         if found and len(found) < 2:
             missing = next(p for p in pair if p not in found)
             raise InputError(f"--predictor-command has {found[0]} but no {missing}: the tool must be told where "
                              f"to read and where to write; got {template!r}")
         if found:
-            if any(p in words[0] for p in (*SINGLE, *BATCH)):
+            if any(p in words[0] for p in (*SINGLE_PLACEHOLDERS, *BATCH_PLACEHOLDERS)):
                 raise InputError(f"--predictor-command must start with the tool to run, not a placeholder; "
                                  f"got {template!r}")
             return words, form
@@ -179,8 +179,7 @@ class CommandPredictor:
         return self._call(list(images))
 
     def _call(self, images) -> list[np.ndarray]:
-        folder = tempfile.mkdtemp(prefix="noisestat-predictor-")
-        try:
+        with scratch_directory("noisestat-predictor-") as folder:
             if self.form == "single":
                 inputs = [os.path.join(folder, "input.tif")]
                 outputs = [os.path.join(folder, "output.tif")]
@@ -205,8 +204,6 @@ class CommandPredictor:
                         exc.index = k
                     raise
             return results
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
     @staticmethod
     def _fill(word: str, names: dict) -> str:
@@ -220,7 +217,11 @@ class CommandPredictor:
             arguments = _imagej_arguments(image.ndim, size)
         else:
             arguments = {"resolution": (1.0 / size["x"], 1.0 / size["y"])} if size is not None else {}
-        tifffile.imwrite(path, image, **arguments)
+        try:
+            tifffile.imwrite(path, image, **arguments)
+        except OSError as exc:  # a full or read-only temporary place: one line, the scratch folder goes
+            raise OutputError(f"{path}: cannot write the predictor command's input: "
+                              f"{exc.strerror or exc}") from None
 
     def _execute(self, argv: list[str], n_images: int) -> str:
         """Run the tool; its last non-empty stderr line. A ModelError if it cannot start, exits with
@@ -251,32 +252,36 @@ class CommandPredictor:
         return last
 
     def _read(self, path: str, shape: tuple, last: str) -> np.ndarray:
-        said = f" (its last words on stderr: {last})" if last else ""
+        """The output file ``path``, checked against the image's ``shape`` and the output kind; a
+        ModelError ending with the tool's ``last`` line on stderr otherwise."""
         name = os.path.basename(path)
+
+        def refuse(problem: str):
+            said = f"; its last line on stderr: {last}" if last else ""
+            return ModelError(f"the predictor command's {problem}{said}")
+
         if not os.path.isfile(path):
-            raise ModelError(f"the predictor command exited with status 0 but wrote no {name}{said}")
+            raise refuse(f"output {name} is missing (the tool exited with status 0 but wrote no {name})")
         try:
-            data = tifffile.imread(path)
+            data = np.asarray(tifffile.imread(path))
         except Exception as exc:  # noqa: BLE001 - any decoding failure is the tool's output's fault
             text = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-            raise ModelError(f"the predictor command's {name} is not a readable TIFF: {text}{said}") from None
-        data = np.asarray(data)
+            raise refuse(f"{name} is not a readable TIFF ({text})") from None
         if data.shape != tuple(shape) and np.squeeze(data).shape == tuple(shape):
             data = np.squeeze(data)  # axes of length 1 (an ImageJ hyperstack's channel or time)
         if data.shape != tuple(shape):
-            raise ModelError(f"the predictor command's {name} has shape {data.shape}; the image has {tuple(shape)}")
-        real = np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)
-        if self.output == "labels" and not np.issubdtype(data.dtype, np.integer):
-            raise ModelError(f"the predictor command's {name} holds {data.dtype} values; --predictor-output labels "
-                             f"needs integer ids (0 background): write a mask with --predictor-output mask")
+            raise refuse(f"{name} has shape {data.shape}; the image has {tuple(shape)}")
+        integer = np.issubdtype(data.dtype, np.integer)
+        if self.output == "labels" and not integer:
+            raise refuse(f"{name} holds {data.dtype} values; --predictor-output labels needs integer ids "
+                         f"(0 background; a mask is --predictor-output mask)")
         if self.output == "labels" and data.size and data.min() < 0:
-            raise ModelError(f"the predictor command's {name} holds negative label ids (min {data.min()})")
-        if self.output == "mask" and not (data.dtype == bool or np.issubdtype(data.dtype, np.integer)):
-            raise ModelError(f"the predictor command's {name} holds {data.dtype} values; --predictor-output mask "
-                             f"needs a boolean or integer mask (0 background, anything else foreground)")
-        if self.output == "values" and (data.dtype == bool or not real):
-            raise ModelError(f"the predictor command's {name} holds {data.dtype} values; --predictor-output values "
-                             f"needs real numbers")
+            raise refuse(f"{name} holds negative label ids (min {data.min()})")
+        if self.output == "mask" and not (data.dtype == bool or integer):
+            raise refuse(f"{name} holds {data.dtype} values; --predictor-output mask needs a boolean or integer "
+                         f"mask (0 background, anything else foreground)")
+        if self.output == "values" and (data.dtype == bool or not (integer or np.issubdtype(data.dtype, np.floating))):
+            raise refuse(f"{name} holds {data.dtype} values; --predictor-output values needs real numbers")
         return data
 
 

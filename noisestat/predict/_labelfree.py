@@ -48,14 +48,14 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 
-__all__ = ["FORMAT", "VERSION", "DEFAULT_STEPS", "LabelFreePredictor", "train_labelfree", "save_labelfree",
+__all__ = ["CHECKPOINT_FORMAT", "VERSION", "DEFAULT_STEPS", "LabelFreePredictor", "train_labelfree", "save_labelfree",
            "load_labelfree", "is_labelfree_file", "train_labelfree_files", "MISSING_TORCH"]
 
-FORMAT = "noisestat-labelfree"
+CHECKPOINT_FORMAT = "noisestat-labelfree"
 VERSION = 1
 
 #: Optimiser steps when none are given: a few minutes on one CPU thread (docs/predictors.md).
-DEFAULT_STEPS = 400
+DEFAULT_STEPS = 1000
 
 #: CPU threads used for training and prediction (results do not depend on the machine's cores).
 THREADS = 1
@@ -265,7 +265,7 @@ def _positive_int(name, value, low=1):
 
 
 def train_labelfree(inputs, targets, *, steps: int = DEFAULT_STEPS, seed: int = 0, codec=None, profile=None,
-                    depth: int = 2, width: int = 16, patch: int = 64, batch: int = 8, lr: float = 1e-3,
+                    depth: int = 2, width: int = 16, patch: int = 64, batch: int = 4, lr: float = 2e-3,
                     names=None) -> LabelFreePredictor:
     """Train a label-free U-Net to predict ``targets`` from ``inputs``.
 
@@ -383,7 +383,7 @@ def train_labelfree(inputs, targets, *, steps: int = DEFAULT_STEPS, seed: int = 
                 "threads": THREADS, "torch": str(torch.__version__), "planes": len(xs),
                 "pairs": [{"input": n_in, "target": n_out, **h} for (n_in, n_out), h in zip(names, hashes)],
                 "codec": None if codec is None else codec.spec}
-    header = {"format": FORMAT, "version": VERSION, "arch": {"depth": int(depth), "width": int(width)},
+    header = {"format": CHECKPOINT_FORMAT, "version": VERSION, "arch": {"depth": int(depth), "width": int(width)},
               "normalisation": norm, "training": training}
     state = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
     return LabelFreePredictor(header, state)
@@ -514,12 +514,12 @@ def load_labelfree(path) -> LabelFreePredictor:
     if not isinstance(obj, dict):
         raise ModelError(f"{path}: not a label-free model (the checkpoint holds a {type(obj).__name__}, "
                          f"not a dict)")
-    if obj.get("format") != FORMAT:
+    if obj.get("format") != CHECKPOINT_FORMAT:
         kind = obj.get("format")
         what = f"a {kind!r} checkpoint" if isinstance(kind, str) else "a checkpoint without noisestat's header"
-        raise ModelError(f"{path}: not a label-free model ({what[:120]}; expected {FORMAT!r})")
+        raise ModelError(f"{path}: not a label-free model ({what[:120]}; expected {CHECKPOINT_FORMAT!r})")
     if obj.get("version") != VERSION or isinstance(obj.get("version"), bool):
-        raise ModelError(f"{path}: {FORMAT} version {str(obj.get('version'))[:40]}; this noisestat reads version "
+        raise ModelError(f"{path}: {CHECKPOINT_FORMAT} version {str(obj.get('version'))[:40]}; this noisestat reads version "
                          f"{VERSION}")
     try:
         _check_header(obj, torch)
