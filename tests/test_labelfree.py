@@ -319,3 +319,45 @@ def test_the_model_learns_the_mapping():
     fit = design @ np.linalg.lstsq(design, held_y.ravel(), rcond=None)[0]
     baseline = float(np.mean((fit - held_y.ravel()) ** 2))
     assert mse < baseline / 4, (mse, baseline)
+
+
+@pytest.mark.slow
+def test_a_trained_model_is_assessed_with_its_target_from_the_command_line(tmp_path, capsys):
+    """train-labelfree on one simulated pair, then assess --model model.pt --target on another: per-pixel
+    maps, a verdict, the metrics against the target (raw, replicas, codec) and the report; lossless
+    changes nothing and a true second acquisition of the scene is not called not tolerable."""
+    import json
+
+    from noisestat.camera._profile import save_profile
+
+    x, y = pair((64, 64), seed=3)
+    held_x, held_y = pair((64, 64), seed=23)
+    electrons, _ = simulate_scene((64, 64), rng=23)
+    second = acquire(electrons, CAMERA, rng=999)  # the same scene acquired again
+    for name, data in (("in.tif", x), ("target.tif", y.astype(np.float32)), ("raw.tif", held_x),
+                       ("truth.tif", held_y.astype(np.float32)), ("second.tif", second)):
+        tifffile.imwrite(tmp_path / name, data)
+    save_profile(CAMERA, tmp_path / "cam.json")
+    assert main(["train-labelfree", "--input", str(tmp_path / "in.tif"), "--target", str(tmp_path / "target.tif"),
+                 "--steps", "60", "-o", str(tmp_path / "model.pt")]) == 0
+    out = tmp_path / "out"
+    assert main(["assess", str(tmp_path / "raw.tif"), "--camera", str(tmp_path / "cam.json"),
+                 "--model", str(tmp_path / "model.pt"), "--target", str(tmp_path / "truth.tif"),
+                 "--codec", "lossless", "--codec", f"file:path={tmp_path / 'second.tif'}",
+                 "--codec", "bitdepth:bits=8", "--replicas", "6", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "metrics against the target" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kind"] == "values" and summary["provenance"]["predictor"] == "LabelFreePredictor"
+    assert summary["provenance"]["inputs"]["model"]["sha256"] and summary["provenance"]["deterministic"] is True
+    lossless, again, eight = summary["codecs"]
+    assert lossless["max_abs_eps"] == 0 and lossless["tolerable"] is True
+    for name in ("MSE", "PSNR", "SSIM", "r"):
+        m = lossless["metrics"][name]
+        assert m["raw"] == m["codec"] and m["replicas_sd"] > 0
+    assert again["outcome"] != "not tolerable" and eight["tolerable"] is False
+    # the prediction itself against the target: far closer than the input mapped by its best affine fit
+    assert lossless["metrics"]["r"]["raw"] > 0.95
+    eps = tifffile.imread(out / "maps" / "01_lossless_eps.tif")
+    assert eps.shape == (64, 64) and not eps.any()
+    assert (out / "maps" / "03_bitdepth_bits=8_eps.tif").is_file() and (out / "report.html").is_file()
