@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -362,27 +363,50 @@ def bisect_ratio(target: float, encode, raw_bytes: int, lo: float, hi: float, *,
 FLOAT_EXACT = 2**53  # every integer up to this magnitude is exact in float64
 
 
+# Samples per block of :func:`to_dtype`: its float64 intermediate is 2 MiB, not image-sized.
+TO_DTYPE_BLOCK = 1 << 18
+
+
 def to_dtype(values: np.ndarray, dtype) -> np.ndarray:
-    """Round and clip ``values`` into integer ``dtype`` (unchanged if already of that dtype)."""
+    """Round and clip ``values`` into integer ``dtype`` (unchanged if already of that dtype).
+
+    The conversion runs block by block along the first axis (:data:`TO_DTYPE_BLOCK` samples at a
+    time) into the result, so a decoded volume costs its result and one block's intermediates, not
+    whole float64 copies; each sample is rounded and clipped on its own, so the result is the same.
+    """
     values = np.asarray(values)
     dtype = np.dtype(dtype)
     if values.dtype == dtype:
         return values
     info = np.iinfo(dtype)
     if np.issubdtype(values.dtype, np.floating):
-        if not np.isfinite(values).all():
-            raise CodecError("decoded image holds NaN or infinite values")
-        values = np.rint(values.astype(np.float64))
         # float64(2^63 - 1) rounds up to 2^63, outside int64: clip to the largest float inside
         low, high = float(info.min), float(info.max)
         if int(high) > info.max:
             high = float(np.nextafter(high, 0.0))
-        return np.clip(values, low, high).astype(dtype)
-    if not np.issubdtype(values.dtype, np.integer):
+
+        def convert(block):
+            if not np.isfinite(block).all():
+                raise CodecError("decoded image holds NaN or infinite values")
+            block = block.astype(np.float64)  # a copy: rounded and clipped in place
+            np.rint(block, out=block)
+            return np.clip(block, low, high, out=block).astype(dtype)
+    elif np.issubdtype(values.dtype, np.integer):
+        # clip within bounds that both integer types can hold (NumPy refuses out-of-range bounds)
+        own = np.iinfo(values.dtype)
+        low, high = max(info.min, own.min), min(info.max, own.max)
+
+        def convert(block):
+            return np.clip(block, low, high).astype(dtype)
+    else:
         raise CodecError(f"decoded image holds {values.dtype} values, not numbers")
-    # clip within bounds that both integer types can hold (NumPy refuses out-of-range bounds)
-    own = np.iinfo(values.dtype)
-    return np.clip(values, max(info.min, own.min), min(info.max, own.max)).astype(dtype)
+    if values.ndim == 0:
+        return convert(values)
+    out = np.empty(values.shape, dtype=dtype)
+    step = max(1, TO_DTYPE_BLOCK // max(1, math.prod(values.shape[1:])))
+    for start in range(0, values.shape[0], step):
+        out[start:start + step] = convert(values[start:start + step])
+    return out
 
 
 def fit_sample_type(image: np.ndarray, ranges: dict) -> np.dtype | None:
