@@ -25,7 +25,7 @@ from .measure._morphometry import ANGULAR_PARAMETERS
 from .measure._volume import parameters_for, size_column
 from .predict._forest import PixelClassifier
 from .predict._protocol import predictor_kind
-from .predict._training import features_fit, new_forest, train, training_pixels
+from .predict._training import RAW_FEATURE_CACHE_BYTES, features_fit, new_forest, train, training_pixels
 from .replicas._draw import replica_seeds
 from .report._inspection import segmentation_warnings
 from .results import ImageObjects, PackedLabels, Reference
@@ -37,6 +37,21 @@ from .score._classes import class_blocks, judge_classes
 from .score._verdict import Margins, judge, parse_primary
 from .score._tests import codec_statistics
 
+
+
+# Bytes per pixel a codec holds while it runs on this machine: the bit-depth codec's float64 codes and
+# decoded image and the decoded image in the raw sample type (8 + 8 + 2; measured on a 128 x 512 x 512
+# volume: 576 MiB). Beside the training they may take up to RAW_FEATURE_CACHE_BYTES, as the raw
+# features kept from training may; an image whose codecs would take more has them finish first.
+CODEC_BYTES_PER_PIXEL = 18
+
+
+def codecs_before_training(shape) -> bool:
+    """Whether the codecs of an image of ``shape`` run before the training rather than beside it (on
+    this machine's workers): when their working set (:data:`CODEC_BYTES_PER_PIXEL`) exceeds
+    :data:`~noisestat.predict._training.RAW_FEATURE_CACHE_BYTES` (a 128 x 512 x 512 volume; a
+    4096 x 4096 image's codecs still run beside it). The numbers are the same either way."""
+    return int(np.prod(shape)) * CODEC_BYTES_PER_PIXEL > RAW_FEATURE_CACHE_BYTES
 
 
 def _angular(names) -> np.ndarray:
@@ -113,6 +128,8 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     batched = not trained and predictor_kind(model) == "labels" and callable(getattr(model, "segment_batch", None))
     raw_here = not batched and (executor.workers == 1 or (not trained and predictor_kind(model) == "labels"))
     raw_features = None
+    if trained and local and callable(extra_images) and codecs_before_training(image.shape):
+        extra_images = extra_images()  # the codecs finish before the training starts (memory)
     if trained:
         # on a cluster the client's own cores are free while it trains (the forest does not depend on them)
         model = new_forest(forest_seed, image.ndim, jobs if local else -1, spacing, thresholds)

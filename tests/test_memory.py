@@ -1,0 +1,69 @@
+"""What an assessment holds at once on this machine: a large image's codecs finish before the
+training starts (their whole-image arrays never sit beside the training's features), a small image's
+run beside it, and the numbers are the same either way."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import noisestat._reference as reference
+import noisestat.pipeline as pipeline
+from noisestat import assess
+from noisestat.report._tables import objects_csv
+from noisestat.simulate import acquire, simulate_scene, sparse_labels
+
+from conftest import CAMERA
+
+CODEC = "bitdepth:bits=8,mode=minmax"
+
+
+@pytest.fixture(scope="module")
+def scene():
+    electrons, truth = simulate_scene((96, 112), rng=8)
+    return acquire(electrons, CAMERA, 9), sparse_labels(truth, rng=10)
+
+
+def _ordered_run(scene, monkeypatch, *, large: bool):
+    """One assessment whose codec, once coded, waits (up to a second) for the training to start; the
+    order in which the codec ended and the training started, and the assessment."""
+    events, training = [], threading.Event()
+    real_code, real_train = pipeline.code_image, reference.train
+
+    def code_image(*args):
+        result = real_code(*args)
+        training.wait(1.0)  # beside the training it has started by then; before it, it never does
+        events.append("codec done")
+        return result
+
+    def train(*args, **kwargs):
+        events.append("training starts")
+        training.set()
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "code_image", code_image)
+    monkeypatch.setattr(reference, "train", train)
+    if large:
+        monkeypatch.setattr(reference, "CODEC_BYTES_PER_PIXEL", 1 << 30)  # as for an image of 512 MiB and more
+    raw, labels = scene
+    result = assess(raw, CAMERA, [CODEC], labels=labels, replicas=2, seed=4, jobs=2)
+    monkeypatch.undo()
+    return events, result
+
+
+def test_a_large_images_codecs_finish_before_the_training_and_change_no_number(scene, monkeypatch):
+    events_small, small = _ordered_run(scene, monkeypatch, large=False)
+    events_large, large = _ordered_run(scene, monkeypatch, large=True)
+    assert events_small == ["training starts", "codec done"]
+    assert events_large == ["codec done", "training starts"]
+    assert objects_csv(large) == objects_csv(small)
+    assert large.summary()["codecs"] == small.summary()["codecs"]
+
+
+def test_which_images_have_their_codecs_first():
+    assert reference.codecs_before_training((128, 512, 512))
+    assert not reference.codecs_before_training((4096, 4096))
+    assert not reference.codecs_before_training((64, 256, 256))
+    assert np.prod((128, 512, 512)) * reference.CODEC_BYTES_PER_PIXEL > reference.RAW_FEATURE_CACHE_BYTES
