@@ -67,3 +67,27 @@ def test_which_images_have_their_codecs_first():
     assert not reference.codecs_before_training((4096, 4096))
     assert not reference.codecs_before_training((64, 256, 256))
     assert np.prod((128, 512, 512)) * reference.CODEC_BYTES_PER_PIXEL > reference.RAW_FEATURE_CACHE_BYTES
+
+
+def test_electrons_cost_one_float32_copy_and_leave_the_pixels_alone():
+    import tracemalloc
+
+    from noisestat._tasks import electrons
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(90, 4000, size=(16, 256, 256)).astype(np.uint16)
+    expected = (pixels.astype(np.float32) - np.float32(CAMERA.offset_dn)) / np.float32(CAMERA.gain_dn_per_e)
+    tracemalloc.start()
+    try:
+        got = electrons(pixels, CAMERA)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    assert peak < 1.5 * got.nbytes, f"peak {peak / 2**20:.1f} MiB for {got.nbytes / 2**20:.0f} MiB of electrons"
+    # a float32 image given as it is: converted in a copy, never in place
+    floats = pixels[0].astype(np.float32)
+    kept = floats.copy()
+    np.testing.assert_array_equal(electrons(floats, CAMERA), expected[0])
+    np.testing.assert_array_equal(floats, kept)
