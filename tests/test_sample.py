@@ -115,6 +115,13 @@ def test_sample_one_keeps_the_objects_and_eps_when_no_object_meets_a_tile_face(i
     summary = sampled.summary()
     assert summary["raw"]["N_tot"]["value"] > 9 and summary["raw"]["N_tot"]["sampling_se"] > 0
     assert "sampling_se" not in full.summary()["raw"]["N_tot"]
+    # the report shows the sampling error beside sigma_raw, and only for a sampled run
+    from noisestat.report._page import report_html
+
+    page = report_html(sampled, [])
+    assert 'id="sample-globals"' in page and "sampling SE" in page and "9 of 9" in page
+    assert f"{summary['raw']['N_tot']['sampling_se']:.3g}" in page
+    assert 'id="sample' not in report_html(full, [])
 
 
 def test_sample_one_is_the_whole_run_without_objects_at_tile_faces():

@@ -322,6 +322,18 @@ def report_html(assessment, figures: list[ReportFigure]) -> str:
                    "show three slices through the raw volume; the figures of the segmentation and of the objects "
                    "show the volume as its maximum-intensity projection along z. "
                    f"{_e(_coded_note(a))}</p>")
+    if s.get("sample"):
+        # a --sample run: the globals are the sampled tiles' extrapolation; their sampling error beside sigma_raw
+        sample, names = s["sample"], list(a.global_names)
+        rows = "".join(f"<tr><td>{_e(g)}</td>{_cell(s['raw'][g].get('value'))}{_cell(s['raw'][g].get('sampling_se'))}"
+                       f"{_cell(s['raw'][g].get('sigma_raw'))}</tr>" for g in names if g in s["raw"])
+        out.append(f'<p class="rule" id="sample"><b>Sampled.</b> {_e(sample["n_sampled"])} of {_e(sample["n_tiles"])} '
+                   f'tiles of {_e(sample["tile"])} px (fraction {_e(sample["fraction"])}, seed {_e(sample["seed"])}) were '
+                   "assessed, objects wholly inside them; the globals are whole-image estimates with their sampling "
+                   "error (standard error over the tiles), shown beside sigma_raw. A codec's eps compares it with raw "
+                   "on the same tiles, so the sampling error is not part of eps.</p>"
+                   f'<table id="sample-globals"><tr><th>global</th><th>raw estimate</th><th>sampling SE</th>'
+                   f"<th>σ_raw</th></tr>{rows}</table>")
     warnings = [str(w) for w in s.get("warnings") or getattr(a, "warnings", ()) or ()]
     if warnings:
         out.append('<div class="warn" id="warnings"><b>Warnings: read these before the verdict.</b><ul>'
