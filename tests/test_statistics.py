@@ -63,3 +63,17 @@ def test_holm_over_families_counts_ar_round_compact_once():
 def test_difference_stats():
     d = difference_stats(np.array([1.0, 3.0, np.nan]))
     assert d == {"n": 2, "mean": 2.0, "sd": pytest.approx(math.sqrt(2))}
+
+
+def test_holm_equals_statsmodels_and_keeps_the_order():
+    from statsmodels.stats.multitest import multipletests
+
+    from noisestat.score._tests import holm
+
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 3, 7, 20):
+        for _ in range(20):
+            p = rng.uniform(0, 1, n) ** 3
+            p[rng.random(n) < 0.2] = p[0]  # ties
+            np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-15)
+    assert holm([0.04, 0.01, 0.5]).tolist() == pytest.approx([0.08, 0.03, 0.5])

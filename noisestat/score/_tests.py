@@ -39,11 +39,10 @@ import warnings
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, test_proportions_2indep
 from statsmodels.stats.robust_compare import TrimmedMean
 
-__all__ = ["FAMILIES", "TRIM", "MARGIN", "ALPHA", "KEEP", "location_tests", "band_fraction", "band_noninferiority",
+__all__ = ["holm", "FAMILIES", "TRIM", "MARGIN", "ALPHA", "KEEP", "location_tests", "band_fraction", "band_noninferiority",
            "loss_test", "codec_statistics", "difference_stats"]
 
 TRIM = 0.2
@@ -59,6 +58,20 @@ _BEYOND = 4.0
 FAMILIES = {"AR": ("AR", ("AR", "Round", "Compact")), "IntDen": ("IntDen", ("IntDen", "RawIntDen")),
             "Volume": ("Volume", ("Volume", "Voxels"))}
 
+
+
+def holm(pvals) -> np.ndarray:
+    """Holm's step-down adjusted p-values of ``pvals``, in their order (each at most 1).
+
+    Written here rather than taken from statsmodels' ``multipletests(method="holm")``, which gives the
+    same values but runs a full garbage collection on every call: a verdict adjusts several families
+    per codec, and in a process holding many objects each collection costs tenths of a second.
+    """
+    p = np.asarray(pvals, dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1)), 1.0)
+    return adjusted
 
 def family_of(parameter: str) -> str:
     for name, (_, members) in FAMILIES.items():
@@ -230,7 +243,7 @@ def codec_statistics(eps: np.ndarray, parameters, null_counts: dict | None = Non
     pvals = [out[p]["p_zero"] for p in reps]
     testable = [i for i, p in enumerate(pvals) if np.isfinite(p)]
     if testable:
-        adjusted = multipletests([pvals[i] for i in testable], method="holm")[1]
+        adjusted = holm([pvals[i] for i in testable])
         for i, adj in zip(testable, adjusted):
             fam = family_of(reps[i])
             for name in parameters:

@@ -62,11 +62,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from ..errors import InputError
 from ._criteria import (_worst, clustered_margin_test, eps_scale, global_test, keep_for_spread, object_shares,
                         proportion_margin_test)
+from ._tests import holm
 
 __all__ = ["Margins", "PRIMARY", "VOLUME_PRIMARY", "default_primary", "Verdict", "decide", "parse_primary", "judge", "rule_text"]
 
@@ -221,7 +221,7 @@ def decide(criteria: list, alpha: float) -> str:
     finite = [i for i, p in enumerate(p_beyond) if np.isfinite(p)]
     adjusted = [math.nan] * len(criteria)
     if finite:
-        for i, p in zip(finite, multipletests([p_beyond[i] for i in finite], alpha=alpha, method="holm")[1]):
+        for i, p in zip(finite, holm([p_beyond[i] for i in finite])):
             adjusted[i] = float(p)
     for c, adj in zip(criteria, adjusted):
         c["p_beyond_holm"] = adj
