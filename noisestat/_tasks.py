@@ -355,12 +355,41 @@ def electrons(pixels: np.ndarray, profile: CameraProfile | None) -> np.ndarray |
     return y
 
 
-def intensity(image, values: np.ndarray, units: CameraProfile | None) -> np.ndarray | None:
-    """An image's values in the units of the intensity parameters: electrons (:func:`electrons`), or a
-    reconstruction's own values (reconstructed from projections already in electrons)."""
+class Electrons:
+    """An image's values in electrons (:func:`electrons`), converted where they are read: the
+    intensity parameters read the objects' pixels only (``at``, :func:`noisestat.measure.intensity_columns`),
+    so a volume's background is never converted and no float32 copy of the whole image is held
+    while it is measured. Each pixel's value is the one :func:`electrons` gives."""
+
+    def __init__(self, pixels: np.ndarray, profile: CameraProfile):
+        self.pixels = np.asarray(pixels)
+        self.profile = profile
+        self.shape = self.pixels.shape
+
+    def at(self, where: np.ndarray) -> np.ndarray:
+        """The electrons of the pixels where the boolean array ``where`` is true (float32, flat)."""
+        y = self.pixels[where].astype(np.float32)
+        maps = self.profile.pixel_maps
+        if maps is not None and tuple(maps.shape) == self.shape[-2:]:
+            y -= np.broadcast_to(np.asarray(maps.offset_dn, np.float32), self.shape)[where]
+            y /= np.broadcast_to(np.asarray(maps.gain_dn_per_e, np.float32), self.shape)[where]
+            return y
+        y -= np.float32(self.profile.offset_dn)
+        y /= np.float32(self.profile.gain_dn_per_e)
+        return y
+
+    def __array__(self, dtype=None, copy=None):
+        out = electrons(self.pixels, self.profile)
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def intensity(image, values: np.ndarray, units: CameraProfile | None):
+    """An image's values in the units of the intensity parameters: electrons (:class:`Electrons`,
+    converted where the measurements read them), or a reconstruction's own values (reconstructed from
+    projections already in electrons); None without a profile."""
     if isinstance(image, Reconstructed):
         return np.asarray(values, dtype=np.float32)
-    return electrons(values, units)
+    return None if units is None else Electrons(values, units)
 
 
 def whole(shape) -> tuple:

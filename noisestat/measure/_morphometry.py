@@ -261,7 +261,9 @@ def measure_objects(label_image: np.ndarray, intensity: np.ndarray | None = None
 
 def intensity_columns(compact: np.ndarray, n_objects: int, intensity: np.ndarray | None) -> dict:
     """:data:`INTENSITY_PARAMETERS` of objects labelled 1..``n_objects`` in ``compact`` (any number of
-    axes), from ``intensity`` (same shape); NaN columns without it.
+    axes), from ``intensity`` (same shape: an array, or an object with ``shape`` and ``at(mask)``, the
+    values where the boolean ``mask`` is true, so that only the objects' pixels are read or converted);
+    NaN columns without it.
 
     Examples
     --------
@@ -271,13 +273,16 @@ def intensity_columns(compact: np.ndarray, n_objects: int, intensity: np.ndarray
     """
     if intensity is None:
         return {name: np.full(n_objects, np.nan) for name in INTENSITY_PARAMETERS}
-    intensity = np.asarray(intensity)
-    if intensity.shape != compact.shape:
-        raise InputError(f"the intensity image has shape {intensity.shape}; the labels have {compact.shape}")
+    # an intensity with ``at(mask)`` (the pixels' values where ``mask`` is true) converts only those
+    at = getattr(intensity, "at", None)
+    if at is None:
+        intensity = np.asarray(intensity)
+    if tuple(intensity.shape) != compact.shape:
+        raise InputError(f"the intensity image has shape {tuple(intensity.shape)}; the labels have {compact.shape}")
     # only the objects' pixels, in float64: a volume's background is never copied or converted
     inside = compact > 0
     lab = compact[inside].astype(np.int64)
-    val = intensity[inside].astype(np.float64)
+    val = (intensity[inside] if at is None else at(inside)).astype(np.float64)
     del inside
     count = np.bincount(lab, minlength=n_objects + 1)[1:].astype(np.float64)
     total = np.bincount(lab, weights=val, minlength=n_objects + 1)[1:]
