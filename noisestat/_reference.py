@@ -85,7 +85,9 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     """Segment the raw image, its replicas and two null replicas (and ``extra_images``, in the same
     parallel batch); returns the :class:`Reference` and the extra images' aligned objects.
     ``extra_images`` is a sequence of images or a callable that returns one: it is called once the
-    raw image is segmented, just before the batch (codecs still running elsewhere are waited for there).
+    raw image is segmented, just before the batch (codecs still running elsewhere are waited for there),
+    or, for an image whose codecs would hold more than the raw features' cache beside the training
+    (:func:`codecs_before_training`: a 128 x 512 x 512 volume), before the training starts.
 
     Besides sigma_raw it fixes, from the replicas alone, the sigma floor per parameter
     (:func:`noisestat.score.resolution_floor`), the fraction |eps| < 1 and the rate of raw-object
