@@ -633,7 +633,7 @@ def _train_labelfree(args) -> int:
     t, arch = model.header["training"], model.header["arch"]
     coded = f" coded by {t['codec']}" if t["codec"] else ""
     print(f"trained a U-Net (depth {arch['depth']}, width {arch['width']}) for {t['steps']} steps on {t['planes']} "
-          f"plane(s){coded} in {t['seconds']:.1f} s; final loss {t['loss']:.4g} (MSE over the target's variance)")
+          f"plane(s){coded} in {model.training_seconds:.1f} s; final loss {t['loss']:.4g} (MSE over the target's variance)")
     print(f"wrote {args.output}")
     return 0
 

@@ -276,6 +276,9 @@ def test_cli_trains_on_a_pair_and_refuses_bad_inputs(tmp_path, capsys):
     assert "for 2 steps" in out and "final loss" in out and f"wrote {tmp_path / 'm.pt'}" in out
     model = load_predictor(tmp_path / "m.pt")
     assert model.header["training"]["pairs"][0]["input"] == str(tmp_path / "in.tif")
+    # the same training writes the same file, byte for byte
+    assert main([*args, "-o", str(tmp_path / "again.pt")]) == 0
+    assert (tmp_path / "again.pt").read_bytes() == (tmp_path / "m.pt").read_bytes()
     # the output is never an input
     before = (tmp_path / "in.tif").read_bytes()
     assert main([*args, "-o", str(tmp_path / "in.tif")]) == 1

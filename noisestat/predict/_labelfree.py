@@ -178,6 +178,8 @@ class LabelFreePredictor:
     """
 
     whole_image = True
+    #: Seconds the training took, on a model just trained (None once loaded or unpickled: not saved).
+    training_seconds = None
 
     def __init__(self, header: dict, state: dict, *, source: dict | None = None):
         self.header = header
@@ -300,7 +302,9 @@ def train_labelfree(inputs, targets, *, steps: int = DEFAULT_STEPS, seed: int = 
     -------
     LabelFreePredictor
         Its ``header["training"]`` records steps, seed, the hashes of inputs and targets, the codec,
-        the final loss (mean normalised MSE over the last tenth of the steps), seconds and threads.
+        the final loss (mean normalised MSE over the last tenth of the steps) and threads; no clock
+        time, so a checkpoint of the same training is the same file. ``training_seconds``, an attribute
+        of the returned model (not saved), says how long the training took.
     """
     from ..codecs._base import code_image, parse_spec, prepare_image
     from ..io._hashing import array_sha256
@@ -379,14 +383,16 @@ def train_labelfree(inputs, targets, *, steps: int = DEFAULT_STEPS, seed: int = 
     tail = losses[-max(1, steps // 10):]
     training = {"steps": int(steps), "seed": int(seed), "batch": int(batch), "patch": int(patch), "lr": float(lr),
                 "optimiser": "Adam", "loss_function": "MSE of the normalised target",
-                "loss": float(np.mean(tail)), "first_loss": losses[0], "seconds": round(seconds, 3),
+                "loss": float(np.mean(tail)), "first_loss": losses[0],
                 "threads": THREADS, "torch": str(torch.__version__), "planes": len(xs),
                 "pairs": [{"input": n_in, "target": n_out, **h} for (n_in, n_out), h in zip(names, hashes)],
                 "codec": None if codec is None else codec.spec}
     header = {"format": CHECKPOINT_FORMAT, "version": VERSION, "arch": {"depth": int(depth), "width": int(width)},
               "normalisation": norm, "training": training}
     state = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
-    return LabelFreePredictor(header, state)
+    model = LabelFreePredictor(header, state)
+    model.training_seconds = seconds
+    return model
 
 
 # --------------------------------------------------------------------------------------------------
