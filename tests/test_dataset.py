@@ -119,7 +119,12 @@ def test_field_names_are_unique_and_safe(files):
     (files / "other").mkdir()
     (files / "other" / "x y.tif").write_bytes(b"x")
     path = _csv(files, "image,camera,labels\nx y.tif,camera.json,a_labels.tif\nother/x y.tif,camera.json,a_labels.tif\n")
-    assert [f.name for f in read_dataset(path)] == ["x_y", "x_y-2"]
+    # the same image name in two folders: each field is named by its path from the CSV's folder
+    assert [f.name for f in read_dataset(path)] == ["x_y", "other_x_y"]
+    # names that differ only in case in one folder (one on a case-insensitive file system): numbered
+    (files / "X y.tif").write_bytes(b"x")
+    path = _csv(files, "image,camera,labels\nX y.tif,camera.json,a_labels.tif\nx y.tif,camera.json,a_labels.tif\n")
+    assert [f.name for f in read_dataset(path)] == ["X_y", "x_y-2"]
 
 
 @pytest.mark.parametrize("text, defaults, expected", [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,32 @@ def _stem(image: str) -> str:
         if name.lower().endswith(suffix):
             return name[:-len(suffix)]
     return Path(name).stem
+
+
+def _distinct_stems(images, folder) -> list[str]:
+    """Each image's stem, or, for images whose stems clash (``f1/raw.tif``, ``f2/raw.tif``), its path
+    from the CSV's ``folder`` (its parent folder's name when outside it) without the extension:
+    ``f1_raw``, ``f2_raw``.
+
+    Examples
+    --------
+    >>> _distinct_stems(["/d/a.tif", "/d/f1/raw.tif", "/d/f2/raw.tif", "/e/g/raw.tif"], "/d")
+    ['a', 'f1_raw', 'f2_raw', 'g_raw']
+    """
+    stems = [_stem(image) for image in images]
+    counts = Counter(_safe(stem).lower() for stem in stems)
+    out = []
+    for image, stem in zip(images, stems):
+        if counts[_safe(stem).lower()] > 1:
+            try:
+                relative = Path(os.path.relpath(image, folder))
+            except ValueError:  # another drive
+                relative = Path(os.pardir)
+            if relative.parts and relative.parts[0] == os.pardir:
+                relative = Path(Path(image).parent.name) / Path(image).name
+            stem = "_".join([*relative.parent.parts, stem])
+        out.append(stem)
+    return out
 
 
 def field_names(stems) -> list[str]:
@@ -182,7 +209,7 @@ def read_dataset(path, *, camera=None, labels=None, model=None, target=None, pre
                              f"list each field once")
         seen[key] = number
         fields.append((number, image, values["camera"], source))
-    names = field_names([_stem(image) for _, image, _, _ in fields])
+    names = field_names(_distinct_stems([image for _, image, _, _ in fields], folder))
     return tuple(DatasetField(name, number, image, cam, **source)
                  for name, (number, image, cam, source) in zip(names, fields))
 
