@@ -28,11 +28,13 @@ from .score._tests import codec_statistics, difference_stats, loss_test
 from ._reference import _angular, _seed_roots
 
 
-def operator_level(image, profile, coded, *, seed: int, replicas: int, spacing=None, domain=None) -> tuple:
+def operator_level(image, profile, coded, *, seed: int, replicas: int, spacing=None, domain=None,
+                   within=None) -> tuple:
     """Operator-level eps (:func:`noisestat.score.operator_scores`) of each decoded image, on the replicas
     and the two null replicas of the assessment itself (the same seeds, drawn again region by region):
     on the image or volume, or with ``domain`` (a :class:`~noisestat.reconstruct.Reconstructed`) on the
-    projections, each a 2D image, and on their reconstructions."""
+    projections, each a 2D image, and on their reconstructions. ``within``: the boxes of the image (or
+    of the reconstruction) to score (``--sample``'s tiles; the projections are then still scored whole)."""
     _, replica_root, _ = _seed_roots(seed)
     seeds = replica_seeds(replica_root, replicas + 2)
 
@@ -45,7 +47,7 @@ def operator_level(image, profile, coded, *, seed: int, replicas: int, spacing=N
         name = "image" if image.ndim == 2 else "volume"
         return operator_scores(image, [drawn(s) for s in seeds[:replicas]], decoded,
                                [drawn(s) for s in seeds[replicas:]], domain=name,
-                               spacing=spacing if image.ndim == 3 else None)
+                               spacing=spacing if image.ndim == 3 else None, within=within)
 
     def rebuilt(s):
         # a replica's reconstruction, drawn and reconstructed once, when first needed
@@ -62,7 +64,8 @@ def operator_level(image, profile, coded, *, seed: int, replicas: int, spacing=N
                            domain="projections", spacing=(math.inf, 1.0, 1.0))
     rows += operator_scores(domain.volume(), [rebuilt(s) for s in seeds[:replicas]],
                             {spec: domain.of(d).volume() for spec, d in decoded.items()},
-                            [rebuilt(s) for s in seeds[replicas:]], domain="reconstruction", spacing=spacing)
+                            [rebuilt(s) for s in seeds[replicas:]], domain="reconstruction", spacing=spacing,
+                            within=within)
     return rows
 
 

@@ -269,7 +269,8 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     if operators:
         start = time.perf_counter()
         operator_rows = operator_level(image, profile, coded, seed=seed, replicas=replicas, spacing=ref.spacing,
-                                       domain=domain if reconstruct is not None else None)
+                                       domain=domain if reconstruct is not None else None,
+                                       within=None if ref.sample is None else ref.sample.cores())
         ref.timing["operators"] = round(time.perf_counter() - start, 3)
 
     prov = {"noisestat": __version__, "seed": seed, "replica_mode": _replica_mode(image), "model_seeds": model_seeds,
@@ -283,6 +284,10 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             "jobs": jobs,
             "tile": ref.tile, "engine": executor.description,
             "sample": None if ref.sample is None else ref.sample.describe(seed),
+            "operators": None if not operators else (
+                "every pixel" if ref.sample is None else
+                ("the sampled tiles of the reconstruction; the projections whole" if reconstruct is not None
+                 else "the sampled tiles")),
             "timing": {**ref.timing, "codecs": round(codec_seconds, 3), "codecs_wait": round(codec_wait, 3),
                        "wall": round(time.time() - started, 3)},
             "camera": profile.to_dict(), "image_shape": list(image.shape), "image_dtype": str(image.dtype),

@@ -223,3 +223,50 @@ def test_an_infinite_spacing_filters_each_plane_as_its_own_image():
         alone = operator_responses(stack[k])
         for key, response in alone.items():
             np.testing.assert_array_equal(per_plane[key][k], response)
+
+
+def test_within_scores_exactly_the_boxes_pixels_as_the_whole_image_does():
+    """Restricted to boxes (``--sample``'s tiles), each pixel's eps is the one the whole image gives it: the
+    boxes are filtered with their neighbourhood, not cropped."""
+    raw, second = _scene((64, 72), 70)
+    replicas, null = _replicas(raw, 4, 71)
+    boxes = [(slice(0, 20), slice(30, 72)), (slice(40, 64), slice(5, 17))]
+    got = operator_scores(raw, replicas, {"second": second}, null, sigmas=(1.0, 2.0), within=boxes, tile=8)
+    keys = [(s.operator, s.sigma) for s in got]
+    # the reference: every pixel's eps from the whole image's responses, then the boxes' pixels
+    spread = operator_sigma(replicas, sigmas=(1.0, 2.0))
+    r_raw, r_second = operator_responses(raw, sigmas=(1.0, 2.0)), operator_responses(second, sigmas=(1.0, 2.0))
+    a, b = operator_responses(null[0], sigmas=(1.0, 2.0)), operator_responses(null[1], sigmas=(1.0, 2.0))
+    inside = np.zeros(raw.shape, bool)
+    for box in boxes:
+        inside[box] = True
+    for s, key in zip(got, keys):
+        eps = ((r_raw[key] - r_second[key]) / spread[key])[inside]
+        null_eps = ((a[key] - b[key]) / spread[key])[inside]
+        assert s.pixels == inside.sum() == 20 * 42 + 24 * 12
+        assert s.mean_eps == pytest.approx(eps.mean(), rel=1e-9, abs=1e-12)
+        assert s.sd_eps == pytest.approx(eps.std(), rel=1e-9)
+        assert s.frac_abs_eps_lt_1 == pytest.approx(np.mean(np.abs(eps) < 1), abs=1e-12)
+        assert s.null_frac_abs_eps_lt_1 == pytest.approx(np.mean(np.abs(null_eps) < 1), abs=1e-12)
+    # the whole image as one box is the unrestricted result
+    whole = operator_scores(raw, replicas, {"second": second}, null, sigmas=(1.0,))
+    boxed = operator_scores(raw, replicas, {"second": second}, null, sigmas=(1.0,),
+                            within=[(slice(0, 64), slice(0, 72))])
+    for a_, b_ in zip(whole, boxed):
+        assert (a_.pixels, a_.frac_abs_eps_lt_1) == (b_.pixels, b_.frac_abs_eps_lt_1)
+        assert b_.mean_eps == pytest.approx(a_.mean_eps, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("within, words", [
+    ([(slice(0, 8),)], "box 0 must be 2 slices"),
+    ([(slice(0, 8), slice(0, 8, 2))], "box 0 must be 2 slices with step 1"),
+    ([(slice(0, 8), slice(4, 20))], "leaves the image"),
+    ([(slice(3, 3), slice(0, 8))], "is empty"),
+    ([(slice(0, 8), slice(0, 8)), (slice(4, 12), slice(4, 12))], "boxes 0 and 1 overlap"),
+    ([], "no box to score"),
+])
+def test_bad_boxes_are_one_clear_error(within, words):
+    image = np.full((16, 16), 500, np.uint16)
+    with pytest.raises(InputError) as info:
+        operator_scores(image, [image, image + 1], {"lossless": image}, (image, image), within=within)
+    assert words in str(info.value) and "\n" not in str(info.value)

@@ -12,6 +12,7 @@ import pytest
 from scipy import ndimage as ndi
 
 import noisestat
+from noisestat._reference import _sample_root
 from noisestat._tasks import Sample
 from noisestat.cli import main
 from noisestat.errors import InputError
@@ -249,3 +250,20 @@ def test_the_printed_summary_shows_the_extrapolated_totals_with_their_sampling_s
     n_tot = result.summary()["raw"]["N_tot"]
     assert f"N_tot {n_tot['value']:.4g} +/- {n_tot['sampling_se']:.3g} (sampling SE" in line
     assert not any(x.startswith("sample: ") for x in format_summary(run(interior)).splitlines())
+
+
+def test_operators_of_a_sampled_run_score_the_sampled_tiles_only(interior):
+    """--sample --operators: the filters are scored on the sampled tiles' voxels (lossless: eps 0 there), as
+    the provenance says, not on the whole volume."""
+    whole = run(interior, codecs=["lossless"], operators=True)
+    sampled = run(interior, codecs=["lossless"], operators=True, sample=0.25)
+    cores = Sample.draw(SHAPE, 0.25, 32, 32, _sample_root(0)).cores()
+    assert sampled.provenance["operators"] == "the sampled tiles"
+    assert whole.provenance["operators"] == "every pixel"
+    voxels = sum(math.prod(c.stop - c.start for c in core) for core in cores)
+    assert 0 < voxels < math.prod(SHAPE)
+    for s in sampled.operators:
+        assert s.domain == "volume"
+        assert s.pixels + s.excluded_pixels == voxels
+        assert s.mean_eps == 0.0 and s.frac_abs_eps_lt_1 == 1.0
+    assert all(s.pixels + s.excluded_pixels == math.prod(SHAPE) for s in whole.operators)

@@ -304,13 +304,42 @@ def operator_sigma(replicas, *, operators=OPERATORS, sigmas=OPERATOR_SIGMAS, spa
     return _spread(each())
 
 
-def _tiles(shape: tuple, edge: int, halo: tuple):
+def _tiles(shape: tuple, edge: int, halo: tuple, within=None):
     """(region, inner) of each tile: cores of ``edge`` pixels a side (the last ones shorter), the
-    region the core grown by ``halo`` and clipped to the image, inner the core's place in it."""
-    for starts in itertools.product(*[range(0, n, edge) for n in shape]):
-        core = tuple(slice(s, min(s + edge, n)) for s, n in zip(starts, shape))
-        region = tuple(slice(max(c.start - h, 0), min(c.stop + h, n)) for c, h, n in zip(core, halo, shape))
-        yield region, tuple(slice(c.start - r.start, c.stop - r.start) for c, r in zip(core, region))
+    region the core grown by ``halo`` and clipped to the image, inner the core's place in it. With
+    ``within`` (a sequence of boxes, each a tuple of slices), the tiles cover those boxes only, each box
+    cut into cores of ``edge`` from its own corner."""
+    boxes = [tuple(slice(0, n) for n in shape)] if within is None else within
+    for box in boxes:
+        for starts in itertools.product(*[range(b.start, b.stop, edge) for b in box]):
+            core = tuple(slice(s, min(s + edge, b.stop)) for s, b in zip(starts, box))
+            region = tuple(slice(max(c.start - h, 0), min(c.stop + h, n)) for c, h, n in zip(core, halo, shape))
+            yield region, tuple(slice(c.start - r.start, c.stop - r.start) for c, r in zip(core, region))
+
+
+def _check_within(within, shape: tuple):
+    """``within`` as a list of non-empty, non-overlapping boxes (tuples of slices with steps of 1) inside
+    an image of ``shape``, or InputError naming the first that is not."""
+    if within is None:
+        return None
+    boxes = []
+    for k, box in enumerate(within):
+        box = tuple(box)
+        if len(box) != len(shape) or not all(isinstance(b, slice) and b.step in (None, 1) for b in box):
+            raise InputError(f"within: box {k} must be {len(shape)} slices with step 1; got {box!r}")
+        lo = [b.start if b.start is not None else 0 for b in box]
+        hi = [b.stop if b.stop is not None else n for b, n in zip(box, shape)]
+        if any(not (0 <= a < z <= n) for a, z, n in zip(lo, hi, shape)):
+            raise InputError(f"within: box {k} ({box!r}) is empty or leaves the image of shape {shape}")
+        boxes.append(tuple(slice(a, z) for a, z in zip(lo, hi)))
+    if not boxes:
+        raise InputError("within: no box to score; give at least one")
+    # overlapping boxes would count their common pixels twice
+    for i, a in enumerate(boxes):
+        for b in boxes[:i]:
+            if all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b)):
+                raise InputError(f"within: boxes {boxes.index(b)} and {i} overlap")
+    return boxes
 
 
 def _source(item, what: str):
@@ -352,7 +381,7 @@ class _Moments:
 
 def operator_scores(raw, replicas, codecs: Mapping, null_pair, *, domain: str = "image",
                     operators=OPERATORS, sigmas=OPERATOR_SIGMAS, spacing=None,
-                    tile: int | None = None) -> tuple[OperatorScore, ...]:
+                    tile: int | None = None, within=None) -> tuple[OperatorScore, ...]:
     """Operator-level eps of each codec (module docstring), streamed tile by tile.
 
     Parameters
@@ -374,6 +403,9 @@ def operator_scores(raw, replicas, codecs: Mapping, null_pair, *, domain: str = 
     tile : int, optional
         Core edge of a tile in pixels (default :data:`OPERATOR_TILE`); the results do not depend on it
         beyond float rounding of the sums over pixels.
+    within : sequence of tuple of slice, optional
+        Score only the pixels of these boxes (non-overlapping; e.g. the tiles ``--sample`` judges), each filtered with its neighbourhood from the image around it,
+        so a pixel's eps is the one the whole image gives it. Default: every pixel.
 
     Returns
     -------
@@ -411,6 +443,7 @@ def operator_scores(raw, replicas, codecs: Mapping, null_pair, *, domain: str = 
     if isinstance(edge, bool) or int(edge) != edge or edge < 1:
         raise InputError(f"tile must be a whole number of pixels >= 1; got {tile!r}")
     edge = int(edge)
+    within = _check_within(within, shape)
     raw_src = ("the raw image", _source(raw, "raw"))
     rep_src = [(f"replica {k}", _source(r, f"replica {k}")) for k, r in enumerate(replicas)]
     null_src = [(f"null replica {k}", _source(r, f"null replica {k}")) for k, r in enumerate(null_pair)]
@@ -430,7 +463,7 @@ def operator_scores(raw, replicas, codecs: Mapping, null_pair, *, domain: str = 
             raise InputError(f"{source[0]} gave a region of shape {block.shape}; {want} was asked for")
         return _responses(block, operators, sigmas, factors, inner)
 
-    for region, inner in _tiles(shape, edge, halo):
+    for region, inner in _tiles(shape, edge, halo, within):
         spread = _spread((respond(src, region, inner) for src in rep_src))
         sigma, keep = {}, {}
         for key in keys:
