@@ -277,6 +277,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", required=True, metavar="NAME[:KEY=VALUE,...]",
                    help="codec to tune, optionally with fixed keys (e.g. avif:bits=12); its knob is searched")
     p.add_argument("--max-evaluations", type=_positive_int, default=8, help="settings to try at most (default 8)")
+    p.add_argument("--sample", default=None, metavar="F",
+                   help="judge every setting on the same seeded random fraction F in (0, 1] of the tiles, as "
+                        "assess --sample does (docs/scaling.md)")
     p.add_argument("-o", "--output", required=True, help="output folder (tune.json, tune.csv, tune.png); "
                    + _FOLDER_RULE)
 
@@ -597,7 +600,8 @@ def _tune(args) -> int:
                       jobs=args.jobs, matching=args.matching, min_area=args.min_area,
                       max_evaluations=args.max_evaluations, progress=progress, tile=args.tile,
                       scheduler=args.scheduler, notice=progress.notice, margins=args.margin, primary=args.primary,
-                      verdict_anyway=args.verdict_anyway, spacing=info.spacing if image.ndim == 3 else None)
+                      verdict_anyway=args.verdict_anyway, spacing=info.spacing if image.ndim == 3 else None,
+                      sample=args.sample)
     write_tune(result, args.output)
     print(format_tune(result))
     print(f"wrote {args.output}/tune.json, tune.csv, tune.png")

@@ -20,6 +20,7 @@ from . import __version__
 from .codecs import REGISTRY, parse_spec
 from .codecs._base import code_image, prepare_image
 from .errors import CodecError, InputError
+from ._tasks import check_fraction
 from .pipeline import build_reference, score_codec, segment_and_match, unfit_warnings
 
 __all__ = ["TuneResult", "tune", "write_tune", "format_tune"]
@@ -61,14 +62,18 @@ def _format(value, integer):
 
 def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, seed=0, jobs=1, matching="iou",
          min_area=0, max_evaluations=8, progress=None, tile=None, scheduler=None, notice=None, margins=None,
-         primary=None, verdict_anyway=False, spacing=None) -> TuneResult:
+         primary=None, verdict_anyway=False, spacing=None, sample=None) -> TuneResult:
     """Find the strongest tolerable setting of ``codec`` (a codec name, optionally with fixed keys,
     e.g. ``"avif:bits=12"``). ``tile``, ``scheduler``, ``margins``, ``primary`` and a volume's voxel
-    ``spacing`` as for :func:`noisestat.assess`; a volume is coded as :func:`noisestat.assess` codes it. Only a setting whose verdict is *tolerable* (every criterion shown within
+    ``spacing`` as for :func:`noisestat.assess`; a volume is coded as :func:`noisestat.assess` codes it.
+    ``sample``: judge every setting on the same seeded fraction of the tiles (:func:`noisestat.assess`'s
+    ``sample``), so that a volume too large to segment whole many times can still be tuned. Only a setting whose verdict is *tolerable* (every criterion shown within
     its margin) is accepted: an inconclusive one counts as not tolerable, so the search cannot profit
     from a criterion the data could not decide. A raw segmentation unfit to be judged (giant,
     fragmented, unstable) is refused unless ``verdict_anyway``."""
     name, cls, knob, fixed = _base_spec(codec)
+    if sample is not None:
+        sample = check_fraction(sample)
     if max_evaluations < 2:
         raise InputError(f"max_evaluations must be >= 2; got {max_evaluations}")
     lo, hi = cls.knob_range
@@ -86,7 +91,8 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
     started = time.time()
     ref, _ = build_reference(image, profile, model=model, labels=labels, replicas=replicas, seed=seed, jobs=jobs,
                              matching=matching, min_area=min_area, progress=progress, tile=tile,
-                             scheduler=scheduler, notice=notice, margins=margins, primary=primary, spacing=spacing)
+                             scheduler=scheduler, notice=notice, margins=margins, primary=primary, spacing=spacing,
+                             sample=sample)
     unfit = unfit_warnings(ref)
     if unfit and not verdict_anyway:
         raise InputError(f"no verdict to tune on: {unfit[0]} (fix the labels or the model, or give --verdict-anyway)")
@@ -135,6 +141,7 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
             "classifier": ref.model.describe(), "verdict_rule": ref.rule, "seconds": round(time.time() - started, 2),
             "second_acquisition_tolerable": bool(ref.null_tolerable[0]),
             "second_acquisition_outcome": ref.null_verdict.outcome if ref.null_verdict is not None else None,
+            "sample": None if ref.sample is None else ref.sample.describe(seed),
             "margins": ref.margins.to_dict(), "primary": list(ref.primary), "admitted": ref.null_verdict.admitted
             if ref.null_verdict is not None else None,
             "search": f"bisection on {knob} between {_format(weak, integer)} (gentlest) and "

@@ -267,3 +267,20 @@ def test_operators_of_a_sampled_run_score_the_sampled_tiles_only(interior):
         assert s.pixels + s.excluded_pixels == voxels
         assert s.mean_eps == 0.0 and s.frac_abs_eps_lt_1 == 1.0
     assert all(s.pixels + s.excluded_pixels == math.prod(SHAPE) for s in whole.operators)
+
+
+def test_tune_with_sample_judges_each_setting_as_a_sampled_assess_does():
+    """tune --sample: every setting is judged on the same sampled tiles, so each evaluation's outcome and
+    reasons are those of assess --sample with that setting and seed; the provenance records the sample."""
+    from noisestat.tune import tune
+
+    raw = nuclei(random_centres(30, 3.5, 4), 3.5, 5)
+    result = tune(raw, CAMERA, "bitdepth:mode=shift", model=MODEL, replicas=3, seed=0, tile=16, sample=0.5,
+                  max_evaluations=3, verdict_anyway=True)
+    assert result.provenance["sample"]["fraction"] == 0.5
+    assert result.provenance["sample"]["n_sampled"] >= 1
+    for e in result.evaluations:
+        alone = run(raw, codecs=[e["spec"]], sample=0.5, tile=16, verdict_anyway=True).codecs[0]
+        assert (alone.outcome, list(alone.reasons)) == (e["outcome"], e["reasons"]), e["spec"]
+    with pytest.raises(InputError, match="sample"):
+        tune(raw, CAMERA, "bitdepth:mode=shift", model=MODEL, replicas=3, sample=1.5)
