@@ -74,3 +74,33 @@ def test_to_dtype_of_a_volume_holds_no_whole_float64_copy():
     assert got.nbytes == decoded.size * 2
     # the uint16 result (16 MiB) and one block's intermediates, well under one float64 copy (64 MiB)
     assert peak < decoded.nbytes // 2, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("spec", ["bitdepth:bits=8", "bitdepth:bits=5,mode=shift"])
+def test_bitdepth_codes_a_volume_in_blocks_with_the_whole_volumes_result(monkeypatch, spec):
+    """bitdepth on a volume: one min..max (or shift) for the whole volume, coded block by block: the same
+    samples as the whole-array formula, with no whole float64 or uint64 copy."""
+    from noisestat.camera import CameraProfile
+    from noisestat.codecs import parse_spec
+    from noisestat.codecs._base import code_image
+
+    camera = CameraProfile(gain_dn_per_e=0.5, offset_dn=100.0, read_noise_dn=2.0, bit_depth=12)
+    volume = np.random.default_rng(5).integers(90, 4096, size=(32, 512, 512), dtype=np.uint16)
+    volume[3, 4, 5], volume[30, 1, 2] = 17, 4095       # the range's ends in two different blocks
+    tracemalloc.start()
+    try:
+        got = code_image(parse_spec(spec), volume, camera).decoded
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    if "shift" in spec:
+        whole = (volume >> 7) << 7
+    else:
+        levels, lo, span = 255, 17, 4095 - 17
+        whole = _whole(lo + np.rint((volume.astype(np.float64) - lo) * (levels / span)) * (span / levels), np.uint16)
+    np.testing.assert_array_equal(got, whole)
+    # the uint16 result (16 MiB) and one block's intermediates, well under one float64 copy (64 MiB)
+    assert peak < volume.size * 8 // 2, f"peak {peak / 2**20:.0f} MiB"
+    # blocks of a few planes (a partial last one) give the same samples
+    monkeypatch.setattr(_base, "TO_DTYPE_BLOCK", 3 * 512 * 512)
+    np.testing.assert_array_equal(code_image(parse_spec(spec), volume, camera).decoded, whole)

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..io._files import _read_any, file_sha256
 from ..errors import CodecError, InputError
-from ._base import Codec, CodecKey, register
+from . import _base
+from ._base import Codec, CodecKey, register, to_dtype
 from ._transforms import range_scale, range_unscale
 
 
@@ -138,15 +139,31 @@ class BitDepth(Codec):
         bits = self.params["bits"]
         if self.params["mode"] == "minmax":
             levels = 2**bits - 1
-            codes, lo, span = range_scale(image, levels)
-            decoded = range_unscale(codes, lo, span, levels)
+            lo, hi = (int(image.min()), int(image.max())) if image.size else (0, 0)
+            span = max(hi - lo, 1)
+
+            def code(block):
+                codes, _, _ = range_scale(block, levels, lo=lo, span=span)
+                return to_dtype(range_unscale(codes, lo, span, levels), image.dtype)
             side, info = 2 * image.itemsize, {"min": lo, "max": lo + span}
         else:
             depth, shift = self._shift(image, profile)
-            # unsigned 64-bit arithmetic: exact for every non-negative sample of any width
-            codes = np.minimum(image.astype(np.uint64), np.uint64(2**depth - 1)) >> np.uint64(shift)
-            decoded = codes << np.uint64(shift)
+
+            def code(block):
+                # unsigned 64-bit arithmetic: exact for every non-negative sample of any width; the
+                # decoded sample is at most the raw one, so it fits the raw sample type
+                codes = np.minimum(block.astype(np.uint64), np.uint64(2**depth - 1)) >> np.uint64(shift)
+                return (codes << np.uint64(shift)).astype(image.dtype)
             side, info = 0, {"shift": shift}
+        # block by block along the first axis, so a volume costs its decoded copy and one block's
+        # intermediates (each sample is coded on its own: the same result as the whole at once)
+        decoded = np.empty(image.shape, dtype=image.dtype)
+        if image.ndim == 0 or not image.size:
+            decoded = code(image)
+        else:
+            step = max(1, _base.TO_DTYPE_BLOCK // max(1, math.prod(image.shape[1:])))
+            for start in range(0, image.shape[0], step):
+                decoded[start:start + step] = code(image[start:start + step])
         # The stream of a plain packed store: `bits` bits per pixel, no entropy coding.
         n_bytes = math.ceil(image.size * bits / 8) + side
         return self.result(image, decoded, n_bytes, **info)

@@ -18,10 +18,12 @@ import numpy as np
 __all__ = ["range_scale", "range_unscale", "stretch", "unstretch", "gat", "inverse_gat"]
 
 
-def range_scale(image: np.ndarray, levels: int):
-    """Codes 0..levels of the image's own min..max; returns (codes float, lo, span)."""
-    lo, hi = int(image.min()), int(image.max())
-    span = max(hi - lo, 1)
+def range_scale(image: np.ndarray, levels: int, *, lo: int | None = None, span: int | None = None):
+    """Codes 0..levels of the image's own min..max (or of ``lo``..``lo + span``, e.g. a whole volume's
+    range for one block of it); returns (codes float, lo, span)."""
+    if lo is None or span is None:
+        lo, hi = int(image.min()), int(image.max())
+        span = max(hi - lo, 1)
     codes = np.rint((image.astype(np.float64) - lo) * (levels / span))
     return codes, lo, span
 
