@@ -851,7 +851,11 @@ _SLOW_WRITE = textwrap.dedent("""
     def slow(*args, **kwargs):
         real(*args, **kwargs)
         open(sys.argv[1], "w").close()   # the test waits for this file
-        time.sleep(3600)   # until the test's signal
+        # until the test's signal, in short sleeps: the kernel may hand the signal to another thread of
+        # the process (a worker or BLAS thread), and then a sleep of the main thread is not cut short;
+        # Python raises KeyboardInterrupt at the main thread's next bytecode, as a real run does
+        while True:
+            time.sleep(0.05)
     pipeline.write_objects_parquet = slow
     sys.exit(main(sys.argv[2:]))
 """)
