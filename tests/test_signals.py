@@ -35,7 +35,8 @@ _AT_FIRST_IMPORT = textwrap.dedent("""
             if name == "numpy":
                 sys.meta_path.remove(self)
                 Path(sys.argv[1]).touch()   # the test signals once this file exists
-                time.sleep(3600)            # until the signal
+                while True:                 # until the signal, in short sleeps (a signal another
+                    time.sleep(0.05)        # thread receives does not cut a sleep short)
             return None
 
     sys.meta_path.insert(0, Stop())
