@@ -24,7 +24,7 @@ import numpy as np
 
 from noisestat.camera import CameraProfile
 from noisestat.codecs._base import Codec
-from noisestat.dataset import _field_scores
+from noisestat.dataset import _field_scores, judge_inputs
 from noisestat.pipeline import assess
 from noisestat.score import Margins, judge_dataset
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
@@ -80,8 +80,7 @@ def main():
         for _ in range(args.draws):
             chosen = [pool[i] for i in rng.choice(len(pool), size=min(k, len(pool)), replace=False)]
             for n in names:
-                fields = [{"outcome": f["codecs"][n]["outcome"], "null_outcome": f["null"]["outcome"],
-                           "shift": f["codecs"][n]["shift"], "null_shift": f["null"]["shift"]} for f in chosen]
+                fields = [judge_inputs(f, n) for f in chosen]
                 v = judge_dataset(fields, Margins(), args.replicas, primary)
                 counts[n][v["outcome"]] += 1
                 if n == SECOND:

@@ -431,6 +431,12 @@ def _seed_roots(seed: int) -> tuple:
     return forest, replicas, models
 
 
+def _grid_root(seed: int) -> np.random.SeedSequence:
+    """The seed a value predictor's grid of regions draws its origin from: the first child of the one
+    seed's third child (whose own generator draws ``--sample``'s tiles, a mask predictor's)."""
+    return np.random.SeedSequence(seed).spawn(4)[2].spawn(1)[0]
+
+
 def _sample_root(seed: int) -> np.random.Generator:
     """The generator ``--sample``'s tiles are drawn from: the one seed's third child (unused otherwise)."""
     return np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[2])

@@ -558,9 +558,10 @@ def _assess_dataset(args) -> int:
                   f"{args.output}: run the same command again to resume", file=sys.stderr)
             return 130
     for c in result.summary["codecs"]:
-        fr = c["fraction_tolerable"]
+        fr = c["field_counts"]
         print(f"{c['spec']}: {c['outcome'].upper()} over {c['fields']} fields (tolerable in {fr['tolerable_fields']}, "
-              f"their simulated second acquisitions in {fr['null_tolerable_fields']})")
+              f"not tolerable in {fr['not_tolerable_fields']}; their simulated second acquisitions tolerable in "
+              f"{fr['null_tolerable_fields']})")
         for reason in c["reasons"]:
             print(f"  {reason}")
     print(f"wrote {args.output}/summary.json, fields.csv, report.html and one folder per field "

@@ -42,7 +42,11 @@ from .score._verdict import Margins
 
 __all__ = ["assess_dataset", "field_seed", "DatasetAssessment", "DATASET_SCHEMA"]
 
-DATASET_SCHEMA = "noisestat-dataset/1"
+DATASET_SCHEMA = "noisestat-dataset/2"
+
+# The version of what a field's summary must hold for the pooled verdict (every criterion's effect and
+# standard error since 2): part of a field's settings, so a field finished under an older rule is run again.
+POOLED_RULE = 2
 
 # What the pooled summary calls a field's simulated second acquisition, in fields.csv and the report.
 NULL_NAME = "second acquisition (simulated)"
@@ -103,10 +107,22 @@ def _finished(folder: Path, record: dict) -> dict | None:
     return summary if recorded == json.loads(json.dumps(record)) else None
 
 
+def _pooled_inputs(criteria) -> list:
+    """A field verdict's criteria as the pooled verdict reads them: kind, parameter and the ``pool`` entry
+    (effect, standard error, exact)."""
+    out = []
+    for c in criteria or ():
+        pool = c.get("pool") or {}
+        out.append({"criterion": c.get("criterion"), "parameter": c.get("parameter"),
+                    "effect": _number(pool.get("effect")), "se": _number(pool.get("se")),
+                    "exact": bool(pool.get("exact"))})
+    return out
+
+
 def _field_scores(summary: dict, specs) -> dict:
-    """What the pooled verdict reads from a field's summary.json: per codec its outcome and each primary
-    parameter's trimmed mean of eps with its standard error, and the same for the simulated second
-    acquisition."""
+    """What the pooled verdict reads from a field's summary.json: per codec its outcome, each primary
+    parameter's trimmed mean of eps with its standard error, and every criterion's pooled effect; the same
+    for the simulated second acquisition."""
     codecs = {c["spec"]: c for c in summary.get("codecs", [])}
     primary = []
     out = {"codecs": {}}
@@ -117,15 +133,24 @@ def _field_scores(summary: dict, specs) -> dict:
         stats = c.get("statistics", {})
         out["codecs"][spec] = {"outcome": c.get("outcome", "inconclusive"),
                                "shift": {p: (_number(s.get("trimmed_mean")), _number(s.get("se_trimmed")))
-                                         for p, s in stats.items()}}
+                                         for p, s in stats.items()},
+                               "criteria": _pooled_inputs(verdict.get("criteria"))}
     simulated = summary.get("null_reference", {}).get("simulated", {})
     out["null"] = {"outcome": simulated.get("outcome") or "inconclusive",
                    "shift": {p: (_number(s.get("trimmed_mean")), _number(s.get("se_trimmed")))
-                             for p, s in simulated.get("parameters", {}).items()}}
+                             for p, s in simulated.get("parameters", {}).items()},
+                   "criteria": _pooled_inputs(simulated.get("criteria"))}
     out["primary"] = primary
     out["n_objects_raw"] = summary.get("n_objects_raw")
     out["replicas"] = summary.get("replicas")
     return out
+
+
+def judge_inputs(score: dict, spec: str) -> dict:
+    """One field's entry for :func:`noisestat.score.judge_dataset` from :func:`_field_scores`."""
+    c, null = score["codecs"][spec], score["null"]
+    return {"outcome": c["outcome"], "null_outcome": null["outcome"], "shift": c["shift"],
+            "null_shift": null["shift"], "criteria": c["criteria"], "null_criteria": null["criteria"]}
 
 
 def assess_dataset(csv_path, codecs, outdir, *, camera=None, labels=None, model=None, target=None,
@@ -187,7 +212,8 @@ def assess_dataset(csv_path, codecs, outdir, *, camera=None, labels=None, model=
                 "min_area": min_area, "margins": margins.to_dict(),
                 "primary": primary if primary is None or isinstance(primary, str) else list(primary),
                 "verdict_anyway": verdict_anyway, "channel": channel, "plane": plane,
-                "predictor_output": predictor_output, "predictor_timeout": predictor_timeout}
+                "predictor_output": predictor_output, "predictor_timeout": predictor_timeout,
+                "pooled_rule": POOLED_RULE}
     records = [_record(f, i, field_seed(seed, i), settings) for i, f in enumerate(fields)]
     out = prepare_dataset_dir(out, inputs=files)
     ran, reused, summaries = [], [], []
@@ -233,20 +259,19 @@ def dataset_summary(fields, records, scores, specs, margins: Margins, replicas: 
         primary += [p for p in s["primary"] if p not in primary]
     codecs = []
     for spec in specs:
-        per_field = [{"outcome": s["codecs"][spec]["outcome"], "null_outcome": s["null"]["outcome"],
-                      "shift": s["codecs"][spec]["shift"], "null_shift": s["null"]["shift"]} for s in scores]
-        v = judge_dataset(per_field, margins, replicas, primary)
+        v = judge_dataset([judge_inputs(s, spec) for s in scores], margins, replicas, primary)
         codecs.append({"spec": spec, "outcome": v["outcome"], "tolerable": v["tolerable"], "fields": v["fields"],
                        "pooled_shift": {c["parameter"]: _criterion(c) for c in v["criteria"]
                                         if c["criterion"] == "shift"},
-                       "fraction_tolerable": _criterion(_named(v["criteria"], "fields")),
-                       "fields_not_tolerable": _criterion(_named(v["criteria"], "harm")),
+                       "pooled_criteria": [_criterion(c) for c in v["criteria"] if c["criterion"] != "shift"],
+                       "field_counts": v["counts"],
                        "reasons": v["reasons"],
                        "null": {"outcome": v["null"]["outcome"],
                                 "pooled_shift": {c["parameter"]: _criterion(c) for c in v["null"]["criteria"]
                                                  if c["criterion"] == "shift"},
-                                "fraction_tolerable": _criterion(_named(v["null"]["criteria"], "fields")),
-                                "fields_not_tolerable": _criterion(_named(v["null"]["criteria"], "harm"))}})
+                                "pooled_criteria": [_criterion(c) for c in v["null"]["criteria"]
+                                                    if c["criterion"] != "shift"],
+                                "reasons": v["null"]["reasons"]}})
     rows = []
     for f, record, s in zip(fields, records, scores):
         rows.append({"name": f.name, "folder": f.name, "row": f.row, "position": record["position"],
@@ -256,30 +281,26 @@ def dataset_summary(fields, records, scores, specs, margins: Margins, replicas: 
                                                  for p in primary}} for spec in specs},
                      "null": {"outcome": s["null"]["outcome"],
                               "shift": {p: s["null"]["shift"].get(p, (math.nan,))[0] for p in primary}}})
-    rule = (f"per codec, over the fields as units: (1) per primary parameter ({', '.join(primary) or 'none'}), "
-            f"the fields' 20 % trimmed means of eps pooled with the field as a random effect ({METHOD}); "
-            f"within when its {1 - 2 * margins.alpha:.0%} interval lies inside +-{margins.shift:g} sigma_raw, "
-            f"beyond when |pooled shift| is shown above {margins.shift:g} sigma_raw (one-sided t); (2) the share "
-            f"of fields tolerable (Clopper-Pearson interval) against the share of the fields' simulated second "
-            f"acquisitions tolerable: beyond when shown below it (exact binomial test); (3) the fields not "
-            f"tolerable: beyond when shown more than {margins.alpha:g} of the fields (exact binomial test), the most a "
-            f"codec within every margin is called not tolerable per field. Tolerable when every "
-            f"criterion is within, not tolerable when one is beyond (Holm over the criteria, alpha "
-            f"{margins.alpha:g}), inconclusive otherwise, and always with fewer than {MIN_FIELDS} fields")
+    rule = (f"per codec, over the fields as units: every criterion of the per-field verdict (the shift of each "
+            f"primary parameter ({', '.join(primary) or 'none'}), the spread, the outliers, the losses, each global) "
+            f"pooled with the field as a random effect ({METHOD}); a shift or global within when its "
+            f"{1 - 2 * margins.alpha:.0%} interval lies inside its margin (+-{margins.shift:g} sigma_raw for a shift, "
+            f"+-{margins.global_:g} for a global), beyond when shown outside it; the spread, outliers and losses "
+            f"within when the pooled difference from their margins is shown on the right side, beyond when shown "
+            f"on the wrong one. Tolerable when every criterion is within, not tolerable when one is beyond (Holm "
+            f"over the criteria, alpha {margins.alpha:g}), inconclusive otherwise, always with fewer than "
+            f"{MIN_FIELDS} fields, and never within where a field could not be judged. It admits the average "
+            f"field's effect within each margin; a single field may lie outside it (the pooled shifts' prediction "
+            f"intervals). The counts of fields tolerable are reported, not tested")
     return {"schema_version": DATASET_SCHEMA, "noisestat": __version__, "dataset": os.fspath(csv_path),
             "seed": seed, "field_seeds": "numpy SeedSequence([seed, position]), position in CSV order from 0",
             "settings": settings, "primary": primary, "rule": rule, "codecs": codecs, "fields": rows}
 
 
-def _named(criteria, name: str) -> dict:
-    return next(c for c in criteria if c["criterion"] == name)
-
-
 def _criterion(c: dict) -> dict:
-    keep = ("estimate", "interval", "interval_method", "margin", "beyond_margin", "threshold", "se", "df", "tau2",
-            "fields", "left_out", "tolerable_fields", "null_tolerable_fields", "not_tolerable_fields", "n",
-            "p_within", "p_beyond",
-            "p_beyond_holm", "decision", "exact")
+    keep = ("criterion", "parameter", "units", "estimate", "interval", "prediction_interval", "interval_method",
+            "sided", "margin", "beyond_margin", "se", "df", "tau2", "fields", "left_out", "infinite", "p_within",
+            "p_beyond", "p_beyond_holm", "decision", "exact")
     return {k: c[k] for k in keep if k in c}
 
 

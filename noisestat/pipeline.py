@@ -46,7 +46,7 @@ from .results import Assessment, CodecScore, ImageObjects, Reference, ValueAsses
 from .score._verdict import Margins, parse_primary
 from .score._pixels import pixel_eps, pixel_floor, pixel_null, pixel_sigma, pixel_summary
 from .score._values import check_regions, check_target, judge_values, value_reference
-from ._reference import _in_threads, _seed_roots, build_reference, segment_and_match, unfit_warnings
+from ._reference import _grid_root, _in_threads, _seed_roots, build_reference, segment_and_match, unfit_warnings
 from ._scoring import operator_level, score_codec
 
 __all__ = ["assess", "assess_files", "build_reference", "score_codec", "segment_and_match",
@@ -420,7 +420,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
             "pixels_pooled": int(null_abs.size), "pairs": 1 + (replicas // 2 if replicas >= 4 else 0),
             "null_pair": null_summary}
     judged = value_reference(raw_values, replica_maps, null_pair, regions=regions, target=target, margins=margins,
-                             regions_name=regions_name, target_name=target_name)
+                             regions_name=regions_name, target_name=target_name, seed=_grid_root(seed))
     scores = []
     for c, s in zip(coded, same):
         values = raw_values if s else next(decoded)

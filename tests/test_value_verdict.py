@@ -76,9 +76,10 @@ def test_a_true_second_acquisition_is_tolerable(judged):
     kinds = {(c["criterion"], c["parameter"]) for c in second.verdict.criteria}
     assert ("shift", REGION_PARAMETER) in kinds and ("global", "mean") in kinds
     assert {"spread", "outliers"} <= {k for k, _ in kinds} and "losses" not in {k for k, _ in kinds}
-    # with a target each metric is judged as a global (PSNR through MSE, the sum through the mean)
-    assert {("global", m) for m in ("MSE", "SSIM", "r")} <= kinds
-    assert not any(p in ("PSNR", "sum") for _, p in kinds)
+    # the metrics against a target are reported, not judged (their replicas' spread is not a second
+    # acquisition's), and the sum is judged through the mean
+    assert not any(p in ("MSE", "SSIM", "r", "PSNR", "sum") for _, p in kinds)
+    assert all(m["judged"] is False for m in second.quantities["metrics"].values())
 
 
 def test_lossless_is_tolerable_with_eps_zero(judged):
@@ -86,7 +87,7 @@ def test_lossless_is_tolerable_with_eps_zero(judged):
     assert lossless.outcome == "tolerable"
     assert lossless.quantities["regions"]["eps"] and not np.any(lossless.quantities["regions"]["eps"])
     assert all(g["eps"] == 0 for g in lossless.quantities["globals"].values())
-    assert all(m["eps"] == 0 and m["change"] == 0 for m in lossless.quantities["metrics"].values())
+    assert all(m["change"] == 0 for m in lossless.quantities["metrics"].values())
 
 
 def test_a_destructive_codec_is_not_tolerable(judged):
@@ -101,8 +102,10 @@ def test_the_grid_follows_the_correlation_length(judged):
     # a 1.5 px Gaussian smoothing of independent pixels: correlation exp(-d^2 / (4 1.5^2)), 1/e at 3 px
     assert 2.6 < regions["correlation_length_px"] < 3.4
     edge = regions["edge_px"]
-    assert edge == block_edge(regions["correlation_length_px"]) and 11 <= edge <= 14
-    assert regions["n_regions"] == (120 // edge) ** 2 == judged.region_labels.max()
+    assert edge == block_edge(regions["correlation_length_px"]) and 11 <= edge <= 15 and edge % 2 == 1
+    origin = regions["origin_px"]
+    assert len(origin) == 2 and all(0 <= o < edge for o in origin)
+    assert regions["n_regions"] == np.prod([(120 - o) // edge for o in origin]) == judged.region_labels.max()
 
 
 def test_target_metrics_match_a_direct_computation(judged, target):
@@ -116,10 +119,9 @@ def test_target_metrics_match_a_direct_computation(judged, target):
         assert got["r"]["codec"] == pytest.approx(np.corrcoef(values.ravel(), target.ravel())[0, 1], rel=1e-10)
     raw = judged.raw_values.astype(np.float64)
     assert judged.codecs[0].quantities["metrics"]["MSE"]["raw"] == pytest.approx(np.mean((raw - target) ** 2))
-    # the replicas' spread is sigma_raw of the metric (no step floor binds here) and eps divides by it
+    # the change and the replicas' spread are reported beside it
     m = judged.codecs[2].quantities["metrics"]["MSE"]
-    assert m["sigma_raw"] == pytest.approx(m["replicas_sd"]) and m["replicas_sd"] > 0
-    assert m["eps"] == pytest.approx((m["raw"] - m["codec"]) / m["sigma_raw"])
+    assert m["change"] == pytest.approx(m["codec"] - m["raw"]) and m["replicas_sd"] > 0
 
 
 def test_summary_json_has_the_verdict_and_the_metrics(judged, tmp_path):
@@ -142,7 +144,7 @@ def test_user_regions_are_used(scene):
     regions[:32, :32], regions[:32, 32:], regions[32:, :32] = 7, 9, 30  # the last quadrant outside every region
     a = assess_values(raw[small], CAMERA, [GivenImage("second acquisition", second[small])], Smooth(), replicas=6,
                       seed=1, regions=regions)
-    assert a.judged["regions"] == {"source": "user", "n_regions": 3,
+    assert a.judged["regions"] == {"source": "user", "n_regions": 3, "outlier_floor": 0.06,
                                    "pixels_per_region": {"min": 1024, "median": 1024.0, "max": 1024}}
     q = a.codecs[0].quantities
     values = a.codecs[0].values.astype(np.float64)
@@ -183,7 +185,8 @@ def test_correlation_length_of_a_field_of_known_correlation(sigma_px):
     maps = [ndi.gaussian_filter(rng.normal(size=(96, 96)), sigma_px, mode="wrap") for _ in range(6)]
     length = correlation_length(maps)
     assert length == pytest.approx(2 * sigma_px, rel=0.1)
-    assert block_edge(length) == max(MIN_EDGE, int(np.ceil(LENGTHS_PER_EDGE * length)))
+    edge = max(MIN_EDGE, int(np.ceil(LENGTHS_PER_EDGE * length)))
+    assert block_edge(length) == edge + (1 - edge % 2)  # the smallest odd edge at least that
 
 
 def test_blocks_cover_the_image_once():
@@ -191,6 +194,59 @@ def test_blocks_cover_the_image_once():
     assert labels.shape == (23, 17, 9) and labels.min() == 1
     assert np.array_equal(np.unique(labels), np.arange(1, 2 * 2 * 1 + 1))
     assert (labels == 1).sum() == 8 * 8 * 9  # an axis shorter than the edge is one block
+
+
+def test_a_grid_origin_moves_every_boundary_and_keeps_every_pixel():
+    labels = block_regions((23, 17), 5, offset=(3, 4))
+    assert labels.min() == 1 and np.array_equal(np.unique(labels), np.arange(1, 4 * 2 + 1))
+    rows = labels[:, 0]
+    # boundaries at 3 + 5 k: the first 3 rows join the first block, the last rows join the last
+    assert list(np.flatnonzero(np.diff(rows)) + 1) == [8, 13, 18]
+    with pytest.raises(ValueError, match="offset"):
+        block_regions((23, 17), 5, offset=(5, 0))
+
+
+class DcOnly(Codec):
+    """Each 8 x 8 block replaced by its mean (JPEG with only the DC terms kept): block means unchanged."""
+
+    name, summary = "dconly", "8 x 8 block means"
+
+    def apply(self, image, profile):
+        h, w = (s - s % 8 for s in image.shape)
+        out = image.astype(np.float64)
+        blocks = out[:h, :w].reshape(h // 8, 8, w // 8, 8)
+        out[:h, :w] = np.broadcast_to(blocks.mean(axis=(1, 3), keepdims=True), blocks.shape).reshape(h, w)
+        return self.result(image, out, None)
+
+
+def test_a_codec_keeping_only_its_block_means_is_not_tolerable():
+    """The grid's odd edge and seeded origin: a codec that keeps the mean of each of its own 8 x 8 blocks and
+    nothing else cannot pass through regions aligned with those blocks (a sharp scene, the identity as the
+    predictor, so that the blocks' insides matter)."""
+
+    class Identity(Smooth):
+        def halo(self, ndim):
+            return (0,) * ndim
+
+        def predict_values(self, region):
+            return np.asarray(region, dtype=np.float64)
+
+    electrons, _ = simulate_scene((128, 128), n_objects=60, radius=(2.0, 5.0), background_e=300.0, object_e=2000.0,
+                                  rng=21)
+    raw = acquire(electrons, CAMERA, [21, 1])
+    a = assess_values(raw, CAMERA, [DcOnly("dconly")], Identity(), replicas=10, seed=4)
+    edge = a.judged["regions"]["edge_px"]
+    assert edge % 2 == 1
+    assert a.codecs[0].outcome == "not tolerable", a.codecs[0].verdict.reasons
+
+
+def test_the_outlier_floor_shrinks_with_the_number_of_regions():
+    from noisestat.score._values import region_margins
+    from noisestat.score import Margins
+
+    assert region_margins(Margins(), 20).loss_floor == 0.06
+    assert region_margins(Margins(), 300).loss_floor == pytest.approx(0.01)
+    assert region_margins(Margins(loss_floor=0.002), 300).loss_floor == 0.002
 
 
 PREDICTOR = '''

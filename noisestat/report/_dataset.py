@@ -73,17 +73,20 @@ def dataset_report_html(summary: dict) -> str:
            f"<p class=\"sub\">{_e(summary['dataset'])}: {len(summary['fields'])} fields, "
            f"{summary['settings']['replicas']} replicas each, seed {summary['seed']}, noisestat {_e(summary['noisestat'])}</p>",
            "<h2>Pooled verdict per codec</h2>",
-           "<table><tr><th>codec</th><th>outcome</th><th>fields</th><th>tolerable fields (interval)</th>"
-           "<th>second acquisitions tolerable</th><th>second acquisitions' outcome</th></tr>"]
+           "<table><tr><th>codec</th><th>outcome</th><th>fields</th><th>fields tolerable (share's interval)</th>"
+           "<th>fields not tolerable</th><th>second acquisitions tolerable</th><th>second acquisitions' outcome</th>"
+           "</tr>"]
     for c in summary["codecs"]:
-        fr = c["fraction_tolerable"]
+        fr = c["field_counts"]
         css = {"tolerable": "ok", "not tolerable": "no"}.get(c["outcome"], "")
         lo, hi = fr.get("interval", [None, None])
         out.append(f"<tr><td><code>{_e(c['spec'])}</code></td><td><span class=\"{css}\">{_e(c['outcome'])}</span></td>"
                    f"<td class=\"n\">{c['fields']}</td><td class=\"n\">{fr.get('tolerable_fields')} "
-                   f"({_f(lo, '.2f')}-{_f(hi, '.2f')})</td><td class=\"n\">{fr.get('null_tolerable_fields')}</td>"
+                   f"({_f(lo, '.2f')}-{_f(hi, '.2f')})</td><td class=\"n\">{fr.get('not_tolerable_fields')}</td>"
+                   f"<td class=\"n\">{fr.get('null_tolerable_fields')}</td>"
                    f"<td>{_e(c['null']['outcome'])}</td></tr>")
-    out.append("</table>")
+    out.append("</table><p class=\"sub\">The counts of fields are reported, not tested: the outcome is that of "
+               "the pooled criteria below.</p>")
     out.append("<h3>Pooled shift per primary parameter (sigma_raw)</h3><table><tr><th>codec</th>"
                + "".join(f"<th>{_e(p)}</th>" for p in primary) + "</tr>")
     for c in summary["codecs"]:
@@ -95,6 +98,20 @@ def dataset_report_html(summary: dict) -> str:
                          f"{_e(s.get('decision', ''))}</td>")
         out.append(f"<tr><td><code>{_e(c['spec'])}</code></td>{''.join(cells)}</tr>")
     out.append("</table>")
+    others = [(c, o) for c in summary["codecs"] for o in c.get("pooled_criteria", [])]
+    if others:
+        out.append("<h3>The other pooled criteria</h3><table><tr><th>codec</th><th>criterion</th><th>pooled</th>"
+                   "<th>interval</th><th>within when</th><th>decision</th></tr>")
+        for c, o in others:
+            lo, hi = o.get("interval", [None, None])
+            when = (f"inside +-{_f(o.get('margin'), 'g')}" if o.get("sided") == "two" else
+                    "above 0" if o.get("sided") == "above" else "below 0")
+            name = o["parameter"] if o["criterion"] == "global" else o["criterion"]
+            out.append(f"<tr><td><code>{_e(c['spec'])}</code></td><td>{_e(name)}</td>"
+                       f"<td class=\"n\">{_f(o.get('estimate'), '+.3f')}</td>"
+                       f"<td class=\"n\">[{_f(lo, '+.3f')}, {_f(hi, '+.3f')}]</td><td>{_e(when)}</td>"
+                       f"<td>{_e(o.get('decision', ''))}</td></tr>")
+        out.append("</table>")
     for c in summary["codecs"]:
         if c["reasons"]:
             out.append(f"<p><code>{_e(c['spec'])}</code>: " + "; ".join(_e(r) for r in c["reasons"]) + "</p>")

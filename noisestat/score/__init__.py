@@ -18,7 +18,7 @@ from ._verdict import Margins, PRIMARY, VOLUME_PRIMARY, Verdict, default_primary
 from ._sampling import (SampledEstimate, sample_tiles, objects_in_core, objects_inside, tile_of_objects,
                         whole_weights, tile_totals, extrapolate_global, extrapolate_ratio)
 from ._null import UNSTABLE_FRACTION, band_counts, replica_pair_eps, second_acquisition_losses
-from ._dataset import MIN_FIELDS, fields_criterion, harm_criterion, judge_dataset, pooled_shift
+from ._dataset import MIN_FIELDS, field_counts, judge_dataset, pooled_criterion, pooled_shift
 from ._tests import (FAMILIES, TRIM, MARGIN, ALPHA, KEEP, location_tests, band_fraction, band_noninferiority,
                      loss_test, codec_statistics, difference_stats)
 
@@ -31,5 +31,5 @@ __all__ = ["angular_mask", "deviation", "replica_spread", "resolution_floor", "f
            "proportion_margin_test", "clustered_margin_test", "global_test", "parse_primary", "rule_text",
            "object_shares", "UNSTABLE_FRACTION", "band_counts", "replica_pair_eps", "second_acquisition_losses",
            "SampledEstimate", "sample_tiles", "objects_in_core", "objects_inside", "tile_of_objects", "whole_weights",
-           "tile_totals", "extrapolate_global", "extrapolate_ratio", "MIN_FIELDS", "pooled_shift", "fields_criterion",
-           "harm_criterion", "judge_dataset"]
+           "tile_totals", "extrapolate_global", "extrapolate_ratio", "MIN_FIELDS", "pooled_shift", "pooled_criterion",
+           "field_counts", "judge_dataset"]

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["eps_scale", "keep_for_spread", "proportion_margin_test", "clustered_margin_test", "global_test",
-           "object_shares"]
+           "object_shares", "proportion_margin_effect", "clustered_margin_effect", "global_effect"]
 
 
 def eps_scale(n_replicas: int) -> float:
@@ -81,6 +81,27 @@ def proportion_margin_test(x: int, n: int, x0: float, n0: float, *, ratio: float
     >>> p_below < 0.05 < p_above
     True
     """
+    d, se = proportion_margin_effect(x, n, x0, n0, ratio=ratio, offset=offset)
+    if math.isnan(d):
+        return math.nan, math.nan
+    if not se > 0:
+        return (0.0, 1.0) if d < 0 else (1.0, 0.0)
+    z = d / se
+    return float(stats.norm.cdf(z)), float(stats.norm.sf(z))
+
+
+def proportion_margin_effect(x: int, n: int, x0: float, n0: float, *, ratio: float, offset: float = 0.0) -> tuple:
+    """``(d, se)`` behind :func:`proportion_margin_test`: the codec's proportion minus its margin
+    (``ratio`` p0 + ``offset``, at most 1), negative when within, and the standard error the test uses
+    (the codec's variance at the margin, the reference's with Agresti-Caffo's guard). A dataset pools
+    these over fields (:func:`noisestat.score.judge_dataset`). NaN without objects.
+
+    Examples
+    --------
+    >>> d, se = proportion_margin_effect(0, 100, 2, 600, ratio=2, offset=0.05)
+    >>> round(d, 4), round(se, 4)
+    (-0.0567, 0.0238)
+    """
     if n <= 0 or (not math.isinf(n0) and n0 <= 0):
         return math.nan, math.nan
     if math.isinf(n0):
@@ -91,10 +112,7 @@ def proportion_margin_test(x: int, n: int, x0: float, n0: float, *, ratio: float
         var0 = guarded * (1 - guarded) / (n0 + 2)
     margin = min(ratio * p0 + offset, 1.0)
     var = margin * (1 - margin) / n + ratio ** 2 * var0
-    if not var > 0:
-        return (0.0, 1.0) if x / n < margin else (1.0, 0.0)
-    z = (x / n - margin) / math.sqrt(var)
-    return float(stats.norm.cdf(z)), float(stats.norm.sf(z))
+    return float(x / n - margin), float(math.sqrt(max(var, 0.0)))
 
 
 def clustered_margin_test(inside: np.ndarray, inside0: np.ndarray, *, ratio: float) -> tuple:
@@ -119,6 +137,19 @@ def clustered_margin_test(inside: np.ndarray, inside0: np.ndarray, *, ratio: flo
     >>> p_above < 0.05 < p_below
     True
     """
+    mean, se, df = clustered_margin_effect(inside, inside0, ratio=ratio)
+    if math.isnan(mean):
+        return math.nan, math.nan
+    if not se > 0:
+        return (0.0, 1.0) if mean > 0 else (1.0, 0.0)
+    t = mean / se
+    return float(stats.t.sf(t, df)), float(stats.t.cdf(t, df))
+
+
+def clustered_margin_effect(inside: np.ndarray, inside0: np.ndarray, *, ratio: float) -> tuple:
+    """``(d, se, df)`` behind :func:`clustered_margin_test`: the mean over objects (and the two guard
+    objects) of ``share - ratio x reference share``, positive when within, its standard error and the t
+    test's degrees of freedom. A dataset pools ``d`` over fields. NaN without objects."""
     a = np.asarray(inside, dtype=float)
     b = np.asarray(inside0, dtype=float)
     if b.ndim == 2:
@@ -128,14 +159,10 @@ def clustered_margin_test(inside: np.ndarray, inside0: np.ndarray, *, ratio: flo
     ok = np.isfinite(a) & np.isfinite(b)
     a, b = a[ok], b[ok]
     if len(a) < 1:
-        return math.nan, math.nan
+        return math.nan, math.nan, 0
     m0 = float(b.mean())
     d = np.concatenate([a - ratio * b, [1.0 - ratio * m0, 0.0 - ratio * m0]])
-    se = float(d.std(ddof=1) / math.sqrt(len(d)))
-    if not se > 0:
-        return (0.0, 1.0) if d.mean() > 0 else (1.0, 0.0)
-    t = float(d.mean() / se)
-    return float(stats.t.sf(t, len(d) - 1)), float(stats.t.cdf(t, len(d) - 1))
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))), len(d) - 1
 
 
 def global_test(eps: float, margin: float, n_replicas: int) -> tuple:
@@ -160,6 +187,22 @@ def global_test(eps: float, margin: float, n_replicas: int) -> tuple:
         return 0.0, 1.0
     q = dof * margin ** 2 / eps ** 2
     return float(stats.chi2.sf(q, dof)), float(stats.chi2.cdf(q, dof))
+
+
+def global_effect(eps: float, n_replicas: int) -> tuple:
+    """``(eps, se)`` of one global's eps for pooling over fields: eps = change / sigma_hat, whose only
+    randomness given the change is sigma_hat's (chi with N - 1 degrees of freedom), so its standard
+    error is about |eps| / sqrt(2 (N - 1)) (delta method); 0 for an unchanged global.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in global_effect(3.0, 10)]
+    [3.0, 0.707]
+    """
+    eps = float(eps)
+    if not np.isfinite(eps):
+        return eps, math.nan
+    return eps, abs(eps) / math.sqrt(2 * max(int(n_replicas) - 1, 1))
 
 
 def object_shares(eps: np.ndarray) -> np.ndarray:

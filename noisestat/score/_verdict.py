@@ -64,8 +64,8 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
-from ._criteria import (_worst, clustered_margin_test, eps_scale, global_test, keep_for_spread, object_shares,
-                        proportion_margin_test)
+from ._criteria import (_worst, clustered_margin_effect, clustered_margin_test, eps_scale, global_effect,
+                        global_test, keep_for_spread, object_shares, proportion_margin_effect, proportion_margin_test)
 from ._tests import holm
 
 __all__ = ["Margins", "PRIMARY", "VOLUME_PRIMARY", "default_primary", "Verdict", "decide", "parse_primary", "judge", "rule_text"]
@@ -310,7 +310,8 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
                          "margin": margins.shift, "units": "sigma_raw", "n": n,
                          "p_within": s.get("p_equivalent", math.nan) if n >= MIN_OBJECTS_WITHIN else math.nan,
                          "p_beyond": s.get("p_beyond", math.nan) if n >= 3 else math.nan,
-                         "_se": s.get("se_trimmed", math.nan)})
+                         "_se": s.get("se_trimmed", math.nan),
+                         "pool": _pool(s.get("trimmed_mean", math.nan), s.get("se_trimmed", math.nan))})
     cols = [parameters.index(p) for p in primary]
     if cols:
         criteria.append(_spread_criterion(np.asarray(eps)[:, cols], None if null_eps is None else
@@ -326,17 +327,21 @@ def judge(statistics: dict, eps: np.ndarray, parameters, null_eps: np.ndarray | 
                          "estimate": x / n if n else math.nan, "reference": x0 / n0 if n0 else math.nan,
                          "margin": margins.loss, "offset": margins.loss_floor,
                          "units": "x a second acquisition's rate + offset", "n": n, "p_within": p_below,
-                         "p_beyond": p_above, "_x0n0": (x0, n0)})
+                         "p_beyond": p_above, "_x0n0": (x0, n0),
+                         "pool": _pool(*proportion_margin_effect(x, n, x0, n0, ratio=margins.loss,
+                                                                 offset=margins.loss_floor))})
     for name, e in global_eps.items():
         p_within, p_beyond = global_test(float(e), margins.global_, n_replicas)
         criteria.append({"criterion": "global", "parameter": name, "estimate": float(e), "margin": margins.global_,
-                         "units": "sigma_raw", "n": n_replicas, "p_within": p_within, "p_beyond": p_beyond})
+                         "units": "sigma_raw", "n": n_replicas, "p_within": p_within, "p_beyond": p_beyond,
+                         "pool": _pool(*global_effect(float(e), n_replicas))})
     outcome = decide(criteria, alpha)
     missing = [k for k, present in (("shift", reps), ("spread and outliers", cols), ("losses", loss is not None or not losses))
                if not present]
     if identical:
         for c in criteria:
             c["decision"], c["exact"] = "within", "the decoded image is the raw image"
+            c["pool"] = {**c.get("pool", _pool(math.nan, math.nan)), "exact": True}
         outcome = "tolerable"
     elif outcome == "tolerable" and missing:
         # the globals alone do not make a codec tolerable: objects must have been judged
@@ -372,6 +377,14 @@ def _reference_blocks(eps0: np.ndarray, n_objects: int) -> np.ndarray | None:
     return None
 
 
+def _pool(effect, se) -> dict:
+    """What a dataset pools of a criterion over fields (:func:`noisestat.score.judge_dataset`): the field's
+    effect in the criterion's own scale (a shift or a global's eps in sigma_raw; for the spread, the mean
+    share inside the band minus its margin, positive when within; for losses and outliers, the rate minus
+    its margin, negative when within) and its standard error."""
+    return {"effect": float(effect), "se": float(se)}
+
+
 def _spread_criterion(eps, eps0, margins, n_replicas, reference, names) -> dict:
     """Criterion (2): the share of |eps| < 1 over the primary parameters, paired by object with the
     reference second acquisitions (:func:`clustered_margin_test`)."""
@@ -386,14 +399,16 @@ def _spread_criterion(eps, eps0, margins, n_replicas, reference, names) -> dict:
             shares0 = np.stack([object_shares(block) for block in blocks])
         else:  # rows of other objects: their mean share, for every object
             shares0 = np.full(len(eps), np.nanmean(object_shares(eps0)))
-        p_above, p_below = clustered_margin_test(shares, shares0, ratio=keep)
         ref = float(np.nanmean(shares0)) if np.isfinite(shares0).any() else math.nan
     else:
         ref = null_reference(n_replicas)["frac_abs_eps_lt_1"]
-        p_above, p_below = clustered_margin_test(shares, np.full(len(eps), ref), ratio=keep)
+        shares0 = np.full(len(eps), ref)
+    p_above, p_below = clustered_margin_test(shares, shares0, ratio=keep)
+    effect, se, _ = clustered_margin_effect(shares, shares0, ratio=keep)
     return {"criterion": "spread", "parameter": names, "estimate": float(np.nanmean(shares)) if n else math.nan,
             "reference": ref, "margin": margins.spread, "keep": keep, "units": "x a second acquisition's spread",
-            "n": n, "p_within": p_above if n >= 3 else math.nan, "p_beyond": p_below if n >= 3 else math.nan}
+            "n": n, "p_within": p_above if n >= 3 else math.nan, "p_beyond": p_below if n >= 3 else math.nan,
+            "pool": _pool(effect, se) if n >= 3 else _pool(math.nan, math.nan)}
 
 
 def _outlier_criterion(eps, eps0, margins) -> dict:
@@ -408,7 +423,7 @@ def _outlier_criterion(eps, eps0, margins) -> dict:
     out = {"criterion": "outliers", "parameter": "objects beyond a second acquisition's 99th percentile",
            "margin": margins.loss, "offset": margins.loss_floor, "units": "x a second acquisition's share + offset",
            "n": int(has.sum()), "estimate": math.nan, "reference": math.nan, "threshold": math.nan,
-           "p_within": math.nan, "p_beyond": math.nan}
+           "p_within": math.nan, "p_beyond": math.nan, "pool": _pool(math.nan, math.nan)}
     if eps0 is None or not len(eps0) or not has.any():
         return out
     worst0 = _worst(eps0)
@@ -421,7 +436,8 @@ def _outlier_criterion(eps, eps0, margins) -> dict:
     x0, n0 = int((worst0 > threshold).sum()), len(worst0)
     p_below, p_above = proportion_margin_test(x, n, x0, n0, ratio=margins.loss, offset=margins.loss_floor)
     out.update(estimate=x / n, reference=x0 / n0, threshold=threshold, p_within=p_below, p_beyond=p_above,
-               _x0n0=(x0, n0))
+               _x0n0=(x0, n0), pool=_pool(*proportion_margin_effect(x, n, x0, n0, ratio=margins.loss,
+                                                                     offset=margins.loss_floor)))
     return out
 
 
