@@ -13,10 +13,10 @@ is assessed by ``noisestat.assess_values`` and the second scored as a "codec". T
     a probability-like map: a sigmoid of a 1 px smoothing, centred half-way between background and
     cell, its width an eighth of the contrast; its target is the truth mask (1 in a cell, 0 outside).
 
-Each scene is judged twice: on the correlation-length grid of region means with the image's mean
-(``grid``), and with the target's metrics as well (``grid+target``). Prints one line per scene and a
-Markdown table (T/I/N = tolerable / inconclusive / not tolerable); a benchmark: it measures and
-prints, it asserts nothing.
+Each scene is judged on the correlation-length grid of region means (odd edge, origin drawn from the
+seed) with the image's mean; the target's metrics are computed and reported, not judged. Prints one
+line per scene and a Markdown table (T/I/N = tolerable / inconclusive / not tolerable); a benchmark:
+it measures and prints, it asserts nothing.
 
     python benchmarks/bench_value_verdict.py --seeds 10
     python benchmarks/bench_value_verdict.py --seeds 10 --replicas 30
@@ -136,7 +136,7 @@ def main():
                 reached[predictor, scene].append([j[2] for j in jpegs])
                 codecs = [GivenImage(names[0], raw_b), *(GivenImage(n, j[0]) for n, j in zip(CODECS, jpegs)),
                           *CODECS[len(JPEG_RATIOS):]]
-                for variant, tgt in (("grid", None), ("grid+target", target)):
+                for variant, tgt in (("grid", target),):
                     r = assess_values(raw_a, CAMERA, codecs, model,
                                       replicas=args.replicas, seed=seed, jobs=args.jobs, target=tgt,
                                       margins=args.margin)
@@ -165,7 +165,7 @@ def main():
 
     for predictor in args.predictors:
         for scene in args.scenes:
-            for variant in ("grid", "grid+target"):
+            for variant in ("grid",):
                 key = (predictor, scene, variant)
                 n, edge, length = np.mean(found[key], axis=0)
                 print(f"| {predictor} | {scene} | {variant} | {n:.0f} ({edge:.0f} px, {length:.2f}) | "

@@ -460,8 +460,8 @@ class ValueAssessment:
                                         "smallest non-zero change a replica made (0: no replica changed any pixel)"},
             "null_reference": self.null,
             "verdict": self.judged or None,
-            "verdict_note": "the verdict judges region means and image-level quantities (and metrics against a "
-                            "target); per-pixel eps is descriptive: neighbouring pixels share the predictor's "
+            "verdict_note": "the verdict judges region means and image-level quantities (metrics against a "
+                            "target are reported, not judged); per-pixel eps is descriptive: neighbouring pixels share the predictor's "
                             "neighbourhood, so their eps are not independent; compare frac_abs_eps_lt_1 with the "
                             "null's and beyond_null_q99 with 0.01",
             "warnings": list(self.warnings),

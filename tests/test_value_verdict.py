@@ -245,8 +245,8 @@ def test_the_outlier_floor_shrinks_with_the_number_of_regions():
     from noisestat.score import Margins
 
     assert region_margins(Margins(), 20).loss_floor == 0.06
-    assert region_margins(Margins(), 300).loss_floor == pytest.approx(0.01)
-    assert region_margins(Margins(loss_floor=0.002), 300).loss_floor == 0.002
+    assert region_margins(Margins(), 800).loss_floor == pytest.approx(0.01)
+    assert region_margins(Margins(loss_floor=0.002), 800).loss_floor == 0.002
 
 
 PREDICTOR = '''

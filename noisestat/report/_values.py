@@ -76,7 +76,7 @@ def _verdict_lines(a: ValueAssessment) -> list:
         for reason in (c.verdict.reasons if c.verdict is not None else ()):
             lines.append(f"  {c.spec}: {reason}")
     if any("metrics" in c.quantities for c in a.codecs):
-        lines.append("metrics against the target (raw -> codec; replicas' sd):")
+        lines.append("metrics against the target, reported, not judged (raw -> codec; replicas' sd):")
         for c in a.codecs:
             lines.append(f"  {c.spec[:32]:<32} " + ", ".join(
                 f"{k} {v['raw']:.4g} -> {v['codec']:.4g} ({v['replicas_sd']:.2g})" for k, v in c.quantities["metrics"].items()))
