@@ -265,8 +265,8 @@ def _parser() -> argparse.ArgumentParser:
                                                        "360 k / n)")
     turn.add_argument("--angles-range", metavar="START,STOP", help="angles evenly spaced from START to STOP degrees")
     opt.add_argument("--center", type=float, metavar="C", help="the rotation axis's column (default width // 2)")
-    opt.add_argument("--filter", default="ramp", help="ramp (default), shepp-logan, cosine, hamming or hann")
-    opt.add_argument("--interpolation", default="linear", help="linear (default) or nearest")
+    opt.add_argument("--filter", default=None, help="ramp (default), shepp-logan, cosine, hamming or hann")
+    opt.add_argument("--interpolation", default=None, help="linear (default) or nearest")
     p.add_argument("-o", "--output", required=True, help="output folder; " + _FOLDER_RULE)
 
     p = sub.add_parser("assess-dataset", help="score codecs on every field of a dataset and pool the verdicts")
@@ -574,14 +574,15 @@ def _reconstruction(args):
     angles as a function of the number of projections, which only the file knows."""
     if args.reconstruct is None:
         for flag, value in (("--angles", args.angles), ("--angles-range", args.angles_range),
-                            ("--center", args.center)):
+                            ("--center", args.center), ("--filter", args.filter),
+                            ("--interpolation", args.interpolation)):
             if value is not None:
                 from .errors import InputError
 
                 raise InputError(f"{flag} sets up a reconstruction: give --reconstruct fbp with it")
         return None
-    return {"method": args.reconstruct, "center": args.center, "filter": args.filter,
-            "interpolation": args.interpolation,
+    return {"method": args.reconstruct, "center": args.center, "filter": args.filter or "ramp",
+            "interpolation": args.interpolation or "linear",
             "angles": functools.partial(_reconstruction_angles, args, source=args.image)}
 
 
@@ -610,10 +611,22 @@ def _tune(args) -> int:
 
 
 def _train(args) -> int:
+    import numpy as np
+
+    from .errors import InputError
+    from .io import read_array_info
     from .io._files import prepare_output_file, read_image_info, read_labels
     from .predict._forest import PixelClassifier, save_model
 
-    image, info = read_image_info(args.image, channel=args.channel, plane=args.plane)
+    # a raw image (integers, with the raw image's checks), or a volume of reals such as the reconstruction
+    # `noisestat reconstruct --camera` writes for an OPT model (the values `assess --reconstruct` sees)
+    image, info = read_array_info(args.image, channel=args.channel, plane=args.plane)
+    if image.dtype.kind in "iub":
+        image, info = read_image_info(args.image, channel=args.channel, plane=args.plane)
+    elif not np.isfinite(image).all():
+        raise InputError(f"{args.image}: holds NaN or infinite values ({int((~np.isfinite(image)).sum())} pixels)")
+    elif not image.size or image.min() == image.max():
+        raise InputError(f"{args.image}: every pixel has the same value; there is nothing to learn from")
     labels = read_labels(args.labels, shape=image.shape)
     prepare_output_file(args.output, inputs=[args.image, args.labels])
     # images: Weka's 2D features; volumes: the ilastik-style n-D set (as `assess --labels` trains)
@@ -718,11 +731,13 @@ def _reconstruct(args) -> int:
     from .errors import InputError
     from .io import atomic_file, prepare_output_file, read_projections
     from .reconstruct import ROWS_PER_BLOCK, describe_fbp, fbp_rows
+    from .reconstruct._domain import check_projections
 
     source = args.projections
     camera = load_profile(args.camera) if args.camera else None
     prepare_output_file(args.output, inputs=[source, args.camera, args.angles])
-    stack = read_projections(source)[0]  # integers as the camera wrote them, or reals (e.g. flat-fielded)
+    stack, info = read_projections(source)  # integers as the camera wrote them, or reals (e.g. flat-fielded)
+    check_projections(stack, name=source, integers=False)
     count, rows, width = stack.shape
     angles = _reconstruction_angles(args, count, source)
     settings = describe_fbp(stack.shape, angles, args.center, args.filter, args.interpolation, name=source)
@@ -744,8 +759,13 @@ def _reconstruct(args) -> int:
             del blocks
     values = "electrons above the camera's offset" if camera is not None else "as written (DN)"
     record = {"noisestat": __version__, "projections": os.path.basename(source), "values": values, **settings}
+    metadata, extra = {"axes": "ZYX", "Info": json.dumps(record)}, {}
+    if info.pixel_size is not None:  # a slice's pixel is the detector's across the axis, a slice one row apart
+        size = info.pixel_size
+        extra["resolution"] = (1.0 / float(size.x), 1.0 / float(size.x))
+        metadata.update(unit=size.unit.replace("µ", "\\u00B5"), spacing=float(size.y))
     with atomic_file(args.output) as handle:  # streamed from the volume, no copy
-        tifffile.imwrite(_Unnamed(handle), volume, imagej=True, metadata={"axes": "ZYX", "Info": json.dumps(record)})
+        tifffile.imwrite(_Unnamed(handle), volume, imagej=True, metadata=metadata, **extra)
     print(f"reconstructed {rows} slices of {width} x {width} from {count} projections ({args.filter} filter, "
           f"{args.interpolation} interpolation, axis at column {settings['center_px']:g}, values "
           f"{values})")

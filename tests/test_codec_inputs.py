@@ -258,3 +258,27 @@ def test_values_given_from_python_are_checked_like_spec_text():
     with pytest.raises(CodecError, match="ratio must be a finite number; got 'nan'"):
         cls("jpeg", ratio=float("nan"))
     assert cls("jpeg", ratio=10.0).params["ratio"] == 10.0
+
+
+def test_sperr_without_a_positive_bound_is_refused_in_one_line():
+    from noisestat.codecs import parse_spec
+    from noisestat.errors import CodecError
+
+    with pytest.raises(CodecError, match=r"sperr: max_error must lie in \[1e-06") as info:
+        parse_spec("sperr:max_error=0")
+    assert "\n" not in str(info.value)
+
+
+def test_an_encoder_refusing_its_input_is_a_codec_error_naming_the_spec():
+    import numpy as np
+
+    from noisestat.codecs import parse_spec
+    from noisestat.codecs._base import code_image
+    from noisestat.errors import CodecError
+
+    codec = parse_spec("sperr:max_error=1")
+    codec.params["max_error"] = 0.0   # what SPERR itself refuses, past the spec's check
+    volume = np.random.default_rng(0).integers(0, 1000, (8, 32, 32)).astype(np.uint16)
+    with pytest.raises(CodecError, match=r"^sperr:max_error=1: the codec refused .*SperrError") as info:
+        code_image(codec, volume, None)
+    assert "\n" not in str(info.value)

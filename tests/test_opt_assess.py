@@ -110,3 +110,35 @@ def test_wrong_angle_count_is_one_line(opt_files, tmp_path, capsys):
     code = _assess(opt_files, tmp_path / "o", "--angles", tmp_path / "angles.txt")
     err = capsys.readouterr().err
     assert code != 0 and "angles.txt" in err and f"expected {_ANGLES}" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_the_written_reconstruction_assesses_the_projections(opt_files, tmp_path, capsys):
+    """docs/opt.md's route to --model: reconstruct with the camera, train the forest on that volume (reals),
+    assess the projections with the model: the same values and voxel size as the assessment sees."""
+    folder = opt_files
+    tifffile.imwrite(tmp_path / "proj.tif", tifffile.imread(folder / "proj_a.tif"), imagej=True,
+                     resolution=(1 / 5.0, 1 / 5.0), metadata={"axes": "ZYX", "unit": "um"})
+    rec, model = tmp_path / "rec.tif", tmp_path / "model.npz"
+    assert main(["reconstruct", str(tmp_path / "proj.tif"), "--camera", str(folder / "camera.json"), "-o", str(rec),
+                 "--quiet"]) == 0
+    with tifffile.TiffFile(rec) as tif:
+        assert tif.imagej_metadata["spacing"] == 5.0 and tif.pages[0].tags["XResolution"].value == (1, 5)
+    assert main(["train", str(rec), "--labels", str(folder / "labels.tif"), "-o", str(model)]) == 0
+    out = tmp_path / "out"
+    assert main(["assess", str(tmp_path / "proj.tif"), "--reconstruct", "fbp", "--camera", str(folder / "camera.json"),
+                 "--model", str(model), "--codec", "lossless", "--replicas", "3", "--quiet", "-o", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_objects_raw"] == 4 and summary["provenance"]["spacing"] == [5.0, 5.0, 5.0]
+    assert summary["codecs"][0]["outcome"] == "tolerable"
+
+
+@pytest.mark.parametrize("flag, value", [("--filter", "foo"), ("--interpolation", "nearest")])
+def test_reconstruction_filter_or_interpolation_without_reconstruct_are_refused(opt_files, tmp_path, capsys, flag,
+                                                                                 value):
+    code = main(["assess", str(opt_files / "proj_a.tif"), "--camera", str(opt_files / "camera.json"),
+                 "--labels", str(opt_files / "labels.tif"), "--codec", "lossless", flag, value,
+                 "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code != 0 and f"{flag} sets up a reconstruction" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

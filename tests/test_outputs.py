@@ -326,13 +326,29 @@ def test_assess_marks_its_folder_and_replaces_only_its_own(data, capsys):
     marker = json.loads((out / MARKER).read_text())
     assert marker["command"] == "assess" and marker["noisestat"]
     assert (out / "summary.json").is_file() and (out / "report.html").is_file()
-    (out / "stray.txt").write_text("from an earlier run")
-    # a second run replaces the folder noisestat wrote, as a whole
+    assert "summary.json" in marker["files"] and MARKER not in marker["files"]
+    # a file the user put in the folder since is not noisestat's: the folder is not replaced, the file kept
+    (out / "notes.txt").write_text("the user's notes")
+    (out / "figures" / "mine.png").write_bytes(b"the user's figure")
+    code, _, err = run(capsys, *assess_argv(data, out, "--seed", "1"))
+    assert code == 1 and "figures/mine.png and 1 more file(s), which noisestat did not write there" in one_error_line(err)
+    assert (out / "notes.txt").read_text() == "the user's notes"
+    assert json.loads((out / "summary.json").read_text())["seed"] == 0
+    (out / "notes.txt").unlink()
+    (out / "figures" / "mine.png").unlink()
+    # without them, a second run replaces the folder noisestat wrote, as a whole
     code, _, err = run(capsys, *assess_argv(data, out, "--seed", "1"))
     assert code == 0, err
-    assert not (out / "stray.txt").exists()
     assert json.loads((out / "summary.json").read_text())["seed"] == 1
     assert leftovers(data.parent) == []
+    # a folder of a noisestat that listed no files is replaced as before
+    marker = json.loads((out / MARKER).read_text())
+    del marker["files"]
+    (out / MARKER).write_text(json.dumps(marker))
+    (out / "stray.txt").write_text("from an earlier run")
+    code, _, err = run(capsys, *assess_argv(data, out, "--seed", "2"))
+    assert code == 0, err
+    assert not (out / "stray.txt").exists()
 
 
 def test_a_folder_of_other_files_is_refused_before_any_work(data, capsys, monkeypatch):

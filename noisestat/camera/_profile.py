@@ -367,6 +367,7 @@ def save_profile(profile: CameraProfile, path: str | os.PathLike) -> None:
     import hashlib
     import io
 
+    from .. import __version__
     from ..io._files import atomic_file, json_text
 
     path = Path(path)
@@ -381,9 +382,11 @@ def save_profile(profile: CameraProfile, path: str | os.PathLike) -> None:
             maps_path = path.with_name(f"{path.stem}_pixelmaps.tif")
             buffer = io.BytesIO()
             tifffile.imwrite(buffer, profile.pixel_maps.stack(), photometric="minisblack",
-                             metadata={"pages": list(PIXEL_MAP_PAGES)})
+                             metadata={"pages": list(PIXEL_MAP_PAGES), "written_by": f"noisestat {__version__}"})
             files.enter_context(atomic_file(maps_path)).write(buffer.getvalue())
             data["pixel_maps"] = {**profile.extra.get("pixel_maps", {}), "file": maps_path.name,
                                   "pages": list(PIXEL_MAP_PAGES),
                                   "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
+        # the mark that lets a later run replace this file (noisestat.io._ownership)
+        data["written_by"] = f"noisestat {__version__}"
         profile_file.write(json_text(data))

@@ -187,16 +187,23 @@ def code_image(codec: Codec, image: np.ndarray, profile: CameraProfile | None) -
     >>> result.coded, result.decoded.shape, bool((result.decoded == volume).all())
     ('volume', (3, 8, 6), True)
     """
-    if image.ndim == 2:
-        return codec.apply(image, profile)
-    if image.ndim != 3:
+    if image.ndim not in (2, 3):
         raise CodecError(f"{codec.spec}: images must be 2D or 3D; got shape {image.shape}")
-    if codec.volume == "volume":
-        result = codec.apply(image, profile)
-        extra = {"coded": "volume"}
-    else:
-        result = codec.apply_planes(image, profile)
-        extra = {"coded": "planes", "planes": int(image.shape[0])}
+    try:
+        if image.ndim == 2:
+            return codec.apply(image, profile)
+        if codec.volume == "volume":
+            result = codec.apply(image, profile)
+            extra = {"coded": "volume"}
+        else:
+            result = codec.apply_planes(image, profile)
+            extra = {"coded": "planes", "planes": int(image.shape[0])}
+    except RuntimeError as exc:
+        # an encoder or decoder of imagecodecs refusing its input or settings: one line naming the codec
+        if not type(exc).__module__.startswith("imagecodecs"):
+            raise
+        raise CodecError(f"{codec.spec}: the codec refused this image or setting ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no reason given'})") from None
     if result.decoded.shape != image.shape:
         raise CodecError(f"{codec.spec}: decoded shape {result.decoded.shape} differs from the raw {image.shape}")
     return CodecResult(result.spec, result.decoded, result.n_bytes, result.compression_ratio,

@@ -27,6 +27,9 @@ from ._classic import RATIO, KnobCodec
 from ._transforms import gat, inverse_gat
 
 MAX_ERROR = CodecKey("max_error", float, "largest absolute error allowed, in DN", low=0.0, high=1e9)
+# SPERR refuses a bound of 0 (it has no lossless mode): its smallest bound is a tiny positive one
+SPERR_MAX_ERROR = CodecKey("max_error", float, "largest absolute error allowed, in DN (SPERR has no lossless "
+                           "mode: > 0)", low=1e-6, high=1e9)
 MAX_ERROR_SIGMA = CodecKey("max_error_sigma", float, "largest error in units of each pixel's noise sigma "
                            "(needs the camera profile)", low=1e-3, high=1e3)
 
@@ -97,7 +100,7 @@ class Zfp(_Bounded):
 class Sperr(_Bounded):
     name = "sperr"
     summary = "SPERR wavelet compressor with a point-wise error bound, on the samples as float64"
-    keys = (RATIO, MAX_ERROR, MAX_ERROR_SIGMA)
+    keys = (RATIO, SPERR_MAX_ERROR, MAX_ERROR_SIGMA)
     has_lossless_mode = False
 
     def _encode(self, data, bound):

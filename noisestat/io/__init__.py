@@ -12,10 +12,11 @@ from ._projections import read_projections
 from ._dataset import DATASET_COLUMNS, DatasetField, read_dataset, field_names, prepare_dataset_dir
 from ._outputs import (staged_directory, OUTPUT_MARKER, check_output_dir, check_output_file, prepare_output_dir,
                        prepare_output_file, clean_stale, is_noisestat_output, codec_input_files)
+from ._ownership import written_by_noisestat
 
 __all__ = ["read_image", "read_image_info", "read_array_info", "open_image", "ImageView", "spacing", "ImageInfo", "PixelSize",
            "read_labels", "file_sha256", "array_sha256", "write_json_atomic", "write_text_atomic", "json_text", "atomic_file", "scratch_directory",
            "staged_directory", "OUTPUT_MARKER", "check_output_dir", "check_output_file", "prepare_output_dir",
            "prepare_output_file", "clean_stale", "is_noisestat_output", "codec_input_files", "write_label_image",
            "write_float_map", "read_projections", "DATASET_COLUMNS", "DatasetField", "read_dataset", "field_names",
-           "prepare_dataset_dir"]
+           "prepare_dataset_dir", "written_by_noisestat"]

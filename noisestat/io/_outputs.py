@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..errors import OutputError
+from ._ownership import written_by_noisestat
 from ._atomic import (_UMASK, _check_parents, _is_within, _make_parent, _os_cause, _reason, _resolved,
                       _temp_prefix, json_text)
 
@@ -115,14 +116,46 @@ def check_output_dir(path: str | os.PathLike, *, inputs=()) -> Path:
         if names and not is_noisestat_output(out):
             raise OutputError(f"{shown}: the folder exists and holds {len(names)} item(s) noisestat did not write "
                               f"(no {OUTPUT_MARKER}); choose a new or empty folder, or delete this one first")
+        foreign = _foreign_files(out)
+        if foreign:
+            raise OutputError(f"{shown}: holds {foreign[0]}{f' and {len(foreign) - 1} more file(s)' if len(foreign) > 1 else ''}"
+                              f", which noisestat did not write there; noisestat replaces its output folder as a "
+                              f"whole, so move {'it' if len(foreign) == 1 else 'them'} out first or choose another "
+                              f"folder")
     return out
+
+
+def _manifest(folder: Path) -> list[str]:
+    """Every file under ``folder`` but the marker, as paths relative to it with ``/``, sorted."""
+    out = []
+    for root, _, files in os.walk(folder):
+        for name in files:
+            rel = Path(root, name).relative_to(folder).as_posix()
+            if rel != OUTPUT_MARKER:
+                out.append(rel)
+    return sorted(out)
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """The files in a noisestat output folder that its marker does not list (a user's file put there
+    since), in order; none when the marker lists no files (a folder of an older noisestat)."""
+    try:
+        data = json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    listed = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(listed, list):
+        return []
+    known = set(map(str, listed))
+    return [f for f in _manifest(folder) if f not in known]
 
 
 def check_output_file(path: str | os.PathLike, *, inputs=()) -> Path:
     """Decide whether a single output file may be written at ``path``; touch nothing.
 
-    Refused: an empty name, a folder at ``path``, a file where a parent folder should be, and any
-    of ``inputs``. An existing file is replaced (atomically) by a complete one.
+    Refused: an empty name, a folder at ``path``, a file where a parent folder should be, any of
+    ``inputs``, and an existing file noisestat did not write (:func:`noisestat.io.written_by_noisestat`).
+    An existing file noisestat wrote is replaced (atomically) by a complete one.
     """
     shown = os.fspath(path)
     if shown.strip() == "":
@@ -132,6 +165,9 @@ def check_output_file(path: str | os.PathLike, *, inputs=()) -> Path:
         raise OutputError(f"{shown}: is a folder; give a file name (e.g. {Path(shown) / 'out'}) or remove the folder")
     _check_parents(out, shown)
     _check_inputs(out, shown, inputs, folder=False)
+    if (out.exists() or out.is_symlink()) and not written_by_noisestat(out):
+        raise OutputError(f"{shown}: a file noisestat did not write is there; noisestat replaces only its own "
+                          f"files: give another name, or move that file away first")
     return out
 
 
@@ -310,6 +346,12 @@ class staged_directory:
                                   f"nothing was changed there") from exc
             return False
         try:
+            # the marker lists every file written, so that a file put in the folder later is known as the
+            # user's and a later run refuses to replace the folder (_foreign_files)
+            marker = self.tmp / OUTPUT_MARKER
+            record = json.loads(marker.read_text(encoding="utf-8"))
+            record["files"] = _manifest(self.tmp)
+            marker.write_text(json_text(record), encoding="utf-8")
             # The rules may have changed while the work ran (another program wrote there).
             check_output_dir(self.path, inputs=self.inputs)
             os.chmod(self.tmp, 0o777 & ~_UMASK)

@@ -22,13 +22,14 @@ RECONSTRUCTIONS = ("fbp",)
 """The reconstructions ``--reconstruct`` offers: filtered back-projection."""
 
 
-def check_projections(stack, *, name: str = "projections") -> None:
+def check_projections(stack, *, name: str = "projections", integers: bool = True) -> None:
     """Raise InputError unless ``stack`` is a projection stack as a camera writes it: 3D ``(angles, rows,
-    width)`` of integers, at least 2 angles, 1 row and 8 columns, not all zero."""
+    width)`` of integers (or, without ``integers``, of any real numbers), at least 2 angles, 1 row and
+    8 columns, not all zero."""
     shape = tuple(getattr(stack, "shape", ()))
     if len(shape) != 3:
         raise InputError(f"{name}: a projection stack is 3D (angles, rows, width); got shape {shape}")
-    if not np.issubdtype(stack.dtype, np.integer):
+    if integers and not np.issubdtype(stack.dtype, np.integer):
         raise InputError(f"{name}: expected integer pixel values (raw camera counts); got dtype {stack.dtype}")
     if shape[0] < 2 or shape[1] < 1 or shape[2] < 8:
         raise InputError(f"{name}: the projection stack of shape {shape} is too small (at least 2 angles, 1 row "
