@@ -524,6 +524,18 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
         # the reconstruction's voxel: a frame's row pitch along the axis (z), its column pitch across it
         size = info.pixel_size
         pixel_size = {"x": float(size.x), "y": float(size.x), "unit": size.unit, "z": float(size.y)}
+    unit_note = None
+    if len(shape) == 3 and spacing is None and pixel_size is not None:
+        # a pixel size without a usable slice distance: the volume is measured in voxels, and said so
+        unit_note = (f"{image_path}: gives a pixel size of {pixel_size['x']:g} x {pixel_size['y']:g} "
+                     f"{pixel_size['unit']} but no usable slice distance (missing, 0 or negative): the volume is "
+                     f"measured in voxels; set the voxel depth in the file (Fiji: Image > Properties) to measure "
+                     f"in {pixel_size['unit']}")
+        pixel_size = None
+        if notice is not None:
+            notice(unit_note, None)
+    if unit_note is not None:
+        provenance = {**(provenance or {}), "voxel_size_note": unit_note}
     profile = load_profile(camera_path)
     given = [model_path, labels_path, predictor_command, predictor_python]
     if sum(g is not None for g in given) != 1:

@@ -429,3 +429,46 @@ def test_label_volume_beyond_uint16_and_2d_as_before(tmp_path):
     with tifffile.TiffFile(flat) as tif:
         assert tif.is_imagej and tif.series[0].axes == "YX" and "spacing" not in tif.imagej_metadata
         assert np.array_equal(tif.asarray(), small)
+
+
+def test_a_slice_distance_of_zero_or_less_is_no_voxel_depth(tmp_path):
+    for z in (0.0, -2.0):
+        tifffile.imwrite(tmp_path / "v.tif", _volume(), imagej=True, resolution=(2, 2),
+                         metadata={"spacing": z, "unit": "um", "axes": "ZYX"})
+        _, info = read_image_info(tmp_path / "v.tif")
+        assert info.pixel_size.z is None and info.spacing is None
+
+
+def test_a_volume_without_a_usable_slice_distance_is_measured_in_voxels_and_says_so(tmp_path, capsys, z=0.0):
+    """A file giving x and y but a slice distance of 0 or less: the volume is measured in voxels, and every
+    place says voxels (not the x/y unit), with a line naming the file."""
+    from scipy import ndimage as ndi
+
+    from noisestat.cli import main
+    from test_sample import THRESHOLD_DN, nuclei, tile_interiors
+    from conftest import CAMERA
+
+    raw = nuclei(tile_interiors(), 4.0, 5)
+    smooth = ndi.uniform_filter(raw.astype(float), 3)
+    pick = np.random.default_rng(0).random(raw.shape)
+    labels = np.zeros(raw.shape, np.uint8)
+    labels[(smooth < THRESHOLD_DN - 300) & (pick < 0.02)] = 1
+    labels[(smooth > THRESHOLD_DN + 300) & (pick < 0.3)] = 2
+    tifffile.imwrite(tmp_path / "v.tif", raw, imagej=True, resolution=(2, 2),
+                     metadata={"spacing": z, "unit": "um", "axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    (tmp_path / "camera.json").write_text(json.dumps({"gain_dn_per_e": CAMERA.gain_dn_per_e, "offset_dn": CAMERA.offset_dn,
+                                                     "read_noise_dn": CAMERA.read_noise_dn, "bit_depth": 16}))
+    out = tmp_path / "out"
+    assert main(["assess", str(tmp_path / "v.tif"), "--camera", str(tmp_path / "camera.json"), "--labels",
+                 str(tmp_path / "labels.tif"), "--codec", "lossless", "--replicas", "2", "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "v.tif: gives a pixel size of 0.5 x 0.5 µm but no usable slice distance" in printed.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"]["pixel_size"] is None and "voxel_size_note" in summary["provenance"]
+    assert "in voxels (the file gives no usable voxel size)" in (out / "summary.txt").read_text()
+    import csv
+
+    with open(out / "raw_results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(float(r["Volume"]) == float(r["Voxels"]) for r in rows)

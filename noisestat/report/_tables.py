@@ -136,7 +136,8 @@ def format_summary(assessment: Assessment) -> str:
                      + ", ".join(f"{g} {s['raw'][g]['value']:.4g} +/- {s['raw'][g]['sampling_se']:.3g} (sampling SE; "
                                  f"sigma_raw {s['raw'][g]['sigma_raw']:.3g})" for g in names))
     if volume:
-        unit = ((assessment.provenance or {}).get("pixel_size") or {}).get("unit") or "units of the voxel size"
+        unit = ((assessment.provenance or {}).get("pixel_size") or {}).get("unit") or (
+            "voxels (the file gives no usable voxel size)")
         lines.append(f"volume: per object {len(assessment.parameters)} parameters in 3D (MorphoLibJ's names), "
                      f"in {unit}; Voxels counts voxels")
     withheld = (s.get("verdict") or {}).get("withheld")
