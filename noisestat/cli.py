@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 error (one line on stderr, no traceback unless ``--debu
 from __future__ import annotations
 
 import argparse
+import logging
 import functools
 import os
 import signal
@@ -803,6 +804,9 @@ def main(argv=None) -> int:
     # Ctrl-C and SIGTERM are handled from the first line on: the heavy imports (numpy, scikit-learn,
     # dask) happen inside, when a command needs them, so an early interrupt is one line too.
     in_main_thread = threading.current_thread() is threading.main_thread()
+    # tifffile logs what it finds odd in a file (e.g. "incorrect StripOffsets count") on stderr; noisestat
+    # says in one line what is wrong with a file it cannot use, so those lines would only add noise
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     _TERMINATING.clear()
     args = argparse.Namespace(debug=False)

@@ -37,6 +37,7 @@ from .measure._volume import parameters_for
 from .predict._forest import PixelClassifier, parse_thresholds
 from .predict._protocol import predictor_kind
 from .predict._choose import load_predictor, predictor_from_options
+from .reconstruct import describe_fbp
 from .reconstruct._domain import Reconstructed, check_projections, parse_reconstruction
 from .replicas._draw import MODE as REPLICA_MODE
 from .replicas._draw import replica_seeds
@@ -514,6 +515,9 @@ def assess_files(image_path, camera_path, codecs, outdir, *, model_path=None, la
         reconstruct = parse_reconstruction(reconstruct.get("method", "fbp"), angles=angles,
                                            center=reconstruct.get("center"), filter=reconstruct.get("filter", "ramp"),
                                            interpolation=reconstruct.get("interpolation", "linear"))
+        # the geometry checked with the file's name in every message, before any work
+        describe_fbp(image.shape, reconstruct["angles"], reconstruct["center"], reconstruct["filter"],
+                     reconstruct["interpolation"], name=str(image_path))
         shape = Reconstructed(image, reconstruct).shape
         # the reconstruction's voxel: a projection's pixel along the axis (rows) and across it (columns)
         size = info.pixel_size

@@ -117,19 +117,24 @@ def test_a_model_trained_on_the_written_reconstruction_assesses_the_projections(
     """docs/opt.md's route to --model: reconstruct with the camera, train the forest on that volume (reals),
     assess the projections with the model: the same values and voxel size as the assessment sees."""
     folder = opt_files
-    tifffile.imwrite(tmp_path / "proj.tif", tifffile.imread(folder / "proj_a.tif"), imagej=True,
+    # 8 rows (a volume to train on has at least 8 slices): the 6 rows and 2 of them again, labels likewise
+    stack = tifffile.imread(folder / "proj_a.tif")
+    tifffile.imwrite(tmp_path / "proj.tif", np.concatenate([stack, stack[:, :2]], axis=1), imagej=True,
                      resolution=(1 / 5.0, 1 / 5.0), metadata={"axes": "ZYX", "unit": "um"})
+    labels = tifffile.imread(folder / "labels.tif")
+    tifffile.imwrite(tmp_path / "labels.tif", np.concatenate([labels, labels[:2]], axis=0))
     rec, model = tmp_path / "rec.tif", tmp_path / "model.npz"
     assert main(["reconstruct", str(tmp_path / "proj.tif"), "--camera", str(folder / "camera.json"), "-o", str(rec),
                  "--quiet"]) == 0
     with tifffile.TiffFile(rec) as tif:
         assert tif.imagej_metadata["spacing"] == 5.0 and tif.pages[0].tags["XResolution"].value == (1, 5)
-    assert main(["train", str(rec), "--labels", str(folder / "labels.tif"), "-o", str(model)]) == 0
+    assert main(["train", str(rec), "--labels", str(tmp_path / "labels.tif"), "-o", str(model)]) == 0
     out = tmp_path / "out"
     assert main(["assess", str(tmp_path / "proj.tif"), "--reconstruct", "fbp", "--camera", str(folder / "camera.json"),
                  "--model", str(model), "--codec", "lossless", "--replicas", "3", "--quiet", "-o", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_objects_raw"] == 4 and summary["provenance"]["spacing"] == [5.0, 5.0, 5.0]
+    assert summary["provenance"]["pixel_size"] == {"x": 5.0, "y": 5.0, "unit": "µm", "z": 5.0}
     assert summary["codecs"][0]["outcome"] == "tolerable"
 
 

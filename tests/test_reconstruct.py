@@ -170,7 +170,8 @@ def test_describe_records_filter_and_interpolation():
     (lambda s: fbp(s, rows=slice(3, 9)), "rows 3:9 are not within the stack's 4 rows"),
     (lambda s: fbp_rows(s, slice(0, 4, 2)), "rows must be a slice of consecutive rows"),
     (lambda s: fbp(s.astype(complex)), "expected integer or real projection values; got dtype complex128"),
-    (lambda s: fbp(np.where(s > 0.5, np.inf, s)), "rows 0 to 3 hold NaN or infinite values"),
+    (lambda s: fbp(np.where(s > 0.5, np.inf, s)), "pixel(s) of row(s) 0, 1, 2, 3 hold NaN or infinite values"),
+    (lambda s: fbp(np.where(np.arange(4)[None, :, None] == 2, np.nan, s)), ": 320 pixel(s) of row(s) 2 hold NaN or"),
     (lambda s: fbp(s, dtype=np.int16), "the volume's dtype must be float32 or float64"),
 ])
 def test_bad_input_is_one_clear_error(call, message):

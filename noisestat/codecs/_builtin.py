@@ -182,10 +182,15 @@ class File(Codec):
     def check(self):
         if not self.params["path"]:
             raise CodecError("codec file: needs path=DECODED_IMAGE")
-        for key in ("path", "stream"):
-            value = self.params[key]
-            if value and not os.path.isfile(value):
-                raise CodecError(f"codec file: {key}={value}: no such file")
+        path, stream = self.params["path"], self.params["stream"]
+        if not (os.path.isfile(path) or os.path.isdir(path)):  # a folder: an OME-Zarr image
+            raise CodecError(f"codec file: path={path}: no such file or folder")
+        if stream:
+            if not os.path.isfile(stream):
+                raise CodecError(f"codec file: stream={stream}: no such file")
+            if os.path.getsize(stream) == 0:
+                raise CodecError(f"codec file: stream={stream}: the file is empty; the compression ratio needs "
+                                 f"the compressed file (leave stream= out for no ratio)")
 
     def _read(self, image):
         """The decoded image or volume in the file, checked against the raw ``image``: the same shape

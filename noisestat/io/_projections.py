@@ -25,7 +25,15 @@ def read_projections(path: str | os.PathLike, *, channel: int | None = None) -> 
         If the file is missing or not an image, is not a stack of frames, or its values are not real
         numbers.
     """
-    view, info = _open(path, channel, None, lazy=False, raw=False, min_extent=1)
+    try:
+        view, info = _open(path, channel, None, lazy=False, raw=False, min_extent=1)
+    except InputError as exc:
+        if "--plane" not in str(exc):
+            raise
+        # the reader's hint (--plane) picks one 2D plane, never one stack of frames: say what fits instead
+        first = str(exc).split("; choose")[0].split("; read")[0]
+        raise InputError(f"{first}; a projection stack is one 3D stack (angles, rows, width): save each "
+                         f"stack to a file of its own") from None
     if view.ndim != 3:
         raise InputError(f"{path}: expected a stack of projections (angles, rows, width); got one image of "
                          f"shape {tuple(view.shape)}")

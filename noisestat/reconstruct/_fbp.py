@@ -393,8 +393,11 @@ def fbp_rows(projections, row_slice, angles=None, center=None, filter: str = "ra
     for r0 in range(start, stop, ROWS_PER_BLOCK):
         r1 = min(stop, r0 + ROWS_PER_BLOCK)
         block = np.array(projections[:, r0:r1, :], dtype=dtype)
-        if not np.isfinite(block).all():
-            raise InputError(f"{name}: rows {r0} to {r1 - 1} hold NaN or infinite values")
+        bad = ~np.isfinite(block)
+        if bad.any():
+            rows = r0 + np.flatnonzero(bad.any(axis=(0, 2)))
+            shown = ", ".join(str(int(r)) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+            raise InputError(f"{name}: {int(bad.sum())} pixel(s) of row(s) {shown} hold NaN or infinite values")
         if profile is not None:
             block = _electrons(block, profile, r0, r1)
         operand = _filtered(block, geometry, filter)

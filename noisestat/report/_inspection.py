@@ -216,11 +216,18 @@ def _area_warnings(areas: np.ndarray, n_pixels: int, what: str, volume: bool = F
                    f"{TINY_AREA_PX} {unit} (limit {GIANT_MEDIAN_RATIO:g}x): "
                    "touching cells or background taken as object; check labels/ before trusting the verdict"))
     specks = int((areas <= TINY_AREA_PX).sum())
-    if median < TINY_MEDIAN_PX or (specks >= 5 and specks / len(areas) > TINY_FRACTION):
-        out.append(("fragmented", f"{what}: fragmented: median object {size} {median:.1f} {unit} "
-                   f"(limit {TINY_MEDIAN_PX:g}), "
-                   f"{specks} of {len(areas)} objects ({specks / len(areas):.0%}, limit {TINY_FRACTION:.0%}) "
-                   f"have 1-{TINY_AREA_PX} {unit}: noise segmented as objects; check labels/, or use --min-area"))
+    small_median = median < TINY_MEDIAN_PX
+    many_specks = specks >= 5 and specks / len(areas) > TINY_FRACTION
+    if small_median or many_specks:
+        # the reason first (what broke its limit), then the other number for context
+        median_text = f"median object {size} {median:.1f} {unit} (fragmented below {TINY_MEDIAN_PX:g})"
+        specks_text = (f"{specks} of {len(areas)} objects ({specks / len(areas):.0%}) have 1-{TINY_AREA_PX} {unit} "
+                       f"(fragmented above {TINY_FRACTION:.0%})")
+        parts = ([median_text] if small_median else []) + ([specks_text] if many_specks else [])
+        parts += [t for t, shown in ((median_text, small_median), (specks_text, many_specks)) if not shown]
+        out.append(("fragmented", f"{what}: fragmented: {parts[0]}"
+                    + (f" and {parts[1]}" if small_median and many_specks else f"; {parts[1]}")
+                    + f": noise segmented as objects; check labels/, or use --min-area"))
     return out
 
 

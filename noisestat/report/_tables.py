@@ -119,6 +119,15 @@ def _safe_name(spec: str) -> str:
     return keep[:80]
 
 
+def _se_text(se) -> str:
+    """A sampling SE for the printed summary: 'not estimable' where it is not a number (no object kept)."""
+    try:
+        value = float(se)
+    except (TypeError, ValueError):
+        return "not estimable"
+    return f"{value:.3g}" if math.isfinite(value) else "not estimable"
+
+
 def format_summary(assessment: Assessment) -> str:
     """The short human-readable summary printed after an assessment."""
     s = assessment.summary()
@@ -133,8 +142,8 @@ def format_summary(assessment: Assessment) -> str:
         sample = s["sample"]
         lines.append(f"sample: {sample['n_sampled']} of {sample['n_tiles']} tiles of {sample['tile']} px "
                      f"(fraction {sample['fraction']:g}, seed {sample['seed']}); whole-image estimates "
-                     + ", ".join(f"{g} {s['raw'][g]['value']:.4g} +/- {s['raw'][g]['sampling_se']:.3g} (sampling SE; "
-                                 f"sigma_raw {s['raw'][g]['sigma_raw']:.3g})" for g in names))
+                     + ", ".join(f"{g} {s['raw'][g]['value']:.4g} +/- {_se_text(s['raw'][g]['sampling_se'])} (sampling "
+                                 f"SE; sigma_raw {s['raw'][g]['sigma_raw']:.3g})" for g in names))
     if volume:
         unit = ((assessment.provenance or {}).get("pixel_size") or {}).get("unit") or (
             "voxels (the file gives no usable voxel size)")
