@@ -89,10 +89,19 @@ def _number(value) -> float:
 
 def _record(f: DatasetField, position: int, seed: int, settings: dict) -> dict:
     """What makes a field's result: its place, its seed, its inputs' content and the settings."""
+    from .predict._callable import python_fingerprint
+    from .predict._command import command_fingerprint
+
     inputs = {}
     for role, value in f.inputs().items():
-        inputs[role] = {"path": value, "sha256": file_sha256(value)} if role in ("image", "camera", "labels",
-                                                                                 "model", "target") else value
+        if role in ("image", "camera", "labels", "model", "target"):
+            inputs[role] = {"path": value, "sha256": file_sha256(value)}
+        elif role == "predictor_command":  # the tool's files: an edited tool runs its fields again
+            inputs[role] = {"command": value, **command_fingerprint(value)}
+        elif role == "predictor_python":
+            inputs[role] = {"python": value, **python_fingerprint(value)}
+        else:
+            inputs[role] = value
     return {"field": f.name, "row": f.row, "position": position, "seed": seed, "inputs": inputs,
             "settings": settings}
 

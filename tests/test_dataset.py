@@ -328,3 +328,25 @@ def test_two_fields_that_disagree_are_inconclusive_and_counted():
     v = judge_dataset(fields, Margins(), 10, PRIMARY)
     assert v["outcome"] == "inconclusive"
     assert v["counts"]["not_tolerable_fields"] == 2
+
+
+def test_an_edited_predictor_makes_its_fields_run_again(tmp_path):
+    """A field's record (what resuming compares) holds the SHA-256 of a --predictor-python file and of a
+    --predictor-command's script, so editing either runs the fields again instead of keeping stale ones."""
+    from noisestat.dataset import _record
+    from noisestat.io import DatasetField
+
+    for name in ("raw.tif", "camera.json"):
+        (tmp_path / name).write_bytes(b"x")
+    script = tmp_path / "seg.py"
+    script.write_text("def labels(image):\n    return image > 300\n")
+    field_python = DatasetField("raw", 2, str(tmp_path / "raw.tif"), str(tmp_path / "camera.json"),
+                                predictor_python=f"{script}:labels")
+    field_command = DatasetField("raw", 2, str(tmp_path / "raw.tif"), str(tmp_path / "camera.json"),
+                                 predictor_command=f"python {script} {{input}} {{output}}")
+    before = [_record(f, 0, 1, {}) for f in (field_python, field_command)]
+    assert before[0]["inputs"]["predictor_python"]["sha256"] and before[1]["inputs"]["predictor_command"]["script_sha256"]
+    assert [_record(f, 0, 1, {}) for f in (field_python, field_command)] == before
+    script.write_text("def labels(image):\n    return image > 350\n")
+    after = [_record(f, 0, 1, {}) for f in (field_python, field_command)]
+    assert after[0] != before[0] and after[1] != before[1]

@@ -406,3 +406,23 @@ def test_docs_wrappers_are_valid_python():
         compile(wrappers[name], name, "exec")
         for spec in re.findall(rf"--predictor-python {re.escape(name)}:(\w+)", text):
             assert re.search(rf"^def {spec}\(|^class {spec}\b", wrappers[name], flags=re.M), (name, spec)
+
+
+@pytest.mark.parametrize("ids", [lambda l: l + (l > 0) * 3_000_000_000, lambda l: l * 2 ** 32,
+                                 lambda l: np.where(l == 2, 2 ** 32 + 1, l)])
+def test_label_ids_of_any_size_keep_their_objects(ids):
+    """A predictor's ids at or beyond 2^31 (uint32, uint64: a tool's own numbering) are renumbered as they
+    are: no object wraps to a negative id, vanishes or merges with another."""
+    from noisestat.engine._tiles import checked_labels
+
+    class Given:
+        def segment(self, image):
+            return None
+
+    base = np.zeros((12, 12), np.uint64)
+    base[1:3, 1:3], base[5:7, 5:7], base[9, 9] = 1, 2, 3
+    got = checked_labels(Given(), ids(base.copy()).astype(np.uint64), (12, 12))
+    assert got.dtype == np.int32 and got.max() == 3
+    # the same three objects, each one id (renumbered in the order of the predictor's ids)
+    pairs = {(int(a), int(b)) for a, b in zip(base.ravel(), got.ravel())}
+    assert len(pairs) == 4 and (0, 0) in pairs and len({b for _, b in pairs}) == 4

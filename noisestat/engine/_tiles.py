@@ -281,8 +281,16 @@ def filter_small(labels: np.ndarray, min_area: int) -> np.ndarray:
 def checked_labels(model, result, shape: tuple) -> np.ndarray:
     """A :class:`~noisestat.predict.LabelPredictor`'s label image of an image of ``shape``, checked
     (:func:`~noisestat.predict.check_predictor_output`) and renumbered 1..n in order (int32)."""
-    labels = check_predictor_output(model, result, shape, "labels").astype(np.int32, copy=True)
-    return relabel_sequential(labels)[0].astype(np.int32)
+    labels = np.asarray(check_predictor_output(model, result, shape, "labels"))
+    if labels.dtype == bool:
+        labels = labels.astype(np.uint8)
+    # renumbered in the predictor's own integer type first: ids of any size (a tool's uint64 ids, ids at
+    # 2^32) keep their objects apart, where a cast to int32 first would wrap or merge them
+    renumbered = relabel_sequential(labels)[0]
+    if renumbered.size and int(renumbered.max()) > np.iinfo(np.int32).max:
+        raise InputError(f"{type(model).__name__} gave {int(renumbered.max())} objects; noisestat counts at most "
+                         f"{np.iinfo(np.int32).max}")
+    return renumbered.astype(np.int32)
 
 
 def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: int = 0, *,

@@ -35,13 +35,31 @@ from ..errors import InputError, ModelError
 from ..io._hashing import file_sha256
 from ._protocol import check_predictor_output, predictor_kind
 
-__all__ = ["callable_predictor", "callable_form", "parse_python_spec"]
+__all__ = ["callable_predictor", "callable_form", "parse_python_spec", "python_fingerprint"]
 
 OUTPUTS = ("labels", "mask", "values")
 
 # what this process has loaded: a module per (file or name, sha256), a predictor per (spec, output)
 _MODULES: dict = {}
 _PREDICTORS: dict = {}
+
+
+def python_fingerprint(spec: str) -> dict:
+    """What ``--predictor-python spec``'s results depend on besides its inputs, without importing it: the
+    SHA-256 of its file (the given ``.py``, or the module's file found on the path; None where there is
+    none). A dataset's record of a field: an edited module makes its fields run again."""
+    import importlib.util
+
+    module, _, is_file = parse_python_spec(spec)
+    if is_file:
+        path = Path(module).expanduser()
+    else:
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        path = Path(found.origin) if found is not None and found.origin else None
+    return {"sha256": file_sha256(path) if path is not None and path.is_file() else None}
 
 
 def parse_python_spec(spec: str) -> tuple[str, str, bool]:

@@ -34,7 +34,7 @@ from ..io._hashing import file_sha256
 from ..io._hyperstacks import _imagej_arguments, _size_dict
 
 __all__ = ["command_predictor", "CommandPredictor", "CommandLabelPredictor", "CommandBatchPredictor",
-           "CommandValuePredictor", "parse_template"]
+           "CommandValuePredictor", "parse_template", "command_fingerprint"]
 
 SINGLE_PLACEHOLDERS = ("{input}", "{output}")
 BATCH_PLACEHOLDERS = ("{input_dir}", "{output_dir}")
@@ -91,6 +91,18 @@ def _script(words: list[str]) -> str | None:
             continue
         return os.path.abspath(word) if os.path.isfile(word) else None
     return None
+
+
+def command_fingerprint(template: str) -> dict:
+    """What a command's results depend on besides its inputs, without running it: the SHA-256 of its
+    executable and of the script an interpreter runs (None where a file is not found). A dataset's
+    record of a field (:mod:`noisestat.dataset`): an edited tool makes its fields run again."""
+    words, _ = parse_template(template)
+    found = shutil.which(words[0])
+    executable = os.path.abspath(found) if found else None
+    script = _script(words) if executable and INTERPRETER.match(os.path.basename(executable)) else None
+    return {"executable_sha256": file_sha256(executable) if executable else None,
+            "script_sha256": file_sha256(script) if script else None}
 
 
 def _version(executable: str) -> str | None:

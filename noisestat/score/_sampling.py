@@ -29,6 +29,8 @@ the weights, so the tile must exceed the largest object.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,9 +52,23 @@ class SampledEstimate:
     n_sampled: int
     n_tiles: int
 
-    def interval(self, z: float = 1.959963984540054) -> tuple:
-        """The normal interval ``value -/+ z se`` (95 % by default)."""
-        return self.value - z * self.se, self.value + z * self.se
+    def interval(self, level: float = 0.95) -> tuple:
+        """The ``level`` interval ``value -/+ t se``, t of Student's distribution on ``n_sampled - 1``
+        degrees of freedom (with a handful of tiles the normal quantile would be too narrow: 3.18 against
+        1.96 at 4 tiles); NaN bounds with one tile.
+
+        Examples
+        --------
+        >>> lo, hi = SampledEstimate(100.0, 10.0, 4, 40).interval()
+        >>> round(lo, 1), round(hi, 1)
+        (68.2, 131.8)
+        """
+        if self.n_sampled < 2:
+            return math.nan, math.nan
+        from scipy import stats
+
+        t = float(stats.t.isf((1 - level) / 2, self.n_sampled - 1))
+        return self.value - t * self.se, self.value + t * self.se
 
 
 def sample_tiles(n_tiles: int, fraction: float, seed: int | np.random.Generator | None) -> np.ndarray:
