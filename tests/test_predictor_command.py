@@ -279,6 +279,30 @@ def test_a_tool_past_its_timeout_is_stopped_with_its_children(capsys, tmp_path, 
     assert list(private_tmp.iterdir()) == [] and not (tmp_path / "o").exists()
 
 
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie until init reaps it counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_tool_that_leaves_a_process_running_is_not_waited_for(capsys, tmp_path, plane, private_tmp, monkeypatch):
+    """The tool exits at once but leaves a child holding its stderr open: noisestat waits for the tool
+    only (within the timeout given as a safety net, which the tool itself never nears), and the child is
+    stopped with the tool's process group."""
+    child = tmp_path / "child.pid"
+    monkeypatch.setenv("NOISESTAT_TOOL_CHILD", str(child))
+    code, _, err = assess(capsys, plane, tool("--fail", "daemon"), tmp_path / "o", "--predictor-timeout", 300)
+    assert code == 0, err
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["n_objects_raw"] > 0
+    wait_until(lambda: _gone(int(child.read_text())), "the tool's leftover child process to be stopped")
+    assert list(private_tmp.iterdir()) == []
+
+
 def test_the_record_hashes_a_plain_executable_and_asks_its_version(tmp_path):
     exe = tmp_path / "segtool"
     exe.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'segtool 1.4.2'; exit 0; fi\ncp \"$1\" \"$2\"\n")

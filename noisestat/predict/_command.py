@@ -206,7 +206,7 @@ class CommandPredictor:
             for path, image in zip(inputs, images):
                 self._write(path, np.asarray(image))
             argv = [self._fill(w, names) for w in self.argv]
-            last = self._execute(argv, len(images))
+            last = self._execute(argv, len(images), os.path.join(folder, "stderr.txt"))
             results = []
             for k, (path, image) in enumerate(zip(outputs, images)):
                 try:
@@ -235,28 +235,34 @@ class CommandPredictor:
             raise OutputError(f"{path}: cannot write the predictor command's input: "
                               f"{exc.strerror or exc}") from None
 
-    def _execute(self, argv: list[str], n_images: int) -> str:
+    def _execute(self, argv: list[str], n_images: int, err_path: str) -> str:
         """Run the tool; its last non-empty stderr line. A ModelError if it cannot start, exits with
-        a status other than 0 or runs past the timeout (its process group killed)."""
+        a status other than 0 or runs past the timeout (its process group killed).
+
+        Its stderr goes to a file and its stdout nowhere, and noisestat waits for the tool's own process
+        only: a background process the tool leaves running (holding pipes open) cannot keep the run
+        waiting, and is stopped with the tool's process group once the tool has exited."""
         what = "the image" if n_images == 1 else f"a batch of {n_images} images"
-        try:
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, start_new_session=True)
-        except OSError as exc:
-            raise ModelError(f"the predictor command {argv[0]} cannot be started: {exc.strerror or exc}") from None
-        try:
-            _, err = process.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            _, err = process.communicate()
-            last = _last_line(err)
-            raise ModelError(f"the predictor command ran past --predictor-timeout {self.timeout:g} s on {what} and "
-                             f"was stopped" + (f": {last}" if last else "")) from None
-        except BaseException:  # an interrupt: the tool goes with the run
-            _kill(process)
-            process.communicate()
-            raise
-        last = _last_line(err)
+        with open(err_path, "wb") as err_file:
+            try:
+                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                           stderr=err_file, start_new_session=True)
+            except OSError as exc:
+                raise ModelError(f"the predictor command {argv[0]} cannot be started: {exc.strerror or exc}") from None
+            try:
+                process.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                _kill(process)
+                process.wait()
+                last = _last_line(_tail(err_path))
+                raise ModelError(f"the predictor command ran past --predictor-timeout {self.timeout:g} s on {what} "
+                                 f"and was stopped" + (f": {last}" if last else "")) from None
+            except BaseException:  # an interrupt: the tool goes with the run
+                _kill(process)
+                process.wait()
+                raise
+            _kill(process)  # what the tool left running in its process group
+        last = _last_line(_tail(err_path))
         if process.returncode != 0:
             status = (f"was killed by signal {-process.returncode}" if process.returncode < 0
                       else f"exited with status {process.returncode}")
@@ -342,6 +348,17 @@ def _kill(process: subprocess.Popen) -> None:
         pass
     except OSError:
         process.kill()
+
+
+def _tail(path: str, size: int = 65536) -> bytes:
+    """The last ``size`` bytes of a file (a tool's stderr may be long)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            return handle.read()
+    except OSError:
+        return b""
 
 
 def _last_line(err: bytes | None) -> str:
