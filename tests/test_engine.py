@@ -551,3 +551,23 @@ def test_dask_tasks_reuse_freed_memory_under_the_nannies_trim_threshold():
     # without the variable glibc's sliding threshold reuses memory after the first array: nothing is changed
     plain = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     assert _mapped("task", plain) == (1, False)
+
+
+def test_a_task_a_worker_refuses_to_receive_is_its_own_one_line_error():
+    """joblib reports a task that failed to unpickle in a worker as a broken pool whose cause is the remote
+    traceback's text; the worker's own noisestat error comes back as itself, in one line."""
+    from joblib.externals.loky.process_executor import BrokenProcessPool
+
+    from noisestat.engine._executors import EngineError, _worker_error
+    from noisestat.errors import ModelError
+
+    remote = RuntimeError('\n"""\nTraceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+                          "noisestat.errors.ModelError: --predictor-python: /a/b.py changed while the assessment ran\n"
+                          '"""')
+    broken = BrokenProcessPool("A task has failed to un-serialize. Please ensure that the arguments of the function "
+                               "are all picklable.")
+    broken.__cause__ = remote
+    got = _worker_error(broken, "replica 2")
+    assert isinstance(got, ModelError) and str(got) == "--predictor-python: /a/b.py changed while the assessment ran"
+    other = _worker_error(BrokenProcessPool("A task has failed to un-serialize."), "replica 2")
+    assert isinstance(other, EngineError) and str(other).startswith("a worker could not take replica 2: A task")

@@ -221,7 +221,7 @@ class JoblibExecutor(Executor):
         return Pending(collect)
 
     def map(self, fn, arguments, names, progress=None, started=None):
-        from joblib.externals.loky.process_executor import TerminatedWorkerError
+        from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
 
         results = []
         tasks = (delayed(fn)(*args) for args in arguments)
@@ -239,7 +239,32 @@ class JoblibExecutor(Executor):
             running = names[len(results)] if len(results) < len(names) else "a task"
             raise EngineError(f"a worker process died while running {running} or a task after it (killed, or out "
                               f"of memory: try fewer --jobs or a smaller --tile): {str(exc).splitlines()[0][:120]}") from None
+        except BrokenProcessPool as exc:
+            # a task that failed to unpickle in a worker (e.g. a --predictor-python file changed since the
+            # run began, which the worker refuses): the worker's own one-line reason, not joblib's traceback
+            raise _worker_error(exc, names[len(results)] if len(results) < len(names) else "a task") from None
         return results
+
+
+def _worker_error(exc: BaseException, running: str) -> NoisestatError:
+    """The error a worker raised while receiving a task, from the remote traceback joblib keeps as the
+    broken pool's cause: noisestat's own error (its class and line) when it is one, else an EngineError."""
+    import re
+
+    from .. import errors
+
+    text = ""
+    link = exc
+    while link is not None and len(text) < 200_000:
+        text += str(link) + "\n"
+        link = link.__cause__ or link.__context__
+    found = re.findall(r"noisestat\.errors\.(\w+): (.+)", text)
+    for name, message in reversed(found):
+        cls = getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, NoisestatError):
+            return cls(message.strip())
+    first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return EngineError(f"a worker could not take {running}: {first}")
 
 
 class _ClustersStartedHere:
