@@ -27,6 +27,7 @@ import io
 import json
 import math
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,8 @@ import numpy as np
 from . import __version__
 from .codecs import parse_spec
 from .errors import InputError
-from .io._dataset import DatasetField, prepare_dataset_dir, read_dataset
+from .io._dataset import DatasetField, mark_dataset_files, prepare_dataset_dir, read_dataset
+from .io._outputs import OUTPUT_MARKER, _noisestat_leftover
 from .io._files import check_output_dir, codec_input_files, file_sha256, write_json_atomic, write_text_atomic
 from .score._dataset import METHOD, MIN_FIELDS, judge_dataset
 from .score._verdict import Margins
@@ -85,6 +87,21 @@ def _number(value) -> float:
     if isinstance(value, str):
         return {"inf": math.inf, "-inf": -math.inf}.get(value, math.nan)
     return float(value)
+
+
+def _one_kind(fields, csv_path, channel, plane) -> None:
+    """Refuse, before any work, a dataset mixing 2D images and 3D volumes: their objects have other
+    parameters (Area against Volume), so their shifts cannot be pooled as one campaign's."""
+    from .io import open_image
+
+    first = {}
+    for f in fields:
+        _, info = open_image(f.image, channel=channel, plane=plane)
+        first.setdefault(info.ndim, f)
+    if len(first) > 1:
+        raise InputError(f"{csv_path}: mixes 2D images (row {first[2].row}: {first[2].image}) and 3D volumes (row "
+                         f"{first[3].row}: {first[3].image}); a dataset's verdict pools fields of one kind: give them "
+                         f"in two CSVs")
 
 
 def _record(f: DatasetField, position: int, seed: int, settings: dict) -> dict:
@@ -202,6 +219,7 @@ def assess_dataset(csv_path, codecs, outdir, *, camera=None, labels=None, model=
                           predictor_command=predictor_command, predictor_python=predictor_python)
     if any(f.target is not None for f in fields) and "target_path" not in inspect.signature(assess_files).parameters:
         raise InputError(f"{csv_path}: a target is given, but this noisestat's assessment of objects takes none")
+    _one_kind(fields, csv_path, channel, plane)
     specs = [parse_spec(c).spec for c in codecs]
     if not specs:
         raise InputError("no codec to assess: give at least one codec spec")
@@ -224,37 +242,47 @@ def assess_dataset(csv_path, codecs, outdir, *, camera=None, labels=None, model=
                 "predictor_output": predictor_output, "predictor_timeout": predictor_timeout,
                 "pooled_rule": POOLED_RULE}
     records = [_record(f, i, field_seed(seed, i), settings) for i, f in enumerate(fields)]
+    created = not out.exists()
     out = prepare_dataset_dir(out, inputs=files)
     ran, reused, summaries = [], [], []
-    for i, (f, record) in enumerate(zip(fields, records)):
-        folder = out / f.name
-        summary = _finished(folder, record)
-        if summary is not None:
-            reused.append(f.name)
-            if on_field is not None:
-                on_field(f.name, i + 1, len(fields), "reused")
-        else:
-            if on_field is not None:
-                on_field(f.name, i + 1, len(fields), "running")
-            assess_files(f.image, f.camera, list(codecs), folder, model_path=f.model, labels_path=f.labels,
-                         replicas=replicas, seed=record["seed"], jobs=jobs, matching=matching, min_area=min_area,
-                         progress=progress, channel=channel, plane=plane, tile=tile, scheduler=scheduler,
-                         notice=notice, margins=margins, primary=primary, verdict_anyway=verdict_anyway,
-                         predictor_command=f.predictor_command, predictor_python=f.predictor_python,
-                         predictor_output=predictor_output, predictor_timeout=predictor_timeout,
-                         provenance={"dataset": record}, **({"target_path": f.target} if f.target else {}))
-            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-            ran.append(f.name)
-            if on_field is not None:
-                outcomes = {c["spec"]: c["outcome"] for c in summary.get("codecs", [])}
-                on_field(f.name, i + 1, len(fields), "; ".join(f"{s} {o}" for s, o in outcomes.items()))
-        summaries.append(summary)
+    try:
+        for i, (f, record) in enumerate(zip(fields, records)):
+            folder = out / f.name
+            summary = _finished(folder, record)
+            if summary is not None:
+                reused.append(f.name)
+                if on_field is not None:
+                    on_field(f.name, i + 1, len(fields), "reused")
+            else:
+                if on_field is not None:
+                    on_field(f.name, i + 1, len(fields), "running")
+                assess_files(f.image, f.camera, list(codecs), folder, model_path=f.model, labels_path=f.labels,
+                             replicas=replicas, seed=record["seed"], jobs=jobs, matching=matching, min_area=min_area,
+                             progress=progress, channel=channel, plane=plane, tile=tile, scheduler=scheduler,
+                             notice=notice, margins=margins, primary=primary, verdict_anyway=verdict_anyway,
+                             predictor_command=f.predictor_command, predictor_python=f.predictor_python,
+                             predictor_output=predictor_output, predictor_timeout=predictor_timeout,
+                             provenance={"dataset": record}, **({"target_path": f.target} if f.target else {}))
+                summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+                ran.append(f.name)
+                if on_field is not None:
+                    outcomes = {c["spec"]: c["outcome"] for c in summary.get("codecs", [])}
+                    on_field(f.name, i + 1, len(fields), "; ".join(f"{s} {o}" for s, o in outcomes.items()))
+            summaries.append(summary)
+    except BaseException:
+        # a run that fails or is stopped before any field is finished leaves nothing: the folder it made
+        # holds only noisestat's marker (and a staging leftover, which is noisestat's too)
+        if created and not ran and not reused and all(
+                name == OUTPUT_MARKER or _noisestat_leftover(name) for name in os.listdir(out)):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     pooled = dataset_summary(fields, records, [_field_scores(s, specs) for s in summaries], specs, margins,
                              replicas, seed, settings, csv_path)
     write_text_atomic(out / "fields.csv", fields_csv(pooled))
     from .report._dataset import dataset_report_html
 
     write_text_atomic(out / "report.html", dataset_report_html(pooled))
+    mark_dataset_files(out, ["fields.csv", "report.html", "summary.json"])
     write_json_atomic(out / "summary.json", pooled)  # last: its presence marks a complete dataset
     return DatasetAssessment(fields, pooled, tuple(ran), tuple(reused))
 

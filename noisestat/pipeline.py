@@ -403,9 +403,11 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     maps = [assemble_values(image.shape, groups, [p for p, _ in parts[i * len(groups):(i + 1) * len(groups)]])
             for i in range(len(images))]
     del parts
-    deterministic, again = True, maps.pop()
+    deterministic, again, sigma_model = True, maps.pop(), None
     if not np.array_equal(again, maps[0]):
         deterministic, moved = False, again != maps[0]
+        # the model's own spread per pixel from its two runs of the raw image (sd of two values: |a - b| / sqrt 2)
+        own = np.abs(np.asarray(again, np.float64) - np.asarray(maps[0], np.float64)) / np.sqrt(2.0)
         warnings.append(f"the predictor {getattr(model, 'shown', None) or type(model).__name__} is not deterministic: "
                         f"the raw image run twice gave different values at {int(moved.sum())} of {moved.size} pixels "
                         f"(by up to {float(np.abs(again - maps[0]).max()):.3g}); its numbers differ from run to run")
@@ -415,6 +417,13 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     start = time.perf_counter()
     sigma = pixel_sigma(replica_maps)
     floor = pixel_floor(raw_values, replica_maps)
+    if not deterministic:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = own[sigma > 0] / sigma[sigma > 0]
+        sigma_model = {"from": "the raw image run twice: |a - b| / sqrt(2) per pixel", "pixels_differing": int((own > 0).sum()),
+                       "median": float(np.median(own)), "max": float(own.max()),
+                       "median_sigma_model_over_sigma_raw": float(np.median(ratio)) if ratio.size else None}
+        del own
     null_abs = pixel_null(replica_maps, null_pair, floor, sigma)
     null_summary = pixel_summary(pixel_eps(null_pair[0], null_pair[1], sigma, floor), null_abs)
     null = {"frac_abs_eps_lt_1": float((null_abs < 1).mean()), "q99_abs_eps": null_summary["null_q99_abs_eps"],
@@ -444,7 +453,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
             "image_sha256": array_sha256(image), "seconds": round(time.time() - started, 2)}
     prov.update(provenance or {})
     return ValueAssessment(raw_values, sigma, floor, replicas, null, tuple(scores), prov, model, tuple(warnings),
-                           judged=judged.describe(), region_labels=judged.labels)
+                           judged=judged.describe(), region_labels=judged.labels, sigma_model=sigma_model)
 
 
 def _check_range(image: np.ndarray, profile: CameraProfile, name: str = "image") -> list[str]:

@@ -443,6 +443,7 @@ class ValueAssessment:
     warnings: tuple = ()
     judged: dict = field(default_factory=dict)
     region_labels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    sigma_model: dict | None = None
 
     def summary(self) -> dict:
         """The JSON summary (``summary.json`` of :func:`noisestat.write_assessment`)."""
@@ -458,6 +459,7 @@ class ValueAssessment:
                           "zero_fraction": float((sigma == 0).mean()), "floor": self.sigma_floor,
                           "floor_rule": "sigma used = max(sigma_raw, h / sqrt(12)), h the median over pixels of the "
                                         "smallest non-zero change a replica made (0: no replica changed any pixel)"},
+            "sigma_model": self.sigma_model,
             "null_reference": self.null,
             "verdict": self.judged or None,
             "verdict_note": "the verdict judges region means and image-level quantities (metrics against a "

@@ -172,7 +172,7 @@ def test_failed_run_leaves_existing_folder_alone(files, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    (out / ".noisestat-output").write_text('{"noisestat": "0"}')  # a previous output: may be replaced
+    (out / ".noisestat-output").write_text('{"noisestat": "0", "files": ["keep.txt"]}')  # a previous output: may be replaced
     real = _run._run_pair
 
     def fails_on_jpeg(name, image, codec, *args):  # a codec library failing during the coding

@@ -350,3 +350,32 @@ def test_an_edited_predictor_makes_its_fields_run_again(tmp_path):
     script.write_text("def labels(image):\n    return image > 350\n")
     after = [_record(f, 0, 1, {}) for f in (field_python, field_command)]
     assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_a_dataset_of_2d_images_and_3d_volumes_is_refused_before_any_work(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "plane.tif", np.full((32, 32), 500, np.uint16))
+    tifffile.imwrite(tmp_path / "volume.tif", np.full((12, 32, 32), 500, np.uint16), imagej=True,
+                     metadata={"axes": "ZYX"})
+    for name in ("labels.tif", "camera.json"):
+        (tmp_path / name).write_bytes(b"x")
+    path = _csv(tmp_path, "image,camera,labels\nplane.tif,camera.json,labels.tif\nvolume.tif,camera.json,labels.tif\n")
+    code = main(["assess-dataset", str(path), "--codec", "lossless", "-o", str(tmp_path / "ds")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err
+    assert "mixes 2D images (row 2:" in err and "3D volumes (row 3:" in err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_dataset_that_fails_before_any_field_is_finished_leaves_no_folder(tmp_path, capsys):
+    """A field that cannot be assessed (its camera cell names an image, not a profile): one line, and the
+    dataset's folder this run made is gone with nothing in it."""
+    from noisestat.simulate import acquire, simulate_scene
+
+    electrons, truth = simulate_scene((48, 48), n_objects=4, rng=3)
+    tifffile.imwrite(tmp_path / "a.tif", acquire(electrons, CAMERA, rng=4))
+    tifffile.imwrite(tmp_path / "labels.tif", sparse_labels(truth, rng=5))
+    path = _csv(tmp_path, "image,camera,labels\na.tif,labels.tif,labels.tif\n")
+    code = main(["assess-dataset", str(path), "--codec", "lossless", "--replicas", "2", "-o", str(tmp_path / "ds")])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1 and last.startswith("noisestat: error: ") and "labels.tif: not a JSON camera profile" in last
+    assert not (tmp_path / "ds").exists()

@@ -264,7 +264,7 @@ def test_cli_default_steps_is_the_library_default():
     assert args.steps == labelfree.DEFAULT_STEPS
 
 
-def test_cli_trains_on_a_pair_and_refuses_bad_inputs(tmp_path, capsys):
+def test_cli_trains_on_a_pair_and_refuses_bad_inputs(tmp_path, capsys, monkeypatch):
     x, y = pair((48, 48))
     tifffile.imwrite(tmp_path / "in.tif", x)
     tifffile.imwrite(tmp_path / "target.tif", y.astype(np.float32))
@@ -275,10 +275,16 @@ def test_cli_trains_on_a_pair_and_refuses_bad_inputs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "for 2 steps" in out and "final loss" in out and f"wrote {tmp_path / 'm.pt'}" in out
     model = load_predictor(tmp_path / "m.pt")
-    assert model.header["training"]["pairs"][0]["input"] == str(tmp_path / "in.tif")
-    # the same training writes the same file, byte for byte
+    assert model.header["training"]["pairs"][0]["input"] == "in.tif"
+    # the same training writes the same file, byte for byte, from any working folder
     assert main([*args, "-o", str(tmp_path / "again.pt")]) == 0
     assert (tmp_path / "again.pt").read_bytes() == (tmp_path / "m.pt").read_bytes()
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert main(["train-labelfree", "--input", "../in.tif", "--target", "../target.tif", "--steps", "2", "--seed", "1",
+                 "-o", "../from_sub.pt"]) == 0
+    assert (tmp_path / "from_sub.pt").read_bytes() == (tmp_path / "m.pt").read_bytes()
+    capsys.readouterr()
     # the output is never an input
     before = (tmp_path / "in.tif").read_bytes()
     assert main([*args, "-o", str(tmp_path / "in.tif")]) == 1

@@ -341,14 +341,15 @@ def test_assess_marks_its_folder_and_replaces_only_its_own(data, capsys):
     assert code == 0, err
     assert json.loads((out / "summary.json").read_text())["seed"] == 1
     assert leftovers(data.parent) == []
-    # a folder of a noisestat that listed no files is replaced as before
+    # a folder of an earlier noisestat that listed no files: its files cannot be told from the user's, so
+    # it is refused and kept as it is
     marker = json.loads((out / MARKER).read_text())
     del marker["files"]
     (out / MARKER).write_text(json.dumps(marker))
     (out / "stray.txt").write_text("from an earlier run")
     code, _, err = run(capsys, *assess_argv(data, out, "--seed", "2"))
-    assert code == 0, err
-    assert not (out / "stray.txt").exists()
+    assert code == 1 and "was written by an earlier noisestat that did not list its files" in one_error_line(err)
+    assert (out / "stray.txt").exists() and json.loads((out / "summary.json").read_text())["seed"] == 1
 
 
 def test_a_folder_of_other_files_is_refused_before_any_work(data, capsys, monkeypatch):
@@ -446,10 +447,11 @@ def test_the_next_run_cleans_what_a_killed_run_left(data, capsys):
     dead = _dead_pid()
     for name in (f".bench.{dead}-abc.partial", f".bench.old-{dead}-0123abcd"):
         (data.parent / name).mkdir()
-        (data.parent / name / MARKER).write_text('{"noisestat": "0"}')
+        (data.parent / name / MARKER).write_text('{"noisestat": "0", "files": ["half.csv"]}')
         (data.parent / name / "half.csv").write_text("x")
     (data.parent / f".model.npz.{dead}-q1w2e3.tmp").write_text("half a model")
-    assert run(capsys, *bench_argv(data, data.parent / "bench"))[0] == 0
+    code, _, err = run(capsys, *bench_argv(data, data.parent / "bench"))
+    assert code == 0, err
     assert run(capsys, *train_argv(data, data.parent / "model.npz"))[0] == 0
     assert leftovers(data.parent) == []
     assert sorted(os.listdir(data.parent / "bench")) == [MARKER, "metrics.csv", "summary.json"]

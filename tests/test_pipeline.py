@@ -131,7 +131,7 @@ def test_failed_run_leaves_existing_output_untouched(tmp_path, scene_files):
     out = tmp_path / "out"
     out.mkdir()
     (out / "summary.json").write_text("previous results")
-    (out / ".noisestat-output").write_text('{"noisestat": "0"}')  # a previous output: may be replaced
+    (out / ".noisestat-output").write_text('{"noisestat": "0", "files": ["summary.json"]}')  # a previous output: may be replaced
     with pytest.raises(CodecError):
         assess_files(scene_files / "raw.tif", scene_files / "camera.json", ["jpeg:ratio=1e5"], out,
                      labels_path=scene_files / "labels.tif", replicas=2)

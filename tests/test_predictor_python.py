@@ -216,6 +216,7 @@ def test_values_function_is_a_whole_image_value_predictor(inputs):
     result = noisestat.assess_values(image, CAMERA, ["lossless"], predictor, replicas=3, seed=0)
     assert np.all(result.codecs[0].eps == 0)
     assert result.provenance["deterministic"] is True and not any("deterministic" in w for w in result.warnings)
+    assert result.summary()["sigma_model"] is None
 
 
 def test_values_that_differ_between_runs_are_warned(inputs):
@@ -225,6 +226,10 @@ def test_values_that_differ_between_runs_are_warned(inputs):
     assert result.provenance["deterministic"] is False
     assert any("models.py:drifting is not deterministic" in w and f"of {image.size} pixels" in w
                for w in result.warnings)
+    # its own spread from the two runs is reported beside sigma_raw
+    model = result.summary()["sigma_model"]
+    assert model["pixels_differing"] > 0 and model["max"] >= model["median"] >= 0
+    assert model["median_sigma_model_over_sigma_raw"] is not None
 
 
 def test_pickles_as_its_spec_and_is_loaded_once_per_process(inputs):
@@ -426,3 +431,11 @@ def test_label_ids_of_any_size_keep_their_objects(ids):
     # the same three objects, each one id (renumbered in the order of the predictor's ids)
     pairs = {(int(a), int(b)) for a, b in zip(base.ravel(), got.ravel())}
     assert len(pairs) == 4 and (0, 0) in pairs and len({b for _, b in pairs}) == 4
+
+
+def test_a_timeout_is_refused_for_a_python_function(inputs):
+    from noisestat.predict._choose import predictor_from_options
+
+    with pytest.raises(InputError, match="--predictor-timeout stops a --predictor-command's process") as info:
+        predictor_from_options(python=f"{inputs / 'models.py'}:cells", timeout=5)
+    assert "\n" not in str(info.value)

@@ -214,6 +214,16 @@ def read_dataset(path, *, camera=None, labels=None, model=None, target=None, pre
                  for name, (number, image, cam, source) in zip(names, fields))
 
 
+def mark_dataset_files(out: Path, names) -> None:
+    """Add ``names`` (files noisestat wrote at the top of the dataset's folder) to its marker's list."""
+    import json
+
+    marker = Path(out) / OUTPUT_MARKER
+    data = json.loads(marker.read_text(encoding="utf-8"))
+    data["files"] = sorted(set(data.get("files") or []) | set(names))
+    write_json_atomic(marker, data)
+
+
 def prepare_dataset_dir(path, *, inputs=(), command: str = "assess-dataset") -> Path:
     """The dataset's output folder, made ready to receive (or resume) an assessment, and returned.
 
@@ -244,6 +254,8 @@ def prepare_dataset_dir(path, *, inputs=(), command: str = "assess-dataset") -> 
     except OSError as exc:
         raise OutputError(f"{os.fspath(path)}: cannot create the output folder ({exc.strerror or exc})") from exc
     if not (out / OUTPUT_MARKER).exists():
-        write_json_atomic(out / OUTPUT_MARKER, {"noisestat": __version__, "command": command,
+        # "files": what noisestat wrote at the top of the folder (listed by mark_dataset_files at the end);
+        # each field's folder lists its own
+        write_json_atomic(out / OUTPUT_MARKER, {"noisestat": __version__, "command": command, "files": [],
                                                 "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return out

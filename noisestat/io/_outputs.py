@@ -116,7 +116,11 @@ def check_output_dir(path: str | os.PathLike, *, inputs=()) -> Path:
         if names and not is_noisestat_output(out):
             raise OutputError(f"{shown}: the folder exists and holds {len(names)} item(s) noisestat did not write "
                               f"(no {OUTPUT_MARKER}); choose a new or empty folder, or delete this one first")
-        foreign = _foreign_files(out)
+        foreign = _foreign_files(out) if names else []
+        if foreign is None:
+            raise OutputError(f"{shown}: was written by an earlier noisestat that did not list its files, so noisestat "
+                              f"cannot tell them from files of yours put there since; delete the folder yourself, "
+                              f"or choose another")
         if foreign:
             raise OutputError(f"{shown}: holds {foreign[0]}{f' and {len(foreign) - 1} more file(s)' if len(foreign) > 1 else ''}"
                               f", which noisestat did not write there; noisestat replaces its output folder as a "
@@ -136,18 +140,47 @@ def _manifest(folder: Path) -> list[str]:
     return sorted(out)
 
 
-def _foreign_files(folder: Path) -> list[str]:
-    """The files in a noisestat output folder that its marker does not list (a user's file put there
-    since), in order; none when the marker lists no files (a folder of an older noisestat)."""
+def _noisestat_leftover(name: str) -> bool:
+    """A name noisestat gives its temporary files and folders (a staged folder, a replaced one, a probe)."""
+    return name.startswith(".") and (".partial" in name or ".old-" in name or name.endswith(".tmp")
+                                     or name.startswith(".noisestat-probe"))
+
+
+def _listed(folder: Path):
+    """The files ``folder``'s marker lists (a set), or None when it has no marker or lists none."""
     try:
         data = json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return []
+        return None
     listed = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(listed, list):
-        return []
-    known = set(map(str, listed))
-    return [f for f in _manifest(folder) if f not in known]
+    return set(map(str, listed)) if isinstance(listed, list) else None
+
+
+def _foreign_files(folder: Path, prefix: str = ""):
+    """The files in a noisestat output folder that noisestat did not write there (a user's file put
+    there since), as paths from the folder; None when its marker lists no files (an earlier noisestat's
+    folder, whose files cannot be told from a user's). A subfolder with a marker of its own (a dataset's
+    field) is judged by its own list; noisestat's temporary leftovers are noisestat's."""
+    known = _listed(folder)
+    if known is None:
+        return None
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        rel = f"{prefix}{entry.name}"
+        if entry.name == OUTPUT_MARKER or _noisestat_leftover(entry.name):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            sub = Path(entry.path)
+            if (sub / OUTPUT_MARKER).is_file():
+                inner = _foreign_files(sub, f"{rel}/")
+                if inner is None:
+                    return None
+                out += inner
+                continue
+            out += [f"{rel}/{f}" for f in _manifest(sub) if f"{entry.name}/{f}" not in known]
+        elif entry.name not in known:
+            out.append(rel)
+    return out
 
 
 def check_output_file(path: str | os.PathLike, *, inputs=()) -> Path:

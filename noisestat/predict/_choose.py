@@ -28,6 +28,9 @@ def predictor_from_options(*, command: str | None = None, python: str | None = N
         from ._command import command_predictor
 
         return command_predictor(command, output=output, timeout=timeout)
+    if timeout is not None:
+        raise InputError("--predictor-timeout stops a --predictor-command's process; a --predictor-python function "
+                         "runs inside noisestat and cannot be stopped that way: leave --predictor-timeout out")
     from ._callable import callable_predictor
 
     return callable_predictor(python, output=output)

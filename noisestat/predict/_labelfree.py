@@ -581,9 +581,12 @@ def train_labelfree_files(inputs, targets, output, *, steps: int = DEFAULT_STEPS
         arrays_out.append(target)
     model = train_labelfree(arrays_in, arrays_out, steps=steps, seed=seed, codec=spec, profile=profile,
                             names=list(zip(inputs, targets)))
+    # the files by name and content, not by the path typed: the same training from another working folder
+    # writes the same bytes
     for pair, a, b in zip(model.header["training"]["pairs"], inputs, targets):
+        pair["input"], pair["target"] = os.path.basename(a), os.path.basename(b)
         pair["input_file_sha256"], pair["target_file_sha256"] = file_sha256(a), file_sha256(b)
     if camera is not None:
-        model.header["training"]["camera"] = {"path": camera, "sha256": file_sha256(camera)}
+        model.header["training"]["camera"] = {"path": os.path.basename(camera), "sha256": file_sha256(camera)}
     save_labelfree(model, output)
     return model, warnings
