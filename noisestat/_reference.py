@@ -24,7 +24,7 @@ from .measure._matching import STATUSES, pair_unmatched
 from .measure._morphometry import ANGULAR_PARAMETERS
 from .measure._volume import parameters_for, size_column
 from .predict._forest import PixelClassifier
-from .predict._protocol import predictor_kind
+from .predict._protocol import predictor_kind, predictor_name
 from .predict._training import RAW_FEATURE_CACHE_BYTES, features_fit, new_forest, train, training_pixels
 from .replicas._draw import replica_seeds
 from .report._inspection import segmentation_warnings
@@ -146,7 +146,7 @@ def build_reference(image, profile, *, model=None, labels=None, replicas=10, see
     if sample is not None:
         if kind != "mask":
             raise InputError(f"--sample needs a predictor that works tile by tile (a mask predictor); "
-                             f"{type(model).__name__} segments the whole image")
+                             f"{predictor_name(model)} segments the whole image")
         # the sampling tile: --tile, or twice the engine's tile (objects well under a tile are rarely cut)
         sample = Sample.draw(image.shape, sample, sampling_tile or 2 * tile, tile, _sample_root(seed))
 

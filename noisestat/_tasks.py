@@ -22,6 +22,7 @@ from scipy import ndimage
 from .engine._tiles import (_tick, checked_labels, filter_small, label_mask, multi_class, object_classes, predict_tile,
                             segment_tiled, tile_grid, values_tile)
 from .errors import InputError, ModelError
+from .predict._protocol import predictor_name
 from .measure._matching import STATUSES, classify_objects, match_centroids, match_iou
 from .measure._morphometry import measure_objects
 from .measure._volume import centre_columns, measure_volume_objects, parameters_for, size_column
@@ -515,7 +516,7 @@ def objects_batch_task(images, model, min_area, units=None, spacing=None, names=
     with named(names):
         results = list(model.segment_batch([np.asarray(p) for p in pixels]))
         if len(results) != len(images):
-            raise ModelError(f"{type(model).__name__}.segment_batch returned {len(results)} label images for "
+            raise ModelError(f"{predictor_name(model)} returned {len(results)} label images for "
                              f"{len(images)} images")
         labelled = []
         for k, result in enumerate(results):

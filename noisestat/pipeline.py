@@ -35,7 +35,7 @@ from .io._readers import read_array_info
 from .measure._matching import METHODS
 from .measure._volume import parameters_for
 from .predict._forest import PixelClassifier, parse_thresholds
-from .predict._protocol import predictor_kind
+from .predict._protocol import predictor_kind, predictor_name
 from .predict._choose import load_predictor, predictor_from_options
 from .reconstruct import describe_fbp
 from .reconstruct._domain import Reconstructed, check_projections, parse_reconstruction
@@ -195,7 +195,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
     """
     if model is not None and labels is None and predictor_kind(model) == "values":
         # one function, one result type: a value predictor's pixels have their own assessment
-        raise InputError(f"{type(model).__name__} gives a value per pixel, not objects: assess it with "
+        raise InputError(f"{predictor_name(model)} gives a value per pixel, not objects: assess it with "
                          f"noisestat.assess_values (per-pixel eps and its null)")
     started = time.time()
     warnings: list[str] = []  # things the user must know to read the verdict; in summary and report
@@ -239,7 +239,7 @@ def assess(image: np.ndarray, profile: CameraProfile, codecs, *, model: PixelCla
             model.thresholds = dict(thresholds)
             model.class_thresholds()  # a class the model lacks is refused here, before any work
         elif thresholds is not None:
-            raise InputError(f"thresholds apply to noisestat's forest; {type(model).__name__} decides on its own")
+            raise InputError(f"thresholds apply to noisestat's forest; {predictor_name(model)} decides on its own")
     for codec in codecs:
         prepare_image(codec, image, profile)
     with make_executor(jobs, scheduler, notice=notice, threads=_in_threads(model, labels)) as executor:
@@ -347,7 +347,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     image_name = (provenance or {}).get("inputs", {}).get("image", {}).get("path", "image")
     warnings = list(_check_range(image, profile, image_name))
     if predictor_kind(model) != "values":
-        raise InputError(f"{type(model).__name__} is not a value predictor (it needs predict_values(region) and "
+        raise InputError(f"{predictor_name(model)} is not a value predictor (it needs predict_values(region) and "
                          f"halo(ndim)): assess its objects with noisestat.assess")
     if replicas < 2:
         raise InputError(f"at least 2 replicas are needed to estimate sigma_raw; got {replicas}")
@@ -408,7 +408,7 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
         deterministic, moved = False, again != maps[0]
         # the model's own spread per pixel from its two runs of the raw image (sd of two values: |a - b| / sqrt 2)
         own = np.abs(np.asarray(again, np.float64) - np.asarray(maps[0], np.float64)) / np.sqrt(2.0)
-        warnings.append(f"the predictor {getattr(model, 'shown', None) or type(model).__name__} is not deterministic: "
+        warnings.append(f"the predictor {predictor_name(model)} is not deterministic: "
                         f"the raw image run twice gave different values at {int(moved.sum())} of {moved.size} pixels "
                         f"(by up to {float(np.abs(again - maps[0]).max()):.3g}); its numbers differ from run to run")
     del again
@@ -475,7 +475,7 @@ def _refuse_object_options(model, **options) -> None:
     if given:
         names = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
         raise InputError(f"{names} {'applies' if len(given) == 1 else 'apply'} to objects; "
-                         f"{type(model).__name__} gives a value per pixel (scored pixel by pixel): leave "
+                         f"{predictor_name(model)} gives a value per pixel (scored pixel by pixel): leave "
                          f"{'it' if len(given) == 1 else 'them'} out")
 
 

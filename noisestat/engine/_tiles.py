@@ -25,7 +25,7 @@ from skimage.segmentation import relabel_sequential
 
 from ..errors import InputError
 from ..measure._matching import label_counts
-from ..predict._protocol import check_predictor_output, predictor_kind
+from ..predict._protocol import check_predictor_output, predictor_kind, predictor_name
 from ._label import label_blocks
 
 __all__ = ["Tile", "tile_grid", "default_tile", "predict_mask_tiled", "predict_tile", "segment_tiled", "label_mask",
@@ -288,7 +288,7 @@ def checked_labels(model, result, shape: tuple) -> np.ndarray:
     # 2^32) keep their objects apart, where a cast to int32 first would wrap or merge them
     renumbered = relabel_sequential(labels)[0]
     if renumbered.size and int(renumbered.max()) > np.iinfo(np.int32).max:
-        raise InputError(f"{type(model).__name__} gave {int(renumbered.max())} objects; noisestat counts at most "
+        raise InputError(f"{predictor_name(model)} gave {int(renumbered.max())} objects; noisestat counts at most "
                          f"{np.iinfo(np.int32).max}")
     return renumbered.astype(np.int32)
 
@@ -303,7 +303,7 @@ def segment_tiled(get_region, shape: tuple, model, tile: int | None, min_area: i
     (:func:`object_classes`) for a model of several classes of object, else None."""
     kind = predictor_kind(model)
     if kind == "values":
-        raise InputError(f"{type(model).__name__} gives a value per pixel, not objects: assess it with "
+        raise InputError(f"{predictor_name(model)} gives a value per pixel, not objects: assess it with "
                          f"noisestat.assess_values")
     if kind == "labels":
         start = time.perf_counter()

@@ -171,6 +171,8 @@ class CommandPredictor:
         self.timeout = timeout
         self.record = dict(record)
         self.pixel_size = None
+        # what messages call it: the program, as the template names it
+        self.shown = f"the predictor command {os.path.basename(self.argv[0])}"
 
     def describe(self) -> dict:
         return dict(self.record)

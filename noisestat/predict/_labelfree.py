@@ -181,6 +181,8 @@ class LabelFreePredictor:
     #: Seconds the training took, on a model just trained (None once loaded or unpickled: not saved).
     training_seconds = None
 
+    shown = "the label-free model"  # what messages call it
+
     def __init__(self, header: dict, state: dict, *, source: dict | None = None):
         self.header = header
         self._state = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in state.items()}

@@ -98,6 +98,13 @@ def predictor_kind(model) -> str:
     return kind
 
 
+def predictor_name(model) -> str:
+    """What messages call a predictor: the name it gives itself (``shown``: a command, a Python spec,
+    the label-free model) or its class's name."""
+    shown = getattr(model, "shown", None)
+    return shown if isinstance(shown, str) and shown else type(model).__name__
+
+
 def check_predictor_output(model, result, shape: tuple, kind: str, *, name: str | None = None) -> np.ndarray:
     """The predictor's answer, checked: a boolean mask (``kind="mask"``), an integer label image
     (``kind="labels"``) or real, finite values (``kind="values"``, returned as float32 when they are
@@ -105,8 +112,9 @@ def check_predictor_output(model, result, shape: tuple, kind: str, *, name: str 
     :class:`~noisestat.errors.ModelError` otherwise. ``name``: what the messages call the one that
     answered (default: the model's class and its method, ``FloatMask.predict_mask``)."""
     method = {"mask": "predict_mask", "values": "predict_values"}.get(kind, "segment")
-    who = name or f"{type(model).__name__}.{method}"
-    name = name or type(model).__name__
+    shown = getattr(model, "shown", None)
+    who = name or (shown if isinstance(shown, str) and shown else f"{type(model).__name__}.{method}")
+    name = name or predictor_name(model)
     result = np.asarray(result)
     if result.shape != tuple(shape):
         raise ModelError(f"{name} returned an array of shape {result.shape} for an input of shape {tuple(shape)}")
