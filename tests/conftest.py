@@ -20,6 +20,16 @@ CAMERA = CameraProfile(gain_dn_per_e=0.5, offset_dn=100.0, read_noise_dn=2.0, bi
 DEADLINE_S = 300.0
 
 
+def as_in_a_terminal() -> None:
+    """``preexec_fn`` of a child a test interrupts: SIGINT and SIGQUIT back to their default, as a terminal's
+    foreground job has them. A shell ignores them in a job it starts in the background (``pytest &``), the
+    child would inherit that, and Python then installs no KeyboardInterrupt handler at all."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def wait_until(condition, what: str, *, seconds: float = DEADLINE_S, interval: float = 0.1,
                failed=None):
     """Poll ``condition()`` until it returns something true and return that; fail the test with

@@ -32,7 +32,7 @@ from noisestat.cli import _cpu_count, main
 from noisestat.errors import OutputError
 from noisestat.simulate import acquire, simulate_scene, sparse_labels
 
-from conftest import CAMERA, wait_until
+from conftest import CAMERA, as_in_a_terminal, wait_until
 
 MARKER = _io.OUTPUT_MARKER
 
@@ -886,7 +886,7 @@ def test_a_signal_while_writing_leaves_no_partial_folder(data, tmp_path, sig, co
     script.write_text(_SLOW_WRITE)
     out, writing = tmp_path / "results", tmp_path / "writing"
     proc = _popen([sys.executable, str(script), str(writing), *map(str, assess_argv(data, out))],
-                  tmp_path / "err.txt", env=_ENV)
+                  tmp_path / "err.txt", env=_ENV, preexec_fn=as_in_a_terminal)
     try:
         wait_until(writing.exists, "the run reaching the writing stage", failed=lambda: _exited(proc))
         assert any(name.endswith(".partial") for name in os.listdir(tmp_path))  # caught mid-write

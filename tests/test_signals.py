@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import CAMERA, wait_until
+from conftest import CAMERA, as_in_a_terminal, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -82,7 +82,7 @@ def _run_and_signal(script: str, argv: list, tmp_path: Path, sig) -> tuple[int, 
     path.write_text(script)
     with open(log, "w") as err:
         proc = subprocess.Popen([sys.executable, str(path), str(marker), *map(str, argv)], cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=err, env=_ENV)
+                                stdout=subprocess.DEVNULL, stderr=err, env=_ENV, preexec_fn=as_in_a_terminal)
     try:
         def exited():
             if proc.poll() is None:
