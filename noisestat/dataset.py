@@ -219,7 +219,6 @@ def assess_dataset(csv_path, codecs, outdir, *, camera=None, labels=None, model=
                           predictor_command=predictor_command, predictor_python=predictor_python)
     if any(f.target is not None for f in fields) and "target_path" not in inspect.signature(assess_files).parameters:
         raise InputError(f"{csv_path}: a target is given, but this noisestat's assessment of objects takes none")
-    _one_kind(fields, csv_path, channel, plane)
     specs = [parse_spec(c).spec for c in codecs]
     if not specs:
         raise InputError("no codec to assess: give at least one codec spec")
@@ -235,6 +234,7 @@ def assess_dataset(csv_path, codecs, outdir, *, camera=None, labels=None, model=
     check_output_dir(out, inputs=files)
     for f in fields:
         check_output_dir(out / f.name, inputs=files)
+    _one_kind(fields, csv_path, channel, plane)
     settings = {"noisestat": __version__, "codecs": specs, "replicas": replicas, "matching": matching,
                 "min_area": min_area, "margins": margins.to_dict(),
                 "primary": primary if primary is None or isinstance(primary, str) else list(primary),

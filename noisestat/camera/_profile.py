@@ -329,6 +329,7 @@ def load_profile(path: str | os.PathLike) -> CameraProfile:
     path = Path(path)
     data = read_json_object(path, what="camera profile", error=ProfileError)
     version = data.pop("format_version", FORMAT_VERSION)
+    data.pop("written_by", None)  # the mark of the file noisestat wrote (noisestat.io._ownership), not the camera's
     if version != FORMAT_VERSION:
         raise ProfileError(f"{path}: format_version {version!r} is not supported (this noisestat reads {FORMAT_VERSION})")
     _validate(data, str(path))

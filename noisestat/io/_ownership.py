@@ -86,12 +86,11 @@ def written_by_noisestat(path: str | os.PathLike) -> bool:
 
     Examples
     --------
-    >>> import json, tempfile, os
-    >>> folder = tempfile.mkdtemp()
-    >>> mine, theirs = os.path.join(folder, "a.json"), os.path.join(folder, "b.json")
-    >>> _ = open(mine, "w").write(json.dumps({"written_by": "noisestat 1.0", "gain_dn_per_e": 1}))
-    >>> _ = open(theirs, "w").write(json.dumps({"gain_dn_per_e": 1}))
-    >>> written_by_noisestat(mine), written_by_noisestat(theirs)
+    >>> import json, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.json").write_text(json.dumps({"written_by": "noisestat 1.0", "gain_dn_per_e": 1}))
+    >>> _ = (folder / "b.json").write_text(json.dumps({"gain_dn_per_e": 1}))
+    >>> written_by_noisestat(folder / "a.json"), written_by_noisestat(folder / "b.json")
     (True, False)
     """
     path = Path(path)
