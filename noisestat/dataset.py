@@ -39,7 +39,7 @@ from .errors import InputError
 from .io._dataset import DatasetField, mark_dataset_files, prepare_dataset_dir, read_dataset
 from .io._outputs import OUTPUT_MARKER, _noisestat_leftover
 from .io._files import check_output_dir, codec_input_files, file_sha256, write_json_atomic, write_text_atomic
-from .score._dataset import METHOD, MIN_FIELDS, judge_dataset
+from .score._dataset import METHOD, MIN_FIELDS, judge_dataset, number_from_json
 from .score._verdict import Margins
 
 __all__ = ["assess_dataset", "field_seed", "DatasetAssessment", "DATASET_SCHEMA"]
@@ -78,15 +78,6 @@ class DatasetAssessment:
 
     def codec(self, spec: str) -> dict:
         return next(c for c in self.summary["codecs"] if c["spec"] == spec)
-
-
-def _number(value) -> float:
-    """A number read back from summary.json (NaN is written null, infinities as text)."""
-    if value is None:
-        return math.nan
-    if isinstance(value, str):
-        return {"inf": math.inf, "-inf": -math.inf}.get(value, math.nan)
-    return float(value)
 
 
 def _one_kind(fields, csv_path, channel, plane) -> None:
@@ -140,9 +131,14 @@ def _pooled_inputs(criteria) -> list:
     for c in criteria or ():
         pool = c.get("pool") or {}
         out.append({"criterion": c.get("criterion"), "parameter": c.get("parameter"),
-                    "effect": _number(pool.get("effect")), "se": _number(pool.get("se")),
+                    "effect": number_from_json(pool.get("effect")), "se": number_from_json(pool.get("se")),
                     "exact": bool(pool.get("exact"))})
     return out
+
+
+def _shift(statistics: dict) -> tuple:
+    """A parameter's trimmed mean of eps and its standard error, from a field's summary.json."""
+    return number_from_json(statistics.get("trimmed_mean")), number_from_json(statistics.get("se_trimmed"))
 
 
 def _field_scores(summary: dict, specs) -> dict:
@@ -158,13 +154,11 @@ def _field_scores(summary: dict, specs) -> dict:
         primary += [p for p in verdict.get("primary", []) if p not in primary]
         stats = c.get("statistics", {})
         out["codecs"][spec] = {"outcome": c.get("outcome", "inconclusive"),
-                               "shift": {p: (_number(s.get("trimmed_mean")), _number(s.get("se_trimmed")))
-                                         for p, s in stats.items()},
+                               "shift": {p: _shift(s) for p, s in stats.items()},
                                "criteria": _pooled_inputs(verdict.get("criteria"))}
     simulated = summary.get("null_reference", {}).get("simulated", {})
     out["null"] = {"outcome": simulated.get("outcome") or "inconclusive",
-                   "shift": {p: (_number(s.get("trimmed_mean")), _number(s.get("se_trimmed")))
-                             for p, s in simulated.get("parameters", {}).items()},
+                   "shift": {p: _shift(s) for p, s in simulated.get("parameters", {}).items()},
                    "criteria": _pooled_inputs(simulated.get("criteria"))}
     out["primary"] = primary
     out["n_objects_raw"] = summary.get("n_objects_raw")

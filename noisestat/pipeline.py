@@ -420,7 +420,8 @@ def assess_values(image: np.ndarray, profile: CameraProfile, codecs, model, *, r
     if not deterministic:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = own[sigma > 0] / sigma[sigma > 0]
-        sigma_model = {"from": "the raw image run twice: |a - b| / sqrt(2) per pixel", "pixels_differing": int((own > 0).sum()),
+        sigma_model = {"from": "the raw image run twice: |a - b| / sqrt(2) per pixel",
+                       "pixels_differing": int((own > 0).sum()),
                        "median": float(np.median(own)), "max": float(own.max()),
                        "median_sigma_model_over_sigma_raw": float(np.median(ratio)) if ratio.size else None}
         del own

@@ -67,8 +67,9 @@ def tune(image, profile, codec: str, *, model=None, labels=None, replicas=10, se
     e.g. ``"avif:bits=12"``). ``tile``, ``scheduler``, ``margins``, ``primary`` and a volume's voxel
     ``spacing`` as for :func:`noisestat.assess`; a volume is coded as :func:`noisestat.assess` codes it.
     ``sample``: judge every setting on the same seeded fraction of the tiles (:func:`noisestat.assess`'s
-    ``sample``), so that a volume too large to segment whole many times can still be tuned. Only a setting whose verdict is *tolerable* (every criterion shown within
-    its margin) is accepted: an inconclusive one counts as not tolerable, so the search cannot profit
+    ``sample``), so that a volume too large to segment whole many times can still be tuned. Only a
+    setting whose verdict is *tolerable* (every criterion shown within its margin) is accepted: an
+    inconclusive one counts as not tolerable, so the search cannot profit
     from a criterion the data could not decide. A raw segmentation unfit to be judged (giant,
     fragmented, unstable) is refused unless ``verdict_anyway``."""
     name, cls, knob, fixed = _base_spec(codec)

@@ -122,10 +122,10 @@ def check_output_dir(path: str | os.PathLike, *, inputs=()) -> Path:
                               f"cannot tell them from files of yours put there since; delete the folder yourself, "
                               f"or choose another")
         if foreign:
-            raise OutputError(f"{shown}: holds {foreign[0]}{f' and {len(foreign) - 1} more file(s)' if len(foreign) > 1 else ''}"
-                              f", which noisestat did not write there; noisestat replaces its output folder as a "
-                              f"whole, so move {'it' if len(foreign) == 1 else 'them'} out first or choose another "
-                              f"folder")
+            more = f" and {len(foreign) - 1} more file(s)" if len(foreign) > 1 else ""
+            raise OutputError(f"{shown}: holds {foreign[0]}{more}, which noisestat did not write there; noisestat "
+                              f"replaces its output folder as a whole, so move {'it' if len(foreign) == 1 else 'them'} "
+                              f"out first or choose another folder")
     return out
 
 

@@ -258,7 +258,8 @@ def judge_dataset(fields: list, margins: Margins, n_replicas: int, primary) -> d
             got = [e.get((kind, parameter), {}) for e in per_field]
             sided = SIDES[kind]
             margin = margins.shift if kind == "shift" else margins.global_ if kind == "global" else 0.0
-            c = pooled_criterion([_number(g.get("effect")) for g in got], [_number(g.get("se")) for g in got],
+            c = pooled_criterion([number_from_json(g.get("effect")) for g in got],
+                                 [number_from_json(g.get("se")) for g in got],
                                  sided=sided, margin=margin,
                                  beyond_margin=margin * eps_scale(n_replicas) if sided == "two" else None,
                                  alpha=alpha, exact=bool(got) and all(g.get("exact") for g in got))
@@ -289,8 +290,8 @@ def judge_dataset(fields: list, margins: Margins, n_replicas: int, primary) -> d
     return {**verdict, "fields": n, "null": null}
 
 
-def _number(value) -> float:
-    """A number from a field's summary (NaN for None, infinities written as text)."""
+def number_from_json(value) -> float:
+    """A number read back from a summary.json (NaN is written null, infinities as text)."""
     if value is None:
         return math.nan
     if isinstance(value, str):

@@ -404,7 +404,8 @@ def operator_scores(raw, replicas, codecs: Mapping, null_pair, *, domain: str = 
         Core edge of a tile in pixels (default :data:`OPERATOR_TILE`); the results do not depend on it
         beyond float rounding of the sums over pixels.
     within : sequence of tuple of slice, optional
-        Score only the pixels of these boxes (non-overlapping; e.g. the tiles ``--sample`` judges), each filtered with its neighbourhood from the image around it,
+        Score only the pixels of these boxes (non-overlapping; e.g. the tiles ``--sample`` judges),
+        each filtered with its neighbourhood from the image around it,
         so a pixel's eps is the one the whole image gives it. Default: every pixel.
 
     Returns
