@@ -64,7 +64,8 @@ def dataset_figure(summary: dict):
 
 def dataset_report_html(summary: dict) -> str:
     """The page: the pooled verdict per codec (shift per primary parameter with interval and margin, the
-    share of fields tolerable against the second acquisitions'), the figure, the per-field table."""
+    counts of fields tolerable beside the second acquisitions', the other pooled criteria), the figure, the
+    per-field table."""
     figure = _render(dataset_figure(summary), vector=False)
     primary = summary["primary"]
     out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
