@@ -407,8 +407,15 @@ def to_dtype(values: np.ndarray, dtype) -> np.ndarray:
             return np.clip(block, low, high).astype(dtype)
     else:
         raise CodecError(f"decoded image holds {values.dtype} values, not numbers")
-    if values.ndim == 0:
-        return convert(values)
+    return map_blocks(values, dtype, convert)
+
+
+def map_blocks(values: np.ndarray, dtype, convert) -> np.ndarray:
+    """``convert`` applied block by block along the first axis (:data:`TO_DTYPE_BLOCK` samples at a
+    time) into a new array of ``dtype``: a volume costs the result and one block's intermediates. For a
+    ``convert`` that treats each sample on its own, the result is that of the whole array at once."""
+    if values.ndim == 0 or not values.size:
+        return np.asarray(convert(values), dtype=dtype)
     out = np.empty(values.shape, dtype=dtype)
     step = max(1, TO_DTYPE_BLOCK // max(1, math.prod(values.shape[1:])))
     for start in range(0, values.shape[0], step):

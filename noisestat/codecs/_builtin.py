@@ -12,8 +12,7 @@ import numpy as np
 
 from ..io._files import _read_any, file_sha256
 from ..errors import CodecError, InputError
-from . import _base
-from ._base import Codec, CodecKey, register, to_dtype
+from ._base import Codec, CodecKey, map_blocks, register, to_dtype
 from ._transforms import range_scale, range_unscale
 
 
@@ -155,15 +154,8 @@ class BitDepth(Codec):
                 codes = np.minimum(block.astype(np.uint64), np.uint64(2**depth - 1)) >> np.uint64(shift)
                 return (codes << np.uint64(shift)).astype(image.dtype)
             side, info = 0, {"shift": shift}
-        # block by block along the first axis, so a volume costs its decoded copy and one block's
-        # intermediates (each sample is coded on its own: the same result as the whole at once)
-        decoded = np.empty(image.shape, dtype=image.dtype)
-        if image.ndim == 0 or not image.size:
-            decoded = code(image)
-        else:
-            step = max(1, _base.TO_DTYPE_BLOCK // max(1, math.prod(image.shape[1:])))
-            for start in range(0, image.shape[0], step):
-                decoded[start:start + step] = code(image[start:start + step])
+        # block by block: a volume costs its decoded copy and one block's intermediates
+        decoded = map_blocks(image, image.dtype, code)
         # The stream of a plain packed store: `bits` bits per pixel, no entropy coding.
         n_bytes = math.ceil(image.size * bits / 8) + side
         return self.result(image, decoded, n_bytes, **info)

@@ -207,15 +207,13 @@ def field_counts(outcomes, null_outcomes, *, alpha: float) -> dict:
             "interval_method": "Clopper-Pearson", "tested": False}
 
 
-def _keys(fields: list, key: str, primary) -> list:
-    """The (criterion, parameter) pairs the fields' verdicts hold, in order: the primary parameters' shifts
-    first (``primary``), then the others as the first field that has them lists them."""
+def _keys(per_field: list, primary) -> list:
+    """The (criterion, parameter) pairs to pool, in order: the primary parameters' shifts first, then the
+    other criteria as the first field that has them lists them (``per_field``: one dict per field, keyed
+    by those pairs)."""
     keys = [("shift", p) for p in primary]
-    for f in fields:
-        for c in f.get(key, ()):
-            k = (c["criterion"], c["parameter"])
-            if c["criterion"] in SIDES and k not in keys and c["criterion"] != "shift":
-                keys.append(k)
+    for entries in per_field:
+        keys += [k for k in entries if k[0] in SIDES and k[0] != "shift" and k not in keys]
     return keys
 
 
@@ -254,7 +252,7 @@ def judge_dataset(fields: list, margins: Margins, n_replicas: int, primary) -> d
     def rule(key: str, shift_key: str, outcome_key: str, null_key: str) -> dict:
         per_field = [entries(f, key, shift_key) for f in fields]
         criteria = []
-        for kind, parameter in _keys([{key: list(e.values())} for e in per_field], key, primary):
+        for kind, parameter in _keys(per_field, primary):
             got = [e.get((kind, parameter), {}) for e in per_field]
             sided = SIDES[kind]
             margin = margins.shift if kind == "shift" else margins.global_ if kind == "global" else 0.0
